@@ -1,0 +1,134 @@
+// Character classes of the RFC 3261 §25.1 grammar, as a 256-entry table of bit flags.
+
+enum ASCII {
+    static let sp: UInt8 = 0x20
+    static let htab: UInt8 = 0x09
+    static let cr: UInt8 = 0x0D
+    static let lf: UInt8 = 0x0A
+    static let colon: UInt8 = 0x3A
+    static let semicolon: UInt8 = 0x3B
+    static let comma: UInt8 = 0x2C
+    static let equals: UInt8 = 0x3D
+    static let slash: UInt8 = 0x2F
+    static let dquote: UInt8 = 0x22
+    static let backslash: UInt8 = 0x5C
+    static let lAngle: UInt8 = 0x3C
+    static let rAngle: UInt8 = 0x3E
+    static let lBracket: UInt8 = 0x5B
+    static let rBracket: UInt8 = 0x5D
+    static let at: UInt8 = 0x40
+    static let question: UInt8 = 0x3F
+    static let ampersand: UInt8 = 0x26
+    static let percent: UInt8 = 0x25
+    static let dot: UInt8 = 0x2E
+    static let lParen: UInt8 = 0x28
+    static let rParen: UInt8 = 0x29
+
+    /// Bit flags per byte: which §25.1 character sets the byte belongs to.
+    struct Class: OptionSet {
+        let rawValue: UInt16
+        /// `token` (alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~")
+        static let token = Class(rawValue: 1 << 0)
+        /// `unreserved` (alphanum / mark)
+        static let unreserved = Class(rawValue: 1 << 1)
+        /// `user-unreserved`: "&" / "=" / "+" / "$" / "," / ";" / "?" / "/"
+        static let userUnreserved = Class(rawValue: 1 << 2)
+        /// password's extra: "&" / "=" / "+" / "$" / ","
+        static let passwordExtra = Class(rawValue: 1 << 3)
+        /// `param-unreserved`: "[" / "]" / "/" / ":" / "&" / "+" / "$"
+        static let paramUnreserved = Class(rawValue: 1 << 4)
+        /// `hnv-unreserved`: "[" / "]" / "/" / "?" / ":" / "+" / "$"
+        static let hnvUnreserved = Class(rawValue: 1 << 5)
+        /// `word` = token chars plus ( ) < > : \ DQUOTE / [ ] ? { }
+        static let word = Class(rawValue: 1 << 6)
+        /// alphanum
+        static let alphanum = Class(rawValue: 1 << 7)
+        /// hostname characters: alphanum / "-" / "." (and "_" tolerated in the wild)
+        static let hostname = Class(rawValue: 1 << 8)
+        /// `reserved` (RFC 3261 §25.1): ";" / "/" / "?" / ":" / "@" / "&" / "=" / "+" / "$" / ","
+        static let reserved = Class(rawValue: 1 << 9)
+        /// digits
+        static let digit = Class(rawValue: 1 << 10)
+        /// hex digits
+        static let hex = Class(rawValue: 1 << 11)
+    }
+
+    static let table: [UInt16] = {
+        var t = [UInt16](repeating: 0, count: 256)
+        func add(_ chars: String, _ c: Class) { for b in chars.utf8 { t[Int(b)] |= c.rawValue } }
+        for b in UInt8(ascii: "a")...UInt8(ascii: "z") { t[Int(b)] |= Class([.alphanum, .token, .unreserved, .word, .hostname]).rawValue }
+        for b in UInt8(ascii: "A")...UInt8(ascii: "Z") { t[Int(b)] |= Class([.alphanum, .token, .unreserved, .word, .hostname]).rawValue }
+        for b in UInt8(ascii: "0")...UInt8(ascii: "9") { t[Int(b)] |= Class([.alphanum, .token, .unreserved, .word, .hostname, .digit, .hex]).rawValue }
+        add("abcdefABCDEF", .hex)
+        add("-.!%*_+`'~", .token)
+        add("-.!%*_+`'~", .word)
+        add("()<>:\\\"/[]?{}", .word)
+        add("-_.!~*'()", .unreserved)
+        add("&=+$,;?/", .userUnreserved)
+        add("&=+$,", .passwordExtra)
+        add("[]/:&+$", .paramUnreserved)
+        add("[]/?:+$", .hnvUnreserved)
+        add("-._", .hostname)
+        add(";/?:@&=+$,", .reserved)
+        return t
+    }()
+
+    @inline(__always)
+    static func `is`(_ byte: UInt8, _ c: Class) -> Bool { table[Int(byte)] & c.rawValue != 0 }
+
+    @inline(__always)
+    static func isToken(_ byte: UInt8) -> Bool { `is`(byte, .token) }
+
+    @inline(__always)
+    static func isDigit(_ byte: UInt8) -> Bool { byte &- 0x30 < 10 }
+
+    /// Whitespace inside a header value: SP, HTAB, and the CR LF of a folded line (RFC 3261 §7.3.1).
+    @inline(__always)
+    static func isLWS(_ byte: UInt8) -> Bool { byte == sp || byte == htab || byte == cr || byte == lf }
+
+    @inline(__always)
+    static func lower(_ byte: UInt8) -> UInt8 { byte &- 0x41 < 26 ? byte | 0x20 : byte }
+
+    @inline(__always)
+    static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case 0x30...0x39: return byte - 0x30
+        case 0x41...0x46: return byte - 0x41 + 10
+        case 0x61...0x66: return byte - 0x61 + 10
+        default: return nil
+        }
+    }
+
+    static let hexDigits: [UInt8] = Array("0123456789ABCDEF".utf8)
+}
+
+extension Array where Element == UInt8 {
+    /// Case-insensitive ASCII comparison of `self[range]` with `literal`, without allocating.
+    
+    func equalsCaseInsensitive(_ range: Range<Int>, _ literal: StaticString) -> Bool {
+        guard range.count == literal.utf8CodeUnitCount else { return false }
+        return literal.withUTF8Buffer { lit in
+            var i = range.lowerBound
+            for b in lit {
+                if ASCII.lower(self[i]) != ASCII.lower(b) { return false }
+                i += 1
+            }
+            return true
+        }
+    }
+}
+
+/// ASCII case-insensitive equality of two strings (header names, tokens, hosts).
+func asciiCaseInsensitiveEquals<A: StringProtocol, B: StringProtocol>(_ a: A, _ b: B) -> Bool {
+    let x = a.utf8, y = b.utf8
+    guard x.count == y.count else { return false }
+    return zip(x, y).allSatisfy { ASCII.lower($0) == ASCII.lower($1) }
+}
+
+extension String {
+    /// Lowercased for ASCII only: the case rules of SIP tokens (RFC 3261 §7.3.1).
+    var asciiLowercased: String {
+        if !utf8.contains(where: { $0 &- 0x41 < 26 }) { return self }
+        return String(decoding: utf8.map(ASCII.lower), as: UTF8.self)
+    }
+}

@@ -1,0 +1,44 @@
+/// A run of bytes inside a parsed message, shared with it rather than copied.
+///
+/// The hot path (transaction matching, routing, the parse benchmark) reads the Via branch, Call-ID,
+/// tags and CSeq through views so that parsing a message costs no allocation per value.
+/// `string` makes a `String` when one is wanted.
+public struct ByteView: Sendable, Hashable, RandomAccessCollection, CustomStringConvertible {
+    let base: [UInt8]
+    public let startIndex: Int
+    public let endIndex: Int
+
+    
+    init(_ base: [UInt8], _ range: Range<Int>) {
+        self.base = base
+        self.startIndex = range.lowerBound
+        self.endIndex = range.upperBound
+    }
+
+    /// A view of the UTF-8 bytes of `string`.
+    public init(_ string: String) {
+        let bytes = Array(string.utf8)
+        self.init(bytes, 0..<bytes.count)
+    }
+
+    public subscript(position: Int) -> UInt8 { base[position] }
+
+    public var string: String { String(decoding: base[startIndex..<endIndex], as: UTF8.self) }
+    public var description: String { string }
+
+    public static func == (lhs: ByteView, rhs: ByteView) -> Bool {
+        lhs.count == rhs.count && lhs.elementsEqual(rhs)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        base.withUnsafeBufferPointer { hasher.combine(bytes: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: $0[startIndex..<endIndex]))) }
+    }
+
+    /// Byte equality with a string.
+    public static func == (lhs: ByteView, rhs: String) -> Bool { lhs.elementsEqual(rhs.utf8) }
+
+    /// ASCII case-insensitive equality with a string.
+    public func equalsCaseInsensitive(_ other: String) -> Bool {
+        count == other.utf8.count && zip(self, other.utf8).allSatisfy { ASCII.lower($0) == ASCII.lower($1) }
+    }
+}

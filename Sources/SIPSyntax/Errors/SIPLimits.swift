@@ -1,0 +1,43 @@
+/// Bounds on what the parser and the stream framer accept, so that no input can make them use
+/// unbounded memory or time. Each violation is a ``SIPParseError`` of kind `limitExceeded` that
+/// names the limit, the actual value and the maximum.
+public struct SIPLimits: Hashable, Sendable {
+    /// The name of one limit.
+    public enum Name: String, Hashable, Sendable, CustomStringConvertible {
+        case messageSize = "message size"
+        case headerCount = "header count"
+        case headerLineLength = "header line length"
+        case viaCount = "Via count"
+        case bodySize = "body size"
+        case startLineLength = "start line length"
+        public var description: String { rawValue }
+    }
+
+    /// Bytes in one message, start line to the end of the body. UDP datagrams are at most 65,507.
+    public var maxMessageSize: Int = 65_535
+    /// Header field lines (a folded field counts once; each line of a repeated header counts).
+    public var maxHeaderCount: Int = 256
+    /// Bytes in one header field, its folded continuation lines included.
+    public var maxHeaderLineLength: Int = 8_192
+    /// Bytes in the Request-Line or Status-Line.
+    public var maxStartLineLength: Int = 8_192
+    /// Via values (across all Via lines): longreq in RFC 4475 has 34; a loop makes hundreds.
+    public var maxViaCount: Int = 70
+    /// Bytes of body.
+    public var maxBodySize: Int = 65_535
+
+    public init() {}
+
+    /// The defaults: generous for real traffic, bounded for hostile traffic.
+    public static let `default` = SIPLimits()
+
+    public init(maxMessageSize: Int = 65_535, maxHeaderCount: Int = 256, maxHeaderLineLength: Int = 8_192,
+                maxStartLineLength: Int = 8_192, maxViaCount: Int = 70, maxBodySize: Int = 65_535) {
+        self.maxMessageSize = maxMessageSize
+        self.maxHeaderCount = maxHeaderCount
+        self.maxHeaderLineLength = maxHeaderLineLength
+        self.maxStartLineLength = maxStartLineLength
+        self.maxViaCount = maxViaCount
+        self.maxBodySize = maxBodySize
+    }
+}

@@ -1,0 +1,64 @@
+/// Fresh identifiers for new requests and dialogs.
+public enum SIPIdentifiers {
+    /// The RFC 3261 magic cookie that starts every compliant branch (§8.1.1.7).
+    public static let magicCookie = "z9hG4bK"
+
+    /// A new Via branch: the magic cookie followed by 96 random bits (§8.1.1.7 asks for uniqueness
+    /// across space and time).
+    public static func branch() -> String { magicCookie + randomToken(bits: 96) }
+
+    /// A new From/To tag: 64 random bits (§19.3 asks for at least 32).
+    public static func tag() -> String { randomToken(bits: 64) }
+
+    /// A new Call-ID: 128 random bits, `@host` appended when given (§8.1.1.4).
+    public static func callID(host: String? = nil) -> String {
+        let id = randomToken(bits: 128)
+        return host.map { id + "@" + $0 } ?? id
+    }
+
+    /// Random bits as lowercase hex (token characters only).
+    static func randomToken(bits: Int) -> String {
+        var g = SystemRandomNumberGenerator()
+        var s = ""
+        var remaining = bits
+        while remaining > 0 {
+            let v = g.next() as UInt64
+            let take = Swift.min(64, remaining)
+            let hex = String(v >> (64 - UInt64(take)), radix: 16)
+            s += String(repeating: "0", count: (take + 3) / 4 - hex.count) + hex
+            remaining -= take
+        }
+        return s
+    }
+}
+
+extension SIPMessage {
+    /// A response to this request as RFC 3261 §8.2.6.2 builds it: the same Via fields (in order),
+    /// From, To, Call-ID and CSeq; the To gets `toTag` unless it already has one or the status is
+    /// 100 (§8.2.6.2: a tag on every response but 100 Trying, where it may be absent).
+    /// Timestamp is copied into a 100 (§8.2.6.1).
+    public func makeResponse(status: Int, reason: String? = nil, toTag: String? = nil) -> SIPMessage {
+        var r = SIPMessage.response(status: status, reason: reason)
+        let h = headers
+        for i in h.indices {
+            let name = h.name(at: i)
+            let copy = name == .via || name == .from || name == .callID || name == .cseq
+                || (status == 100 && name == .timestamp)
+            if copy {
+                r.headers.fields.append(h.isRaw(i) ? ownedCopy(h, i) : h.fields[i])
+            } else if name == .to {
+                if status != 100, var to = try? h.first(.to), to.tag == nil {
+                    to.tag = toTag ?? SIPIdentifiers.tag()
+                    r.headers.append(.to, to)
+                } else {
+                    r.headers.fields.append(ownedCopy(h, i))
+                }
+            }
+        }
+        return r
+    }
+
+    private func ownedCopy(_ h: SIPHeaders, _ i: Int) -> SIPHeaders.Field {
+        .owned(name: h.name(at: i), value: Array(h.valueText(at: i).utf8))
+    }
+}

@@ -1,0 +1,217 @@
+/// A header field name. Names compare case-insensitively (RFC 3261 §7.3.1), and a compact form
+/// (§7.3.3, IANA "Header Fields" registry) equals its long form: `"v" == .via`.
+public struct SIPHeaderName: Hashable, Sendable, CustomStringConvertible, ExpressibleByStringLiteral {
+    /// Index into ``KnownHeader/all`` plus one; 0 for a name this library does not know.
+    let known: UInt8
+    /// The long form for a known header; the name as given otherwise.
+    public let text: String
+
+    public init(_ name: String) {
+        if let k = KnownHeader.lookup(Array(name.utf8), 0..<name.utf8.count) {
+            self.known = k
+            self.text = KnownHeader.all[Int(k) - 1].name
+        } else {
+            self.known = 0
+            self.text = name
+        }
+    }
+
+    public init(stringLiteral value: String) { self.init(value) }
+
+    init(known: UInt8) {
+        self.known = known
+        self.text = KnownHeader.all[Int(known) - 1].name
+    }
+
+    /// The compact form (§7.3.3), for a header that has one.
+    public var compactForm: Character? {
+        guard known != 0, let c = KnownHeader.all[Int(known) - 1].compact else { return nil }
+        return Character(UnicodeScalar(c))
+    }
+
+    public var description: String { text }
+
+    public static func == (a: SIPHeaderName, b: SIPHeaderName) -> Bool {
+        if a.known != 0 || b.known != 0 { return a.known == b.known }
+        return asciiCaseInsensitiveEquals(a.text, b.text)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        if known != 0 { hasher.combine(known) } else { hasher.combine(text.asciiLowercased) }
+    }
+}
+
+/// The header fields this library knows by name: RFC 3261 §20 and the extensions real traffic carries.
+enum KnownHeader {
+    struct Entry {
+        let name: String
+        let compact: UInt8?
+        /// Whether the grammar lets several values share a line, comma-separated (RFC 3261 §7.3.1).
+        let isList: Bool
+    }
+
+    // swift-format-ignore
+    static let all: [Entry] = [
+        Entry(name: "Accept", compact: nil, isList: true),
+        Entry(name: "Accept-Contact", compact: UInt8(ascii: "a"), isList: true),            // RFC 3841
+        Entry(name: "Accept-Encoding", compact: nil, isList: true),
+        Entry(name: "Accept-Language", compact: nil, isList: true),
+        Entry(name: "Alert-Info", compact: nil, isList: true),
+        Entry(name: "Allow", compact: nil, isList: true),
+        Entry(name: "Allow-Events", compact: UInt8(ascii: "u"), isList: true),              // RFC 6665
+        Entry(name: "Authentication-Info", compact: nil, isList: false),
+        Entry(name: "Authorization", compact: nil, isList: false),
+        Entry(name: "Call-ID", compact: UInt8(ascii: "i"), isList: false),
+        Entry(name: "Call-Info", compact: nil, isList: true),
+        Entry(name: "Contact", compact: UInt8(ascii: "m"), isList: true),
+        Entry(name: "Content-Disposition", compact: nil, isList: false),
+        Entry(name: "Content-Encoding", compact: UInt8(ascii: "e"), isList: true),
+        Entry(name: "Content-Language", compact: nil, isList: true),
+        Entry(name: "Content-Length", compact: UInt8(ascii: "l"), isList: false),
+        Entry(name: "Content-Type", compact: UInt8(ascii: "c"), isList: false),
+        Entry(name: "CSeq", compact: nil, isList: false),
+        Entry(name: "Date", compact: nil, isList: false),
+        Entry(name: "Error-Info", compact: nil, isList: true),
+        Entry(name: "Event", compact: UInt8(ascii: "o"), isList: false),                    // RFC 6665
+        Entry(name: "Expires", compact: nil, isList: false),
+        Entry(name: "From", compact: UInt8(ascii: "f"), isList: false),
+        Entry(name: "Identity", compact: UInt8(ascii: "y"), isList: false),                 // RFC 8224
+        Entry(name: "Identity-Info", compact: UInt8(ascii: "n"), isList: false),            // RFC 4474
+        Entry(name: "In-Reply-To", compact: nil, isList: true),
+        Entry(name: "Max-Forwards", compact: nil, isList: false),
+        Entry(name: "MIME-Version", compact: nil, isList: false),
+        Entry(name: "Min-Expires", compact: nil, isList: false),
+        Entry(name: "Min-SE", compact: nil, isList: false),                                 // RFC 4028
+        Entry(name: "Organization", compact: nil, isList: false),
+        Entry(name: "P-Asserted-Identity", compact: nil, isList: true),                     // RFC 3325
+        Entry(name: "P-Preferred-Identity", compact: nil, isList: true),                    // RFC 3325
+        Entry(name: "Path", compact: nil, isList: true),                                    // RFC 3327
+        Entry(name: "Priority", compact: nil, isList: false),
+        Entry(name: "Privacy", compact: nil, isList: false),                                // RFC 3323
+        Entry(name: "Proxy-Authenticate", compact: nil, isList: false),
+        Entry(name: "Proxy-Authorization", compact: nil, isList: false),
+        Entry(name: "Proxy-Require", compact: nil, isList: true),
+        Entry(name: "RAck", compact: nil, isList: false),                                   // RFC 3262
+        Entry(name: "Reason", compact: nil, isList: true),                                  // RFC 3326
+        Entry(name: "Record-Route", compact: nil, isList: true),
+        Entry(name: "Refer-To", compact: UInt8(ascii: "r"), isList: false),                 // RFC 3515
+        Entry(name: "Referred-By", compact: UInt8(ascii: "b"), isList: false),              // RFC 3892
+        Entry(name: "Reject-Contact", compact: UInt8(ascii: "j"), isList: true),            // RFC 3841
+        Entry(name: "Replaces", compact: nil, isList: false),                               // RFC 3891
+        Entry(name: "Reply-To", compact: nil, isList: false),
+        Entry(name: "Request-Disposition", compact: UInt8(ascii: "d"), isList: true),       // RFC 3841
+        Entry(name: "Require", compact: nil, isList: true),
+        Entry(name: "Retry-After", compact: nil, isList: false),
+        Entry(name: "Route", compact: nil, isList: true),
+        Entry(name: "RSeq", compact: nil, isList: false),                                   // RFC 3262
+        Entry(name: "Server", compact: nil, isList: false),
+        Entry(name: "Service-Route", compact: nil, isList: true),                           // RFC 3608
+        Entry(name: "Session-Expires", compact: UInt8(ascii: "x"), isList: false),          // RFC 4028
+        Entry(name: "Subject", compact: UInt8(ascii: "s"), isList: false),
+        Entry(name: "Subscription-State", compact: nil, isList: false),                     // RFC 6665
+        Entry(name: "Supported", compact: UInt8(ascii: "k"), isList: true),
+        Entry(name: "Timestamp", compact: nil, isList: false),
+        Entry(name: "To", compact: UInt8(ascii: "t"), isList: false),
+        Entry(name: "Unsupported", compact: nil, isList: true),
+        Entry(name: "User-Agent", compact: nil, isList: false),
+        Entry(name: "Via", compact: UInt8(ascii: "v"), isList: true),
+        Entry(name: "Warning", compact: nil, isList: true),
+        Entry(name: "WWW-Authenticate", compact: nil, isList: false),
+    ]
+
+    /// Candidates by name length, lowercased, for a lookup that does not allocate.
+    static let byLength: [[(name: [UInt8], id: UInt8)]] = {
+        var t = [[(name: [UInt8], id: UInt8)]](repeating: [], count: 32)
+        for (i, e) in all.enumerated() {
+            let lower = e.name.utf8.map(ASCII.lower)
+            t[lower.count].append((lower, UInt8(i + 1)))
+        }
+        return t
+    }()
+
+    static let byCompact: [UInt8] = {
+        var t = [UInt8](repeating: 0, count: 128)
+        for (i, e) in all.enumerated() { if let c = e.compact { t[Int(c)] = UInt8(i + 1) } }
+        return t
+    }()
+
+    /// The id (1-based) of the header named by `bytes[range]`, long or compact form, any case.
+    
+    static func lookup(_ bytes: [UInt8], _ range: Range<Int>) -> UInt8? {
+        let n = range.count
+        if n == 1 {
+            let c = ASCII.lower(bytes[range.lowerBound])
+            guard c < 128 else { return nil }
+            let id = byCompact[Int(c)]
+            return id == 0 ? nil : id
+        }
+        guard n < 32 else { return nil }
+        let first = ASCII.lower(bytes[range.lowerBound])
+        outer: for candidate in byLength[n] where candidate.name[0] == first {
+            var j = 1
+            var i = range.lowerBound + 1
+            while j < n {
+                if ASCII.lower(bytes[i]) != candidate.name[j] { continue outer }
+                i += 1
+                j += 1
+            }
+            return candidate.id
+        }
+        return nil
+    }
+
+    static func id(_ name: String) -> UInt8 {
+        guard let i = all.firstIndex(where: { $0.name == name }) else { return 0 }
+        return UInt8(i + 1)
+    }
+
+    // Ids used by the parser's hot path.
+    static let via = id("Via")
+    static let from = id("From")
+    static let to = id("To")
+    static let callID = id("Call-ID")
+    static let cseq = id("CSeq")
+    static let contentLength = id("Content-Length")
+    static let maxForwards = id("Max-Forwards")
+    static let contact = id("Contact")
+    static let contentType = id("Content-Type")
+    static let route = id("Route")
+    static let recordRoute = id("Record-Route")
+}
+
+extension SIPHeaderName {
+    // swift-format-ignore
+    public static let accept = SIPHeaderName("Accept"), acceptContact = SIPHeaderName("Accept-Contact"),
+        acceptEncoding = SIPHeaderName("Accept-Encoding"), acceptLanguage = SIPHeaderName("Accept-Language"),
+        alertInfo = SIPHeaderName("Alert-Info"), allow = SIPHeaderName("Allow"),
+        allowEvents = SIPHeaderName("Allow-Events"), authenticationInfo = SIPHeaderName("Authentication-Info"),
+        authorization = SIPHeaderName("Authorization"), callID = SIPHeaderName("Call-ID"),
+        callInfo = SIPHeaderName("Call-Info"), contact = SIPHeaderName("Contact"),
+        contentDisposition = SIPHeaderName("Content-Disposition"), contentEncoding = SIPHeaderName("Content-Encoding"),
+        contentLanguage = SIPHeaderName("Content-Language"), contentLength = SIPHeaderName("Content-Length"),
+        contentType = SIPHeaderName("Content-Type"), cseq = SIPHeaderName("CSeq"), date = SIPHeaderName("Date"),
+        errorInfo = SIPHeaderName("Error-Info"), event = SIPHeaderName("Event"), expires = SIPHeaderName("Expires"),
+        from = SIPHeaderName("From"), identity = SIPHeaderName("Identity"), identityInfo = SIPHeaderName("Identity-Info"),
+        inReplyTo = SIPHeaderName("In-Reply-To"), maxForwards = SIPHeaderName("Max-Forwards"),
+        mimeVersion = SIPHeaderName("MIME-Version"), minExpires = SIPHeaderName("Min-Expires"),
+        minSE = SIPHeaderName("Min-SE"), organization = SIPHeaderName("Organization"),
+        pAssertedIdentity = SIPHeaderName("P-Asserted-Identity"), pPreferredIdentity = SIPHeaderName("P-Preferred-Identity"),
+        path = SIPHeaderName("Path"), priority = SIPHeaderName("Priority"), privacy = SIPHeaderName("Privacy"),
+        proxyAuthenticate = SIPHeaderName("Proxy-Authenticate"), proxyAuthorization = SIPHeaderName("Proxy-Authorization"),
+        proxyRequire = SIPHeaderName("Proxy-Require"), rack = SIPHeaderName("RAck"), reason = SIPHeaderName("Reason"),
+        recordRoute = SIPHeaderName("Record-Route"), referTo = SIPHeaderName("Refer-To"),
+        referredBy = SIPHeaderName("Referred-By"), rejectContact = SIPHeaderName("Reject-Contact"),
+        replaces = SIPHeaderName("Replaces"), replyTo = SIPHeaderName("Reply-To"),
+        requestDisposition = SIPHeaderName("Request-Disposition"), require = SIPHeaderName("Require"),
+        retryAfter = SIPHeaderName("Retry-After"), route = SIPHeaderName("Route"), rseq = SIPHeaderName("RSeq"),
+        server = SIPHeaderName("Server"), serviceRoute = SIPHeaderName("Service-Route"),
+        sessionExpires = SIPHeaderName("Session-Expires"), subject = SIPHeaderName("Subject"),
+        subscriptionState = SIPHeaderName("Subscription-State"), supported = SIPHeaderName("Supported"),
+        timestamp = SIPHeaderName("Timestamp"), to = SIPHeaderName("To"), unsupported = SIPHeaderName("Unsupported"),
+        userAgent = SIPHeaderName("User-Agent"), via = SIPHeaderName("Via"), warning = SIPHeaderName("Warning"),
+        wwwAuthenticate = SIPHeaderName("WWW-Authenticate")
+
+    /// Whether this header's grammar is a comma-separated list (RFC 3261 §7.3.1), so that several
+    /// lines of it equal one line with the values joined by commas. Unknown headers are not.
+    public var isList: Bool { known != 0 && KnownHeader.all[Int(known) - 1].isList }
+}

@@ -1,0 +1,182 @@
+/// One header field line as a user sees it: its name and its value, folds unfolded.
+public struct SIPHeaderField: Hashable, Sendable, CustomStringConvertible {
+    public var name: SIPHeaderName
+    public var value: String
+    public init(name: SIPHeaderName, value: String) {
+        self.name = name
+        self.value = value
+    }
+    public var description: String { "\(name.text): \(value)" }
+}
+
+/// The header fields of a message, in wire order, duplicates kept (RFC 3261 §7.3).
+///
+/// Fields that came off the wire stay as ranges of the received bytes until someone changes them,
+/// and serialize byte-identical. Added or replaced fields serialize canonically (`Name: value`).
+/// Typed values are parsed when they are read (``first(_:)``, ``all(_:)``), not when the message is.
+public struct SIPHeaders: Sendable, RandomAccessCollection {
+    enum Field: Sendable {
+        /// From the wire: `lineStart..<lineEnd` is the whole line (terminator and folds included).
+        case raw(id: UInt8, lineStart: Int32, nameEnd: Int32, valueStart: Int32, valueEnd: Int32, lineEnd: Int32)
+        /// Added or changed here: the value as bytes (one line, no folds).
+        case owned(name: SIPHeaderName, value: [UInt8])
+
+        var id: UInt8 {
+            switch self {
+            case .raw(let id, _, _, _, _, _): return id
+            case .owned(let name, _): return name.known
+            }
+        }
+    }
+
+    var source: [UInt8]
+    var fields: [Field]
+
+    /// An empty header section.
+    public init() {
+        source = []
+        fields = []
+    }
+
+    init(source: [UInt8], fields: [Field]) {
+        self.source = source
+        self.fields = fields
+    }
+
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { fields.count }
+
+    public subscript(position: Int) -> SIPHeaderField {
+        SIPHeaderField(name: name(at: position), value: valueText(at: position))
+    }
+
+    func name(at i: Int) -> SIPHeaderName {
+        switch fields[i] {
+        case .raw(let id, let ls, let ne, _, _, _):
+            if id != 0 { return SIPHeaderName(known: id) }
+            var e = Int(ne)
+            while e > Int(ls), source[e - 1] == ASCII.sp || source[e - 1] == ASCII.htab { e -= 1 }
+            return SIPHeaderName(String(decoding: source[Int(ls)..<e], as: UTF8.self))
+        case .owned(let name, _): return name
+        }
+    }
+
+    /// The name exactly as it appears on the wire (compact or long, original case).
+    public func wireName(at i: Int) -> String {
+        switch fields[i] {
+        case .raw(_, let ls, let ne, _, _, _):
+            var e = Int(ne)
+            while e > Int(ls), source[e - 1] == ASCII.sp || source[e - 1] == ASCII.htab { e -= 1 }
+            return String(decoding: source[Int(ls)..<e], as: UTF8.self)
+        case .owned(let name, _): return name.text
+        }
+    }
+
+    /// The bytes and range of field `i`'s value (folds included for raw fields).
+    
+    func valueBytes(at i: Int) -> (bytes: [UInt8], range: Range<Int>) {
+        switch fields[i] {
+        case .raw(_, _, _, let vs, let ve, _): return (source, Int(vs)..<Int(ve))
+        case .owned(_, let v): return (v, 0..<v.count)
+        }
+    }
+
+    func valueText(at i: Int) -> String {
+        let (b, r) = valueBytes(at: i)
+        return unfoldedText(b, r)
+    }
+
+    func scanner(at i: Int) -> SIPScanner {
+        let (b, r) = valueBytes(at: i)
+        var s = SIPScanner(b, range: r)
+        s.header = name(at: i).text
+        return s
+    }
+
+    /// Whether field `i` is as it was received.
+    func isRaw(_ i: Int) -> Bool {
+        if case .raw = fields[i] { return true }
+        return false
+    }
+
+    // MARK: - By name, as text
+
+    /// Indices of the fields named `name`, in order.
+    public func indices(of name: SIPHeaderName) -> [Int] {
+        if name.known != 0 { return fields.indices.filter { fields[$0].id == name.known } }
+        return fields.indices.filter { fields[$0].id == 0 && self.name(at: $0) == name }
+    }
+
+    
+    func firstIndex(known id: UInt8) -> Int? {
+        for i in fields.indices where fields[i].id == id { return i }
+        return nil
+    }
+
+    func firstIndex(of name: SIPHeaderName) -> Int? {
+        if name.known != 0 { return firstIndex(known: name.known) }
+        return fields.indices.first { fields[$0].id == 0 && self.name(at: $0) == name }
+    }
+
+    /// Whether a field named `name` is present.
+    public func contains(_ name: SIPHeaderName) -> Bool { firstIndex(of: name) != nil }
+
+    /// The value of the first field named `name`, unfolded.
+    public subscript(name: SIPHeaderName) -> String? {
+        firstIndex(of: name).map(valueText(at:))
+    }
+
+    /// The value of every field named `name`, one per line, unfolded (a list header's line may hold several values).
+    public func values(_ name: SIPHeaderName) -> [String] { indices(of: name).map(valueText(at:)) }
+
+    /// The number of fields (lines) named `name`.
+    public func count(_ name: SIPHeaderName) -> Int {
+        var n = 0
+        if name.known != 0 {
+            for f in fields where f.id == name.known { n += 1 }
+            return n
+        }
+        return indices(of: name).count
+    }
+
+    // MARK: - Changing
+
+    /// Appends a field at the end.
+    public mutating func append(_ name: SIPHeaderName, _ value: String) {
+        fields.append(.owned(name: name, value: Array(value.utf8)))
+    }
+
+    /// Inserts a field at position `index` (0 is the top: where a proxy puts its Via, §16.6 step 8).
+    public mutating func insert(_ name: SIPHeaderName, _ value: String, at index: Int) {
+        fields.insert(.owned(name: name, value: Array(value.utf8)), at: Swift.min(Swift.max(index, 0), fields.count))
+    }
+
+    /// Removes every field named `name`; returns how many.
+    @discardableResult
+    public mutating func remove(_ name: SIPHeaderName) -> Int {
+        let idx = Set(indices(of: name))
+        guard !idx.isEmpty else { return 0 }
+        var kept: [Field] = []
+        kept.reserveCapacity(fields.count - idx.count)
+        for i in fields.indices where !idx.contains(i) { kept.append(fields[i]) }
+        fields = kept
+        return idx.count
+    }
+
+    /// Removes the field at `index`.
+    public mutating func remove(at index: Int) { fields.remove(at: index) }
+
+    /// Replaces every field named `name` with one field holding `value`, where the first one stood
+    /// (or at the end when there was none).
+    public mutating func set(_ name: SIPHeaderName, _ value: String) {
+        let idx = indices(of: name)
+        guard let first = idx.first else { append(name, value); return }
+        fields[first] = .owned(name: name, value: Array(value.utf8))
+        for i in idx.dropFirst().reversed() { fields.remove(at: i) }
+    }
+
+    /// Replaces the value of field `index`, keeping its position and name.
+    public mutating func replaceValue(at index: Int, with value: String) {
+        fields[index] = .owned(name: name(at: index), value: Array(value.utf8))
+    }
+}

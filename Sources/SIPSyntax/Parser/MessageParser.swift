@@ -1,0 +1,368 @@
+/// What the parser learnt about the headers every element reads (DESIGN: top Via, CSeq, Call-ID,
+/// From/To tags, Max-Forwards, Content-Length), as ranges of the received bytes.
+struct Essentials: Sendable {
+    var topVia: ViaRanges?
+    var viaCount = 0
+    var callID: Range<Int>?
+    var cseqNumber: UInt32?
+    var cseqMethod: Range<Int>?
+    var fromTag: Range<Int>?
+    var toTag: Range<Int>?
+    var maxForwards: Int?
+    var contentLength: Int?
+    var requestURI: URIRanges?
+}
+
+/// How the parser was given the bytes.
+public enum SIPFraming: Sendable, Hashable {
+    /// A whole datagram (RFC 3261 §18.3): without Content-Length the body runs to the end; bytes
+    /// after Content-Length are ignored (RFC 4475 §3.1.1.8).
+    case datagram
+    /// A message cut from a stream by ``SIPStreamFramer``: Content-Length must be present (§18.3,
+    /// §20.14) and the bytes end where it says.
+    case stream
+}
+
+extension SIPMessage {
+    /// Parses one message from the bytes of a datagram (or, with `framing: .stream`, of one framed
+    /// stream message). Checks the start line, the header section's framing, Content-Length and the
+    /// values of Via, From, To, Call-ID, CSeq and Max-Forwards; other headers are parsed when read.
+    public init(parsing bytes: [UInt8], limits: SIPLimits = .default, framing: SIPFraming = .datagram) throws(SIPParseError) {
+        self = try MessageParser.parse(bytes, limits: limits, framing: framing)
+    }
+
+    /// Parses one message from its text.
+    public init(parsing text: String, limits: SIPLimits = .default) throws(SIPParseError) {
+        try self.init(parsing: Array(text.utf8), limits: limits)
+    }
+
+    /// Builds a message from wire text written in Swift source: bare LF line ends become CRLF in the
+    /// header section, and Content-Length is set to the body's byte count. For tests, examples and
+    /// tools; use ``init(parsing:limits:framing:)`` for bytes from the network.
+    public init(wire text: String) throws(SIPParseError) {
+        var b = Array(text.utf8)
+        // header section: LF -> CRLF
+        var out: [UInt8] = []
+        out.reserveCapacity(b.count + 64)
+        var i = 0
+        var bodyStart: Int? = nil
+        while i < b.count {
+            let c = b[i]
+            if c == ASCII.lf {
+                let hadCR = out.last == ASCII.cr
+                if !hadCR { out.append(ASCII.cr) }
+                out.append(ASCII.lf)
+                // empty line?
+                let n = out.count
+                if n >= 4, out[n - 4] == ASCII.cr, out[n - 3] == ASCII.lf { bodyStart = i + 1; break }
+                i += 1
+                continue
+            }
+            out.append(c)
+            i += 1
+        }
+        if bodyStart == nil {
+            if out.last != ASCII.lf { out += [ASCII.cr, ASCII.lf] }
+            out += [ASCII.cr, ASCII.lf]
+            bodyStart = b.count
+        }
+        let body = Array(b[(bodyStart ?? b.count)...])
+        b = out
+        var m = try MessageParser.parse(b + body, limits: .default, framing: .datagram, ignoreContentLength: true)
+        if let cl = m.headers.firstIndex(known: KnownHeader.contentLength) {
+            if m.headers.valueText(at: cl) != String(body.count) { m.headers.replaceValue(at: cl, with: String(body.count)) }
+        } else {
+            m.headers.append(.contentLength, String(body.count))
+        }
+        m.body = body[...]
+        m = try MessageParser.parse(m.serialized(), limits: .default, framing: .datagram)
+        self = m
+    }
+}
+
+enum MessageParser {
+    static func parse(_ bytes: [UInt8], limits: SIPLimits, framing: SIPFraming,
+                      ignoreContentLength: Bool = false) throws(SIPParseError) -> SIPMessage {
+        let n = bytes.count
+        guard n <= limits.maxMessageSize else { throw .limit(.messageSize, actual: n, maximum: limits.maxMessageSize) }
+        var i = 0
+        // §7.5: CRLFs before the start line are ignored.
+        while i < n, bytes[i] == ASCII.cr || bytes[i] == ASCII.lf { i += 1 }
+        let messageStart = i
+        guard i < n else { throw SIPParseError(.malformedStartLine, "no start line", offset: 0) }
+
+        // Start line.
+        var lineEnd = i
+        while lineEnd < n, bytes[lineEnd] != ASCII.lf { lineEnd += 1 }
+        guard lineEnd < n else { throw SIPParseError(.missingEmptyLine, "the start line does not end", offset: i) }
+        var contentEnd = lineEnd
+        if contentEnd > i, bytes[contentEnd - 1] == ASCII.cr { contentEnd -= 1 }
+        guard contentEnd - i <= limits.maxStartLineLength else {
+            throw .limit(.startLineLength, actual: contentEnd - i, maximum: limits.maxStartLineLength, offset: i)
+        }
+        var essentials = Essentials()
+        let startLine = try parseStartLine(bytes, i..<contentEnd, &essentials)
+        i = lineEnd + 1
+
+        // Header fields (§7.3): name HCOLON value, continuation lines start with SP or HTAB.
+        var fields: [SIPHeaders.Field] = []
+        fields.reserveCapacity(24)
+        var bodyStart = -1
+        var contentLength: Int? = nil
+        while i < n {
+            let c = bytes[i]
+            if c == ASCII.cr || c == ASCII.lf {
+                // The empty line: CRLF (or a bare LF, tolerated).
+                if c == ASCII.cr {
+                    guard i + 1 < n, bytes[i + 1] == ASCII.lf else {
+                        throw SIPParseError(.malformedHeaderLine, "bare CR", offset: i)
+                    }
+                    bodyStart = i + 2
+                } else {
+                    bodyStart = i + 1
+                }
+                break
+            }
+            guard fields.count < limits.maxHeaderCount else {
+                throw .limit(.headerCount, actual: fields.count + 1, maximum: limits.maxHeaderCount, offset: i)
+            }
+            let lineStart = i
+            guard ASCII.isToken(c) else {
+                throw SIPParseError(.malformedHeaderLine,
+                                    c == ASCII.sp || c == ASCII.htab ? "continuation line with no header before it" : "header name is not a token",
+                                    offset: i)
+            }
+            while i < n, ASCII.isToken(bytes[i]) { i += 1 }
+            let nameEnd = i
+            while i < n, bytes[i] == ASCII.sp || bytes[i] == ASCII.htab { i += 1 }
+            guard i < n, bytes[i] == ASCII.colon else {
+                throw SIPParseError(.malformedHeaderLine, "expected ':' after the header name", offset: i)
+            }
+            i += 1
+            while i < n, bytes[i] == ASCII.sp || bytes[i] == ASCII.htab { i += 1 }
+            let valueStart = i
+            var valueEnd = i
+            // The value runs to the end of the line, and on through continuation lines.
+            while true {
+                while i < n, bytes[i] != ASCII.lf {
+                    // NUL may appear inside a quoted-pair (RFC 4475 §3.1.1.2); the value grammars judge it.
+                    if bytes[i] == ASCII.cr, i + 1 >= n || bytes[i + 1] != ASCII.lf {
+                        throw SIPParseError(.malformedHeaderLine, "bare CR in a header line", offset: i)
+                    }
+                    i += 1
+                }
+                guard i < n else {
+                    throw SIPParseError(.missingEmptyLine, "the header section does not end with an empty line", offset: i)
+                }
+                var e = i
+                if e > valueStart, bytes[e - 1] == ASCII.cr { e -= 1 }
+                valueEnd = Swift.max(e, valueStart)
+                i += 1  // past LF
+                guard i - lineStart <= limits.maxHeaderLineLength else {
+                    throw .limit(.headerLineLength, actual: i - lineStart, maximum: limits.maxHeaderLineLength, offset: lineStart)
+                }
+                if i < n, bytes[i] == ASCII.sp || bytes[i] == ASCII.htab { continue }
+                break
+            }
+            while valueEnd > valueStart, bytes[valueEnd - 1] == ASCII.sp || bytes[valueEnd - 1] == ASCII.htab { valueEnd -= 1 }
+            let id = KnownHeader.lookup(bytes, lineStart..<nameEnd) ?? 0
+            if id == KnownHeader.contentLength, !ignoreContentLength {
+                let v = try parseContentLength(bytes, valueStart..<valueEnd)
+                if let contentLength, contentLength != v {
+                    throw SIPParseError(.invalidContentLength, "two Content-Length values, \(contentLength) and \(v)",
+                                        header: "Content-Length", offset: lineStart)
+                }
+                guard v <= limits.maxBodySize else {
+                    throw .limit(.bodySize, actual: v, maximum: limits.maxBodySize, offset: valueStart)
+                }
+                contentLength = v
+            }
+            fields.append(.raw(id: id, lineStart: Int32(lineStart), nameEnd: Int32(nameEnd), valueStart: Int32(valueStart),
+                               valueEnd: Int32(valueEnd), lineEnd: Int32(i)))
+        }
+        guard bodyStart >= 0 else {
+            throw SIPParseError(.missingEmptyLine, "the header section does not end with an empty line", offset: n)
+        }
+
+        // Body (§18.3).
+        let bodyEnd: Int
+        if let contentLength, !ignoreContentLength {
+            guard bodyStart + contentLength <= n else {
+                throw SIPParseError(.truncatedBody, "Content-Length is \(contentLength) but \(n - bodyStart) bytes follow",
+                                    header: "Content-Length", offset: bodyStart)
+            }
+            bodyEnd = bodyStart + contentLength
+        } else {
+            if framing == .stream, !ignoreContentLength {
+                throw SIPParseError(.invalidContentLength, "Content-Length is required on a stream (§18.3)",
+                                    header: "Content-Length")
+            }
+            bodyEnd = n
+            guard n - bodyStart <= limits.maxBodySize else {
+                throw .limit(.bodySize, actual: n - bodyStart, maximum: limits.maxBodySize, offset: bodyStart)
+            }
+        }
+        essentials.contentLength = contentLength
+
+        let headers = SIPHeaders(source: bytes, fields: fields)
+        try checkHotHeaders(headers, &essentials, limits: limits)
+        if case .request(let rl) = startLine, let m = essentials.cseqMethod {
+            let mb = rl.method.rawValue.utf8
+            if !(m.count == mb.count && zip(bytes[m], mb).allSatisfy { $0 == $1 }) {
+                throw SIPParseError(.cseqMethodMismatch, "CSeq method \(String(decoding: bytes[m], as: UTF8.self)) but the request is \(rl.method)",
+                                    header: "CSeq", offset: m.lowerBound)
+            }
+        }
+        return SIPMessage(startLine: startLine, headers: headers, body: bytes[bodyStart..<bodyEnd],
+                          wire: bytes[messageStart..<bodyEnd], cache: essentials)
+    }
+
+    /// Content-Length = 1*DIGIT (§20.14). Never a negative number, never beyond Int.
+    static func parseContentLength(_ bytes: [UInt8], _ r: Range<Int>) throws(SIPParseError) -> Int {
+        var s = SIPScanner(bytes, range: r)
+        s.header = "Content-Length"
+        s.skipLWS()
+        guard let c = s.peek(), ASCII.isDigit(c) else {
+            throw SIPParseError(.invalidContentLength, "Content-Length is not a non-negative number", header: "Content-Length", offset: r.lowerBound)
+        }
+        let v: UInt64
+        do { v = try s.number(max: UInt64(Int32.max), what: "Content-Length") } catch {
+            throw SIPParseError(.invalidContentLength, "Content-Length is out of range", header: "Content-Length", offset: r.lowerBound)
+        }
+        s.skipLWS()
+        guard s.isAtEnd else {
+            throw SIPParseError(.invalidContentLength, "Content-Length has trailing characters", header: "Content-Length", offset: s.position)
+        }
+        return Int(v)
+    }
+
+    static func parseStartLine(_ b: [UInt8], _ r: Range<Int>, _ e: inout Essentials) throws(SIPParseError) -> SIPMessage.StartLine {
+        if r.count >= 4, b.equalsCaseInsensitive(r.lowerBound..<(r.lowerBound + 4), "SIP/") {
+            // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase
+            var s = SIPScanner(b, range: r)
+            let version = try parseVersion(&s)
+            guard s.consume(ASCII.sp) else { throw SIPParseError(.malformedStartLine, "expected SP after the SIP version", offset: s.position) }
+            let codeStart = s.position
+            let digits = s.scan(while: ASCII.isDigit)
+            guard digits.count == 3 else {
+                throw SIPParseError(.malformedStartLine, "the status code is not three digits", offset: codeStart)
+            }
+            let code = Int(b[digits.lowerBound] - 0x30) * 100 + Int(b[digits.lowerBound + 1] - 0x30) * 10 + Int(b[digits.lowerBound + 2] - 0x30)
+            guard (100...699).contains(code) else {
+                throw SIPParseError(.malformedStartLine, "status code \(code) is not in 100–699", offset: codeStart)
+            }
+            // The SP before the reason is required, even when the reason is empty (RFC 4475 §3.1.1.13);
+            // a missing one is tolerated.
+            _ = s.consume(ASCII.sp)
+            let reasonRange = s.position..<r.upperBound
+            for k in reasonRange where (b[k] < 0x20 && b[k] != ASCII.htab) || b[k] == 0x7F {
+                throw SIPParseError(.malformedStartLine, "control character in the reason phrase", offset: k)
+            }
+            guard let reason = String(validating: b[reasonRange], as: UTF8.self) else {
+                throw SIPParseError(.invalidUTF8, "the reason phrase is not UTF-8", offset: reasonRange.lowerBound)
+            }
+            var line = StatusLine(status: code, reason: reason)
+            line.version = version
+            return .response(line)
+        }
+        // Request-Line = Method SP Request-URI SP SIP-Version: exactly one SP between elements
+        // (RFC 4475 §3.1.2.9–10 reject extra SP).
+        var s = SIPScanner(b, range: r)
+        guard let m = s.token() else { throw SIPParseError(.malformedStartLine, "expected a method", offset: r.lowerBound) }
+        guard s.consume(ASCII.sp) else { throw SIPParseError(.malformedStartLine, "expected SP after the method", offset: s.position) }
+        var uriEnd = s.position
+        while uriEnd < r.upperBound, b[uriEnd] != ASCII.sp { uriEnd += 1 }
+        guard uriEnd < r.upperBound else { throw SIPParseError(.malformedStartLine, "expected SP after the Request-URI", offset: uriEnd) }
+        if s.peek() == ASCII.lAngle {
+            throw SIPParseError(.malformedStartLine, "the Request-URI is enclosed in <> (RFC 4475 §3.1.2.7)", offset: s.position)
+        }
+        var us = SIPScanner(b, range: s.position..<uriEnd)
+        us.header = "Request-URI"
+        let uri: URIRanges
+        do { uri = try URIGrammar.parse(&us, context: .whole) } catch {
+            var err = error
+            err.kind = .malformedStartLine
+            err.detail = "bad Request-URI: " + error.detail
+            throw err
+        }
+        // §19.1.1 Table 1: URI headers are not allowed in a Request-URI (RFC 4475 §3.1.2.11).
+        if uri.headers != nil {
+            throw SIPParseError(.malformedStartLine, "URI headers are not allowed in a Request-URI", offset: uri.headers?.lowerBound)
+        }
+        s.position = uriEnd + 1
+        let version = try parseVersion(&s)
+        guard s.isAtEnd else { throw SIPParseError(.malformedStartLine, "unexpected bytes after the SIP version", offset: s.position) }
+        e.requestURI = uri
+        var line = RequestLine(method: SIPMethod(String(decoding: b[m], as: UTF8.self)), raw: b, uri: uri)
+        line.version = version
+        return .request(line)
+    }
+
+    /// SIP-Version = "SIP" "/" 1*DIGIT "." 1*DIGIT; this stack speaks 2.0 only (§7.1).
+    static func parseVersion(_ s: inout SIPScanner) throws(SIPParseError) -> String {
+        let start = s.position
+        guard s.position + 4 <= s.end, s.bytes.equalsCaseInsensitive(start..<(start + 4), "SIP/") else {
+            throw SIPParseError(.malformedStartLine, "expected SIP-Version", offset: start)
+        }
+        s.position += 4
+        let major = s.scan(while: ASCII.isDigit)
+        guard !major.isEmpty, s.consume(ASCII.dot) else { throw SIPParseError(.malformedStartLine, "malformed SIP-Version", offset: start) }
+        let minor = s.scan(while: ASCII.isDigit)
+        guard !minor.isEmpty else { throw SIPParseError(.malformedStartLine, "malformed SIP-Version", offset: start) }
+        let isTwoZero = s.bytes[major].drop(while: { $0 == 0x30 }).elementsEqual([0x32]) && s.bytes[minor].allSatisfy { $0 == 0x30 }
+        let text = String(decoding: s.bytes[start..<s.position], as: UTF8.self)
+        guard isTwoZero else {
+            throw SIPParseError(.unsupportedVersion, "\(text) is not supported", offset: start)
+        }
+        return "SIP/2.0"
+    }
+
+    /// Checks the values of Via, From, To, Call-ID, CSeq and Max-Forwards, recording where their
+    /// essential parts are.
+    static func checkHotHeaders(_ h: SIPHeaders, _ e: inout Essentials, limits: SIPLimits) throws(SIPParseError) {
+        for i in h.fields.indices {
+            let id = h.fields[i].id
+            switch id {
+            case KnownHeader.via:
+                var s = h.scanner(at: i)
+                repeat {
+                    let v = try HeaderGrammar.via(&s)
+                    if e.topVia == nil { e.topVia = v }
+                    e.viaCount += 1
+                    guard e.viaCount <= limits.maxViaCount else {
+                        throw .limit(.viaCount, actual: e.viaCount, maximum: limits.maxViaCount, offset: s.position)
+                    }
+                } while s.separator(ASCII.comma)
+                try s.expectEnd()
+            case KnownHeader.from, KnownHeader.to:
+                var s = h.scanner(at: i)
+                let na = try HeaderGrammar.nameAddr(&s)
+                try s.expectEnd()
+                if id == KnownHeader.from {
+                    if e.fromTag == nil { e.fromTag = na.tag }
+                } else if e.toTag == nil {
+                    e.toTag = na.tag
+                }
+            case KnownHeader.callID:
+                var s = h.scanner(at: i)
+                let r = try HeaderGrammar.callID(&s)
+                if e.callID == nil { e.callID = r }
+            case KnownHeader.cseq:
+                var s = h.scanner(at: i)
+                let c = try HeaderGrammar.cseq(&s)
+                if e.cseqNumber == nil {
+                    e.cseqNumber = c.number
+                    e.cseqMethod = c.method
+                }
+            case KnownHeader.maxForwards:
+                var s = h.scanner(at: i)
+                s.skipLWS()
+                let v = try s.number(max: 255, what: "Max-Forwards")
+                try s.expectEnd()
+                if e.maxForwards == nil { e.maxForwards = Int(v) }
+            default:
+                continue
+            }
+        }
+    }
+}

@@ -1,0 +1,187 @@
+/// A cursor over the bytes of one header value (or URI), with the lexical rules of RFC 3261 §25.1.
+///
+/// Header values given to a scanner may contain folded lines: CR and LF inside the value are only
+/// ever followed by whitespace (the header splitter guarantees it), so they count as LWS here.
+/// Every read is bounds-checked; no input can make the scanner trap.
+public struct SIPScanner: Sendable {
+    public let bytes: [UInt8]
+    public var position: Int
+    public let end: Int
+    /// The header being parsed, for error messages.
+    var header: String?
+
+    public init(_ bytes: [UInt8], range: Range<Int>) {
+        self.bytes = bytes
+        self.position = range.lowerBound
+        self.end = range.upperBound
+    }
+
+    public init(_ string: String) {
+        let b = Array(string.utf8)
+        self.init(b, range: 0..<b.count)
+    }
+
+    public var isAtEnd: Bool { position >= end }
+
+    public func peek() -> UInt8? { position < end ? bytes[position] : nil }
+
+    public func peek(at offset: Int) -> UInt8? {
+        let i = position + offset
+        return i < end && i >= 0 ? bytes[i] : nil
+    }
+
+    /// Skips SP, HTAB and folded line breaks.
+    public mutating func skipLWS() {
+        while position < end, ASCII.isLWS(bytes[position]) { position += 1 }
+    }
+
+    /// Consumes `byte` if it is next; nothing else.
+    public mutating func consume(_ byte: UInt8) -> Bool {
+        if position < end, bytes[position] == byte { position += 1; return true }
+        return false
+    }
+
+    /// A separator with optional LWS around it (`SEMI`, `COMMA`, `EQUAL`, `SLASH`, `COLON`… of §25.1).
+    public mutating func separator(_ byte: UInt8) -> Bool {
+        let save = position
+        skipLWS()
+        if consume(byte) { skipLWS(); return true }
+        position = save
+        return false
+    }
+
+    public func error(_ detail: String, kind: SIPParseError.Kind = .invalidHeaderValue) -> SIPParseError {
+        SIPParseError(kind, detail, header: header, offset: position)
+    }
+
+    public mutating func expect(_ byte: UInt8, _ what: String) throws(SIPParseError) {
+        guard consume(byte) else { throw error("expected \(what)") }
+    }
+
+    public mutating func expectSeparator(_ byte: UInt8, _ what: String) throws(SIPParseError) {
+        guard separator(byte) else { throw error("expected \(what)") }
+    }
+
+    /// Consumes bytes while `predicate` holds; returns their range (possibly empty).
+    public mutating func scan(while predicate: (UInt8) -> Bool) -> Range<Int> {
+        let start = position
+        while position < end, predicate(bytes[position]) { position += 1 }
+        return start..<position
+    }
+
+    /// `token` (§25.1): one or more token characters, or nil (nothing consumed).
+    public mutating func token() -> Range<Int>? {
+        let r = scan(while: ASCII.isToken)
+        return r.isEmpty ? nil : r
+    }
+
+    public mutating func expectToken(_ what: String) throws(SIPParseError) -> Range<Int> {
+        guard let r = token() else { throw error("expected \(what)") }
+        return r
+    }
+
+    /// `word` (§25.1), as in Call-ID.
+    public mutating func word() -> Range<Int>? {
+        let r = scan(while: { ASCII.is($0, .word) })
+        return r.isEmpty ? nil : r
+    }
+
+    /// A `quoted-string` (§25.1), the quotes included in the returned range. Quoted pairs may
+    /// escape any byte but CR and LF. Throws on a missing closing quote.
+    public mutating func quotedString() throws(SIPParseError) -> Range<Int> {
+        let start = position
+        guard consume(ASCII.dquote) else { throw error("expected '\"'") }
+        while position < end {
+            let b = bytes[position]
+            if b == ASCII.dquote { position += 1; return start..<position }
+            if b == ASCII.backslash {
+                guard position + 1 < end, bytes[position + 1] != ASCII.cr, bytes[position + 1] != ASCII.lf else {
+                    throw error("bad quoted-pair")
+                }
+                position += 2
+            } else if b == ASCII.cr || b == ASCII.lf {
+                // A folded line inside a quoted string: the fold is LWS (§25.1 qdtext includes LWS).
+                position += 1
+            } else if b < 0x20 && b != ASCII.htab || b == 0x7F {
+                throw error("control character in quoted string")
+            } else {
+                position += 1
+            }
+        }
+        position = start
+        throw error("unterminated quoted string")
+    }
+
+    /// A decimal number of at most `maxDigits` digits (leading zeros allowed), checked against `max`.
+    public mutating func number(max: UInt64, what: String) throws(SIPParseError) -> UInt64 {
+        let r = scan(while: ASCII.isDigit)
+        guard !r.isEmpty else { throw error("expected \(what)") }
+        var value: UInt64 = 0
+        for i in r {
+            let (m, o1) = value.multipliedReportingOverflow(by: 10)
+            let (a, o2) = m.addingReportingOverflow(UInt64(bytes[i] &- 0x30))
+            if o1 || o2 || a > max {
+                position = r.lowerBound
+                throw error("\(what) is out of range (more than \(max))")
+            }
+            value = a
+        }
+        return value
+    }
+
+    /// Throws unless only LWS remains.
+    public mutating func expectEnd() throws(SIPParseError) {
+        skipLWS()
+        guard isAtEnd else { throw error("unexpected '\(printable(bytes[position]))'") }
+    }
+
+    public func string(_ range: Range<Int>) -> String {
+        String(decoding: bytes[range], as: UTF8.self)
+    }
+
+    public func view(_ range: Range<Int>) -> ByteView { ByteView(bytes, range) }
+
+    /// The remaining bytes up to the end, trailing LWS trimmed, with folds collapsed to one SP.
+    public mutating func restAsText() -> String {
+        skipLWS()
+        let r = position..<end
+        position = end
+        return unfoldedText(bytes, r)
+    }
+}
+
+func printable(_ b: UInt8) -> String {
+    b >= 0x20 && b < 0x7F ? String(UnicodeScalar(b)) : "\\x" + String(b, radix: 16)
+}
+
+/// The text of `range` with each run of LWS (folds included) made one SP, and the ends trimmed
+/// (RFC 3261 §7.3.1: a folded value is equivalent to the value on one line).
+func unfoldedText(_ bytes: [UInt8], _ range: Range<Int>) -> String {
+    var lo = range.lowerBound, hi = range.upperBound
+    while lo < hi, ASCII.isLWS(bytes[lo]) { lo += 1 }
+    while hi > lo, ASCII.isLWS(bytes[hi - 1]) { hi -= 1 }
+    var needsWork = false
+    var i = lo
+    while i < hi {
+        let b = bytes[i]
+        if b == ASCII.cr || b == ASCII.lf || b == ASCII.htab || (b == ASCII.sp && i + 1 < hi && ASCII.isLWS(bytes[i + 1])) {
+            needsWork = true
+            break
+        }
+        i += 1
+    }
+    if !needsWork { return String(decoding: bytes[lo..<hi], as: UTF8.self) }
+    var out: [UInt8] = []
+    out.reserveCapacity(hi - lo)
+    var inLWS = false
+    for j in lo..<hi {
+        let b = bytes[j]
+        if ASCII.isLWS(b) {
+            if !inLWS { out.append(ASCII.sp); inLWS = true }
+        } else {
+            out.append(b)
+            inLWS = false
+        }
+    }
+    return String(decoding: out, as: UTF8.self)
+}
