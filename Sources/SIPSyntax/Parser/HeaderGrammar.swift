@@ -60,6 +60,19 @@ enum HeaderGrammar {
         return start..<s.position
     }
 
+    /// The start of a via-parm, sent-protocol and sent-by, ignoring the parameters: enough to send
+    /// a response back to a request whose Via parameters are broken (§18.2.2, RFC 4475 §3.1.2.1).
+    static func viaSentBy(_ s: inout SIPScanner) throws(SIPParseError) -> Range<Int> {
+        s.skipLWS()
+        _ = try s.expectToken("protocol name in Via")
+        try s.expectSeparator(ASCII.slash, "'/' in Via sent-protocol")
+        _ = try s.expectToken("protocol version in Via")
+        try s.expectSeparator(ASCII.slash, "'/' in Via sent-protocol")
+        _ = try s.expectToken("transport in Via")
+        s.skipLWS()
+        return try URIGrammar.host(&s)
+    }
+
     /// One via-parm.
     static func via(_ s: inout SIPScanner) throws(SIPParseError) -> ViaRanges {
         s.skipLWS()

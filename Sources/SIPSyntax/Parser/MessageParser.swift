@@ -81,8 +81,11 @@ extension SIPMessage {
 }
 
 enum MessageParser {
+    /// `lenient` reads what it can of a broken message, for answering it (``SIPValidator``): any
+    /// first line that starts with a token is a request, the header values are not checked, a
+    /// missing empty line ends the headers at the end of the bytes.
     static func parse(_ bytes: [UInt8], limits: SIPLimits, framing: SIPFraming,
-                      ignoreContentLength: Bool = false) throws(SIPParseError) -> SIPMessage {
+                      ignoreContentLength: Bool = false, lenient: Bool = false) throws(SIPParseError) -> SIPMessage {
         let n = bytes.count
         guard n <= limits.maxMessageSize else { throw .limit(.messageSize, actual: n, maximum: limits.maxMessageSize) }
         var i = 0
@@ -101,7 +104,15 @@ enum MessageParser {
             throw .limit(.startLineLength, actual: contentEnd - i, maximum: limits.maxStartLineLength, offset: i)
         }
         var essentials = Essentials()
-        let startLine = try parseStartLine(bytes, i..<contentEnd, &essentials)
+        let startLine: SIPMessage.StartLine
+        do {
+            startLine = try parseStartLine(bytes, i..<contentEnd, &essentials)
+        } catch {
+            guard lenient else { throw error }
+            var s = SIPScanner(bytes, range: i..<contentEnd)
+            guard !bytes.equalsCaseInsensitive(i..<Swift.min(i + 4, contentEnd), "SIP/"), let m = s.token() else { throw error }
+            startLine = .request(RequestLine(method: SIPMethod(s.string(m)), uri: .absolute(AbsoluteURI(scheme: "invalid", rest: "-"))))
+        }
         i = lineEnd + 1
 
         // Header fields (§7.3): name HCOLON value, continuation lines start with SP or HTAB.
@@ -151,13 +162,13 @@ enum MessageParser {
                     }
                     i += 1
                 }
-                guard i < n else {
+                guard i < n || lenient else {
                     throw SIPParseError(.missingEmptyLine, "the header section does not end with an empty line", offset: i)
                 }
                 var e = i
                 if e > valueStart, bytes[e - 1] == ASCII.cr { e -= 1 }
                 valueEnd = Swift.max(e, valueStart)
-                i += 1  // past LF
+                i = Swift.min(i + 1, n)  // past LF
                 guard i - lineStart <= limits.maxHeaderLineLength else {
                     throw .limit(.headerLineLength, actual: i - lineStart, maximum: limits.maxHeaderLineLength, offset: lineStart)
                 }
@@ -180,6 +191,7 @@ enum MessageParser {
             fields.append(.raw(id: id, lineStart: Int32(lineStart), nameEnd: Int32(nameEnd), valueStart: Int32(valueStart),
                                valueEnd: Int32(valueEnd), lineEnd: Int32(i)))
         }
+        if bodyStart < 0, lenient { bodyStart = n }
         guard bodyStart >= 0 else {
             throw SIPParseError(.missingEmptyLine, "the header section does not end with an empty line", offset: n)
         }
@@ -205,6 +217,9 @@ enum MessageParser {
         essentials.contentLength = contentLength
 
         let headers = SIPHeaders(source: bytes, fields: fields)
+        if lenient {
+            return SIPMessage(startLine: startLine, headers: headers, body: bytes[bodyStart..<n], wire: nil, cache: nil)
+        }
         try checkHotHeaders(headers, &essentials, limits: limits)
         if case .request(let rl) = startLine, let m = essentials.cseqMethod {
             let mb = rl.method.rawValue.utf8

@@ -1,0 +1,221 @@
+/// What a user agent server does with a message, by RFC 3261 §8.2 (requests), §8.1.3.3
+/// (responses) and §16.3 (proxies).
+public enum SIPVerdict: Sendable, Hashable, CustomStringConvertible {
+    /// Process it.
+    case accept
+    /// Answer with this response and do nothing else.
+    case reject(SIPRejection)
+    /// Discard it silently (a response, or a request too broken to answer).
+    case drop(String)
+
+    public var description: String {
+        switch self {
+        case .accept: return "accept"
+        case .reject(let r): return "reject \(r.status) \(r.reason)"
+        case .drop(let why): return "drop \(why)"
+        }
+    }
+}
+
+/// A response that rejects a request: its status, reason phrase, why, and the header fields the
+/// RFC asks for (Unsupported with 420, Accept with 415, Allow with 405…).
+public struct SIPRejection: Sendable, Hashable {
+    public var status: Int
+    public var reason: String
+    /// Why, for people; sent in a Warning header (code 399, RFC 3261 §20.43).
+    public var detail: String
+    public var headers: [SIPHeaderField]
+
+    public init(status: Int, reason: String? = nil, detail: String, headers: [SIPHeaderField] = []) {
+        self.status = status
+        self.reason = reason ?? SIPStatus.reasonPhrase(for: status)
+        self.detail = detail
+        self.headers = headers
+    }
+
+    /// The response to `request`: §8.2.6 headers, the required extra ones, and a Warning.
+    public func response(to request: SIPMessage, agent: String = "sippet") -> SIPMessage {
+        var r = request.makeResponse(status: status, reason: reason)
+        for h in headers { r.headers.append(h.name, h.value) }
+        r.headers.append(.warning, "399 \(agent) \(quote(detail))")
+        return r
+    }
+}
+
+/// What the element supports, for validation.
+public struct SIPValidationPolicy: Sendable, Hashable {
+    /// The role of the element: proxies check Proxy-Require and Max-Forwards (§16.3) and forward
+    /// what a UAS would reject; user agents check Require and bodies (§8.2).
+    public enum Role: Sendable, Hashable { case userAgent, proxy }
+
+    public var role: Role = .userAgent
+    /// Methods the UAS implements; others known to it get 405, unknown ones 501 (§8.2.1).
+    public var allowedMethods: [SIPMethod] = [.invite, .ack, .bye, .cancel, .options, .register]
+    /// Request-URI schemes it serves (§8.2.2.1); others get 416.
+    public var uriSchemes: Set<String> = ["sip", "sips"]
+    /// Option tags it supports (§8.2.2.3, §20.32); others in Require get 420.
+    public var supportedExtensions: Set<String> = []
+    /// Body types it understands (§8.2.3); others get 415.
+    public var acceptedContentTypes: [String] = ["application/sdp"]
+    /// Whether REGISTER is handled as a registrar (§10.3: the To must be a SIP or SIPS AOR).
+    public var isRegistrar: Bool = true
+
+    public init() {}
+    public static let userAgent = SIPValidationPolicy()
+    public static var proxy: SIPValidationPolicy {
+        var p = SIPValidationPolicy()
+        p.role = .proxy
+        return p
+    }
+}
+
+/// Semantic checks on parsed messages, apart from parsing (so that a proxy can forward what a UAS
+/// would reject).
+public enum SIPValidator {
+    /// The verdict for a parsed message.
+    public static func validate(_ m: SIPMessage, policy: SIPValidationPolicy = .userAgent) -> SIPVerdict {
+        guard case .request(let line) = m.startLine else { return validateResponse(m, policy: policy) }
+        let h = m.headers
+        // §8.1.1: To, From, CSeq, Call-ID, Max-Forwards and Via are mandatory. Max-Forwards is
+        // tolerated when absent, for RFC 2543 peers (RFC 4475 §3.4.1).
+        for name in [SIPHeaderName.via, .from, .to, .callID, .cseq] where !h.contains(name) {
+            return reject(400, "Missing \(name.text)", "the request has no \(name.text) header")
+        }
+        // §7.3.1, §20: these appear once (RFC 4475 §3.3.8).
+        for name in [SIPHeaderName.from, .to, .callID, .cseq, .maxForwards, .contentLength, .contentType] where h.count(name) > 1 {
+            return reject(400, "Multiple \(name.text)", "\(name.text) appears \(h.count(name)) times")
+        }
+        let method = line.method
+        // §16.3 step 3 (proxy): Max-Forwards 0 ends the request here — 483, except OPTIONS which may be answered.
+        if policy.role == .proxy, m.maxForwards == 0, method != .options {
+            return reject(483, nil, "Max-Forwards is 0")
+        }
+        // §8.2.1: methods.
+        if policy.role == .userAgent, !policy.allowedMethods.contains(method) {
+            let allow = SIPHeaderField(name: .allow, value: policy.allowedMethods.map(\.rawValue).joined(separator: ", "))
+            if SIPMethod.standard.contains(method) {
+                return .reject(SIPRejection(status: 405, detail: "\(method) is not allowed here", headers: [allow]))
+            }
+            return .reject(SIPRejection(status: 501, detail: "\(method) is not implemented", headers: [allow]))
+        }
+        // §8.2.2.1: Request-URI scheme.
+        let scheme = line.uri.scheme
+        if !policy.uriSchemes.contains(scheme) {
+            return reject(416, nil, "the Request-URI scheme \(scheme) is not supported")
+        }
+        // §10.3 step 3 (registrar): the To header field is the address-of-record, a SIP or SIPS URI.
+        if policy.role == .userAgent, policy.isRegistrar, method == .register {
+            guard let to = try? h.first(.to) else { return reject(400, "Bad To", "the To header does not parse") }
+            if to.uri.sipURI == nil { return reject(400, "Bad To", "the address-of-record \(to.uri.scheme): is not a SIP URI") }
+        }
+        // §8.2.2.3 (UAS: Require; not for ACK or CANCEL) and §16.3 step 5 (proxy: Proxy-Require).
+        let requireKey: SIPHeaderName = policy.role == .proxy ? .proxyRequire : .require
+        if method != .ack, method != .cancel {
+            let tags = h.values(requireKey).flatMap { $0.split(separator: ",") }.map { $0.trimmingLWS() }.filter { !$0.isEmpty }
+            let unsupported = tags.filter { t in !policy.supportedExtensions.contains { asciiCaseInsensitiveEquals($0, t) } }
+            if !unsupported.isEmpty {
+                return .reject(SIPRejection(status: 420, detail: "unsupported \(requireKey.text): \(unsupported.joined(separator: ", "))",
+                                            headers: [SIPHeaderField(name: .unsupported, value: unsupported.joined(separator: ", "))]))
+            }
+        }
+        guard policy.role == .userAgent else { return .accept }
+        // §8.2.3: content processing.
+        if !m.body.isEmpty {
+            let accept = SIPHeaderField(name: .accept, value: policy.acceptedContentTypes.joined(separator: ", "))
+            guard let ct = h[.contentType] else {
+                return .reject(SIPRejection(status: 415, detail: "a body without Content-Type", headers: [accept]))
+            }
+            let type = mediaType(ct)
+            if !type.hasPrefix("multipart/"), !policy.acceptedContentTypes.contains(where: { asciiCaseInsensitiveEquals($0, type) }) {
+                return .reject(SIPRejection(status: 415, detail: "\(type) bodies are not understood", headers: [accept]))
+            }
+            if let enc = h[.contentEncoding], !enc.split(separator: ",").allSatisfy({ asciiCaseInsensitiveEquals($0.trimmingLWS(), "identity") }) {
+                return .reject(SIPRejection(status: 415, detail: "content coding \(enc) is not understood",
+                                            headers: [SIPHeaderField(name: .acceptEncoding, value: "identity")]))
+            }
+        }
+        // RFC 4475 §3.3.15: an INVITE whose Accept excludes the only body type the answer can carry.
+        if method == .invite, let accept = h[.accept], !accept.trimmingLWS().isEmpty {
+            let ranges = h.values(.accept).flatMap { $0.split(separator: ",") }.map { mediaType(String($0)) }
+            let ok = policy.acceptedContentTypes.contains { offered in
+                ranges.contains { r in
+                    r == "*/*" || asciiCaseInsensitiveEquals(r, offered)
+                        || (r.hasSuffix("/*") && offered.lowercased().hasPrefix(String(r.dropLast(1)).lowercased()))
+                }
+            }
+            if !ok {
+                return .reject(SIPRejection(status: 406, detail: "the Accept header excludes \(policy.acceptedContentTypes.joined(separator: ", "))"))
+            }
+        }
+        return .accept
+    }
+
+    /// §8.1.3.3: a response with more than one Via is discarded by a UAC; one without Via anywhere.
+    static func validateResponse(_ m: SIPMessage, policy: SIPValidationPolicy) -> SIPVerdict {
+        guard let e = m.essentials, e.viaCount > 0 else { return .drop("a response without Via") }
+        if policy.role == .userAgent, e.viaCount > 1 { return .drop("a response with \(e.viaCount) Via values (§8.1.3.3)") }
+        for name in [SIPHeaderName.from, .to, .callID, .cseq] where !m.headers.contains(name) {
+            return .drop("a response without \(name.text)")
+        }
+        return .accept
+    }
+
+    /// The verdict for bytes off the network: parse them, and if that fails, decide whether the
+    /// request can still be answered (its top Via's sent-protocol and sent-by parse, and it has a
+    /// CSeq) — 505 for an unsupported version (§8.2.7? no: §21.5.6), 501 for an unknown method
+    /// whose CSeq disagrees (RFC 4475 §3.1.2.18), 400 otherwise — or must be dropped.
+    public static func validate(bytes: [UInt8], policy: SIPValidationPolicy = .userAgent, limits: SIPLimits = .default)
+        -> (message: SIPMessage?, error: SIPParseError?, verdict: SIPVerdict)
+    {
+        do {
+            let m = try SIPMessage(parsing: bytes, limits: limits)
+            return (m, nil, validate(m, policy: policy))
+        } catch {
+            return (nil, error, verdictForUnparseable(bytes, error, policy: policy))
+        }
+    }
+
+    /// A best-effort reading of a message that failed to parse, for answering it (RFC 4475 §3.1.2).
+    public static func verdictForUnparseable(_ bytes: [UInt8], _ error: SIPParseError, policy: SIPValidationPolicy) -> SIPVerdict {
+        guard let rough = try? MessageParser.parse(bytes, limits: .default, framing: .datagram, ignoreContentLength: true, lenient: true),
+              case .request(let line) = rough.startLine
+        else { return .drop("unparseable: \(error)") }
+        guard let vi = rough.headers.firstIndex(known: KnownHeader.via) else { return .drop("no Via to answer to") }
+        var s = rough.headers.scanner(at: vi)
+        guard (try? HeaderGrammar.viaSentBy(&s)) != nil, rough.headers.contains(.cseq) else {
+            return .drop("no usable Via or CSeq to answer to")
+        }
+        if error.kind == .unsupportedVersion { return reject(505, nil, error.detail) }
+        if error.kind == .cseqMethodMismatch, !SIPMethod.standard.contains(line.method) {
+            return .reject(SIPRejection(status: 501, detail: "\(line.method) is not implemented",
+                                        headers: [SIPHeaderField(name: .allow, value: policy.allowedMethods.map(\.rawValue).joined(separator: ", "))]))
+        }
+        return reject(400, nil, error.description)
+    }
+
+    /// The response for bytes that failed to parse but can be answered, or nil.
+    public static func rejectionResponse(for bytes: [UInt8], error: SIPParseError, policy: SIPValidationPolicy = .userAgent) -> SIPMessage? {
+        guard case .reject(let r) = verdictForUnparseable(bytes, error, policy: policy),
+              let rough = try? MessageParser.parse(bytes, limits: .default, framing: .datagram, ignoreContentLength: true, lenient: true)
+        else { return nil }
+        return r.response(to: rough)
+    }
+
+    private static func reject(_ status: Int, _ reason: String?, _ detail: String) -> SIPVerdict {
+        .reject(SIPRejection(status: status, reason: reason, detail: detail))
+    }
+
+    private static func mediaType(_ value: String) -> String {
+        let t = value.split(separator: ";", maxSplits: 1).first.map(String.init) ?? value
+        return t.filter { $0 != " " && $0 != "\t" && $0 != "\r" && $0 != "\n" }.lowercased()
+    }
+}
+
+extension StringProtocol {
+    func trimmingLWS() -> String {
+        var s = Substring(self)
+        while let f = s.first, f == " " || f == "\t" || f == "\r" || f == "\n" || f == "\r\n" { s = s.dropFirst() }
+        while let l = s.last, l == " " || l == "\t" || l == "\r" || l == "\n" || l == "\r\n" { s = s.dropLast() }
+        return String(s)
+    }
+}
