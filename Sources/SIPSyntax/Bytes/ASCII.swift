@@ -53,30 +53,34 @@ enum ASCII {
         static let hex = Class(rawValue: 1 << 11)
     }
 
-    static let table: [UInt16] = {
-        var t = [UInt16](repeating: 0, count: 256)
-        func add(_ chars: String, _ c: Class) { for b in chars.utf8 { t[Int(b)] |= c.rawValue } }
-        for b in UInt8(ascii: "a")...UInt8(ascii: "z") { t[Int(b)] |= Class([.alphanum, .token, .unreserved, .word, .hostname]).rawValue }
-        for b in UInt8(ascii: "A")...UInt8(ascii: "Z") { t[Int(b)] |= Class([.alphanum, .token, .unreserved, .word, .hostname]).rawValue }
-        for b in UInt8(ascii: "0")...UInt8(ascii: "9") { t[Int(b)] |= Class([.alphanum, .token, .unreserved, .word, .hostname, .digit, .hex]).rawValue }
-        add("abcdefABCDEF", .hex)
-        add("-.!%*_+`'~", .token)
-        add("-.!%*_+`'~", .word)
-        add("()<>:\\\"/[]?{}", .word)
-        add("-_.!~*'()", .unreserved)
-        add("&=+$,;?/", .userUnreserved)
-        add("&=+$,", .passwordExtra)
-        add("[]/:&+$", .paramUnreserved)
-        add("[]/?:+$", .hnvUnreserved)
-        add("-._", .hostname)
-        add(";/?:@&=+$,", .reserved)
-        return t
-    }()
+    /// The two 64-bit masks (bytes 0–63, 64–127) of a class. Literals, so that no lazily
+    /// initialised global sits on the per-byte path. Bytes ≥ 128 belong to no class.
+    static func masks(_ c: Class) -> (UInt64, UInt64) {
+        switch c {
+        case .token: return (0x03FF6CA200000000, 0x47FFFFFF87FFFFFE)
+        case .unreserved: return (0x03FF678200000000, 0x47FFFFFE87FFFFFE)
+        case .userUnreserved: return (0xA800985000000000, 0x0000000000000000)
+        case .passwordExtra: return (0x2000185000000000, 0x0000000000000000)
+        case .paramUnreserved: return (0x0400885000000000, 0x0000000028000000)
+        case .hnvUnreserved: return (0x8400881000000000, 0x0000000028000000)
+        case .word: return (0xD7FFEFA600000000, 0x6FFFFFFFBFFFFFFE)
+        case .alphanum: return (0x03FF000000000000, 0x07FFFFFE07FFFFFE)
+        case .hostname: return (0x03FF600000000000, 0x07FFFFFE87FFFFFE)
+        case .reserved: return (0xAC00985000000000, 0x0000000000000001)
+        case .digit: return (0x03FF000000000000, 0x0000000000000000)
+        case .hex: return (0x03FF000000000000, 0x0000007E0000007E)
+        default: return (0, 0)
+        }
+    }
 
     @inline(__always)
-    static func `is`(_ byte: UInt8, _ c: Class) -> Bool { table[Int(byte)] & c.rawValue != 0 }
+    static func `is`(_ byte: UInt8, _ c: Class) -> Bool {
+        let (lo, hi) = masks(c)
+        if byte < 64 { return lo >> UInt64(byte) & 1 != 0 }
+        if byte < 128 { return hi >> UInt64(byte &- 64) & 1 != 0 }
+        return false
+    }
 
-    @inline(__always)
     static func isToken(_ byte: UInt8) -> Bool { `is`(byte, .token) }
 
     @inline(__always)
@@ -130,5 +134,22 @@ extension String {
     var asciiLowercased: String {
         if !utf8.contains(where: { $0 &- 0x41 < 26 }) { return self }
         return String(decoding: utf8.map(ASCII.lower), as: UTF8.self)
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// Whether `self[range]`, ASCII-lowercased, equals `lowercase` (which must be lowercase).
+    @inline(__always)
+    func equalsLowercase(_ range: Range<Int>, _ lowercase: StaticString) -> Bool {
+        guard range.count == lowercase.utf8CodeUnitCount else { return false }
+        let p = lowercase.utf8Start
+        var i = range.lowerBound
+        var j = 0
+        while i < range.upperBound {
+            if ASCII.lower(self[i]) != p[j] { return false }
+            i += 1
+            j += 1
+        }
+        return true
     }
 }

@@ -119,43 +119,120 @@ enum KnownHeader {
         Entry(name: "WWW-Authenticate", compact: nil, isList: false),
     ]
 
-    /// Candidates by name length, lowercased, for a lookup that does not allocate.
-    static let byLength: [[(name: [UInt8], id: UInt8)]] = {
-        var t = [[(name: [UInt8], id: UInt8)]](repeating: [], count: 32)
-        for (i, e) in all.enumerated() {
-            let lower = e.name.utf8.map(ASCII.lower)
-            t[lower.count].append((lower, UInt8(i + 1)))
-        }
-        return t
-    }()
-
-    static let byCompact: [UInt8] = {
-        var t = [UInt8](repeating: 0, count: 128)
-        for (i, e) in all.enumerated() { if let c = e.compact { t[Int(c)] = UInt8(i + 1) } }
-        return t
-    }()
-
     /// The id (1-based) of the header named by `bytes[range]`, long or compact form, any case.
-    
+    /// Generated: a switch on the length, then a comparison with each name of that length.
     static func lookup(_ bytes: [UInt8], _ range: Range<Int>) -> UInt8? {
         let n = range.count
         if n == 1 {
-            let c = ASCII.lower(bytes[range.lowerBound])
-            guard c < 128 else { return nil }
-            let id = byCompact[Int(c)]
-            return id == 0 ? nil : id
-        }
-        guard n < 32 else { return nil }
-        let first = ASCII.lower(bytes[range.lowerBound])
-        outer: for candidate in byLength[n] where candidate.name[0] == first {
-            var j = 1
-            var i = range.lowerBound + 1
-            while j < n {
-                if ASCII.lower(bytes[i]) != candidate.name[j] { continue outer }
-                i += 1
-                j += 1
+            switch ASCII.lower(bytes[range.lowerBound]) {
+            case UInt8(ascii: "a"): return 2
+            case UInt8(ascii: "b"): return 44
+            case UInt8(ascii: "c"): return 17
+            case UInt8(ascii: "d"): return 48
+            case UInt8(ascii: "e"): return 14
+            case UInt8(ascii: "f"): return 23
+            case UInt8(ascii: "i"): return 10
+            case UInt8(ascii: "j"): return 45
+            case UInt8(ascii: "k"): return 58
+            case UInt8(ascii: "l"): return 16
+            case UInt8(ascii: "m"): return 12
+            case UInt8(ascii: "n"): return 25
+            case UInt8(ascii: "o"): return 21
+            case UInt8(ascii: "r"): return 43
+            case UInt8(ascii: "s"): return 56
+            case UInt8(ascii: "t"): return 60
+            case UInt8(ascii: "u"): return 7
+            case UInt8(ascii: "v"): return 63
+            case UInt8(ascii: "x"): return 55
+            case UInt8(ascii: "y"): return 24
+            default: return nil
             }
-            return candidate.id
+        }
+        switch n {
+        case 2:
+            if bytes.equalsLowercase(range, "to") { return 60 }
+        case 3:
+            if bytes.equalsLowercase(range, "via") { return 63 }
+        case 4:
+            if bytes.equalsLowercase(range, "cseq") { return 18 }
+            if bytes.equalsLowercase(range, "date") { return 19 }
+            if bytes.equalsLowercase(range, "from") { return 23 }
+            if bytes.equalsLowercase(range, "path") { return 34 }
+            if bytes.equalsLowercase(range, "rack") { return 40 }
+            if bytes.equalsLowercase(range, "rseq") { return 52 }
+        case 5:
+            if bytes.equalsLowercase(range, "allow") { return 6 }
+            if bytes.equalsLowercase(range, "event") { return 21 }
+            if bytes.equalsLowercase(range, "route") { return 51 }
+        case 6:
+            if bytes.equalsLowercase(range, "accept") { return 1 }
+            if bytes.equalsLowercase(range, "min-se") { return 30 }
+            if bytes.equalsLowercase(range, "reason") { return 41 }
+            if bytes.equalsLowercase(range, "server") { return 53 }
+        case 7:
+            if bytes.equalsLowercase(range, "call-id") { return 10 }
+            if bytes.equalsLowercase(range, "contact") { return 12 }
+            if bytes.equalsLowercase(range, "expires") { return 22 }
+            if bytes.equalsLowercase(range, "privacy") { return 36 }
+            if bytes.equalsLowercase(range, "require") { return 49 }
+            if bytes.equalsLowercase(range, "subject") { return 56 }
+            if bytes.equalsLowercase(range, "warning") { return 64 }
+        case 8:
+            if bytes.equalsLowercase(range, "identity") { return 24 }
+            if bytes.equalsLowercase(range, "priority") { return 35 }
+            if bytes.equalsLowercase(range, "refer-to") { return 43 }
+            if bytes.equalsLowercase(range, "replaces") { return 46 }
+            if bytes.equalsLowercase(range, "reply-to") { return 47 }
+        case 9:
+            if bytes.equalsLowercase(range, "call-info") { return 11 }
+            if bytes.equalsLowercase(range, "supported") { return 58 }
+            if bytes.equalsLowercase(range, "timestamp") { return 59 }
+        case 10:
+            if bytes.equalsLowercase(range, "alert-info") { return 5 }
+            if bytes.equalsLowercase(range, "error-info") { return 20 }
+            if bytes.equalsLowercase(range, "user-agent") { return 62 }
+        case 11:
+            if bytes.equalsLowercase(range, "in-reply-to") { return 26 }
+            if bytes.equalsLowercase(range, "min-expires") { return 29 }
+            if bytes.equalsLowercase(range, "referred-by") { return 44 }
+            if bytes.equalsLowercase(range, "retry-after") { return 50 }
+            if bytes.equalsLowercase(range, "unsupported") { return 61 }
+        case 12:
+            if bytes.equalsLowercase(range, "allow-events") { return 7 }
+            if bytes.equalsLowercase(range, "content-type") { return 17 }
+            if bytes.equalsLowercase(range, "max-forwards") { return 27 }
+            if bytes.equalsLowercase(range, "mime-version") { return 28 }
+            if bytes.equalsLowercase(range, "organization") { return 31 }
+            if bytes.equalsLowercase(range, "record-route") { return 42 }
+        case 13:
+            if bytes.equalsLowercase(range, "authorization") { return 9 }
+            if bytes.equalsLowercase(range, "identity-info") { return 25 }
+            if bytes.equalsLowercase(range, "proxy-require") { return 39 }
+            if bytes.equalsLowercase(range, "service-route") { return 54 }
+        case 14:
+            if bytes.equalsLowercase(range, "accept-contact") { return 2 }
+            if bytes.equalsLowercase(range, "content-length") { return 16 }
+            if bytes.equalsLowercase(range, "reject-contact") { return 45 }
+        case 15:
+            if bytes.equalsLowercase(range, "accept-encoding") { return 3 }
+            if bytes.equalsLowercase(range, "accept-language") { return 4 }
+            if bytes.equalsLowercase(range, "session-expires") { return 55 }
+        case 16:
+            if bytes.equalsLowercase(range, "content-encoding") { return 14 }
+            if bytes.equalsLowercase(range, "content-language") { return 15 }
+            if bytes.equalsLowercase(range, "www-authenticate") { return 65 }
+        case 18:
+            if bytes.equalsLowercase(range, "proxy-authenticate") { return 37 }
+            if bytes.equalsLowercase(range, "subscription-state") { return 57 }
+        case 19:
+            if bytes.equalsLowercase(range, "authentication-info") { return 8 }
+            if bytes.equalsLowercase(range, "content-disposition") { return 13 }
+            if bytes.equalsLowercase(range, "p-asserted-identity") { return 32 }
+            if bytes.equalsLowercase(range, "proxy-authorization") { return 38 }
+            if bytes.equalsLowercase(range, "request-disposition") { return 48 }
+        case 20:
+            if bytes.equalsLowercase(range, "p-preferred-identity") { return 33 }
+        default: break
         }
         return nil
     }

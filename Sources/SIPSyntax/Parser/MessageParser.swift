@@ -80,6 +80,25 @@ extension SIPMessage {
     }
 }
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The index of the first `byte` in `bytes[from..<to]`, or `to` when there is none (memchr).
+@inline(__always)
+func findByte(_ bytes: [UInt8], _ byte: UInt8, from: Int, to: Int) -> Int {
+    guard from < to else { return to }
+    return bytes.withUnsafeBufferPointer { p -> Int in
+        guard let base = p.baseAddress, let hit = memchr(base + from, Int32(byte), to - from) else { return to }
+        return base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+    }
+}
+
+
 enum MessageParser {
     /// `lenient` reads what it can of a broken message, for answering it (``SIPValidator``): any
     /// first line that starts with a token is a request, the header values are not checked, a
@@ -155,13 +174,14 @@ enum MessageParser {
             var valueEnd = i
             // The value runs to the end of the line, and on through continuation lines.
             while true {
-                while i < n, bytes[i] != ASCII.lf {
-                    // NUL may appear inside a quoted-pair (RFC 4475 §3.1.1.2); the value grammars judge it.
-                    if bytes[i] == ASCII.cr, i + 1 >= n || bytes[i + 1] != ASCII.lf {
-                        throw SIPParseError(.malformedHeaderLine, "bare CR in a header line", offset: i)
-                    }
-                    i += 1
+                // memchr finds the LF; a CR anywhere but right before it is a bare CR. NUL may appear
+                // inside a quoted-pair (RFC 4475 §3.1.1.2); the value grammars judge it.
+                let lf = findByte(bytes, ASCII.lf, from: i, to: n)
+                let cr = findByte(bytes, ASCII.cr, from: i, to: lf)
+                if cr < lf, cr != lf - 1 || lf == n {
+                    throw SIPParseError(.malformedHeaderLine, "bare CR in a header line", offset: cr)
                 }
+                i = lf
                 guard i < n || lenient else {
                     throw SIPParseError(.missingEmptyLine, "the header section does not end with an empty line", offset: i)
                 }
@@ -332,23 +352,55 @@ enum MessageParser {
         return "SIP/2.0"
     }
 
-    /// Checks the values of Via, From, To, Call-ID, CSeq and Max-Forwards, recording where their
+    /// The number of comma-separated values in a list header's value (commas inside quoted strings
+    /// and `<…>` do not count).
+    static func countListValues(_ b: [UInt8], _ r: Range<Int>) -> Int {
+        var count = 1
+        var i = r.lowerBound
+        var quoted = false, angle = false
+        while i < r.upperBound {
+            let c = b[i]
+            if quoted {
+                if c == ASCII.backslash { i += 1 } else if c == ASCII.dquote { quoted = false }
+            } else if c == ASCII.dquote {
+                quoted = true
+            } else if c == ASCII.lAngle {
+                angle = true
+            } else if c == ASCII.rAngle {
+                angle = false
+            } else if c == ASCII.comma, !angle {
+                count += 1
+            }
+            i += 1
+        }
+        return count
+    }
+
+    /// Checks the values of the top Via, From, To, Call-ID, CSeq and Max-Forwards, recording where their
     /// essential parts are.
     static func checkHotHeaders(_ h: SIPHeaders, _ e: inout Essentials, limits: SIPLimits) throws(SIPParseError) {
         for i in h.fields.indices {
             let id = h.fields[i].id
             switch id {
             case KnownHeader.via:
-                var s = h.scanner(at: i)
-                repeat {
-                    let v = try HeaderGrammar.via(&s)
-                    if e.topVia == nil { e.topVia = v }
+                // The top Via is parsed (matching and responses need it, §17, §18.2.2); the others
+                // are only counted here and parsed when read or in strict checking.
+                let (b, r) = h.valueBytes(at: i)
+                if e.topVia == nil {
+                    var s = h.scanner(at: i)
+                    e.topVia = try HeaderGrammar.via(&s)
                     e.viaCount += 1
-                    guard e.viaCount <= limits.maxViaCount else {
-                        throw .limit(.viaCount, actual: e.viaCount, maximum: limits.maxViaCount, offset: s.position)
+                    if s.separator(ASCII.comma) {
+                        e.viaCount += countListValues(b, s.position..<r.upperBound)
+                    } else {
+                        try s.expectEnd()
                     }
-                } while s.separator(ASCII.comma)
-                try s.expectEnd()
+                } else {
+                    e.viaCount += countListValues(b, r)
+                }
+                guard e.viaCount <= limits.maxViaCount else {
+                    throw .limit(.viaCount, actual: e.viaCount, maximum: limits.maxViaCount, offset: r.lowerBound)
+                }
             case KnownHeader.from, KnownHeader.to:
                 var s = h.scanner(at: i)
                 let na = try HeaderGrammar.nameAddr(&s)

@@ -177,28 +177,29 @@ enum URIGrammar {
     /// hostname = *( domainlabel "." ) toplabel [ "." ], or an IPv4address. Underscores are tolerated
     /// in labels (seen in real deployments); a label may not start or end with '-'.
     static func isValidHostname(_ b: [UInt8], _ r: Range<Int>) -> Bool {
-        if IPv4.parse(b, r) != nil { return true }
+        // One pass over the labels; only when the last label starts with a digit can it be an IPv4address.
         var labelStart = r.lowerBound
-        var lastLabel = r.lowerBound..<r.lowerBound
+        var lastLabelStart = r.lowerBound
+        var lastLabelEnd = r.lowerBound
         var i = r.lowerBound
         while i <= r.upperBound {
             if i == r.upperBound || b[i] == ASCII.dot {
-                let label = labelStart..<i
-                if label.isEmpty {
-                    // only a single trailing dot is allowed
-                    if !(i == r.upperBound && i > r.lowerBound && b[i - 1] == ASCII.dot && label.lowerBound == i) { return false }
-                    if i == r.lowerBound { return false }
+                if i == labelStart {
+                    // empty label: only a single trailing dot is allowed, after at least one label
+                    guard i == r.upperBound, i > r.lowerBound else { return false }
                 } else {
-                    if b[label.lowerBound] == 0x2D || b[label.upperBound - 1] == 0x2D { return false }
-                    lastLabel = label
+                    if b[labelStart] == 0x2D || b[i - 1] == 0x2D { return false }
+                    lastLabelStart = labelStart
+                    lastLabelEnd = i
                 }
                 labelStart = i + 1
             }
             i += 1
         }
+        guard lastLabelEnd > lastLabelStart else { return false }
         // toplabel = ALPHA / ALPHA *( alphanum / "-" ) alphanum
-        guard !lastLabel.isEmpty else { return false }
-        return !ASCII.isDigit(b[lastLabel.lowerBound])
+        if ASCII.isDigit(b[lastLabelStart]) { return IPv4.parse(b, r) != nil }
+        return true
     }
 
     /// RFC 3966: telephone-subscriber *( ";" par ). The number is kept as written.
