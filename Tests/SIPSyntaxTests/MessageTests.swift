@@ -1,0 +1,156 @@
+import Testing
+@testable import SIPSyntax
+
+@Suite("Messages: parsing, headers, serialization")
+struct MessageTests {
+    static let invite = """
+        INVITE sip:bob@biloxi.com SIP/2.0
+        Via: SIP/2.0/UDP pc33.atlanta.com;branch=z9hG4bK776asdhds
+        Max-Forwards: 70
+        To: Bob <sip:bob@biloxi.com>
+        From: Alice <sip:alice@atlanta.com>;tag=1928301774
+        Call-ID: a84b4c76e66710@pc33.atlanta.com
+        CSeq: 314159 INVITE
+        Contact: <sip:alice@pc33.atlanta.com>
+        Content-Type: application/sdp
+
+        v=0
+
+        """
+
+    @Test("a message from wire text in Swift source gets CRLF and a Content-Length in bytes") func fromWireText() throws {
+        let m = try SIPMessage(wire: Self.invite)
+        #expect(m.method == .invite)
+        #expect(m.headers[.contentLength] == "5")
+        #expect(Array(m.body) == Array("v=0\r\n".utf8) || Array(m.body) == Array("v=0\n".utf8))
+        #expect(m.cseq == CSeq(314159, .invite))
+        #expect(m.from?.tag == "1928301774")
+        #expect(m.from?.displayName == "Alice")
+        #expect(m.essentials?.branch == "z9hG4bK776asdhds")
+        #expect(m.essentials?.sentByHost == "pc33.atlanta.com")
+    }
+
+    @Test("compact forms equal long forms (§7.3.3)", arguments: Array("imeltfkcvsoubrxyjadn"))
+    func compactForms(_ c: Character) {
+        let name = SIPHeaderName(String(c))
+        #expect(name.compactForm == c)
+        #expect(name.known != 0)
+        #expect(SIPHeaderName(name.text) == name)
+        #expect(SIPHeaderName(name.text.uppercased()) == name)
+    }
+
+    @Test("a list header on several lines equals the same values on one line (§7.3.1)") func listLines() throws {
+        let a = try SIPMessage(wire: "OPTIONS sip:a@b SIP/2.0\nVia: SIP/2.0/UDP h1;branch=z9hG4bK1\nVia: SIP/2.0/TCP h2:5070;branch=z9hG4bK2\nCall-ID: x\nCSeq: 1 OPTIONS\nFrom: <sip:a@b>;tag=1\nTo: <sip:a@b>\n\n")
+        let b = try SIPMessage(wire: "OPTIONS sip:a@b SIP/2.0\nv: SIP/2.0/UDP h1;branch=z9hG4bK1 ,\n SIP/2.0/TCP h2:5070;branch=z9hG4bK2\nCall-ID: x\nCSeq: 1 OPTIONS\nFrom: <sip:a@b>;tag=1\nTo: <sip:a@b>\n\n")
+        #expect(a.via == b.via)
+        #expect(a.via.count == 2)
+        #expect(b.via[1].port == 5070)
+        #expect(b.via[1].transport == "TCP")
+    }
+
+    @Test("changed headers serialize canonically, unchanged ones byte-identical") func changes() throws {
+        var m = try SIPMessage(wire: Self.invite)
+        let before = m.serialized()
+        #expect(m.serialized() == before)
+        m.headers.prepend(.via, Via(transport: "UDP", host: "proxy.example.com", branch: "z9hG4bKp1"))
+        m.headers.set(.maxForwards, 69)
+        let text = m.text
+        #expect(text.contains("Via: SIP/2.0/UDP proxy.example.com;branch=z9hG4bKp1\r\nVia: SIP/2.0/UDP pc33.atlanta.com;branch=z9hG4bK776asdhds\r\n"))
+        #expect(text.contains("Max-Forwards: 69\r\n"))
+        #expect(text.contains("To: Bob <sip:bob@biloxi.com>\r\n"))
+        let again = try SIPMessage(parsing: m.serialized())
+        #expect(again.via.count == 2)
+        #expect(again.essentials?.branch == "z9hG4bKp1")
+        m.body = Array("v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\n".utf8)[...]
+        #expect(try SIPMessage(parsing: m.serialized()).headers[.contentLength] == "29")
+    }
+
+    @Test("a response built from a request by §8.2.6") func response() throws {
+        let req = try SIPMessage(wire: Self.invite)
+        let ringing = req.makeResponse(status: 180, toTag: "a6c85cf")
+        #expect(ringing.status == 180)
+        #expect(ringing.reasonPhrase == "Ringing")
+        #expect(ringing.via == req.via)
+        #expect(ringing.to?.tag == "a6c85cf")
+        #expect(ringing.from == req.from)
+        #expect(ringing.callID == req.callID)
+        #expect(ringing.cseq == req.cseq)
+        #expect(!ringing.headers.contains(.contact))
+        let trying = req.makeResponse(status: 100)
+        #expect(trying.to?.tag == nil)
+        let parsed = try SIPMessage(parsing: ringing.serialized())
+        #expect(parsed.to?.tag == "a6c85cf")
+    }
+
+    @Test("reason phrases for every IANA code") func reasons() {
+        #expect(SIPStatus.reasonPhrase(for: 200) == "OK")
+        #expect(SIPStatus.reasonPhrase(for: 481) == "Call/Transaction Does Not Exist")
+        #expect(SIPStatus.reasonPhrase(for: 423) == "Interval Too Brief")
+        #expect(SIPStatus.reasonPhrase(for: 608) == "Rejected")
+        #expect(SIPStatus.registeredCodes.count >= 70)
+    }
+
+    @Test("identifiers") func identifiers() {
+        let b = SIPIdentifiers.branch()
+        #expect(b.hasPrefix("z9hG4bK"))
+        #expect(b.count == 7 + 24)
+        #expect(SIPIdentifiers.branch() != b)
+        #expect(SIPIdentifiers.tag().count == 16)
+        #expect(SIPIdentifiers.callID(host: "h").hasSuffix("@h"))
+    }
+}
+
+@Suite("Limits: every one has a typed error naming it")
+struct LimitTests {
+    static func request(headers: String, body: String = "") -> [UInt8] {
+        Array("OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\(headers)Content-Length: \(body.utf8.count)\r\n\r\n\(body)".utf8)
+    }
+
+    static func limit(_ bytes: [UInt8], _ limits: SIPLimits) -> SIPLimitViolation? {
+        do { _ = try SIPMessage(parsing: bytes, limits: limits); return nil } catch { return error.limit }
+    }
+
+    @Test func messageSize() {
+        var l = SIPLimits(); l.maxMessageSize = 100
+        let v = Self.limit(Self.request(headers: "Subject: \(String(repeating: "x", count: 100))\r\n"), l)
+        #expect(v?.limit == .messageSize)
+        #expect(v?.maximum == 100)
+        #expect((v?.actual ?? 0) > 100)
+    }
+
+    @Test func headerCount() {
+        var l = SIPLimits(); l.maxHeaderCount = 10
+        let v = Self.limit(Self.request(headers: String(repeating: "X-A: 1\r\n", count: 20)), l)
+        #expect(v == SIPLimitViolation(limit: .headerCount, actual: 11, maximum: 10))
+    }
+
+    @Test func headerLineLength() {
+        var l = SIPLimits(); l.maxHeaderLineLength = 64
+        let v = Self.limit(Self.request(headers: "Subject: \(String(repeating: "y", count: 80))\r\n"), l)
+        #expect(v?.limit == .headerLineLength)
+        #expect(v?.maximum == 64)
+    }
+
+    @Test func viaCount() {
+        var l = SIPLimits(); l.maxViaCount = 5
+        let v = Self.limit(Self.request(headers: String(repeating: "Via: SIP/2.0/UDP x, SIP/2.0/UDP y\r\n", count: 3)), l)
+        #expect(v == SIPLimitViolation(limit: .viaCount, actual: 7, maximum: 5))
+    }
+
+    @Test func bodySize() {
+        var l = SIPLimits(); l.maxBodySize = 10
+        #expect(Self.limit(Self.request(headers: "", body: String(repeating: "z", count: 11)), l)?.limit == .bodySize)
+    }
+
+    @Test func startLineLength() {
+        var l = SIPLimits(); l.maxStartLineLength = 20
+        #expect(Self.limit(Self.request(headers: ""), l)?.limit == .startLineLength)
+    }
+
+    @Test("a huge Content-Length is refused, never used to allocate") func hugeContentLength() {
+        let b = Array("OPTIONS sip:a@b SIP/2.0\r\nContent-Length: 1000000000\r\n\r\n".utf8)
+        #expect(Self.limit(b, .default)?.limit == .bodySize)
+        let c = Array("OPTIONS sip:a@b SIP/2.0\r\nContent-Length: 99999999999999999999999\r\n\r\n".utf8)
+        #expect(throws: SIPParseError.self) { try SIPMessage(parsing: c) }
+    }
+}
