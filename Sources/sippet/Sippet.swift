@@ -1,0 +1,44 @@
+import ArgumentParser
+import SIPSyntax
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+@main
+struct Sippet: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sippet",
+        abstract: "A SIP (RFC 3261) toolkit built on swift-sippet.",
+        subcommands: [Parse.self]
+    )
+}
+
+/// Reads a whole file (or standard input) as bytes.
+func readAll(_ path: String?) throws -> [UInt8] {
+    let f: UnsafeMutablePointer<FILE>?
+    if let path { f = fopen(path, "rb") } else { f = fdopen(0, "rb") }
+    guard let f else { throw ValidationError("cannot open \(path ?? "standard input")") }
+    defer { if path != nil { fclose(f) } }
+    var out: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65_536)
+    while true {
+        let n = fread(&chunk, 1, chunk.count, f)
+        if n <= 0 { break }
+        out += chunk[0..<n]
+    }
+    return out
+}
+
+func writeStdout(_ bytes: [UInt8]) {
+    _ = bytes.withUnsafeBufferPointer { write(1, $0.baseAddress, $0.count) }
+}
+
+func writeStderr(_ s: String) {
+    var line = s + "\n"
+    line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+}
