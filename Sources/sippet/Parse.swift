@@ -48,14 +48,14 @@ struct Parse: ParsableCommand {
             } else {
                 verdict = .drop("no message")
             }
-            print(verdict.description)
+            writeStdout(Array((verdict.description + "\n").utf8))
         }
         guard let message else {
             writeStderr("sippet: invalid message: \(failure?.description ?? "unknown error")")
             throw ExitCode(65)
         }
         if json {
-            print(JSONView.message(message).rendered)
+            writeStdout(Array((JSONView.message(message).rendered + "\n").utf8))
         } else {
             writeStdout(message.serialized())
         }
