@@ -373,6 +373,36 @@ let rejected: [(String, String)] = [
         #expect(error?.headerName == "Date")
     }
 
+    /// Every byte is hostile: truncated, flipped and spliced variants of the examples never trap,
+    /// whatever they are checked as.
+    @Test func mutatedValuesNeverTrap() {
+        var seed: UInt64 = 0x5EED_5EED
+        func next() -> Int {
+            seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int(truncatingIfNeeded: seed >> 33)
+        }
+        let interesting: [UInt8] = Array("\"\\<>();,=/:@*[]. \t\r\n\u{0}\u{7F}\u{FF}0123456789aZ".utf8)
+        var failures = 0
+        for c in rfcExamples {
+            let base = Array(c.value.utf8)
+            for _ in 0..<40 {
+                var b = base
+                switch next() % 4 {
+                case 0: if !b.isEmpty { b.removeLast(next() % b.count + 1) }
+                case 1: if !b.isEmpty { b[next() % b.count] = interesting[next() % interesting.count] }
+                case 2: b.insert(interesting[next() % interesting.count], at: b.isEmpty ? 0 : next() % b.count)
+                default: if !b.isEmpty { b.remove(at: next() % b.count) }
+                }
+                for e in HeaderChecks.entries {
+                    var s = SIPScanner(b, range: 0..<b.count)
+                    s.header = e.name.text
+                    do { try e.check(&s) } catch { failures += 1 }
+                }
+            }
+        }
+        #expect(failures > 0)
+    }
+
     // MARK: - Coverage
 
     @Test func everyKnownHeaderHasACheck() {

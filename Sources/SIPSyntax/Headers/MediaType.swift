@@ -60,7 +60,9 @@ public struct MediaType: Sendable, Hashable, CustomStringConvertible {
     public static func == (a: MediaType, b: MediaType) -> Bool {
         asciiCaseInsensitiveEquals(a.type, b.type) && asciiCaseInsensitiveEquals(a.subtype, b.subtype)
             && a.parameters.count == b.parameters.count
-            && zip(a.parameters, b.parameters).allSatisfy { asciiCaseInsensitiveEquals($0.name, $1.name) && $0.value == $1.value }
+            && zip(a.parameters, b.parameters).allSatisfy {
+                asciiCaseInsensitiveEquals($0.name, $1.name) && $0.value == $1.value
+            }
     }
 
     public func hash(into hasher: inout Hasher) {

@@ -42,7 +42,8 @@ public struct ParameterizedValue: Sendable, Hashable, CustomStringConvertible {
         case star
     }
 
-    static func parse(_ s: inout SIPScanner, _ shape: Shape, _ rules: [ParamRule]) throws(SIPParseError) -> ParameterizedValue {
+    static func parse(_ s: inout SIPScanner, _ shape: Shape,
+                      _ rules: [ParamRule]) throws(SIPParseError) -> ParameterizedValue {
         let v: Range<Int>
         switch shape {
         case .token:

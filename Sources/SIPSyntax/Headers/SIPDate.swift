@@ -138,7 +138,9 @@ public struct SIPDate: Sendable, Hashable, CustomStringConvertible {
         let minute = try digits(&s, 2, "two-digit minutes")
         try s.expect(ASCII.colon, "':' in the time")
         let second = try digits(&s, 2, "two-digit seconds")
-        guard hour <= 23, minute <= 59, second <= 59 else { throw s.error("the time is not in 00:00:00–23:59:59", at: timeAt) }
+        guard hour <= 23, minute <= 59, second <= 59 else {
+            throw s.error("the time is not in 00:00:00–23:59:59", at: timeAt)
+        }
         try s.expectLWS("before GMT")
         let zoneAt = s.position
         let zone = s.scan(while: { ASCII.is($0, .alphanum) || $0 == 0x2B || $0 == 0x2D })

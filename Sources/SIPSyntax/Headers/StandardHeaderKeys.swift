@@ -15,18 +15,20 @@ extension SIPHeaderKey where Value == MediaType {
 extension SIPHeaderKey where Value == SIPMethod {
     /// Allow (§20.5), a list of methods, possibly empty.
     public static var allow: SIPHeaderKey<SIPMethod> {
-        SIPHeaderKey(.allow, isList: true, allowsEmpty: true, parse: { (s: inout SIPScanner) throws(SIPParseError) -> SIPMethod in
-            SIPMethod(s.string(try s.expectToken("a method")))
-        }, write: { $0.rawValue })
+        SIPHeaderKey(.allow, isList: true, allowsEmpty: true,
+                     parse: { (s: inout SIPScanner) throws(SIPParseError) -> SIPMethod in
+                         SIPMethod(s.string(try s.expectToken("a method")))
+                     }, write: { $0.rawValue })
     }
 }
 
 extension SIPHeaderKey where Value == String {
     /// A list header whose values are tokens (option tags, codings, event types…).
     public static func tokenList(_ name: SIPHeaderName, allowsEmpty: Bool = false) -> SIPHeaderKey<String> {
-        SIPHeaderKey(name, isList: true, allowsEmpty: allowsEmpty, parse: { (s: inout SIPScanner) throws(SIPParseError) -> String in
-            s.string(try s.expectToken("a token"))
-        }, write: { $0 })
+        SIPHeaderKey(name, isList: true, allowsEmpty: allowsEmpty,
+                     parse: { (s: inout SIPScanner) throws(SIPParseError) -> String in
+                         s.string(try s.expectToken("a token"))
+                     }, write: { $0 })
     }
 
     /// A header whose value is free UTF-8 text (TEXT-UTF8-TRIM, §25.1), unfolded.
@@ -134,10 +136,12 @@ extension SIPHeaderKey where Value == [String] {
 
 extension SIPHeaderKey where Value == ParameterizedValue {
     static func parameterized(_ name: SIPHeaderName, isList: Bool = false, allowsEmpty: Bool = false,
-                              _ shape: ParameterizedValue.Shape, _ rules: [ParamRule] = []) -> SIPHeaderKey<ParameterizedValue> {
-        SIPHeaderKey(name, isList: isList, allowsEmpty: allowsEmpty, parse: { (s: inout SIPScanner) throws(SIPParseError) -> ParameterizedValue in
-            try ParameterizedValue.parse(&s, shape, rules)
-        }, write: { $0.description })
+                              _ shape: ParameterizedValue.Shape,
+                              _ rules: [ParamRule] = []) -> SIPHeaderKey<ParameterizedValue> {
+        SIPHeaderKey(name, isList: isList, allowsEmpty: allowsEmpty,
+                     parse: { (s: inout SIPScanner) throws(SIPParseError) -> ParameterizedValue in
+                         try ParameterizedValue.parse(&s, shape, rules)
+                     }, write: { $0.description })
     }
 
     /// A header whose value is `token *( SEMI generic-param )`, for extension headers.
@@ -164,8 +168,9 @@ extension SIPHeaderKey where Value == ParameterizedValue {
     /// Subscription-State (RFC 6665 §8.2.3): `active`, `pending`, `terminated` or a token, with
     /// `expires`, `retry-after` (delta-seconds) and `reason`.
     public static var subscriptionState: SIPHeaderKey<ParameterizedValue> {
-        parameterized(.subscriptionState, .token,
-                      [ParamRule("expires", .deltaSeconds), ParamRule("retry-after", .deltaSeconds), ParamRule("reason", .token)])
+        parameterized(.subscriptionState, .token, [
+            ParamRule("expires", .deltaSeconds), ParamRule("retry-after", .deltaSeconds), ParamRule("reason", .token),
+        ])
     }
     /// Session-Expires (RFC 4028 §4): delta-seconds with `refresher=uac|uas`.
     public static var sessionExpires: SIPHeaderKey<ParameterizedValue> {

@@ -142,7 +142,8 @@ extension HeaderGrammar {
                 let n = s.string(name)
                 for rule in rules where asciiCaseInsensitiveEquals(rule.name, n) {
                     guard let value, rule.accepts(s.bytes, value) else {
-                        throw s.error("parameter '\(n)' must be \(rule.expectation)", at: value?.lowerBound ?? name.lowerBound)
+                        let at = value?.lowerBound ?? name.lowerBound
+                        throw s.error("parameter '\(n)' must be \(rule.expectation)", at: at)
                     }
                 }
             }
