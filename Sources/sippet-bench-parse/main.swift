@@ -100,7 +100,7 @@ var roundtrip = false, dump = false, passes: Int? = nil
 if let f = args.first, f == "--roundtrip" { roundtrip = true; args.removeFirst() }
 if let f = args.first, f == "--dump" { dump = true; args.removeFirst() }
 if let f = args.first, f == "--passes", args.count >= 3 { passes = Int(args[1]); args.removeFirst(2) }
-guard args.count >= (passes == nil ? 2 : 1) else {
+guard args.count >= (passes == nil && !dump ? 2 : 1) else {
     printError("usage: sippet-bench-parse [--roundtrip|--dump] CORPUS_DIR SECONDS")
     exit(2)
 }
