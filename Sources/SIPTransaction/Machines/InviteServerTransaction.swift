@@ -110,7 +110,7 @@ public struct InviteServerTransaction: TransactionStateMachine {
         guard case .idle(let invite) = machine else { return [] }
         var out: TransactionActions = [.passToTU(invite)]
         if timers.tryingDelay == .zero {
-            let trying = invite.makeResponse(status: 100).serialized()
+            let trying = OwnMessages.bytes(of: invite.makeResponse(status: 100))
             machine = .proceeding(invite: nil, provisional: trying)
             out.append(.send(trying))
         } else {
@@ -166,7 +166,7 @@ public struct InviteServerTransaction: TransactionStateMachine {
             // RFC 6026 §8.7: 2xx retransmissions from the TU are sent.
             return status / 100 == 2 ? [.send(response.serialized())] : []
         case .proceeding(let invite, _):
-            let bytes = response.serialized()
+            let bytes = OwnMessages.bytes(of: response)
             var out: TransactionActions = [.send(bytes)]
             if invite != nil { out.append(.cancelTimer(.trying)) }
             if status < 200 {
@@ -191,7 +191,7 @@ public struct InviteServerTransaction: TransactionStateMachine {
         switch (machine, timer) {
         case (.proceeding(let invite?, nil), .trying):
             // §17.2.1: no provisional from the TU within 200 ms: send 100 (Trying), with no To tag.
-            let trying = invite.makeResponse(status: 100).serialized()
+            let trying = OwnMessages.bytes(of: invite.makeResponse(status: 100))
             machine = .proceeding(invite: nil, provisional: trying)
             return [.send(trying)]
         case (.completed(let response, let interval), .g):

@@ -64,7 +64,7 @@ public struct NonInviteClientTransaction: TransactionStateMachine {
         self.reliability = reliability
         self.timers = timers
         self.timeoutReport = timeoutReport
-        self.machine = .idle(request: request.serialized())
+        self.machine = .idle(request: OwnMessages.bytes(of: request))
     }
 
     /// The current state (``State/trying`` before ``start()`` too).

@@ -120,7 +120,7 @@ public struct NonInviteServerTransaction: TransactionStateMachine {
         case .idle, .completed, .terminated:
             return []
         case .trying, .proceeding:
-            let bytes = response.serialized()
+            let bytes = OwnMessages.bytes(of: response)
             if status < 200 {
                 machine = .proceeding(provisional: bytes)
                 return [.send(bytes)]

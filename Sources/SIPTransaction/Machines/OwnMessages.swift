@@ -8,6 +8,19 @@ enum OwnMessages {
     static let ownLimits = SIPLimits(maxMessageSize: .max, maxHeaderCount: .max, maxHeaderLineLength: .max,
                                      maxStartLineLength: .max, maxViaCount: .max, maxBodySize: .max)
 
+    /// The bytes a transaction keeps to re-send, without the spare capacity serialization may leave
+    /// (it reserves ahead and grows by doubling): a live transaction holds what it must retransmit
+    /// and no more.
+    static func kept(_ bytes: [UInt8]) -> [UInt8] {
+        guard bytes.capacity - bytes.count > 32 else { return bytes }
+        return [UInt8](unsafeUninitializedCapacity: bytes.count) { buffer, initialized in
+            initialized = buffer.initialize(from: bytes).1
+        }
+    }
+
+    /// Serializes a message to keep for retransmission (``kept(_:)``).
+    static func bytes(of message: SIPMessage) -> [UInt8] { kept(message.serialized()) }
+
     /// Reads back a request this transaction serialized.
     static func parse(_ bytes: [UInt8]) -> SIPMessage? {
         try? SIPMessage(parsing: bytes, limits: ownLimits, framing: .datagram)

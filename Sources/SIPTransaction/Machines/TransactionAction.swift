@@ -40,7 +40,8 @@ extension TransactionAction: CustomStringConvertible {
     }
 }
 
-/// The actions one event produced, in the order to apply them.
+/// The actions one event produced, in the order to apply them (RFC 3261 §17: the order the
+/// figures' transitions list them in, e.g. "300-699 / ACK sent, resp. to TU").
 ///
 /// A collection of ``TransactionAction``; the accessors pick out one kind.
 public struct TransactionActions: Sendable, RandomAccessCollection, ExpressibleByArrayLiteral, CustomStringConvertible {
@@ -55,8 +56,11 @@ public struct TransactionActions: Sendable, RandomAccessCollection, ExpressibleB
     /// The given actions, in order.
     public init(_ actions: [TransactionAction]) { storage = actions }
 
+    /// The position of the first action.
     public var startIndex: Int { storage.startIndex }
+    /// The position after the last action.
     public var endIndex: Int { storage.endIndex }
+    /// The action at `position`.
     public subscript(position: Int) -> TransactionAction { storage[position] }
 
     /// Adds an action at the end.
