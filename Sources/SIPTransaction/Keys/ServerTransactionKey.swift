@@ -32,7 +32,8 @@ public struct ServerTransactionKey: Hashable, Sendable, CustomStringConvertible,
         public var topVia: String
 
         /// An identity from its parts.
-        public init(requestURI: String, toTag: String?, fromTag: String?, callID: String, cseqNumber: UInt32, topVia: String) {
+        public init(requestURI: String, toTag: String?, fromTag: String?, callID: String, cseqNumber: UInt32,
+                    topVia: String) {
             self.requestURI = requestURI
             self.toTag = toTag
             self.fromTag = fromTag

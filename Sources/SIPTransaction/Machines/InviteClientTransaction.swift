@@ -162,7 +162,8 @@ public struct InviteClientTransaction: TransactionStateMachine {
             return [.passToTU(response), .startTimer(.m, timers.m)]
         }
         // §17.1.1.2, §17.1.1.3: → Completed, ACK sent, response to the TU, Timer D.
-        let ack = OwnMessages.parse(invite).flatMap { OwnMessages.ack(for: $0, response: response) }.map(OwnMessages.bytes(of:))
+        let ack = OwnMessages.parse(invite).flatMap { OwnMessages.ack(for: $0, response: response) }
+            .map(OwnMessages.bytes(of:))
         var out: TransactionActions = []
         if let ack { out.append(.send(ack)) }
         out.append(.passToTU(response))

@@ -91,7 +91,9 @@ public struct TransactionTable: Sendable {
     }
 
     /// The number of live transactions.
-    public var count: Int { inviteClients.count + nonInviteClients.count + inviteServers.count + nonInviteServers.count }
+    public var count: Int {
+        inviteClients.count + nonInviteClients.count + inviteServers.count + nonInviteServers.count
+    }
 
     /// Whether a live transaction has `key`.
     public func contains(_ key: TransactionKey) -> Bool {
@@ -227,7 +229,9 @@ public struct TransactionTable: Sendable {
         let actions: TransactionActions?
         if key.method == .invite {
             actions = inviteServers[key]?.send(response)
-            if let actions, !actions.terminates, key.isRFC2543 { noteRFC2543Response(response, on: key) }
+            if let actions, !actions.sent.isEmpty, !actions.terminates, key.isRFC2543 {
+                noteRFC2543Response(response, on: key)
+            }
         } else {
             actions = nonInviteServers[key]?.send(response)
         }
