@@ -1,0 +1,168 @@
+import SIPSyntax
+
+/// What identifies a server transaction (RFC 3261 §17.2.3).
+///
+/// When the top Via branch starts with the magic cookie `z9hG4bK`, a request matches the
+/// transaction whose branch, sent-by and method equal its own; an ACK takes the method INVITE, so
+/// that the ACK for a non-2xx final response finds the INVITE's transaction, while a CANCEL keeps
+/// its method and gets a transaction of its own (``cancelledInvite`` names the INVITE's).
+///
+/// Without the cookie (an RFC 2543 element, or RFC 4475's `badbranch`, whose branch is only the
+/// cookie) the key is the Request-URI, the To and From tags, the Call-ID, the CSeq number and
+/// method, and the top Via (§17.2.3). An ACK for a non-2xx response then carries the To tag of that
+/// response; ``TransactionTable`` finds the INVITE's transaction from it.
+///
+/// Text form, after Sippet: `~K[z9hG4bK74b21|INVITE|client.biloxi.example.com:5060]`, and for
+/// RFC 2543 keys `~K[2543|METHOD|Request-URI|Call-ID|CSeq number|From tag|To tag|top Via]`.
+/// ``init(_:)`` reads both back.
+public struct ServerTransactionKey: Hashable, Sendable, CustomStringConvertible, LosslessStringConvertible {
+    /// RFC 3261 §17.2.3: what identifies a request without an RFC 3261 branch.
+    public struct RFC2543Identity: Hashable, Sendable {
+        /// The Request-URI, as written.
+        public var requestURI: String
+        /// The To tag, if any (an initial INVITE has none).
+        public var toTag: String?
+        /// The From tag, if any (RFC 2543 did not require one).
+        public var fromTag: String?
+        /// The Call-ID.
+        public var callID: String
+        /// The CSeq number.
+        public var cseqNumber: UInt32
+        /// The top Via, written canonically.
+        public var topVia: String
+
+        /// An identity from its parts.
+        public init(requestURI: String, toTag: String?, fromTag: String?, callID: String, cseqNumber: UInt32,
+                    topVia: String) {
+            self.requestURI = requestURI
+            self.toTag = toTag
+            self.fromTag = fromTag
+            self.callID = callID
+            self.cseqNumber = cseqNumber
+            self.topVia = topVia
+        }
+    }
+
+    /// Boxed so that an RFC 3261 key, the usual case, stays small.
+    private final class Legacy: Hashable, Sendable {
+        let identity: RFC2543Identity
+        init(_ identity: RFC2543Identity) { self.identity = identity }
+        static func == (a: Legacy, b: Legacy) -> Bool { a === b || a.identity == b.identity }
+        func hash(into hasher: inout Hasher) { hasher.combine(identity) }
+    }
+
+    private enum Storage: Hashable, Sendable {
+        case rfc3261(branch: String, sentBy: String)
+        case rfc2543(Legacy)
+    }
+
+    /// RFC 3261 §17.2.3: the method of the request that created the transaction; INVITE for an ACK.
+    public let method: SIPMethod
+    private let storage: Storage
+
+    /// RFC 3261 §17.2.3: the key of a request with an RFC 3261 branch. `sentBy` is `host:port`;
+    /// `method` ACK is taken as INVITE.
+    public init(branch: String, sentBy: String, method: SIPMethod) {
+        self.method = method == .ack ? .invite : method
+        self.storage = .rfc3261(branch: branch, sentBy: sentBy)
+    }
+
+    /// RFC 3261 §17.2.3: the key of a request without an RFC 3261 branch. `method` ACK is taken as
+    /// INVITE.
+    public init(rfc2543 identity: RFC2543Identity, method: SIPMethod) {
+        self.method = method == .ack ? .invite : method
+        self.storage = .rfc2543(Legacy(identity))
+    }
+
+    /// RFC 3261 §17.2.3: the key of the server transaction `request` belongs to (or creates). Nil
+    /// when the request lacks what matching reads (a Via with a sent-by; for an RFC 2543 request
+    /// also Call-ID and CSeq).
+    ///
+    /// An ACK's key is that of the INVITE it acknowledges. The sent-by host is compared
+    /// case-insensitively and an absent port is the transport's default (5060, 5061 for TLS).
+    public init?(request: SIPMessage) {
+        guard let method = request.method, let e = request.essentials else { return nil }
+        if let b = e.branch, KeyText.hasMagicCookie(b) {
+            guard let host = e.sentByHost, !host.isEmpty else { return nil }
+            let port = e.sentByPort ?? KeyText.defaultPort(transport: e.transport?.string)
+            self.init(branch: b.string, sentBy: KeyText.lowercased(host) + ":" + String(port), method: method)
+            return
+        }
+        guard let callID = e.callID, let n = e.cseqNumber, let uri = request.requestURI, let via = request.topVia else {
+            return nil
+        }
+        let id = RFC2543Identity(requestURI: uri.description, toTag: e.toTag?.string, fromTag: e.fromTag?.string,
+                                 callID: callID.string, cseqNumber: n, topVia: via.description)
+        self.init(rfc2543: id, method: method)
+    }
+
+    /// The key of the server transaction a response from the TU goes out on, read from the
+    /// response's top Via and CSeq (RFC 3261 §17.2.3 applied to the copied Via, §8.2.6.2). Only for
+    /// RFC 3261 branches: an RFC 2543 key needs the Request-URI, which a response does not carry.
+    public init?(response: SIPMessage) {
+        guard response.isResponse, let e = response.essentials, let b = e.branch, KeyText.hasMagicCookie(b),
+              let host = e.sentByHost, !host.isEmpty, let m = e.cseqMethod, !m.isEmpty else { return nil }
+        let port = e.sentByPort ?? KeyText.defaultPort(transport: e.transport?.string)
+        self.init(branch: b.string, sentBy: KeyText.lowercased(host) + ":" + String(port), method: SIPMethod(m.string))
+    }
+
+    /// RFC 3261 §8.1.1.7: the top Via branch, for an RFC 3261 key.
+    public var branch: String? { if case .rfc3261(let b, _) = storage { return b } else { return nil } }
+
+    /// RFC 3261 §17.2.3: the top Via sent-by as `host:port`, for an RFC 3261 key.
+    public var sentBy: String? { if case .rfc3261(_, let s) = storage { return s } else { return nil } }
+
+    /// RFC 3261 §17.2.3: the identity of an RFC 2543 request, for a key without a magic cookie.
+    public var rfc2543: RFC2543Identity? { if case .rfc2543(let l) = storage { return l.identity } else { return nil } }
+
+    /// Whether this key follows the RFC 2543 rules (§17.2.3).
+    public var isRFC2543: Bool { rfc2543 != nil }
+
+    /// RFC 3261 §9.2: for a CANCEL's key, the key of the INVITE transaction it cancels (same branch
+    /// and sent-by, or for RFC 2543 the same identity, with the method INVITE). Nil for other methods.
+    public var cancelledInvite: ServerTransactionKey? {
+        guard method == .cancel else { return nil }
+        return ServerTransactionKey(method: .invite, storage: storage)
+    }
+
+    /// RFC 3261 §17.2.3: an RFC 2543 key with another To tag: the key an ACK for a response with
+    /// that tag computes. Nil for RFC 3261 keys.
+    func withToTag(_ tag: String?) -> ServerTransactionKey? {
+        guard var id = rfc2543 else { return nil }
+        id.toTag = tag
+        return ServerTransactionKey(rfc2543: id, method: method)
+    }
+
+    private init(method: SIPMethod, storage: Storage) {
+        self.method = method
+        self.storage = storage
+    }
+
+    /// `~K[z9hG4bK74b21|INVITE|client.biloxi.example.com:5060]`, or the RFC 2543 form.
+    public var description: String {
+        switch storage {
+        case .rfc3261(let b, let s):
+            return KeyText.format([b, method.rawValue, s])
+        case .rfc2543(let l):
+            let i = l.identity
+            return KeyText.format(["2543", method.rawValue, i.requestURI, i.callID, String(i.cseqNumber),
+                                   i.fromTag ?? "", i.toTag ?? "", i.topVia])
+        }
+    }
+
+    /// Reads either text form back; nil for any other text. An empty tag field means no tag.
+    public init?(_ description: String) {
+        guard let f = KeyText.parse(description) else { return nil }
+        if f.count == 3 {
+            guard !f[0].isEmpty, !f[1].isEmpty, !f[2].isEmpty else { return nil }
+            self.init(branch: f[0], sentBy: f[2], method: SIPMethod(f[1]))
+        } else if f.count == 8, f[0] == "2543" {
+            guard !f[1].isEmpty, let n = UInt32(f[4]) else { return nil }
+            let id = RFC2543Identity(requestURI: f[2], toTag: f[6].isEmpty ? nil : f[6],
+                                     fromTag: f[5].isEmpty ? nil : f[5], callID: f[3], cseqNumber: n, topVia: f[7])
+            self.init(rfc2543: id, method: SIPMethod(f[1]))
+        } else {
+            return nil
+        }
+    }
+}

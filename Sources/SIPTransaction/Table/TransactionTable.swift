@@ -1,0 +1,321 @@
+import SIPSyntax
+
+/// Why the table refused a message or a request to send.
+public enum TransactionTableError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// RFC 3261 §17.1: an ACK has no client transaction; the TU sends an ACK for a 2xx itself, and
+    /// the INVITE client transaction sends the ACK for a non-2xx.
+    case ackHasNoTransaction
+    /// The request cannot start a transaction: not a request, or no top Via branch (RFC 3261
+    /// §8.1.1.7 requires a unique branch starting with `z9hG4bK`).
+    case missingBranch
+    /// The message lacks what matching reads (RFC 3261 §17.2.3: top Via with sent-by; for an
+    /// RFC 2543 request also Call-ID and CSeq).
+    case unmatchable
+    /// A live transaction already has this key.
+    case duplicateKey(TransactionKey)
+    /// The table holds as many live transactions as its configuration allows; a server answers
+    /// such a request 503 statelessly.
+    case tooManyTransactions(live: Int, maximum: Int)
+
+    /// What went wrong, in words.
+    public var description: String {
+        switch self {
+        case .ackHasNoTransaction: return "an ACK has no client transaction"
+        case .missingBranch: return "the request has no top Via branch"
+        case .unmatchable: return "the message lacks the fields transaction matching reads"
+        case .duplicateKey(let k): return "a live transaction has the key \(k)"
+        case .tooManyTransactions(let live, let max): return "too many transactions: \(live) live, at most \(max)"
+        }
+    }
+}
+
+/// The live transactions of one event loop, found by key in O(1) (RFC 3261 §17.1.3, §17.2.3).
+///
+/// The table routes every event to its machine and applies the rules that live above one machine:
+/// it matches incoming messages (responses to client transactions, requests to server
+/// transactions, the ACK for a non-2xx to its INVITE's transaction; an ACK for a 2xx matches
+/// nothing and goes to the core as is), creates a server transaction for each new request other
+/// than ACK, and removes a transaction as soon as its machine terminates.
+///
+/// It holds no clock and does no I/O: each call returns the machine's actions, and the driver
+/// applies them (a ``TimerQueue`` takes the timer actions).
+public struct TransactionTable: Sendable {
+    /// How the table makes transactions.
+    public struct Configuration: Sendable, Hashable {
+        /// Timer values for every transaction (RFC 3261 §17.1.1.1).
+        public var timers: TransactionTimers
+        /// What a client TU gets when Timer B or F fires.
+        public var timeoutReport: ClientTimeoutReport
+        /// The most live transactions (client and server) the table holds.
+        public var maxTransactions: Int
+
+        /// The RFC's timers, timeouts as errors, at most one million live transactions.
+        public init(timers: TransactionTimers = .default, timeoutReport: ClientTimeoutReport = .error,
+                    maxTransactions: Int = 1_000_000) {
+            self.timers = timers
+            self.timeoutReport = timeoutReport
+            self.maxTransactions = maxTransactions
+        }
+    }
+
+    /// What became of a message from the transport (``receive(_:reliability:)``).
+    public enum Received: Sendable {
+        /// A response matched a live client transaction (RFC 3261 §17.1.3); apply the actions.
+        case client(ClientTransactionKey, TransactionActions)
+        /// A request matched a live server transaction (a retransmission, or an ACK for a
+        /// non-2xx), or created a new one, whose actions pass the request to the TU (§17.2.3).
+        case server(ServerTransactionKey, TransactionActions, isNew: Bool)
+        /// Nothing matched and nothing was made: an ACK for a 2xx (§17.2.3: it is not part of the
+        /// INVITE transaction; the core gets it), or a response with no client transaction (RFC
+        /// 6026 §7.2, §8.9: a UAC core discards it, a proxy forwards it statelessly).
+        case unmatched
+        /// The message could not be matched, or the table is full.
+        case rejected(TransactionTableError)
+    }
+
+    /// The configuration every new transaction gets.
+    public let configuration: Configuration
+
+    private var inviteClients: [ClientTransactionKey: InviteClientTransaction] = [:]
+    private var nonInviteClients: [ClientTransactionKey: NonInviteClientTransaction] = [:]
+    private var inviteServers: [ServerTransactionKey: InviteServerTransaction] = [:]
+    private var nonInviteServers: [ServerTransactionKey: NonInviteServerTransaction] = [:]
+    /// RFC 3261 §17.2.3, RFC 2543 rules: the key an ACK computes (To tag of the final response) →
+    /// the INVITE transaction's key, and back, for INVITEs whose response added a To tag.
+    private var rfc2543Acks: [ServerTransactionKey: ServerTransactionKey] = [:]
+    private var rfc2543AckOf: [ServerTransactionKey: ServerTransactionKey] = [:]
+
+    /// An empty table.
+    public init(configuration: Configuration = Configuration()) {
+        self.configuration = configuration
+    }
+
+    /// The number of live transactions.
+    public var count: Int {
+        inviteClients.count + nonInviteClients.count + inviteServers.count + nonInviteServers.count
+    }
+
+    /// Whether a live transaction has `key`.
+    public func contains(_ key: TransactionKey) -> Bool {
+        switch key {
+        case .client(let k): return k.method == .invite ? inviteClients[k] != nil : nonInviteClients[k] != nil
+        case .server(let k): return k.method == .invite ? inviteServers[k] != nil : nonInviteServers[k] != nil
+        }
+    }
+
+    /// The live INVITE client transaction with `key`.
+    public func inviteClient(_ key: ClientTransactionKey) -> InviteClientTransaction? { inviteClients[key] }
+    /// The live non-INVITE client transaction with `key`.
+    public func nonInviteClient(_ key: ClientTransactionKey) -> NonInviteClientTransaction? { nonInviteClients[key] }
+    /// The live INVITE server transaction with `key`.
+    public func inviteServer(_ key: ServerTransactionKey) -> InviteServerTransaction? { inviteServers[key] }
+    /// The live non-INVITE server transaction with `key`.
+    public func nonInviteServer(_ key: ServerTransactionKey) -> NonInviteServerTransaction? { nonInviteServers[key] }
+
+    // MARK: - Matching
+
+    /// The live transaction an incoming message belongs to, or nil (RFC 3261 §17.1.3, §17.2.3).
+    ///
+    /// A response matches the client transaction with its top Via branch and CSeq method. A
+    /// request matches the server transaction with its key; an ACK matches the INVITE's, which
+    /// for an ACK acknowledging a non-2xx shares its branch (RFC 2543 rules: its To tag is the
+    /// final response's), while an ACK for a 2xx has a branch of its own and matches nothing. A
+    /// CANCEL has its own key (``ServerTransactionKey/cancelledInvite`` names the INVITE's).
+    public func match(_ message: SIPMessage) -> TransactionKey? {
+        if message.isResponse {
+            guard let k = ClientTransactionKey(response: message), contains(.client(k)) else { return nil }
+            return .client(k)
+        }
+        guard let k = serverKey(of: message) else { return nil }
+        return .server(k)
+    }
+
+    /// The live server transaction a request belongs to.
+    private func serverKey(of request: SIPMessage) -> ServerTransactionKey? {
+        guard let k = ServerTransactionKey(request: request) else { return nil }
+        if contains(.server(k)) { return k }
+        if request.method == .ack, let invite = rfc2543Acks[k], inviteServers[invite] != nil { return invite }
+        return nil
+    }
+
+    /// RFC 3261 §9.2: the live INVITE server transaction a CANCEL with key `cancel` cancels.
+    public func inviteTransaction(cancelledBy cancel: ServerTransactionKey) -> ServerTransactionKey? {
+        guard let k = cancel.cancelledInvite, inviteServers[k] != nil else { return nil }
+        return k
+    }
+
+    // MARK: - Events
+
+    /// A message from the transport (RFC 3261 §17.1.3, §17.2.3; §18.1.2 and §18.2.1 hand it over).
+    ///
+    /// A response goes to its client transaction. A request goes to its server transaction; a new
+    /// request other than ACK gets a new one on the transport it came on (`reliability`), whose
+    /// actions pass it to the TU.
+    public mutating func receive(_ message: SIPMessage, reliability: TransportReliability) -> Received {
+        if message.isResponse {
+            guard let k = ClientTransactionKey(response: message) else { return .rejected(.unmatchable) }
+            let actions: TransactionActions?
+            if k.method == .invite {
+                actions = inviteClients[k]?.received(message)
+            } else {
+                actions = nonInviteClients[k]?.received(message)
+            }
+            guard let actions else { return .unmatched }
+            settle(.client(k), actions)
+            return .client(k, actions)
+        }
+        guard let method = message.method, let computed = ServerTransactionKey(request: message) else {
+            return .rejected(.unmatchable)
+        }
+        var k = computed
+        if method == .ack, inviteServers[k] == nil, let invite = rfc2543Acks[k] { k = invite }
+        if k.method == .invite {
+            if let actions = inviteServers[k]?.received(message) {
+                settle(.server(k), actions)
+                return .server(k, actions, isNew: false)
+            }
+        } else if let actions = nonInviteServers[k]?.received(message) {
+            settle(.server(k), actions)
+            return .server(k, actions, isNew: false)
+        }
+        if method == .ack { return .unmatched }
+        guard count < configuration.maxTransactions else {
+            return .rejected(.tooManyTransactions(live: count, maximum: configuration.maxTransactions))
+        }
+        let timers = configuration.timers
+        let actions: TransactionActions
+        if method == .invite {
+            var t = InviteServerTransaction(key: k, invite: message, reliability: reliability, timers: timers)
+            actions = t.start()
+            inviteServers[k] = t
+        } else {
+            var t = NonInviteServerTransaction(key: k, request: message, reliability: reliability, timers: timers)
+            actions = t.start()
+            nonInviteServers[k] = t
+        }
+        return .server(k, actions, isNew: true)
+    }
+
+    /// The TU sends a request: a new client transaction for it (RFC 3261 §17.1), started on the
+    /// transport it goes out on. Returns its key and first actions (send, start timers).
+    public mutating func send(request: SIPMessage, reliability: TransportReliability)
+        throws(TransactionTableError) -> (key: ClientTransactionKey, actions: TransactionActions) {
+        guard let method = request.method else { throw .missingBranch }
+        if method == .ack { throw .ackHasNoTransaction }
+        guard let k = ClientTransactionKey(request: request) else { throw .missingBranch }
+        if contains(.client(k)) { throw .duplicateKey(.client(k)) }
+        guard count < configuration.maxTransactions else {
+            throw .tooManyTransactions(live: count, maximum: configuration.maxTransactions)
+        }
+        let c = configuration
+        if method == .invite {
+            guard var t = InviteClientTransaction(invite: request, reliability: reliability, timers: c.timers,
+                                                  timeoutReport: c.timeoutReport) else { throw .missingBranch }
+            let actions = t.start()
+            inviteClients[k] = t
+            return (k, actions)
+        }
+        guard var t = NonInviteClientTransaction(request: request, reliability: reliability, timers: c.timers,
+                                                 timeoutReport: c.timeoutReport) else { throw .missingBranch }
+        let actions = t.start()
+        nonInviteClients[k] = t
+        return (k, actions)
+    }
+
+    /// The TU sends a response on the server transaction `key` (RFC 3261 §17.2.1, §17.2.2). Nil
+    /// when no such transaction is live: the caller then sends the response statelessly (§16.11)
+    /// or drops it.
+    public mutating func send(response: SIPMessage, on key: ServerTransactionKey) -> TransactionActions? {
+        let actions: TransactionActions?
+        if key.method == .invite {
+            actions = inviteServers[key]?.send(response)
+            if let actions, !actions.sent.isEmpty, !actions.terminates, key.isRFC2543 {
+                noteRFC2543Response(response, on: key)
+            }
+        } else {
+            actions = nonInviteServers[key]?.send(response)
+        }
+        guard let actions else { return nil }
+        settle(.server(key), actions)
+        return actions
+    }
+
+    /// A timer the transaction `key` started fired. Empty when the transaction is gone.
+    public mutating func timerFired(_ timer: TransactionTimer, for key: TransactionKey) -> TransactionActions {
+        let actions = perform(.timerFired(timer), on: key) ?? []
+        settle(key, actions)
+        return actions
+    }
+
+    /// RFC 3261 §17.1.4, §17.2.4: the transport could not send a message of the transaction `key`.
+    public mutating func transportError(_ reason: String, for key: TransactionKey) -> TransactionActions {
+        let actions = perform(.transportError(reason), on: key) ?? []
+        settle(key, actions)
+        return actions
+    }
+
+    /// Ends the transaction `key` at once, whatever its state (Sippet's `terminate`), and removes it.
+    /// Returns ``TransactionAction/terminated`` so the driver drops its timers; empty when it was not live.
+    public mutating func terminate(_ key: TransactionKey) -> TransactionActions {
+        let actions = perform(.terminate, on: key) ?? []
+        settle(key, actions)
+        return actions
+    }
+
+    // MARK: - Internals
+
+    /// Runs `operation` on the machine of `key`, in place; nil when no such transaction is live.
+    private mutating func perform(_ operation: Operation, on key: TransactionKey) -> TransactionActions? {
+        switch key {
+        case .client(let k):
+            if k.method == .invite { return inviteClients[k]?.perform(operation) }
+            return nonInviteClients[k]?.perform(operation)
+        case .server(let k):
+            if k.method == .invite { return inviteServers[k]?.perform(operation) }
+            return nonInviteServers[k]?.perform(operation)
+        }
+    }
+
+    /// Removes the transaction `key` if `actions` terminated it.
+    private mutating func settle(_ key: TransactionKey, _ actions: TransactionActions) {
+        guard actions.terminates else { return }
+        switch key {
+        case .client(let k):
+            if k.method == .invite { inviteClients[k] = nil } else { nonInviteClients[k] = nil }
+        case .server(let k):
+            if k.method == .invite {
+                inviteServers[k] = nil
+                if let ack = rfc2543AckOf.removeValue(forKey: k) { rfc2543Acks[ack] = nil }
+            } else {
+                nonInviteServers[k] = nil
+            }
+        }
+    }
+
+    /// RFC 3261 §17.2.3: under RFC 2543 rules an ACK carries the To tag of the final response it
+    /// acknowledges; remember the key such an ACK computes.
+    private mutating func noteRFC2543Response(_ response: SIPMessage, on key: ServerTransactionKey) {
+        guard let status = response.status, status >= 200, let tag = response.to?.tag, tag != key.rfc2543?.toTag,
+              let ackKey = key.withToTag(tag) else { return }
+        if let old = rfc2543AckOf[key] { rfc2543Acks[old] = nil }
+        rfc2543Acks[ackKey] = key
+        rfc2543AckOf[key] = ackKey
+    }
+}
+
+/// An event every machine takes, for ``TransactionTable`` to route without knowing the machine's type.
+enum Operation {
+    case timerFired(TransactionTimer)
+    case transportError(String)
+    case terminate
+}
+
+extension TransactionStateMachine {
+    mutating func perform(_ operation: Operation) -> TransactionActions {
+        switch operation {
+        case .timerFired(let t): return timerFired(t)
+        case .transportError(let why): return transportError(why)
+        case .terminate: return terminate()
+        }
+    }
+}

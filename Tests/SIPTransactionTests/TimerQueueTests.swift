@@ -1,0 +1,79 @@
+import SIPTransaction
+import Testing
+
+@Suite("Timer queue")
+struct TimerQueueTests {
+    func drain(_ q: inout TimerQueue<String>, until t: Duration) -> [String] {
+        var out: [String] = []
+        while let d = q.popNext(notAfter: t) { out.append("\(d.id):\(d.timer):\(d.deadline)") }
+        q.advance(to: t)
+        return out
+    }
+
+    @Test("timers fire in deadline order, ties in the order they were started")
+    func order() {
+        var q = TimerQueue<String>()
+        q.start(.b, for: "x", after: s(32))
+        q.start(.a, for: "x", after: s(0.5))
+        q.start(.e, for: "y", after: s(0.5))
+        q.start(.f, for: "y", after: s(1))
+        #expect(q.count == 4)
+        #expect(q.nextDeadline() == s(0.5))
+        #expect(drain(&q, until: s(1)) == ["x:Timer A:0.5 seconds", "y:Timer E:0.5 seconds", "y:Timer F:1.0 seconds"])
+        #expect(q.now == s(1))
+        #expect(drain(&q, until: s(40)) == ["x:Timer B:32.0 seconds"])
+        #expect(q.count == 0)
+        #expect(q.nextDeadline() == nil)
+    }
+
+    @Test("starting a pending timer again replaces it; cancel and cancelAll remove")
+    func replaceAndCancel() {
+        var q = TimerQueue<String>()
+        q.start(.g, for: "x", after: s(0.5))
+        q.start(.g, for: "x", after: s(2))
+        q.start(.h, for: "x", after: s(32))
+        q.start(.j, for: "y", after: s(32))
+        q.cancel(.j, for: "y")
+        #expect(!q.isPending(.j, for: "y"))
+        #expect(drain(&q, until: s(1)).isEmpty)
+        #expect(drain(&q, until: s(2)) == ["x:Timer G:2.0 seconds"])
+        q.cancelAll(for: "x")
+        #expect(q.count == 0)
+        #expect(drain(&q, until: s(100)).isEmpty)
+    }
+
+    @Test("delays count from now; the clock never goes back")
+    func relativeToNow() {
+        var q = TimerQueue<String>()
+        q.advance(to: s(10))
+        q.advance(to: s(5))
+        #expect(q.now == s(10))
+        q.start(.k, for: "z", after: s(5))
+        #expect(q.nextDeadline() == s(15))
+    }
+
+    @Test("apply() takes the timer actions and drops every timer on terminated")
+    func applyActions() {
+        var q = TimerQueue<String>()
+        q.apply([.send([1]), .startTimer(.e, s(0.5)), .startTimer(.f, s(32))], for: "n")
+        #expect(q.count == 2)
+        q.apply([.cancelTimer(.e)], for: "n")
+        #expect(q.count == 1)
+        q.apply([.terminated], for: "n")
+        #expect(q.count == 0)
+    }
+
+    @Test("cancelled timers do not pile up")
+    func compaction() {
+        var q = TimerQueue<Int>()
+        for i in 0..<10_000 {
+            q.start(.h, for: i, after: s(32))
+            q.cancel(.h, for: i)
+        }
+        q.start(.h, for: -1, after: s(32))
+        #expect(q.count == 1)
+        var fired = 0
+        while q.popNext(notAfter: s(100)) != nil { fired += 1 }
+        #expect(fired == 1)
+    }
+}

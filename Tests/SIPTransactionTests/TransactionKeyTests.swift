@@ -1,0 +1,123 @@
+import SIPSyntax
+import SIPTransaction
+import Testing
+
+/// RFC 3261 §17.1.3 and §17.2.3 keys, and their Sippet-style text form.
+@Suite("Transaction keys")
+struct TransactionKeyTests {
+    @Test("client key text form: ~K[z9hG4bK230f2.1|INVITE]")
+    func clientText() {
+        let k = ClientTransactionKey(branch: "z9hG4bK230f2.1", method: .invite)
+        #expect(k.description == "~K[z9hG4bK230f2.1|INVITE]")
+        #expect(ClientTransactionKey("~K[z9hG4bK230f2.1|INVITE]") == k)
+        #expect(TransactionKey("~K[z9hG4bK230f2.1|INVITE]") == .client(k))
+    }
+
+    @Test("server key text form: ~K[z9hG4bK74b21|INVITE|client.biloxi.example.com:5060]")
+    func serverText() {
+        let k = ServerTransactionKey(branch: "z9hG4bK74b21", sentBy: "client.biloxi.example.com:5060", method: .invite)
+        #expect(k.description == "~K[z9hG4bK74b21|INVITE|client.biloxi.example.com:5060]")
+        #expect(ServerTransactionKey("~K[z9hG4bK74b21|INVITE|client.biloxi.example.com:5060]") == k)
+        #expect(TransactionKey("~K[z9hG4bK74b21|INVITE|client.biloxi.example.com:5060]") == .server(k))
+    }
+
+    @Test("server key from a request: branch, sent-by (host lowercased, default port), method")
+    func serverFromRequest() throws {
+        let invite = try Fixtures.invite(branch: "z9hG4bK74b21", via: "Client.Biloxi.Example.COM")
+        let k = try #require(ServerTransactionKey(request: invite))
+        #expect(k.description == "~K[z9hG4bK74b21|INVITE|client.biloxi.example.com:5060]")
+        #expect(k.branch == "z9hG4bK74b21")
+        #expect(k.sentBy == "client.biloxi.example.com:5060")
+        #expect(!k.isRFC2543)
+        let tls = try #require(ServerTransactionKey(request: try Fixtures.invite(via: "client.biloxi.example.com",
+                                                                                 transport: "TLS")))
+        #expect(tls.sentBy == "client.biloxi.example.com:5061")
+    }
+
+    @Test("client key from a request and from its response: branch and CSeq method")
+    func clientFromMessages() throws {
+        let invite = try Fixtures.invite()
+        let k = try #require(ClientTransactionKey(request: invite))
+        #expect(k == ClientTransactionKey(branch: Fixtures.inviteBranch, method: .invite))
+        #expect(ClientTransactionKey(response: try Fixtures.response(180, to: invite)) == k)
+        #expect(ClientTransactionKey(response: try Fixtures.response(200, to: try Fixtures.cancel(for: invite)))
+                == ClientTransactionKey(branch: Fixtures.inviteBranch, method: .cancel))
+    }
+
+    @Test("an ACK's server key is its INVITE's; a CANCEL's is its own and names the INVITE's")
+    func ackAndCancel() throws {
+        let invite = try Fixtures.invite()
+        let inviteKey = try #require(ServerTransactionKey(request: invite))
+        let ack = try Fixtures.ack(for: invite, response: try Fixtures.response(486, to: invite))
+        #expect(ServerTransactionKey(request: ack) == inviteKey)
+        let cancelKey = try #require(ServerTransactionKey(request: try Fixtures.cancel(for: invite)))
+        #expect(cancelKey != inviteKey)
+        #expect(cancelKey.method == .cancel)
+        #expect(cancelKey.cancelledInvite == inviteKey)
+        #expect(inviteKey.cancelledInvite == nil)
+    }
+
+    @Test("RFC 2543 key: Request-URI, tags, Call-ID, CSeq, top Via; text form round trip")
+    func rfc2543Key() throws {
+        let k = try #require(ServerTransactionKey(request: try Fixtures.inv2543()))
+        #expect(k.isRFC2543)
+        #expect(k.branch == nil)
+        let id = try #require(k.rfc2543)
+        #expect(id.requestURI == "sip:UserB@example.com")
+        #expect(id.callID == "inv2543.1717@ift.client.example.com")
+        #expect(id.cseqNumber == 56)
+        #expect(id.fromTag == nil && id.toTag == nil)
+        #expect(id.topVia == "SIP/2.0/UDP iftgw.example.com")
+        #expect(k.description == "~K[2543|INVITE|sip:UserB@example.com|inv2543.1717@ift.client.example.com|56|||SIP/2.0/UDP iftgw.example.com]")
+        #expect(ServerTransactionKey(k.description) == k)
+        #expect(TransactionKey(k.description) == .server(k))
+    }
+
+    @Test("a branch that is only the magic cookie falls back to the RFC 2543 key (RFC 4475 badbranch)")
+    func badbranchKey() throws {
+        let k = try #require(ServerTransactionKey(request: try Fixtures.badbranch()))
+        #expect(k.isRFC2543)
+        #expect(k.rfc2543?.fromTag == "33242")
+        #expect(ServerTransactionKey(k.description) == k)
+    }
+
+    @Test("text form round trip", arguments: [
+        "~K[z9hG4bK230f2.1|INVITE]",
+        "~K[z9hG4bKa%7Cb%25c|MESSAGE]",
+        "~K[z9hG4bK74b21|BYE|[2001:db8::9]:5070]",
+        "~K[z9hG4bK74b21|ACKNOWLEDGE|192.0.2.1:5060]",
+        "~K[2543|OPTIONS|sip:a@b|x%7Cy@h|7|t1|t2|SIP/2.0/UDP h;received=192.0.2.9]",
+    ])
+    func roundTrip(text: String) throws {
+        let k = try #require(TransactionKey(text))
+        #expect(k.description == text)
+    }
+
+    @Test("field characters that the text form uses are escaped")
+    func escaping() {
+        let k = ClientTransactionKey(branch: "z9hG4bKa|b%c", method: .message)
+        #expect(k.description == "~K[z9hG4bKa%7Cb%25c|MESSAGE]")
+        #expect(ClientTransactionKey(k.description)?.branch == "z9hG4bKa|b%c")
+        let s = ServerTransactionKey(rfc2543: .init(requestURI: "sip:a@b", toTag: nil, fromTag: "f", callID: "c|d",
+                                                    cseqNumber: 1, topVia: "SIP/2.0/UDP h"), method: .options)
+        #expect(ServerTransactionKey(s.description) == s)
+    }
+
+    @Test("texts that are no key", arguments: [
+        "", "~K[]", "~K[z9hG4bK1]", "K[z9hG4bK1|INVITE]", "~K[z9hG4bK1|INVITE", "~K[|INVITE]", "~K[z9hG4bK1|]",
+        "~K[a|b|c|d]", "~K[2543|INVITE|u|c|notanumber|f|t|v]", "~K[z9hG4bK%ZZ|INVITE]", "~K[z9hG4bK%2|INVITE]",
+    ])
+    func invalidText(text: String) {
+        #expect(TransactionKey(text) == nil)
+    }
+
+    @Test("keys of requests without what matching needs are nil")
+    func unusable() throws {
+        var noVia = try Fixtures.request()
+        noVia.headers.remove(.via)
+        #expect(ServerTransactionKey(request: noVia) == nil)
+        #expect(ClientTransactionKey(request: noVia) == nil)
+        #expect(ServerTransactionKey(request: try Fixtures.response(200, to: try Fixtures.request())) == nil)
+        #expect(ClientTransactionKey(response: try Fixtures.request()) == nil)
+    }
+}
