@@ -59,10 +59,11 @@ fi
 if [[ $needs_build == 1 ]]; then
     echo "fuzz: building $BIN"
     rm -f "$BIN"
-    # -wmo: one frontend process (one core), and the optimizer sees the whole module.
-    if ! flock /tmp/swift-build.lock swiftc -sanitize=fuzzer,address -parse-as-library -O -g -wmo \
+    # -wmo: one frontend process (one core), and the optimizer sees the whole module. Built from
+    # OUTDIR, where swiftc leaves its module files.
+    if ! (cd "$OUT" && flock /tmp/swift-build.lock swiftc -sanitize=fuzzer,address -parse-as-library -O -g -wmo \
         -swift-version 6 -module-name SIPSyntax ${DEFINES[@]+"${DEFINES[@]}"} \
-        "${SOURCES[@]}" "${FUZZ_SOURCES[@]}" -o "$BIN" >"$OUT/build.log" 2>&1; then
+        "${SOURCES[@]/#/$ROOT/}" "${FUZZ_SOURCES[@]/#/$ROOT/}" -o "$BIN") >"$OUT/build.log" 2>&1; then
         grep -v "Cannot export local symbol '__asan" "$OUT/build.log" >&2 || true
         echo "fuzz: build failed" >&2
         exit 1
