@@ -5,8 +5,12 @@
 #
 # Builds OUTDIR/sippet-fuzz (default OUTDIR: Fuzz/out) from Sources/SIPSyntax and Fuzz/*.swift with
 # swiftc -sanitize=fuzzer,address, replays every input in Fuzz/regressions/, then fuzzes for
-# SECONDS (0: build and replay only) on one core from the work corpus Fuzz/corpus-work/ (seeded from the RFC 4475 / RFC 5118
-# torture tests and the benchmark corpus in ../shared), with the dictionary Fuzz/sip.dict.
+# SECONDS (0: build and replay only) on one core from the work corpus Fuzz/corpus-work/ (seeded
+# from the RFC 4475 / RFC 5118 torture tests and the benchmark corpus in ../shared), with the
+# dictionary Fuzz/sip.dict. A new crash input: minimize it with
+#   OUTDIR/sippet-fuzz -minimize_crash=1 -max_total_time=120 -exact_artifact_path=min.bin CRASH
+# fix the bug, and add min.bin to Fuzz/regressions/ (Tests/SIPSyntaxTests/FuzzRegressionTests.swift
+# replays them under swift test too).
 # Crash, leak and timeout inputs are written to OUTDIR/ (crash-*, leak-*, timeout-*, slow-unit-*),
 # the full libFuzzer log to OUTDIR/fuzz.log. Ends with one line:
 #
