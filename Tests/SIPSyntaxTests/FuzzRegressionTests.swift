@@ -3,8 +3,9 @@ import Testing
 @testable import SIPSyntax
 
 /// Replays the inputs the fuzzer once broke the parser with (Fuzz/regressions/, see Fuzz/run.sh):
-/// each must parse or be refused with a SIPParseError, never trap, and what a parsed one writes
-/// (its canonical form, its typed Via / From / To / Contact values, its Request-URI) must parse again.
+/// each must parse or be refused with a SIPParseError, never trap; a stream message must end where
+/// its Content-Length says; and what a parsed one writes (its canonical form, its typed Via / From /
+/// To / Contact values, its Request-URI) must parse again.
 @Suite struct FuzzRegressionTests {
     /// The package root: this file is Tests/SIPSyntaxTests/FuzzRegressionTests.swift.
     static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -31,6 +32,10 @@ import Testing
                 // Refused with a SIPParseError (the only error the parser throws): fine.
                 _ = error.description
                 continue
+            }
+            if framing == .stream {
+                // A framed message ends where Content-Length says.
+                #expect(message.serialized().elementsEqual(bytes.drop { $0 == 0x0D || $0 == 0x0A }), "\(name) (stream)")
             }
             _ = message.essentials
             for i in message.headers.indices { _ = message.headers[i] }
