@@ -56,3 +56,26 @@ struct StreamFramerTests {
         }
     }
 }
+
+@Suite("Stream framing agrees with the parser")
+struct StreamFramerAgreementTests {
+    /// A header section closed by a bare-LF empty line ends there, as the parser reads it; the next
+    /// message on the stream is its own frame, not swallowed by the first.
+    @Test("a bare-LF empty line ends the header section", arguments: [1, 5, 1000])
+    func bareLF(_ size: Int) throws {
+        let first = Array("OPTIONS sip:a@b SIP/2.0\nVia: SIP/2.0/TCP h;branch=z9hG4bK1\nl: 0\n\n".utf8)
+        let second = Array("OPTIONS sip:c@d SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bK2\r\nl: 0\r\n\r\n".utf8)
+        let stream = first + second
+        var f = SIPStreamFramer()
+        var frames: [[UInt8]] = []
+        var i = 0
+        while i < stream.count {
+            f.append(stream[i..<min(i + size, stream.count)])
+            i += size
+            while let fr = try f.next() { if case .message(let m) = fr { frames.append(m) } }
+        }
+        #expect(frames == [first, second])
+        #expect(try SIPMessage(parsing: frames[0], framing: .stream).essentials?.branch?.string == "z9hG4bK1")
+        #expect(try SIPMessage(parsing: frames[1], framing: .stream).essentials?.branch?.string == "z9hG4bK2")
+    }
+}

@@ -121,11 +121,17 @@ public func unquote(_ s: String) -> String {
     return String(decoding: out, as: UTF8.self)
 }
 
-/// Quotes `s` as a quoted-string, escaping '"' and '\' (RFC 3261 §25.1).
+/// Quotes `s` as a quoted-string, escaping '"', '\' and the control characters qdtext does not
+/// allow (RFC 3261 §25.1: quoted-pair = "\" (%x00-09 / %x0B-0C / %x0E-7F)). CR and LF cannot be
+/// escaped; a line break (a fold, once unquoted) is written as SP.
 public func quote(_ s: String) -> String {
     var out = "\""
     for ch in s.unicodeScalars {
-        if ch == "\"" || ch == "\\" { out.unicodeScalars.append("\\") }
+        if ch == "\r" || ch == "\n" {
+            out.unicodeScalars.append(" ")
+            continue
+        }
+        if ch == "\"" || ch == "\\" || (ch.value < 0x20 && ch != "\t") || ch.value == 0x7F { out.unicodeScalars.append("\\") }
         out.unicodeScalars.append(ch)
     }
     out += "\""

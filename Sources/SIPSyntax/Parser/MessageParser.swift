@@ -224,6 +224,13 @@ enum MessageParser {
                                     header: "Content-Length", offset: bodyStart)
             }
             bodyEnd = bodyStart + contentLength
+            // A framed stream message ends where Content-Length says. Bytes beyond it mean the
+            // framer and the parser disagree about where the header section ends (a bare-LF empty
+            // line): dropping them would silently lose the message they hold.
+            guard framing == .datagram || bodyEnd == n else {
+                throw SIPParseError(.invalidContentLength, "\(n - bodyEnd) bytes after the \(contentLength) bytes of body that Content-Length gives",
+                                    header: "Content-Length", offset: bodyEnd)
+            }
         } else {
             if framing == .stream, !ignoreContentLength {
                 throw SIPParseError(.invalidContentLength, "Content-Length is required on a stream (§18.3)",

@@ -57,7 +57,7 @@ public struct SIPStreamFramer: Sendable {
         if start < n, buffer[start] == ASCII.cr {
             guard start + 1 < n else { return nil }
             guard buffer[start + 1] == ASCII.lf else {
-                throw SIPParseError(.malformedStartLine, "bare CR before a start line", offset: start)
+                throw SIPParseError(.malformedStartLine, "bare CR before a start line", offset: 0)
             }
             if start + 3 < n, buffer[start + 2] == ASCII.cr, buffer[start + 3] == ASCII.lf {
                 start += 4
@@ -70,7 +70,7 @@ public struct SIPStreamFramer: Sendable {
                 return .pong
             }
             if start + 3 < n { // CR LF CR x
-                throw SIPParseError(.malformedStartLine, "bare CR before a start line", offset: start + 2)
+                throw SIPParseError(.malformedStartLine, "bare CR before a start line", offset: 2)
             }
             return nil
         }
@@ -79,35 +79,37 @@ public struct SIPStreamFramer: Sendable {
             scanFrom = start
             return .pong
         }
-        // The end of the header section.
+        // The end of the header section: an empty line after a line end, CRLF or a bare LF, as
+        // the parser reads it (so that framer and parser never disagree on where a message ends).
         var i = Swift.max(scanFrom, start)
         var headerEnd = -1
-        while i + 3 < n {
-            if buffer[i + 3] != ASCII.lf {
-                i += buffer[i + 3] == ASCII.cr ? 1 : 4
-                continue
+        var resume = n
+        while i < n {
+            let lf = findByte(buffer, ASCII.lf, from: i, to: n)
+            guard lf < n else { break }
+            if lf + 1 >= n { resume = lf; break }
+            if buffer[lf + 1] == ASCII.lf { headerEnd = lf + 2; break }
+            if buffer[lf + 1] == ASCII.cr {
+                if lf + 2 >= n { resume = lf; break }
+                if buffer[lf + 2] == ASCII.lf { headerEnd = lf + 3; break }
             }
-            if buffer[i] == ASCII.cr, buffer[i + 1] == ASCII.lf, buffer[i + 2] == ASCII.cr {
-                headerEnd = i + 4
-                break
-            }
-            i += 1
+            i = lf + 1
         }
         if headerEnd < 0 {
-            scanFrom = Swift.max(start, n - 3)
+            scanFrom = Swift.max(start, resume)
             guard n - start <= limits.maxMessageSize else {
-                throw .limit(.messageSize, actual: n - start, maximum: limits.maxMessageSize, offset: start)
+                throw .limit(.messageSize, actual: n - start, maximum: limits.maxMessageSize, offset: 0)
             }
             return nil
         }
         guard headerEnd - start <= limits.maxMessageSize else {
-            throw .limit(.messageSize, actual: headerEnd - start, maximum: limits.maxMessageSize, offset: start)
+            throw .limit(.messageSize, actual: headerEnd - start, maximum: limits.maxMessageSize, offset: 0)
         }
         let length = try contentLength(start..<headerEnd)
         guard length <= limits.maxBodySize else { throw .limit(.bodySize, actual: length, maximum: limits.maxBodySize) }
         let end = headerEnd + length
         guard end <= n else {
-            scanFrom = headerEnd - 4
+            scanFrom = start
             return nil
         }
         let message = Array(buffer[start..<end])
