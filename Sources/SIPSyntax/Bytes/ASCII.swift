@@ -1,3 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 // Character classes of the RFC 3261 §25.1 grammar, as a 256-entry table of bit flags.
 
 enum ASCII {
@@ -151,5 +159,15 @@ extension Array where Element == UInt8 {
             j += 1
         }
         return true
+    }
+}
+
+/// The index of the first `byte` in `bytes[from..<to]`, or `to` when there is none (memchr).
+@inline(__always)
+func findByte(_ bytes: [UInt8], _ byte: UInt8, from: Int, to: Int) -> Int {
+    guard from < to else { return to }
+    return bytes.withUnsafeBufferPointer { p -> Int in
+        guard let base = p.baseAddress, let hit = memchr(base + from, Int32(byte), to - from) else { return to }
+        return base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
     }
 }

@@ -14,19 +14,17 @@ public struct SIPLimits: Hashable, Sendable {
     }
 
     /// Bytes in one message, start line to the end of the body. UDP datagrams are at most 65,507.
-    public var maxMessageSize: Int = 65_535
+    public var maxMessageSize: Int
     /// Header field lines (a folded field counts once; each line of a repeated header counts).
-    public var maxHeaderCount: Int = 256
+    public var maxHeaderCount: Int
     /// Bytes in one header field, its folded continuation lines included.
-    public var maxHeaderLineLength: Int = 8_192
+    public var maxHeaderLineLength: Int
     /// Bytes in the Request-Line or Status-Line.
-    public var maxStartLineLength: Int = 8_192
+    public var maxStartLineLength: Int
     /// Via values (across all Via lines): longreq in RFC 4475 has 34; a loop makes hundreds.
-    public var maxViaCount: Int = 70
+    public var maxViaCount: Int
     /// Bytes of body.
-    public var maxBodySize: Int = 65_535
-
-    public init() {}
+    public var maxBodySize: Int
 
     /// The defaults: generous for real traffic, bounded for hostile traffic.
     public static let `default` = SIPLimits()

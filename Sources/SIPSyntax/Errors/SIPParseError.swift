@@ -69,7 +69,6 @@ public struct SIPParseError: Error, Hashable, Sendable, CustomStringConvertible 
         case .limitExceeded:
             switch limit?.limit {
             case .messageSize?, .bodySize?: return 413
-            case .headerLineLength?: return 400
             default: return 400
             }
         default: return 400

@@ -42,7 +42,6 @@ extension SIPMessage {
                   let c = again.cache else { return nil }
             e = c
             src = again.headers.source
-            if case .request(let rl) = startLine, case .raw(let b, let r) = rl.storage { e.requestURI = r; _ = b }
         }
         func v(_ r: Range<Int>?) -> ByteView? { r.map { ByteView(src, $0) } }
         var m = MessageEssentials(

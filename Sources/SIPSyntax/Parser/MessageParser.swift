@@ -80,25 +80,6 @@ extension SIPMessage {
     }
 }
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
-/// The index of the first `byte` in `bytes[from..<to]`, or `to` when there is none (memchr).
-@inline(__always)
-func findByte(_ bytes: [UInt8], _ byte: UInt8, from: Int, to: Int) -> Int {
-    guard from < to else { return to }
-    return bytes.withUnsafeBufferPointer { p -> Int in
-        guard let base = p.baseAddress, let hit = memchr(base + from, Int32(byte), to - from) else { return to }
-        return base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
-    }
-}
-
-
 enum MessageParser {
     /// `lenient` reads what it can of a broken message, for answering it (``SIPValidator``): any
     /// first line that starts with a token is a request, the header values are not checked, a

@@ -44,9 +44,6 @@ public enum URI: Sendable, Hashable, CustomStringConvertible {
         case .absolute(let a): return a.description
         }
     }
-
-    /// Whether the URI must be written inside `<>` in a name-addr: it has ',', ';' or '?' (§20.10).
-    var needsAngleBrackets: Bool { description.utf8.contains { $0 == ASCII.comma || $0 == ASCII.semicolon || $0 == ASCII.question } }
 }
 
 /// The host part of a SIP URI or Via: a name, an IPv4 address, or an IPv6 reference.

@@ -109,41 +109,37 @@ public enum SIPValidator {
             if to.uri.sipURI == nil { return reject(400, "Bad To", "the address-of-record \(to.uri.scheme): is not a SIP URI") }
         }
         // §8.2.2.3 (UAS: Require; not for ACK or CANCEL) and §16.3 step 5 (proxy: Proxy-Require).
-        let requireKey: SIPHeaderName = policy.role == .proxy ? .proxyRequire : .require
+        let requireKey: SIPHeaderKey<String> = policy.role == .proxy ? .proxyRequire : .require
         if method != .ack, method != .cancel {
-            let tags = h.values(requireKey).flatMap { $0.split(separator: ",") }.map { $0.trimmingLWS() }.filter { !$0.isEmpty }
+            guard let tags = try? h.all(requireKey) else { return badHeader(requireKey.name) }
             let unsupported = tags.filter { t in !policy.supportedExtensions.contains { asciiCaseInsensitiveEquals($0, t) } }
             if !unsupported.isEmpty {
-                return .reject(SIPRejection(status: 420, detail: "unsupported \(requireKey.text): \(unsupported.joined(separator: ", "))",
+                return .reject(SIPRejection(status: 420, detail: "unsupported \(requireKey.name.text): \(unsupported.joined(separator: ", "))",
                                             headers: [SIPHeaderField(name: .unsupported, value: unsupported.joined(separator: ", "))]))
             }
         }
         guard policy.role == .userAgent else { return .accept }
-        // §8.2.3: content processing.
+        let understood = policy.acceptedContentTypes.compactMap { try? MediaType($0) }
+        // §8.2.3: content processing. A multipart body is let through: its parts are the application's.
         if !m.body.isEmpty {
             let accept = SIPHeaderField(name: .accept, value: policy.acceptedContentTypes.joined(separator: ", "))
-            guard let ct = h[.contentType] else {
+            guard let type = try? h.first(.contentType) else {
+                if h.contains(.contentType) { return badHeader(.contentType) }
                 return .reject(SIPRejection(status: 415, detail: "a body without Content-Type", headers: [accept]))
             }
-            let type = mediaType(ct)
-            if !type.hasPrefix("multipart/"), !policy.acceptedContentTypes.contains(where: { asciiCaseInsensitiveEquals($0, type) }) {
-                return .reject(SIPRejection(status: 415, detail: "\(type) bodies are not understood", headers: [accept]))
+            if !asciiCaseInsensitiveEquals(type.type, "multipart"), !understood.contains(where: { $0.matches(type) }) {
+                return .reject(SIPRejection(status: 415, detail: "\(type.essence) bodies are not understood", headers: [accept]))
             }
-            if let enc = h[.contentEncoding], !enc.split(separator: ",").allSatisfy({ asciiCaseInsensitiveEquals($0.trimmingLWS(), "identity") }) {
-                return .reject(SIPRejection(status: 415, detail: "content coding \(enc) is not understood",
+            guard let codings = try? h.all(.contentEncoding) else { return badHeader(.contentEncoding) }
+            if let coding = codings.first(where: { !asciiCaseInsensitiveEquals($0, "identity") }) {
+                return .reject(SIPRejection(status: 415, detail: "content coding \(coding) is not understood",
                                             headers: [SIPHeaderField(name: .acceptEncoding, value: "identity")]))
             }
         }
-        // RFC 4475 §3.3.15: an INVITE whose Accept excludes the only body type the answer can carry.
-        if method == .invite, let accept = h[.accept], !accept.trimmingLWS().isEmpty {
-            let ranges = h.values(.accept).flatMap { $0.split(separator: ",") }.map { mediaType(String($0)) }
-            let ok = policy.acceptedContentTypes.contains { offered in
-                ranges.contains { r in
-                    r == "*/*" || asciiCaseInsensitiveEquals(r, offered)
-                        || (r.hasSuffix("/*") && offered.lowercased().hasPrefix(String(r.dropLast(1)).lowercased()))
-                }
-            }
-            if !ok {
+        // RFC 4475 §3.3.15: an INVITE whose Accept (§20.1) excludes every body type the answer can carry.
+        if method == .invite, h.contains(.accept) {
+            guard let ranges = try? h.all(.accept) else { return badHeader(.accept) }
+            if !ranges.isEmpty, !understood.contains(where: { offered in ranges.contains { $0.matches(offered) && $0.q != 0 } }) {
                 return .reject(SIPRejection(status: 406, detail: "the Accept header excludes \(policy.acceptedContentTypes.joined(separator: ", "))"))
             }
         }
@@ -205,17 +201,8 @@ public enum SIPValidator {
         .reject(SIPRejection(status: status, reason: reason, detail: detail))
     }
 
-    private static func mediaType(_ value: String) -> String {
-        let t = value.split(separator: ";", maxSplits: 1).first.map(String.init) ?? value
-        return t.filter { $0 != " " && $0 != "\t" && $0 != "\r" && $0 != "\n" }.lowercased()
-    }
-}
-
-extension StringProtocol {
-    func trimmingLWS() -> String {
-        var s = Substring(self)
-        while let f = s.first, f == " " || f == "\t" || f == "\r" || f == "\n" || f == "\r\n" { s = s.dropFirst() }
-        while let l = s.last, l == " " || l == "\t" || l == "\r" || l == "\n" || l == "\r\n" { s = s.dropLast() }
-        return String(s)
+    /// §8.2 / §21.4.1: a header the request needs here does not parse.
+    private static func badHeader(_ name: SIPHeaderName) -> SIPVerdict {
+        reject(400, "Bad \(name.text)", "the \(name.text) header does not parse")
     }
 }
