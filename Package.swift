@@ -11,12 +11,21 @@ let package = Package(
     products: [
         .library(name: "SIPSyntax", targets: ["SIPSyntax"]),
         .library(name: "SIPTransaction", targets: ["SIPTransaction"]),
+        .library(name: "SIPTransport", targets: ["SIPTransport"]),
+        .library(name: "Sippet", targets: ["Sippet"]),
+        .library(name: "SippetTesting", targets: ["SippetTesting"]),
         .executable(name: "sippet", targets: ["sippet"]),
         .executable(name: "sippet-bench-parse", targets: ["sippet-bench-parse"]),
         .executable(name: "sippet-bench-transactions", targets: ["sippet-bench-transactions"]),
+        .executable(name: "sippet-bench-options", targets: ["sippet-bench-options"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // RFC 3261 syntax: message, URI, headers, parser, serializer. No I/O, no dependencies,
@@ -25,6 +34,42 @@ let package = Package(
         // RFC 3261 §17 + RFC 6026 transaction state machines, keys, table and timer queue. Sans-IO:
         // no clock, no event loop; it depends on the syntax layer only.
         .target(name: "SIPTransaction", dependencies: ["SIPSyntax"], swiftSettings: strict),
+        // RFC 3261 §18 transports on SwiftNIO: UDP, TCP, TLS, WebSocket (RFC 7118), behind one
+        // `SIPTransport` protocol that a user's own transport implements the same way.
+        .target(
+            name: "SIPTransport",
+            dependencies: [
+                "SIPSyntax",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // The stack: transports + transactions + a core (Sippet's API), routing (§18, RFC 3263
+        // §4), validation of incoming requests, logging, metrics, ServiceLifecycle.
+        .target(
+            name: "Sippet",
+            dependencies: [
+                "SIPSyntax", "SIPTransaction", "SIPTransport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        // An in-memory transport (with loss injection) for users' tests and ours.
+        .target(
+            name: "SippetTesting",
+            dependencies: ["SIPSyntax", "SIPTransport", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "sippet",
             dependencies: [
@@ -37,7 +82,22 @@ let package = Package(
         .executableTarget(
             name: "sippet-bench-transactions", dependencies: ["SIPSyntax", "SIPTransaction"], swiftSettings: strict
         ),
+        .executableTarget(
+            name: "sippet-bench-options",
+            dependencies: ["Sippet", "SIPSyntax", "SIPTransport", .product(name: "NIOPosix", package: "swift-nio")],
+            swiftSettings: strict
+        ),
         .testTarget(name: "SIPSyntaxTests", dependencies: ["SIPSyntax"], swiftSettings: strict),
         .testTarget(name: "SIPTransactionTests", dependencies: ["SIPSyntax", "SIPTransaction"], swiftSettings: strict),
+        .testTarget(
+            name: "SippetTests",
+            dependencies: [
+                "Sippet", "SIPSyntax", "SIPTransaction", "SIPTransport", "SippetTesting",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: strict
+        ),
     ]
 )
