@@ -275,14 +275,15 @@ final class StreamEngine: Sendable {
     /// A connection to `target`: one being made already, or a new one.
     private func connect(to target: SIPTransportTarget) -> EventLoopFuture<any Channel> {
         let loop = group.any()
-        let promise = loop.makePromise(of: (any Channel).self)
-        let pending: EventLoopFuture<any Channel>? = state.withLockedValue { s in
-            if s.stopping { return loop.makeFailedFuture(SIPTransportError(.notRunning)) }
-            if let f = s.connecting[target.address] { return f }
-            s.connecting[target.address] = promise.futureResult
-            return nil
+        let (pending, promise) = state.withLockedValue { s -> (EventLoopFuture<any Channel>?, EventLoopPromise<any Channel>?) in
+            if s.stopping { return (loop.makeFailedFuture(SIPTransportError(.notRunning)), nil) }
+            if let f = s.connecting[target.address] { return (f, nil) }
+            let p = loop.makePromise(of: (any Channel).self)
+            s.connecting[target.address] = p.futureResult
+            return (nil, p)
         }
         if let pending { return pending }
+        guard let promise else { return loop.makeFailedFuture(SIPTransportError(.notRunning)) }
         let pipeline = self.pipeline
         let bootstrap = ClientBootstrap(group: loop)
             .connectTimeout(settings.connectTimeout)

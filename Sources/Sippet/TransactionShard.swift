@@ -1,0 +1,329 @@
+import Logging
+import Metrics
+import NIOCore
+import SIPSyntax
+import SIPTransaction
+import SIPTransport
+
+/// Where the messages of one transaction go: the transport and target of a client
+/// transaction's requests, or of a server transaction's responses (RFC 3261 §18.2.2).
+struct TransactionRoute: Sendable {
+    var transport: any SIPTransport
+    var target: SIPTransportTarget
+    /// When a client transaction started, for the response-time timer.
+    var started: NIODeadline? = nil
+    /// The INVITE of an INVITE client transaction, from which its CANCEL is made (RFC 3261 §9.1).
+    var invite: SIPMessage? = nil
+}
+
+/// The transactions of one event loop: a table, its timers, and the routes of its transactions.
+///
+/// Everything here runs on `loop` (DESIGN.md: a transaction lives on one loop, chosen by hashing
+/// its key, so that its table needs no lock). Entry points from elsewhere hop with ``run(_:)``.
+// @unchecked: the mutable state is confined to `loop`; every method asserts it runs there.
+final class TransactionShard: @unchecked Sendable {
+    let loop: any EventLoop
+    /// The stack, set once right after it is made.
+    weak var stack: SIPStack?
+    private var table: TransactionTable
+    private var timers = TimerQueue<TransactionKey>()
+    private var routes: [TransactionKey: TransactionRoute] = [:]
+    /// The transport error behind a `.transportError` event, to give the core the full error.
+    private var transportErrors: [TransactionKey: SIPTransportError] = [:]
+    /// INVITE client transactions whose CANCEL waits for a provisional response (RFC 3261 §9.1).
+    private var pendingCancels: Set<ClientTransactionKey> = []
+    private let origin = NIODeadline.now()
+    private var wakeUp: (deadline: NIODeadline, task: Scheduled<Void>)?
+    var core: (any SIPCore)?
+    private let metrics: StackMetrics
+    private var counters: MessageCounters
+
+    init(loop: any EventLoop, configuration: TransactionTable.Configuration, metrics: StackMetrics) {
+        self.loop = loop
+        self.table = TransactionTable(configuration: configuration)
+        self.metrics = metrics
+        self.counters = MessageCounters(metrics: metrics)
+    }
+
+    /// Runs `body` on the shard's loop: at once when already there (no hop), else queued.
+    @inline(__always)
+    func run(_ body: @escaping @Sendable () -> Void) {
+        if loop.inEventLoop { body() } else { loop.execute(body) }
+    }
+
+    /// The number of live transactions.
+    var count: Int {
+        assert(loop.inEventLoop)
+        return table.count
+    }
+
+    /// Whether the transaction `key` is alive.
+    func contains(_ key: TransactionKey) -> Bool {
+        assert(loop.inEventLoop)
+        return table.contains(key)
+    }
+
+    // MARK: - From the transport
+
+    /// A request arrived (RFC 3261 §17.2.3 matching, §8.2 validation of a new one).
+    func received(request: SIPMessage, route: TransactionRoute, validate: Bool, refuseNew: Bool) {
+        assert(loop.inEventLoop)
+        guard let stack else { return }
+        if refuseNew, table.match(request) == nil {
+            // Shutting down (or told to refuse): a new transaction is not started.
+            var busy = request.makeResponse(status: 503)
+            busy.headers.append(.retryAfter, "5")
+            stack.sendStateless(busy, route: route)
+            return
+        }
+        let reliability: TransportReliability = route.transport.kind.isReliable ? .reliable : .unreliable
+        switch table.receive(request, reliability: reliability) {
+        case .server(let key, let actions, let isNew):
+            let k = TransactionKey.server(key)
+            guard isNew else {
+                if !actions.sent.isEmpty { metrics.retransmissions.increment(by: actions.sent.count) }
+                handle(actions, for: k, advanceClock: true)
+                return
+            }
+            routes[k] = route
+            metrics.liveTransactions.increment()
+            let verdict = validate ? SIPValidator.validate(request, policy: stack.configuration.validation) : .accept
+            switch verdict {
+            case .accept:
+                // RFC 3261 §9.2: a CANCEL that matches no INVITE server transaction gets 481.
+                if request.method == .cancel, table.inviteTransaction(cancelledBy: key) == nil {
+                    handle(actions, for: k, advanceClock: true, deliver: false)
+                    respond(request.makeResponse(status: 481), on: key)
+                    return
+                }
+                handle(actions, for: k, advanceClock: true)
+            case .reject(let rejection):
+                metrics.rejected.increment()
+                stack.logger.debug("rejecting request", metadata: ["sip.status": "\(rejection.status)",
+                                                                    "sip.why": "\(rejection.detail)"])
+                handle(actions, for: k, advanceClock: true, deliver: false)
+                respond(rejection.response(to: request, agent: stack.configuration.userAgent), on: key)
+            case .drop(let why):
+                metrics.dropped.increment()
+                stack.logger.debug("dropping request", metadata: ["sip.why": "\(why)"])
+                handle(table.terminate(k), for: k, advanceClock: true, deliver: false)
+            }
+        case .unmatched:
+            // An ACK for a 2xx (RFC 3261 §17.2.3): no transaction; straight to the core.
+            core?.receiveRequest(request, key: nil, stack: stack)
+        case .client:
+            break
+        case .rejected(.tooManyTransactions(let live, let max)):
+            metrics.dropped.increment()
+            stack.logger.warning("transaction limit reached", metadata: ["sip.live": "\(live)", "sip.max": "\(max)"])
+            var busy = request.makeResponse(status: 503)
+            busy.headers.append(.retryAfter, "5")
+            stack.sendStateless(busy, route: route)
+        case .rejected(let e):
+            metrics.dropped.increment()
+            stack.logger.debug("dropping unmatchable request", metadata: ["sip.why": "\(e)"])
+        }
+    }
+
+    private func respond(_ response: SIPMessage, on key: ServerTransactionKey) {
+        assert(loop.inEventLoop)
+        guard let actions = table.send(response: response, on: key) else { return }
+        counters.countOut(response)
+        handle(actions, for: .server(key), advanceClock: true)
+    }
+
+    /// A response arrived (RFC 3261 §17.1.3 matching).
+    func received(response: SIPMessage) {
+        assert(loop.inEventLoop)
+        switch table.receive(response, reliability: .unreliable) {
+        case .client(let key, let actions):
+            handle(actions, for: .client(key), advanceClock: true)
+        case .unmatched:
+            guard let stack else { return }
+            core?.receiveResponse(response, key: nil, stack: stack)
+        case .server, .rejected:
+            metrics.dropped.increment()
+        }
+    }
+
+    // MARK: - From the core
+
+    /// A new client transaction for `request` (RFC 3261 §17.1), sending over `route`.
+    func start(request: SIPMessage, key: ClientTransactionKey, route: TransactionRoute) {
+        assert(loop.inEventLoop)
+        let reliability: TransportReliability = route.transport.kind.isReliable ? .reliable : .unreliable
+        let k = TransactionKey.client(key)
+        do {
+            let (_, actions) = try table.send(request: request, reliability: reliability)
+            var r = route
+            r.started = .now()
+            if key.method == .invite { r.invite = request }
+            routes[k] = r
+            metrics.liveTransactions.increment()
+            counters.countOut(request)
+            handle(actions, for: k, advanceClock: true)
+        } catch {
+            guard let stack else { return }
+            core?.receiveError(.transaction(error), key: k, stack: stack)
+        }
+    }
+
+    /// RFC 3261 §9.1: cancels the INVITE client transaction `key`: a CANCEL with the INVITE's
+    /// Request-URI, Call-ID, From, To, CSeq number and top Via goes to where the INVITE went, once
+    /// a provisional response has arrived (at once if one has). After a final response, nothing.
+    func cancel(_ key: ClientTransactionKey) {
+        assert(loop.inEventLoop)
+        guard let state = table.inviteClient(key)?.state else { return }
+        switch state {
+        case .calling: pendingCancels.insert(key)
+        case .proceeding: sendCancel(key)
+        case .accepted, .completed, .terminated: break
+        }
+    }
+
+    private func sendCancel(_ key: ClientTransactionKey) {
+        guard let route = routes[.client(key)], let cancel = route.invite?.makeCancel() else { return }
+        start(request: cancel, key: ClientTransactionKey(branch: key.branch, method: .cancel),
+              route: TransactionRoute(transport: route.transport, target: route.target))
+    }
+
+    /// The core's response on the server transaction `key`; statelessly when it has none (§8.2.6,
+    /// §16.11).
+    func send(response: SIPMessage, key: ServerTransactionKey) {
+        assert(loop.inEventLoop)
+        counters.countOut(response)
+        if let actions = table.send(response: response, on: key) {
+            handle(actions, for: .server(key), advanceClock: true)
+            return
+        }
+        guard let stack else { return }
+        do {
+            let (kind, target) = try Routing.statelessResponseTarget(response)
+            guard let transport = stack.transport(kind: kind, family: target.address) else {
+                throw SIPStackError.noTransport("no \(kind) transport for a stateless response")
+            }
+            stack.sendStateless(response, route: TransactionRoute(transport: transport, target: target))
+        } catch {
+            stack.logger.debug("cannot send a stateless response", metadata: ["sip.why": "\(error)"])
+        }
+    }
+
+    /// A failure the core should hear of before the transaction exists (name resolution).
+    func report(_ error: SIPStackError, key: TransactionKey) {
+        assert(loop.inEventLoop)
+        guard let stack else { return }
+        core?.receiveError(error, key: key, stack: stack)
+    }
+
+    /// Sippet's `terminate`: ends the transaction now.
+    func terminate(_ key: TransactionKey) {
+        assert(loop.inEventLoop)
+        handle(table.terminate(key), for: key, advanceClock: true, deliver: false)
+    }
+
+    // MARK: - Actions
+
+    /// Applies what a machine asked for: timers first (so that a core answering inline cannot see
+    /// a timer of the event before its own), then sends, deliveries and termination in order.
+    private func handle(_ actions: TransactionActions, for key: TransactionKey, advanceClock: Bool,
+                        deliver: Bool = true) {
+        if actions.isEmpty { return }
+        if advanceClock { timers.advance(to: clock()) }
+        timers.apply(actions, for: key)
+        for action in actions {
+            switch action {
+            case .send(let bytes):
+                guard let route = routes[key] else { continue }
+                route.transport.send(bytes, to: route.target, completion: completion(for: key, route: route))
+            case .passToTU(let message):
+                guard deliver else { continue }
+                deliverToCore(message, key: key)
+            case .informTU(let e):
+                let error: SIPStackError
+                switch e.reason {
+                case .timeout(let t):
+                    error = .timeout(t)
+                    metrics.timeouts.increment()
+                case .transportError(let why):
+                    error = .transport(transportErrors.removeValue(forKey: key) ?? SIPTransportError(.ioError, why))
+                }
+                if let stack { core?.receiveError(error, key: key, stack: stack) }
+            case .terminated:
+                routes[key] = nil
+                if case .client(let k) = key, !pendingCancels.isEmpty { pendingCancels.remove(k) }
+                transportErrors[key] = nil
+                metrics.liveTransactions.decrement()
+            case .startTimer, .cancelTimer:
+                break
+            }
+        }
+        scheduleWakeUp()
+    }
+
+    /// What a send's failure does: over a connection, tell the transaction (RFC 3261 §17.1.4,
+    /// §17.2.4). Over UDP nothing is reported per datagram, and no closure is made.
+    private func completion(for key: TransactionKey, route: TransactionRoute) -> SIPSendCompletion? {
+        guard route.transport.kind.isConnectionOriented else { return nil }
+        return { [weak self] result in
+            guard case .failure(let e) = result, let self else { return }
+            self.run { self.transportFailed(e, key: key) }
+        }
+    }
+
+    private func deliverToCore(_ message: SIPMessage, key: TransactionKey) {
+        guard let stack else { return }
+        switch key {
+        case .server(let k):
+            counters.countIn(message)
+            core?.receiveRequest(message, key: k, stack: stack)
+        case .client(let k):
+            counters.countIn(message)
+            if let status = message.status, status >= 200, let started = routes[key]?.started {
+                metrics.responseTime.recordNanoseconds((NIODeadline.now() - started).nanoseconds)
+            }
+            if !pendingCancels.isEmpty, pendingCancels.contains(k) {
+                pendingCancels.remove(k)
+                if let status = message.status, status < 200 { sendCancel(k) }
+            }
+            core?.receiveResponse(message, key: k, stack: stack)
+        }
+    }
+
+    private func transportFailed(_ error: SIPTransportError, key: TransactionKey) {
+        metrics.transportErrors.increment()
+        transportErrors[key] = error
+        let actions = table.transportError(error.description, for: key)
+        if actions.isEmpty { transportErrors[key] = nil }
+        handle(actions, for: key, advanceClock: true)
+    }
+
+    // MARK: - Timers
+
+    /// The shard's clock, as the timer queue counts it.
+    private func clock() -> Duration { .nanoseconds((NIODeadline.now() - origin).nanoseconds) }
+
+    /// Keeps one scheduled NIO task, for the earliest pending timer.
+    private func scheduleWakeUp() {
+        guard let next = timers.nextDeadline() else { return }
+        let deadline = origin + .nanoseconds(Self.nanoseconds(next))
+        if let w = wakeUp, w.deadline <= deadline { return }
+        wakeUp?.task.cancel()
+        wakeUp = (deadline, loop.scheduleTask(deadline: deadline) { [weak self] in self?.fire() })
+    }
+
+    private func fire() {
+        wakeUp = nil
+        let limit = clock()
+        while let due = timers.popNext(notAfter: limit) {
+            let actions = table.timerFired(due.timer, for: due.id)
+            if !actions.sent.isEmpty, due.timer != .trying { metrics.retransmissions.increment(by: actions.sent.count) }
+            handle(actions, for: due.id, advanceClock: false)
+        }
+        scheduleWakeUp()
+    }
+
+    private static func nanoseconds(_ d: Duration) -> Int64 {
+        let (s, a) = d.components
+        return s * 1_000_000_000 + a / 1_000_000_000
+    }
+}
