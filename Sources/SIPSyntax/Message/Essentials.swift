@@ -43,12 +43,14 @@ extension SIPMessage {
             e = c
             src = again.headers.source
         }
-        func v(_ r: Range<Int>?) -> ByteView? { r.map { ByteView(src, $0) } }
+        func v(_ r: Span?) -> ByteView? { r.map { ByteView(src, $0.range) } }
+        let via = e.hasTopVia
         var m = MessageEssentials(
-            branch: v(e.topVia?.branch), transport: v(e.topVia?.transport), sentByHost: v(e.topVia?.host),
-            sentByPort: e.topVia?.port, received: v(e.topVia?.received), hasRport: e.topVia?.hasRport ?? false,
+            branch: v(e.viaBranch), transport: via ? v(e.viaTransport) : nil, sentByHost: via ? v(e.viaHost) : nil,
+            sentByPort: e.viaPort.map(Int.init), received: v(e.viaReceived), hasRport: e.viaHasRport,
             callID: v(e.callID), cseqNumber: e.cseqNumber, cseqMethod: v(e.cseqMethod), fromTag: v(e.fromTag),
-            toTag: v(e.toTag), maxForwards: e.maxForwards, requestURIUser: nil, requestURIHost: nil, viaCount: e.viaCount)
+            toTag: v(e.toTag), maxForwards: e.maxForwards.map(Int.init), requestURIUser: nil, requestURIHost: nil,
+            viaCount: e.viaCount)
         if case .request(let rl) = startLine {
             switch rl.storage {
             case .raw(let b, let r):

@@ -1,16 +1,25 @@
 /// What the parser learnt about the headers every element reads (DESIGN: top Via, CSeq, Call-ID,
 /// From/To tags, Max-Forwards, Content-Length), as ranges of the received bytes.
+/// Kept in every parsed message and copied with it, hence 32-bit offsets (``Span``).
 struct Essentials: Sendable {
-    var topVia: ViaRanges?
+    /// Whether there is a top Via; its transport and sent-by host are then set.
+    var hasTopVia = false
+    var viaTransport = Span(0..<0)
+    var viaHost = Span(0..<0)
+    var viaPort: Int32?
+    var viaBranch: Span?
+    var viaReceived: Span?
+    var viaHasRport = false
     var viaCount = 0
-    var callID: Range<Int>?
+    var callID: Span?
     var cseqNumber: UInt32?
-    var cseqMethod: Range<Int>?
-    var fromTag: Range<Int>?
-    var toTag: Range<Int>?
-    var maxForwards: Int?
-    var contentLength: Int?
-    var requestURI: URIRanges?
+    var cseqMethod: Span?
+    var fromTag: Span?
+    var toTag: Span?
+    var maxForwards: Int32?
+    var contentLength: Int32?
+    /// The request method's token in the start line.
+    var requestMethod: Span?
 }
 
 /// How the parser was given the bytes.
@@ -28,7 +37,7 @@ extension SIPMessage {
     /// stream message). Checks the start line, the header section's framing, Content-Length and the
     /// values of Via, From, To, Call-ID, CSeq and Max-Forwards; other headers are parsed when read.
     public init(parsing bytes: [UInt8], limits: SIPLimits = .default, framing: SIPFraming = .datagram) throws(SIPParseError) {
-        self = try MessageParser.parse(bytes, limits: limits, framing: framing)
+        try self.init(parsing: bytes, limits: limits, framing: framing, ignoreContentLength: false, lenient: false)
     }
 
     /// Parses one message from its text.
@@ -86,8 +95,20 @@ enum MessageParser {
     /// missing empty line ends the headers at the end of the bytes.
     static func parse(_ bytes: [UInt8], limits: SIPLimits, framing: SIPFraming,
                       ignoreContentLength: Bool = false, lenient: Bool = false) throws(SIPParseError) -> SIPMessage {
+        try SIPMessage(parsing: bytes, limits: limits, framing: framing, ignoreContentLength: ignoreContentLength, lenient: lenient)
+    }
+}
+
+extension SIPMessage {
+    /// The parser. An initializer, so that the message is built where the caller wants it rather
+    /// than copied there. See ``MessageParser/parse(_:limits:framing:ignoreContentLength:lenient:)``.
+    init(parsing bytes: [UInt8], limits: SIPLimits, framing: SIPFraming,
+         ignoreContentLength: Bool, lenient: Bool) throws(SIPParseError) {
+        typealias MP = MessageParser
         let n = bytes.count
         guard n <= limits.maxMessageSize else { throw .limit(.messageSize, actual: n, maximum: limits.maxMessageSize) }
+        // Offsets are kept as 32-bit numbers (Span, SIPHeaders.Field).
+        guard n < Int(Int32.max) else { throw .limit(.messageSize, actual: n, maximum: Int(Int32.max) - 1) }
         var i = 0
         // §7.5: CRLFs before the start line are ignored.
         while i < n, bytes[i] == ASCII.cr || bytes[i] == ASCII.lf { i += 1 }
@@ -106,7 +127,7 @@ enum MessageParser {
         var essentials = Essentials()
         let startLine: SIPMessage.StartLine
         do {
-            startLine = try parseStartLine(bytes, i..<contentEnd, &essentials)
+            startLine = try MP.parseStartLine(bytes, i..<contentEnd, &essentials)
         } catch {
             guard lenient else { throw error }
             var s = SIPScanner(bytes, range: i..<contentEnd)
@@ -120,6 +141,10 @@ enum MessageParser {
         fields.reserveCapacity(24)
         var bodyStart = -1
         var contentLength: Int? = nil
+        // The values of Via, From, To, Call-ID, CSeq and Max-Forwards are checked as their lines are
+        // found; the first error is thrown after the framing checks, which come first.
+        var hotError: SIPParseError? = nil
+        var checkHot = !lenient
         while i < n {
             let c = bytes[i]
             if c == ASCII.cr || c == ASCII.lf {
@@ -179,7 +204,7 @@ enum MessageParser {
             while valueEnd > valueStart, bytes[valueEnd - 1] == ASCII.sp || bytes[valueEnd - 1] == ASCII.htab { valueEnd -= 1 }
             let id = KnownHeader.lookup(bytes, lineStart..<nameEnd) ?? 0
             if id == KnownHeader.contentLength, !ignoreContentLength {
-                let v = try parseContentLength(bytes, valueStart..<valueEnd)
+                let v = try MP.parseContentLength(bytes, valueStart..<valueEnd)
                 if let contentLength, contentLength != v {
                     throw SIPParseError(.invalidContentLength, "two Content-Length values, \(contentLength) and \(v)",
                                         header: "Content-Length", offset: lineStart)
@@ -189,8 +214,17 @@ enum MessageParser {
                 }
                 contentLength = v
             }
-            fields.append(.raw(id: id, lineStart: Int32(lineStart), nameEnd: Int32(nameEnd), valueStart: Int32(valueStart),
-                               valueEnd: Int32(valueEnd), lineEnd: Int32(i)))
+            if checkHot, MP.isHot(id) {
+                do {
+                    try MP.checkHotHeader(id, bytes, valueStart..<valueEnd, &essentials, limits: limits)
+                } catch {
+                    hotError = error
+                    checkHot = false
+                }
+            }
+            fields.append(.raw(id: id, lineStart: Int32(truncatingIfNeeded: lineStart), nameEnd: Int32(truncatingIfNeeded: nameEnd),
+                               valueStart: Int32(truncatingIfNeeded: valueStart), valueEnd: Int32(truncatingIfNeeded: valueEnd),
+                               lineEnd: Int32(truncatingIfNeeded: i)))
         }
         if bodyStart < 0, lenient { bodyStart = n }
         guard bodyStart >= 0 else {
@@ -222,23 +256,27 @@ enum MessageParser {
                 throw .limit(.bodySize, actual: n - bodyStart, maximum: limits.maxBodySize, offset: bodyStart)
             }
         }
-        essentials.contentLength = contentLength
+        essentials.contentLength = contentLength.map { Int32(truncatingIfNeeded: $0) }
 
-        let headers = SIPHeaders(source: bytes, fields: fields)
         if lenient {
-            return SIPMessage(startLine: startLine, headers: headers, body: bytes[bodyStart..<n], wire: nil, cache: nil)
+            self.init(startLine: startLine, headers: SIPHeaders(source: bytes, fields: fields), body: bytes[bodyStart..<n],
+                      wire: nil, cache: nil)
+            return
         }
-        try checkHotHeaders(headers, &essentials, limits: limits)
-        if case .request(let rl) = startLine, let m = essentials.cseqMethod {
-            let mb = rl.method.rawValue.utf8
-            if !(m.count == mb.count && zip(bytes[m], mb).allSatisfy { $0 == $1 }) {
-                throw SIPParseError(.cseqMethodMismatch, "CSeq method \(String(decoding: bytes[m], as: UTF8.self)) but the request is \(rl.method)",
+        if let hotError { throw hotError }
+        if let m = essentials.cseqMethod?.range, let rm = essentials.requestMethod?.range {
+            // Methods are case-sensitive (§7.1); both are tokens of the received bytes.
+            if !(m.count == rm.count && bytes[m].elementsEqual(bytes[rm])) {
+                throw SIPParseError(.cseqMethodMismatch, "CSeq method \(String(decoding: bytes[m], as: UTF8.self)) but the request is \(String(decoding: bytes[rm], as: UTF8.self))",
                                     header: "CSeq", offset: m.lowerBound)
             }
         }
-        return SIPMessage(startLine: startLine, headers: headers, body: bytes[bodyStart..<bodyEnd],
-                          wire: bytes[messageStart..<bodyEnd], cache: essentials)
+        self.init(startLine: startLine, headers: SIPHeaders(source: bytes, fields: fields), body: bytes[bodyStart..<bodyEnd],
+                  wire: bytes[messageStart..<bodyEnd], cache: essentials)
     }
+}
+
+extension MessageParser {
 
     /// Content-Length = 1*DIGIT (§20.14). Never a negative number, never beyond Int.
     static func parseContentLength(_ bytes: [UInt8], _ r: Range<Int>) throws(SIPParseError) -> Int {
@@ -315,7 +353,7 @@ enum MessageParser {
         s.position = uriEnd + 1
         let version = try parseVersion(&s)
         guard s.isAtEnd else { throw SIPParseError(.malformedStartLine, "unexpected bytes after the SIP version", offset: s.position) }
-        e.requestURI = uri
+        e.requestMethod = Span(m)
         var line = RequestLine(method: SIPMethod(String(decoding: b[m], as: UTF8.self)), raw: b, uri: uri)
         line.version = version
         return .request(line)
@@ -346,8 +384,14 @@ enum MessageParser {
         var count = 1
         var i = r.lowerBound
         var quoted = false, angle = false
+        // '"', ',', '<' and '>': the bytes that matter outside a quoted string.
+        let special: UInt64 = 1 << 0x22 | 1 << 0x2C | 1 << 0x3C | 1 << 0x3E
         while i < r.upperBound {
             let c = b[i]
+            if !quoted, c >= 64 || special >> UInt64(c) & 1 == 0 {
+                i += 1
+                continue
+            }
             if quoted {
                 if c == ASCII.backslash { i += 1 } else if c == ASCII.dquote { quoted = false }
             } else if c == ASCII.dquote {
@@ -364,60 +408,72 @@ enum MessageParser {
         return count
     }
 
-    /// Checks the values of the top Via, From, To, Call-ID, CSeq and Max-Forwards, recording where their
-    /// essential parts are.
-    static func checkHotHeaders(_ h: SIPHeaders, _ e: inout Essentials, limits: SIPLimits) throws(SIPParseError) {
-        for i in h.fields.indices {
-            let id = h.fields[i].id
-            switch id {
-            case KnownHeader.via:
-                // The top Via is parsed (matching and responses need it, §17, §18.2.2); the others
-                // are only counted here and parsed when read or in strict checking.
-                let (b, r) = h.valueBytes(at: i)
-                if e.topVia == nil {
-                    var s = h.scanner(at: i)
-                    e.topVia = try HeaderGrammar.via(&s)
-                    e.viaCount += 1
-                    if s.separator(ASCII.comma) {
-                        e.viaCount += countListValues(b, s.position..<r.upperBound)
-                    } else {
-                        try s.expectEnd()
-                    }
+    /// Whether `id` is one of the headers the parser checks on every message.
+    @inline(__always)
+    static func isHot(_ id: UInt8) -> Bool {
+        switch id {
+        case KnownHeader.via, KnownHeader.from, KnownHeader.to, KnownHeader.callID, KnownHeader.cseq, KnownHeader.maxForwards:
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// Checks the value `r` of a top Via, From, To, Call-ID, CSeq or Max-Forwards line, recording
+    /// where its essential parts are (the first line of each counts).
+    static func checkHotHeader(_ id: UInt8, _ b: [UInt8], _ r: Range<Int>, _ e: inout Essentials,
+                               limits: SIPLimits) throws(SIPParseError) {
+        var s = SIPScanner(b, range: r)
+        s.headerID = id
+        switch id {
+        case KnownHeader.via:
+            // The top Via is parsed (matching and responses need it, §17, §18.2.2); the others
+            // are only counted here and parsed when read or in strict checking.
+            if !e.hasTopVia {
+                let v = try HeaderGrammar.via(&s)
+                e.hasTopVia = true
+                e.viaTransport = Span(v.transport)
+                e.viaHost = Span(v.host)
+                e.viaPort = v.port.map { Int32(truncatingIfNeeded: $0) }
+                e.viaBranch = v.branch.map(Span.init)
+                e.viaReceived = v.received.map(Span.init)
+                e.viaHasRport = v.hasRport
+                e.viaCount += 1
+                if s.separator(ASCII.comma) {
+                    e.viaCount += countListValues(b, s.position..<r.upperBound)
                 } else {
-                    e.viaCount += countListValues(b, r)
+                    try s.expectEnd()
                 }
-                guard e.viaCount <= limits.maxViaCount else {
-                    throw .limit(.viaCount, actual: e.viaCount, maximum: limits.maxViaCount, offset: r.lowerBound)
-                }
-            case KnownHeader.from, KnownHeader.to:
-                var s = h.scanner(at: i)
-                let na = try HeaderGrammar.nameAddr(&s)
-                try s.expectEnd()
-                if id == KnownHeader.from {
-                    if e.fromTag == nil { e.fromTag = na.tag }
-                } else if e.toTag == nil {
-                    e.toTag = na.tag
-                }
-            case KnownHeader.callID:
-                var s = h.scanner(at: i)
-                let r = try HeaderGrammar.callID(&s)
-                if e.callID == nil { e.callID = r }
-            case KnownHeader.cseq:
-                var s = h.scanner(at: i)
-                let c = try HeaderGrammar.cseq(&s)
-                if e.cseqNumber == nil {
-                    e.cseqNumber = c.number
-                    e.cseqMethod = c.method
-                }
-            case KnownHeader.maxForwards:
-                var s = h.scanner(at: i)
-                s.skipLWS()
-                let v = try s.number(max: 255, what: "Max-Forwards")
-                try s.expectEnd()
-                if e.maxForwards == nil { e.maxForwards = Int(v) }
-            default:
-                continue
+            } else {
+                e.viaCount += countListValues(b, r)
             }
+            guard e.viaCount <= limits.maxViaCount else {
+                throw .limit(.viaCount, actual: e.viaCount, maximum: limits.maxViaCount, offset: r.lowerBound)
+            }
+        case KnownHeader.from, KnownHeader.to:
+            let na = try HeaderGrammar.nameAddr(&s)
+            try s.expectEnd()
+            if id == KnownHeader.from {
+                if e.fromTag == nil { e.fromTag = na.tag.map(Span.init) }
+            } else if e.toTag == nil {
+                e.toTag = na.tag.map(Span.init)
+            }
+        case KnownHeader.callID:
+            let c = try HeaderGrammar.callID(&s)
+            if e.callID == nil { e.callID = Span(c) }
+        case KnownHeader.cseq:
+            let c = try HeaderGrammar.cseq(&s)
+            if e.cseqNumber == nil {
+                e.cseqNumber = c.number
+                e.cseqMethod = Span(c.method)
+            }
+        case KnownHeader.maxForwards:
+            s.skipLWS()
+            let v = try s.number(max: 255, what: "Max-Forwards")
+            try s.expectEnd()
+            if e.maxForwards == nil { e.maxForwards = Int32(truncatingIfNeeded: v) }
+        default:
+            break
         }
     }
 }

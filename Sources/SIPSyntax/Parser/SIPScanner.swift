@@ -7,8 +7,20 @@ public struct SIPScanner: Sendable {
     public let bytes: [UInt8]
     public var position: Int
     public let end: Int
-    /// The header being parsed, for error messages.
-    var header: String?
+    /// The header being parsed, for error messages: its name as given, or else the name of the
+    /// known header `headerID` (looked up only when an error needs it).
+    var header: String? {
+        get {
+            if let headerText { return headerText }
+            return headerID != 0 ? KnownHeader.all[Int(headerID) - 1].name : nil
+        }
+        set {
+            headerText = newValue
+            headerID = 0
+        }
+    }
+    var headerText: String?
+    var headerID: UInt8 = 0
 
     public init(_ bytes: [UInt8], range: Range<Int>) {
         self.bytes = bytes
@@ -19,6 +31,12 @@ public struct SIPScanner: Sendable {
     public init(_ string: String) {
         let b = Array(string.utf8)
         self.init(b, range: 0..<b.count)
+    }
+
+    /// Names the same header as `other` in error messages.
+    mutating func inheritHeader(from other: SIPScanner) {
+        headerText = other.headerText
+        headerID = other.headerID
     }
 
     public var isAtEnd: Bool { position >= end }

@@ -166,9 +166,44 @@ enum URIGrammar {
             }
             return start..<s.position
         }
-        let r = s.scan(while: { ASCII.is($0, .hostname) })
+        // One pass: scan the hostname characters and check the labels as isValidHostname does.
+        let b = s.bytes
+        let end = s.end
+        var i = start
+        var labelStart = start
+        var lastLabelStart = start
+        var lastLabelEnd = start
+        var valid = true
+        while i < end {
+            let c = b[i]
+            if c == ASCII.dot {
+                if i == labelStart {
+                    valid = false  // an empty label before a dot
+                } else {
+                    if b[labelStart] == 0x2D || b[i - 1] == 0x2D { valid = false }
+                    lastLabelStart = labelStart
+                    lastLabelEnd = i
+                }
+                labelStart = i + 1
+            } else if !ASCII.is(c, .hostname) {
+                break
+            }
+            i += 1
+        }
+        s.position = i
+        let r = start..<i
         guard !r.isEmpty else { throw s.error("expected a host", kind: .invalidURI) }
-        guard isValidHostname(s.bytes, r) else {
+        if i > labelStart {
+            // the last label (a single trailing dot leaves none after it, which is allowed)
+            if b[labelStart] == 0x2D || b[i - 1] == 0x2D { valid = false }
+            lastLabelStart = labelStart
+            lastLabelEnd = i
+        }
+        // toplabel = ALPHA / ALPHA *( alphanum / "-" ) alphanum, or an IPv4address
+        if valid, lastLabelEnd <= lastLabelStart || (ASCII.isDigit(b[lastLabelStart]) && IPv4.parse(b, r) == nil) {
+            valid = false
+        }
+        guard valid else {
             throw SIPParseError(.invalidURI, "bad host '\(s.string(r))'", header: s.header, offset: start)
         }
         return r
