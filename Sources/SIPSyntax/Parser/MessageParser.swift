@@ -116,8 +116,7 @@ extension SIPMessage {
         guard i < n else { throw SIPParseError(.malformedStartLine, "no start line", offset: 0) }
 
         // Start line.
-        var lineEnd = i
-        while lineEnd < n, bytes[lineEnd] != ASCII.lf { lineEnd += 1 }
+        let lineEnd = findByte(bytes, ASCII.lf, from: i, to: n)
         guard lineEnd < n else { throw SIPParseError(.missingEmptyLine, "the start line does not end", offset: i) }
         var contentEnd = lineEnd
         if contentEnd > i, bytes[contentEnd - 1] == ASCII.cr { contentEnd -= 1 }
@@ -145,86 +144,90 @@ extension SIPMessage {
         // found; the first error is thrown after the framing checks, which come first.
         var hotError: SIPParseError? = nil
         var checkHot = !lenient
-        while i < n {
-            let c = bytes[i]
-            if c == ASCII.cr || c == ASCII.lf {
-                // The empty line: CRLF (or a bare LF, tolerated).
-                if c == ASCII.cr {
-                    guard i + 1 < n, bytes[i + 1] == ASCII.lf else {
-                        throw SIPParseError(.malformedHeaderLine, "bare CR", offset: i)
+        // The header lines, read through a pointer: every read below is of an index checked to be
+        // below n == p.count.
+        try bytes.withUnsafeBufferPointer { (p) throws(SIPParseError) in
+            while i < n {
+                let c = p[i]
+                if c == ASCII.cr || c == ASCII.lf {
+                    // The empty line: CRLF (or a bare LF, tolerated).
+                    if c == ASCII.cr {
+                        guard i + 1 < n, p[i + 1] == ASCII.lf else {
+                            throw SIPParseError(.malformedHeaderLine, "bare CR", offset: i)
+                        }
+                        bodyStart = i + 2
+                    } else {
+                        bodyStart = i + 1
                     }
-                    bodyStart = i + 2
-                } else {
-                    bodyStart = i + 1
+                    break
                 }
-                break
-            }
-            guard fields.count < limits.maxHeaderCount else {
-                throw .limit(.headerCount, actual: fields.count + 1, maximum: limits.maxHeaderCount, offset: i)
-            }
-            let lineStart = i
-            guard ASCII.isToken(c) else {
-                throw SIPParseError(.malformedHeaderLine,
-                                    c == ASCII.sp || c == ASCII.htab ? "continuation line with no header before it" : "header name is not a token",
-                                    offset: i)
-            }
-            while i < n, ASCII.isToken(bytes[i]) { i += 1 }
-            let nameEnd = i
-            while i < n, bytes[i] == ASCII.sp || bytes[i] == ASCII.htab { i += 1 }
-            guard i < n, bytes[i] == ASCII.colon else {
-                throw SIPParseError(.malformedHeaderLine, "expected ':' after the header name", offset: i)
-            }
-            i += 1
-            while i < n, bytes[i] == ASCII.sp || bytes[i] == ASCII.htab { i += 1 }
-            let valueStart = i
-            var valueEnd = i
-            // The value runs to the end of the line, and on through continuation lines.
-            while true {
-                // memchr finds the LF; a CR anywhere but right before it is a bare CR. NUL may appear
-                // inside a quoted-pair (RFC 4475 §3.1.1.2); the value grammars judge it.
-                let lf = findByte(bytes, ASCII.lf, from: i, to: n)
-                let cr = findByte(bytes, ASCII.cr, from: i, to: lf)
-                if cr < lf, cr != lf - 1 || lf == n {
-                    throw SIPParseError(.malformedHeaderLine, "bare CR in a header line", offset: cr)
+                guard fields.count < limits.maxHeaderCount else {
+                    throw .limit(.headerCount, actual: fields.count + 1, maximum: limits.maxHeaderCount, offset: i)
                 }
-                i = lf
-                guard i < n || lenient else {
-                    throw SIPParseError(.missingEmptyLine, "the header section does not end with an empty line", offset: i)
+                let lineStart = i
+                guard ASCII.isToken(c) else {
+                    throw SIPParseError(.malformedHeaderLine,
+                                        c == ASCII.sp || c == ASCII.htab ? "continuation line with no header before it" : "header name is not a token",
+                                        offset: i)
                 }
-                var e = i
-                if e > valueStart, bytes[e - 1] == ASCII.cr { e -= 1 }
-                valueEnd = Swift.max(e, valueStart)
-                i = Swift.min(i + 1, n)  // past LF
-                guard i - lineStart <= limits.maxHeaderLineLength else {
-                    throw .limit(.headerLineLength, actual: i - lineStart, maximum: limits.maxHeaderLineLength, offset: lineStart)
+                while i < n, ASCII.isToken(p[i]) { i += 1 }
+                let nameEnd = i
+                while i < n, p[i] == ASCII.sp || p[i] == ASCII.htab { i += 1 }
+                guard i < n, p[i] == ASCII.colon else {
+                    throw SIPParseError(.malformedHeaderLine, "expected ':' after the header name", offset: i)
                 }
-                if i < n, bytes[i] == ASCII.sp || bytes[i] == ASCII.htab { continue }
-                break
+                i += 1
+                while i < n, p[i] == ASCII.sp || p[i] == ASCII.htab { i += 1 }
+                let valueStart = i
+                var valueEnd = i
+                // The value runs to the end of the line, and on through continuation lines.
+                while true {
+                    // memchr finds the LF; a CR anywhere but right before it is a bare CR. NUL may appear
+                    // inside a quoted-pair (RFC 4475 §3.1.1.2); the value grammars judge it.
+                    let lf = findByte(p, ASCII.lf, from: i, to: n)
+                    let cr = findByte(p, ASCII.cr, from: i, to: lf)
+                    if cr < lf, cr != lf - 1 || lf == n {
+                        throw SIPParseError(.malformedHeaderLine, "bare CR in a header line", offset: cr)
+                    }
+                    i = lf
+                    guard i < n || lenient else {
+                        throw SIPParseError(.missingEmptyLine, "the header section does not end with an empty line", offset: i)
+                    }
+                    var e = i
+                    if e > valueStart, p[e - 1] == ASCII.cr { e -= 1 }
+                    valueEnd = Swift.max(e, valueStart)
+                    i = Swift.min(i + 1, n)  // past LF
+                    guard i - lineStart <= limits.maxHeaderLineLength else {
+                        throw .limit(.headerLineLength, actual: i - lineStart, maximum: limits.maxHeaderLineLength, offset: lineStart)
+                    }
+                    if i < n, p[i] == ASCII.sp || p[i] == ASCII.htab { continue }
+                    break
+                }
+                while valueEnd > valueStart, p[valueEnd - 1] == ASCII.sp || p[valueEnd - 1] == ASCII.htab { valueEnd -= 1 }
+                let id = KnownHeader.lookup(p, lineStart..<nameEnd) ?? 0
+                if id == KnownHeader.contentLength, !ignoreContentLength {
+                    let v = try MP.parseContentLength(bytes, valueStart..<valueEnd)
+                    if let contentLength, contentLength != v {
+                        throw SIPParseError(.invalidContentLength, "two Content-Length values, \(contentLength) and \(v)",
+                                            header: "Content-Length", offset: lineStart)
+                    }
+                    guard v <= limits.maxBodySize else {
+                        throw .limit(.bodySize, actual: v, maximum: limits.maxBodySize, offset: valueStart)
+                    }
+                    contentLength = v
+                }
+                if checkHot, MP.isHot(id) {
+                    do throws(SIPParseError) {
+                        try MP.checkHotHeader(id, bytes, valueStart..<valueEnd, &essentials, limits: limits)
+                    } catch {
+                        hotError = error
+                        checkHot = false
+                    }
+                }
+                fields.append(.raw(id: id, lineStart: Int32(truncatingIfNeeded: lineStart), nameEnd: Int32(truncatingIfNeeded: nameEnd),
+                                   valueStart: Int32(truncatingIfNeeded: valueStart), valueEnd: Int32(truncatingIfNeeded: valueEnd),
+                                   lineEnd: Int32(truncatingIfNeeded: i)))
             }
-            while valueEnd > valueStart, bytes[valueEnd - 1] == ASCII.sp || bytes[valueEnd - 1] == ASCII.htab { valueEnd -= 1 }
-            let id = KnownHeader.lookup(bytes, lineStart..<nameEnd) ?? 0
-            if id == KnownHeader.contentLength, !ignoreContentLength {
-                let v = try MP.parseContentLength(bytes, valueStart..<valueEnd)
-                if let contentLength, contentLength != v {
-                    throw SIPParseError(.invalidContentLength, "two Content-Length values, \(contentLength) and \(v)",
-                                        header: "Content-Length", offset: lineStart)
-                }
-                guard v <= limits.maxBodySize else {
-                    throw .limit(.bodySize, actual: v, maximum: limits.maxBodySize, offset: valueStart)
-                }
-                contentLength = v
-            }
-            if checkHot, MP.isHot(id) {
-                do {
-                    try MP.checkHotHeader(id, bytes, valueStart..<valueEnd, &essentials, limits: limits)
-                } catch {
-                    hotError = error
-                    checkHot = false
-                }
-            }
-            fields.append(.raw(id: id, lineStart: Int32(truncatingIfNeeded: lineStart), nameEnd: Int32(truncatingIfNeeded: nameEnd),
-                               valueStart: Int32(truncatingIfNeeded: valueStart), valueEnd: Int32(truncatingIfNeeded: valueEnd),
-                               lineEnd: Int32(truncatingIfNeeded: i)))
         }
         if bodyStart < 0, lenient { bodyStart = n }
         guard bodyStart >= 0 else {
@@ -259,8 +262,12 @@ extension SIPMessage {
         essentials.contentLength = contentLength.map { Int32(truncatingIfNeeded: $0) }
 
         if lenient {
-            self.init(startLine: startLine, headers: SIPHeaders(source: bytes, fields: fields), body: bytes[bodyStart..<n],
-                      wire: nil, cache: nil)
+            // Stored directly rather than through the memberwise initializer, which costs a copy.
+            self.startLine = startLine
+            self.headers = SIPHeaders(source: bytes, fields: fields)
+            self.body = bytes[bodyStart..<n]
+            self.wire = nil
+            self.cache = nil
             return
         }
         if let hotError { throw hotError }
@@ -271,8 +278,11 @@ extension SIPMessage {
                                     header: "CSeq", offset: m.lowerBound)
             }
         }
-        self.init(startLine: startLine, headers: SIPHeaders(source: bytes, fields: fields), body: bytes[bodyStart..<bodyEnd],
-                  wire: bytes[messageStart..<bodyEnd], cache: essentials)
+        self.startLine = startLine
+        self.headers = SIPHeaders(source: bytes, fields: fields)
+        self.body = bytes[bodyStart..<bodyEnd]
+        self.wire = bytes[messageStart..<bodyEnd]
+        self.cache = essentials
     }
 }
 
@@ -381,31 +391,34 @@ extension MessageParser {
     /// The number of comma-separated values in a list header's value (commas inside quoted strings
     /// and `<…>` do not count).
     static func countListValues(_ b: [UInt8], _ r: Range<Int>) -> Int {
-        var count = 1
-        var i = r.lowerBound
-        var quoted = false, angle = false
-        // '"', ',', '<' and '>': the bytes that matter outside a quoted string.
-        let special: UInt64 = 1 << 0x22 | 1 << 0x2C | 1 << 0x3C | 1 << 0x3E
-        while i < r.upperBound {
-            let c = b[i]
-            if !quoted, c >= 64 || special >> UInt64(c) & 1 == 0 {
+        b.withUnsafeBufferPointer { p in
+            // Without a comma there is one value, whatever else the line holds.
+            if findByte(p, ASCII.comma, from: r.lowerBound, to: r.upperBound) == r.upperBound { return 1 }
+            var count = 1
+            var i = r.lowerBound
+            let end = Swift.min(r.upperBound, p.count)
+            var quoted = false, angle = false
+            // '"', ',', '<' and '>': the bytes that matter outside a quoted string.
+            let special: UInt64 = 1 << 0x22 | 1 << 0x2C | 1 << 0x3C | 1 << 0x3E
+            while i < end {
+                let c = p[i]
+                if quoted {
+                    if c == ASCII.backslash { i += 1 } else if c == ASCII.dquote { quoted = false }
+                } else if c < 64, special >> UInt64(c) & 1 != 0 {
+                    if c == ASCII.dquote {
+                        quoted = true
+                    } else if c == ASCII.lAngle {
+                        angle = true
+                    } else if c == ASCII.rAngle {
+                        angle = false
+                    } else if !angle {
+                        count += 1  // a comma
+                    }
+                }
                 i += 1
-                continue
             }
-            if quoted {
-                if c == ASCII.backslash { i += 1 } else if c == ASCII.dquote { quoted = false }
-            } else if c == ASCII.dquote {
-                quoted = true
-            } else if c == ASCII.lAngle {
-                angle = true
-            } else if c == ASCII.rAngle {
-                angle = false
-            } else if c == ASCII.comma, !angle {
-                count += 1
-            }
-            i += 1
+            return count
         }
-        return count
     }
 
     /// Whether `id` is one of the headers the parser checks on every message.

@@ -83,7 +83,12 @@ public struct SIPScanner: Sendable {
     /// Consumes bytes while `predicate` holds; returns their range (possibly empty).
     public mutating func scan(while predicate: (UInt8) -> Bool) -> Range<Int> {
         let start = position
-        while position < end, predicate(bytes[position]) { position += 1 }
+        let stop = Swift.min(end, bytes.count)
+        position = bytes.withUnsafeBufferPointer { p in
+            var i = start
+            while i < stop, predicate(p[i]) { i += 1 }
+            return i
+        }
         return start..<position
     }
 

@@ -168,27 +168,30 @@ enum URIGrammar {
         }
         // One pass: scan the hostname characters and check the labels as isValidHostname does.
         let b = s.bytes
-        let end = s.end
-        var i = start
         var labelStart = start
         var lastLabelStart = start
         var lastLabelEnd = start
         var valid = true
-        while i < end {
-            let c = b[i]
-            if c == ASCII.dot {
-                if i == labelStart {
-                    valid = false  // an empty label before a dot
-                } else {
-                    if b[labelStart] == 0x2D || b[i - 1] == 0x2D { valid = false }
-                    lastLabelStart = labelStart
-                    lastLabelEnd = i
+        let stop = Swift.min(s.end, b.count)
+        let i = b.withUnsafeBufferPointer { p in
+            var i = start
+            while i < stop {
+                let c = p[i]
+                if c == ASCII.dot {
+                    if i == labelStart {
+                        valid = false  // an empty label before a dot
+                    } else {
+                        if p[labelStart] == 0x2D || p[i - 1] == 0x2D { valid = false }
+                        lastLabelStart = labelStart
+                        lastLabelEnd = i
+                    }
+                    labelStart = i + 1
+                } else if !ASCII.is(c, .hostname) {
+                    break
                 }
-                labelStart = i + 1
-            } else if !ASCII.is(c, .hostname) {
-                break
+                i += 1
             }
-            i += 1
+            return i
         }
         s.position = i
         let r = start..<i
