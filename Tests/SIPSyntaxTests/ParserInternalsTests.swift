@@ -52,3 +52,26 @@ extension ParserInternalsTests {
         #expect(count("<sip:a,b>, <sip:c>") == 2)
     }
 }
+
+extension ParserInternalsTests {
+    @Test("the URI grammar's union masks are the unions of their classes") func unionMasks() {
+        for v in 0...255 {
+            let b = UInt8(v)
+            let user = ASCII.is(b, .unreserved) || ASCII.is(b, .userUnreserved) || b == ASCII.percent
+            let password = ASCII.is(b, .unreserved) || ASCII.is(b, .passwordExtra) || b == ASCII.percent
+            // password characters are user characters: the userinfo run needs no second check of its user part
+            #expect(!password || user, "\(v)")
+            let (ul, uh) = ASCII.userinfoMasks
+            #expect(ASCII.isIn(b, ul, uh) == (user || password || b == ASCII.colon), "\(v)")
+            let (pl, ph) = ASCII.paramCharMasks
+            #expect(ASCII.isIn(b, pl, ph) == URIGrammar.isParamChar(b), "\(v)")
+        }
+    }
+
+    @Test("request methods come out as written") func methods() throws {
+        for name in ["ACK", "BYE", "INVITE", "CANCEL", "OPTIONS", "MESSAGE", "REGISTER", "PUBLISH", "INVITe", "FOO"] {
+            let m = try SIPMessage(parsing: "\(name) sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:b@c>\r\nCall-ID: x\r\nCSeq: 1 \(name)\r\nContent-Length: 0\r\n\r\n")
+            #expect(m.method?.rawValue == name)
+        }
+    }
+}

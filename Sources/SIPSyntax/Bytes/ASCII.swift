@@ -91,6 +91,20 @@ enum ASCII {
 
     static func isToken(_ byte: UInt8) -> Bool { `is`(byte, .token) }
 
+    /// Whether `byte` is in the set given by its two 64-bit masks (bytes 0–63, 64–127).
+    @inline(__always)
+    static func isIn(_ byte: UInt8, _ lo: UInt64, _ hi: UInt64) -> Bool {
+        let m = byte < 64 ? lo : hi
+        return byte < 128 && (m &>> UInt64(byte & 63)) & 1 != 0
+    }
+
+    // Unions of classes the URI grammar scans for, as masks (ParserInternalsTests checks them).
+    /// The characters of a userinfo run: user characters (unreserved / user-unreserved / '%'),
+    /// password characters (a subset of them) and ':'.
+    static let userinfoMasks: (UInt64, UInt64) = (0xAFFF_FFF2_0000_0000, 0x47FF_FFFE_87FF_FFFE)
+    /// paramchar: param-unreserved / unreserved / '%'.
+    static let paramCharMasks: (UInt64, UInt64) = (0x07FF_EFF2_0000_0000, 0x47FF_FFFE_AFFF_FFFE)
+
     @inline(__always)
     static func isDigit(_ byte: UInt8) -> Bool { byte &- 0x30 < 10 }
 

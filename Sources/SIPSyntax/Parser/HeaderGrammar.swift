@@ -132,7 +132,7 @@ enum HeaderGrammar {
             angle = true
             // RAQUOT / LAQUOT allow no LWS inside the brackets (RFC 4475 §3.1.2.14)
             let inner = s.position
-            while let b = s.peek(), b != ASCII.rAngle { s.position += 1 }
+            s.position = findByte(s.bytes, ASCII.rAngle, from: s.position, to: Swift.min(s.end, s.bytes.count))
             guard s.peek() == ASCII.rAngle else { throw s.error("expected '>'") }
             var sub = SIPScanner(s.bytes, range: inner..<s.position)
             sub.inheritHeader(from: s)

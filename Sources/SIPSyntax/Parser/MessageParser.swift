@@ -341,8 +341,7 @@ extension MessageParser {
         var s = SIPScanner(b, range: r)
         guard let m = s.token() else { throw SIPParseError(.malformedStartLine, "expected a method", offset: r.lowerBound) }
         guard s.consume(ASCII.sp) else { throw SIPParseError(.malformedStartLine, "expected SP after the method", offset: s.position) }
-        var uriEnd = s.position
-        while uriEnd < r.upperBound, b[uriEnd] != ASCII.sp { uriEnd += 1 }
+        let uriEnd = findByte(b, ASCII.sp, from: s.position, to: r.upperBound)
         guard uriEnd < r.upperBound else { throw SIPParseError(.malformedStartLine, "expected SP after the Request-URI", offset: uriEnd) }
         if s.peek() == ASCII.lAngle {
             throw SIPParseError(.malformedStartLine, "the Request-URI is enclosed in <> (RFC 4475 §3.1.2.7)", offset: s.position)
@@ -364,14 +363,44 @@ extension MessageParser {
         let version = try parseVersion(&s)
         guard s.isAtEnd else { throw SIPParseError(.malformedStartLine, "unexpected bytes after the SIP version", offset: s.position) }
         e.requestMethod = Span(m)
-        var line = RequestLine(method: SIPMethod(String(decoding: b[m], as: UTF8.self)), raw: b, uri: uri)
+        var line = RequestLine(method: method(b, m), raw: b, uri: uri)
         line.version = version
         return .request(line)
+    }
+
+    /// The method named by `b[r]`: the methods of RFC 3261 as string literals (no decoding, no
+    /// allocation), others decoded.
+    static func method(_ b: [UInt8], _ r: Range<Int>) -> SIPMethod {
+        func its(_ name: StaticString) -> Bool {
+            r.count == name.utf8CodeUnitCount && b[r].elementsEqual(UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+        }
+        switch r.count {
+        case 3:
+            if its("ACK") { return SIPMethod(rawValue: "ACK") }
+            if its("BYE") { return SIPMethod(rawValue: "BYE") }
+        case 6:
+            if its("INVITE") { return SIPMethod(rawValue: "INVITE") }
+            if its("CANCEL") { return SIPMethod(rawValue: "CANCEL") }
+        case 7:
+            if its("OPTIONS") { return SIPMethod(rawValue: "OPTIONS") }
+            if its("MESSAGE") { return SIPMethod(rawValue: "MESSAGE") }
+        case 8:
+            if its("REGISTER") { return SIPMethod(rawValue: "REGISTER") }
+        default:
+            break
+        }
+        return SIPMethod(String(decoding: b[r], as: UTF8.self))
     }
 
     /// SIP-Version = "SIP" "/" 1*DIGIT "." 1*DIGIT; this stack speaks 2.0 only (§7.1).
     static func parseVersion(_ s: inout SIPScanner) throws(SIPParseError) -> String {
         let start = s.position
+        // "SIP/2.0" as nearly every message writes it; anything else takes the general path.
+        if start + 7 <= s.end, s.bytes[start..<(start + 7)].elementsEqual("SIP/2.0".utf8),
+           start + 7 == s.end || !ASCII.isDigit(s.bytes[start + 7]) {
+            s.position = start + 7
+            return "SIP/2.0"
+        }
         guard s.position + 4 <= s.end, s.bytes.equalsCaseInsensitive(start..<(start + 4), "SIP/") else {
             throw SIPParseError(.malformedStartLine, "expected SIP-Version", offset: start)
         }

@@ -114,25 +114,41 @@ public struct SIPScanner: Sendable {
     public mutating func quotedString() throws(SIPParseError) -> Range<Int> {
         let start = position
         guard consume(ASCII.dquote) else { throw error("expected '\"'") }
-        while position < end {
-            let b = bytes[position]
-            if b == ASCII.dquote { position += 1; return start..<position }
-            if b == ASCII.backslash {
-                guard position + 1 < end, bytes[position + 1] != ASCII.cr, bytes[position + 1] != ASCII.lf else {
-                    throw error("bad quoted-pair")
+        // 0: closed at `position`; 1: bad quoted-pair, 2: control character (at `position`); 3: unterminated.
+        let stop = Swift.min(end, bytes.count)
+        var at = position
+        let outcome = bytes.withUnsafeBufferPointer { p -> Int in
+            while at < stop {
+                let b = p[at]
+                if b == ASCII.dquote { at += 1; return 0 }
+                if b == ASCII.backslash {
+                    guard at + 1 < stop, p[at + 1] != ASCII.cr, p[at + 1] != ASCII.lf else { return 1 }
+                    at += 2
+                } else if b == ASCII.cr || b == ASCII.lf {
+                    // A folded line inside a quoted string: the fold is LWS (§25.1 qdtext includes LWS).
+                    at += 1
+                } else if b < 0x20 && b != ASCII.htab || b == 0x7F {
+                    return 2
+                } else {
+                    at += 1
                 }
-                position += 2
-            } else if b == ASCII.cr || b == ASCII.lf {
-                // A folded line inside a quoted string: the fold is LWS (§25.1 qdtext includes LWS).
-                position += 1
-            } else if b < 0x20 && b != ASCII.htab || b == 0x7F {
-                throw error("control character in quoted string")
-            } else {
-                position += 1
             }
+            return 3
         }
-        position = start
-        throw error("unterminated quoted string")
+        switch outcome {
+        case 0:
+            position = at
+            return start..<position
+        case 1:
+            position = at
+            throw error("bad quoted-pair")
+        case 2:
+            position = at
+            throw error("control character in quoted string")
+        default:
+            position = start
+            throw error("unterminated quoted string")
+        }
     }
 
     /// A decimal number of at most `maxDigits` digits (leading zeros allowed), checked against `max`.
