@@ -424,7 +424,7 @@ extension MessageParser {
             // Without a comma there is one value, whatever else the line holds.
             if findByte(p, ASCII.comma, from: r.lowerBound, to: r.upperBound) == r.upperBound { return 1 }
             var count = 1
-            var i = r.lowerBound
+            var i = Swift.max(r.lowerBound, 0)
             let end = Swift.min(r.upperBound, p.count)
             var quoted = false, angle = false
             // '"', ',', '<' and '>': the bytes that matter outside a quoted string.

@@ -83,7 +83,8 @@ public struct SIPScanner: Sendable {
     /// Consumes bytes while `predicate` holds; returns their range (possibly empty).
     public mutating func scan(while predicate: (UInt8) -> Bool) -> Range<Int> {
         let start = position
-        let stop = Swift.min(end, bytes.count)
+        // Reads stay inside the array: from a non-negative start to at most its count.
+        let stop = start >= 0 ? Swift.min(end, bytes.count) : start
         position = bytes.withUnsafeBufferPointer { p in
             var i = start
             while i < stop, predicate(p[i]) { i += 1 }
@@ -115,8 +116,8 @@ public struct SIPScanner: Sendable {
         let start = position
         guard consume(ASCII.dquote) else { throw error("expected '\"'") }
         // 0: closed at `position`; 1: bad quoted-pair, 2: control character (at `position`); 3: unterminated.
-        let stop = Swift.min(end, bytes.count)
         var at = position
+        let stop = at >= 0 ? Swift.min(end, bytes.count) : at  // reads stay inside the array
         let outcome = bytes.withUnsafeBufferPointer { p -> Int in
             while at < stop {
                 let b = p[at]

@@ -96,7 +96,7 @@ enum URIGrammar {
         let (ul, uh) = ASCII.userinfoMasks
         var colon: Int? = nil
         var sawPercent = false
-        let stop = Swift.min(s.end, s.bytes.count)
+        let stop = save >= 0 ? Swift.min(s.end, s.bytes.count) : save  // reads stay inside the array
         let runEnd = s.bytes.withUnsafeBufferPointer { p in
             var i = save
             while i < stop {
@@ -183,7 +183,7 @@ enum URIGrammar {
         var lastLabelStart = start
         var lastLabelEnd = start
         var valid = true
-        let stop = Swift.min(s.end, b.count)
+        let stop = start >= 0 ? Swift.min(s.end, b.count) : start  // reads stay inside the array
         let i = b.withUnsafeBufferPointer { p in
             var i = start
             while i < stop {
