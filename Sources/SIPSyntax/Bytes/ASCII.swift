@@ -84,12 +84,26 @@ enum ASCII {
     @inline(__always)
     static func `is`(_ byte: UInt8, _ c: Class) -> Bool {
         let (lo, hi) = masks(c)
-        if byte < 64 { return lo >> UInt64(byte) & 1 != 0 }
-        if byte < 128 { return hi >> UInt64(byte &- 64) & 1 != 0 }
-        return false
+        // Branch-free: pick the mask for the byte's half of 0–127, then test its bit.
+        let m = byte < 64 ? lo : hi
+        return byte < 128 && (m &>> UInt64(byte & 63)) & 1 != 0
     }
 
     static func isToken(_ byte: UInt8) -> Bool { `is`(byte, .token) }
+
+    /// Whether `byte` is in the set given by its two 64-bit masks (bytes 0–63, 64–127).
+    @inline(__always)
+    static func isIn(_ byte: UInt8, _ lo: UInt64, _ hi: UInt64) -> Bool {
+        let m = byte < 64 ? lo : hi
+        return byte < 128 && (m &>> UInt64(byte & 63)) & 1 != 0
+    }
+
+    // Unions of classes the URI grammar scans for, as masks (ParserInternalsTests checks them).
+    /// The characters of a userinfo run: user characters (unreserved / user-unreserved / '%'),
+    /// password characters (a subset of them) and ':'.
+    static let userinfoMasks: (UInt64, UInt64) = (0xAFFF_FFF2_0000_0000, 0x47FF_FFFE_87FF_FFFE)
+    /// paramchar: param-unreserved / unreserved / '%'.
+    static let paramCharMasks: (UInt64, UInt64) = (0x07FF_EFF2_0000_0000, 0x47FF_FFFE_AFFF_FFFE)
 
     @inline(__always)
     static func isDigit(_ byte: UInt8) -> Bool { byte &- 0x30 < 10 }
@@ -170,4 +184,12 @@ func findByte(_ bytes: [UInt8], _ byte: UInt8, from: Int, to: Int) -> Int {
         guard let base = p.baseAddress, let hit = memchr(base + from, Int32(byte), to - from) else { return to }
         return base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
     }
+}
+
+/// The index of the first `byte` in `p[from..<to]`, or `to` when there is none (memchr).
+@inline(__always)
+func findByte(_ p: UnsafeBufferPointer<UInt8>, _ byte: UInt8, from: Int, to: Int) -> Int {
+    guard from >= 0, from < to, to <= p.count, let base = p.baseAddress,
+          let hit = memchr(base + from, Int32(byte), to - from) else { return to }
+    return base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
 }

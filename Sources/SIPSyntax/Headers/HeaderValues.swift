@@ -26,7 +26,7 @@ public struct InfoValue: Sendable, Hashable, CustomStringConvertible {
         while let b = s.peek(), b != ASCII.rAngle { s.position += 1 }
         guard s.peek() == ASCII.rAngle else { throw s.error("expected '>'") }
         var sub = SIPScanner(s.bytes, range: inner..<s.position)
-        sub.header = s.header
+        sub.inheritHeader(from: s)
         let uri = try URIGrammar.parse(&sub, context: .whole)
         s.position += 1
         let params = try HeaderGrammar.genericParams(&s, rules: rules)

@@ -43,25 +43,28 @@ extension SIPMessage {
             e = c
             src = again.headers.source
         }
-        func v(_ r: Range<Int>?) -> ByteView? { r.map { ByteView(src, $0) } }
-        var m = MessageEssentials(
-            branch: v(e.topVia?.branch), transport: v(e.topVia?.transport), sentByHost: v(e.topVia?.host),
-            sentByPort: e.topVia?.port, received: v(e.topVia?.received), hasRport: e.topVia?.hasRport ?? false,
-            callID: v(e.callID), cseqNumber: e.cseqNumber, cseqMethod: v(e.cseqMethod), fromTag: v(e.fromTag),
-            toTag: v(e.toTag), maxForwards: e.maxForwards, requestURIUser: nil, requestURIHost: nil, viaCount: e.viaCount)
+        func v(_ r: Span?) -> ByteView? { r.map { ByteView(src, $0.range) } }
+        var ruriUser: ByteView? = nil, ruriHost: ByteView? = nil
         if case .request(let rl) = startLine {
             switch rl.storage {
             case .raw(let b, let r):
-                m.requestURIUser = r.user.map { ByteView(b, $0) }
-                m.requestURIHost = (r.scheme == .sip || r.scheme == .sips) ? ByteView(b, r.host) : nil
+                ruriUser = r.user.map { ByteView(b, $0) }
+                ruriHost = (r.scheme == .sip || r.scheme == .sips) ? ByteView(b, r.host) : nil
             case .typed(let u):
                 if case .sip(let s) = u {
-                    m.requestURIUser = s.user.map(ByteView.init)
-                    m.requestURIHost = ByteView(s.host.text)
+                    ruriUser = s.user.map(ByteView.init)
+                    ruriHost = ByteView(s.host.text)
                 }
             }
         }
-        return m
+        let via = e.hasTopVia
+        // Built in one go, in the return slot (a `var` changed afterwards costs a copy).
+        return MessageEssentials(
+            branch: v(e.viaBranch), transport: via ? v(e.viaTransport) : nil, sentByHost: via ? v(e.viaHost) : nil,
+            sentByPort: e.viaPort.map(Int.init), received: v(e.viaReceived), hasRport: e.viaHasRport,
+            callID: v(e.callID), cseqNumber: e.cseqNumber, cseqMethod: v(e.cseqMethod), fromTag: v(e.fromTag),
+            toTag: v(e.toTag), maxForwards: e.maxForwards.map(Int.init), requestURIUser: ruriUser, requestURIHost: ruriHost,
+            viaCount: e.viaCount)
     }
 
     // Typed shortcuts for the headers every element reads.

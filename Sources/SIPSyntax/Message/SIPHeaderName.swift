@@ -120,11 +120,19 @@ enum KnownHeader {
     ]
 
     /// The id (1-based) of the header named by `bytes[range]`, long or compact form, any case.
-    /// Generated: a switch on the length, then a comparison with each name of that length.
     static func lookup(_ bytes: [UInt8], _ range: Range<Int>) -> UInt8? {
+        bytes.withUnsafeBufferPointer { lookup($0, range) }
+    }
+
+    /// The id (1-based) of the header named by `p[range]`, long or compact form, any case.
+    /// Generated: a switch on the length, then the name, lowercased and read 8 bytes at a time as
+    /// little-endian words, compared with each name of that length.
+    static func lookup(_ p: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> UInt8? {
         let n = range.count
+        guard n >= 1, n <= 20, range.lowerBound >= 0, range.upperBound <= p.count, let base = p.baseAddress else { return nil }
+        let start = base + range.lowerBound
         if n == 1 {
-            switch ASCII.lower(bytes[range.lowerBound]) {
+            switch ASCII.lower(start[0]) {
             case UInt8(ascii: "a"): return 2
             case UInt8(ascii: "b"): return 44
             case UInt8(ascii: "c"): return 17
@@ -148,93 +156,119 @@ enum KnownHeader {
             default: return nil
             }
         }
+        // Bytes of the buffer from the name's start: a whole word is loaded when they suffice.
+        let avail = p.count - range.lowerBound
+        let w0 = lowercasedWord(start, 0, n, avail)
+        let w1 = n > 8 ? lowercasedWord(start, 8, n, avail) : 0
+        let w2 = n > 16 ? lowercasedWord(start, 16, n, avail) : 0
         switch n {
         case 2:
-            if bytes.equalsLowercase(range, "to") { return 60 }
+            if w0 == 0x0000000000006F74 { return 60 }  // to
         case 3:
-            if bytes.equalsLowercase(range, "via") { return 63 }
+            if w0 == 0x0000000000616976 { return 63 }  // via
         case 4:
-            if bytes.equalsLowercase(range, "cseq") { return 18 }
-            if bytes.equalsLowercase(range, "date") { return 19 }
-            if bytes.equalsLowercase(range, "from") { return 23 }
-            if bytes.equalsLowercase(range, "path") { return 34 }
-            if bytes.equalsLowercase(range, "rack") { return 40 }
-            if bytes.equalsLowercase(range, "rseq") { return 52 }
+            if w0 == 0x0000000071657363 { return 18 }  // cseq
+            if w0 == 0x0000000065746164 { return 19 }  // date
+            if w0 == 0x000000006D6F7266 { return 23 }  // from
+            if w0 == 0x0000000068746170 { return 34 }  // path
+            if w0 == 0x000000006B636172 { return 40 }  // rack
+            if w0 == 0x0000000071657372 { return 52 }  // rseq
         case 5:
-            if bytes.equalsLowercase(range, "allow") { return 6 }
-            if bytes.equalsLowercase(range, "event") { return 21 }
-            if bytes.equalsLowercase(range, "route") { return 51 }
+            if w0 == 0x000000776F6C6C61 { return 6 }  // allow
+            if w0 == 0x000000746E657665 { return 21 }  // event
+            if w0 == 0x0000006574756F72 { return 51 }  // route
         case 6:
-            if bytes.equalsLowercase(range, "accept") { return 1 }
-            if bytes.equalsLowercase(range, "min-se") { return 30 }
-            if bytes.equalsLowercase(range, "reason") { return 41 }
-            if bytes.equalsLowercase(range, "server") { return 53 }
+            if w0 == 0x0000747065636361 { return 1 }  // accept
+            if w0 == 0x000065732D6E696D { return 30 }  // min-se
+            if w0 == 0x00006E6F73616572 { return 41 }  // reason
+            if w0 == 0x0000726576726573 { return 53 }  // server
         case 7:
-            if bytes.equalsLowercase(range, "call-id") { return 10 }
-            if bytes.equalsLowercase(range, "contact") { return 12 }
-            if bytes.equalsLowercase(range, "expires") { return 22 }
-            if bytes.equalsLowercase(range, "privacy") { return 36 }
-            if bytes.equalsLowercase(range, "require") { return 49 }
-            if bytes.equalsLowercase(range, "subject") { return 56 }
-            if bytes.equalsLowercase(range, "warning") { return 64 }
+            if w0 == 0x0064692D6C6C6163 { return 10 }  // call-id
+            if w0 == 0x00746361746E6F63 { return 12 }  // contact
+            if w0 == 0x0073657269707865 { return 22 }  // expires
+            if w0 == 0x0079636176697270 { return 36 }  // privacy
+            if w0 == 0x0065726975716572 { return 49 }  // require
+            if w0 == 0x007463656A627573 { return 56 }  // subject
+            if w0 == 0x00676E696E726177 { return 64 }  // warning
         case 8:
-            if bytes.equalsLowercase(range, "identity") { return 24 }
-            if bytes.equalsLowercase(range, "priority") { return 35 }
-            if bytes.equalsLowercase(range, "refer-to") { return 43 }
-            if bytes.equalsLowercase(range, "replaces") { return 46 }
-            if bytes.equalsLowercase(range, "reply-to") { return 47 }
+            if w0 == 0x797469746E656469 { return 24 }  // identity
+            if w0 == 0x797469726F697270 { return 35 }  // priority
+            if w0 == 0x6F742D7265666572 { return 43 }  // refer-to
+            if w0 == 0x736563616C706572 { return 46 }  // replaces
+            if w0 == 0x6F742D796C706572 { return 47 }  // reply-to
         case 9:
-            if bytes.equalsLowercase(range, "call-info") { return 11 }
-            if bytes.equalsLowercase(range, "supported") { return 58 }
-            if bytes.equalsLowercase(range, "timestamp") { return 59 }
+            if w0 == 0x666E692D6C6C6163 && w1 == 0x000000000000006F { return 11 }  // call-info
+            if w0 == 0x6574726F70707573 && w1 == 0x0000000000000064 { return 58 }  // supported
+            if w0 == 0x6D617473656D6974 && w1 == 0x0000000000000070 { return 59 }  // timestamp
         case 10:
-            if bytes.equalsLowercase(range, "alert-info") { return 5 }
-            if bytes.equalsLowercase(range, "error-info") { return 20 }
-            if bytes.equalsLowercase(range, "user-agent") { return 62 }
+            if w0 == 0x6E692D7472656C61 && w1 == 0x0000000000006F66 { return 5 }  // alert-info
+            if w0 == 0x6E692D726F727265 && w1 == 0x0000000000006F66 { return 20 }  // error-info
+            if w0 == 0x6567612D72657375 && w1 == 0x000000000000746E { return 62 }  // user-agent
         case 11:
-            if bytes.equalsLowercase(range, "in-reply-to") { return 26 }
-            if bytes.equalsLowercase(range, "min-expires") { return 29 }
-            if bytes.equalsLowercase(range, "referred-by") { return 44 }
-            if bytes.equalsLowercase(range, "retry-after") { return 50 }
-            if bytes.equalsLowercase(range, "unsupported") { return 61 }
+            if w0 == 0x796C7065722D6E69 && w1 == 0x00000000006F742D { return 26 }  // in-reply-to
+            if w0 == 0x697078652D6E696D && w1 == 0x0000000000736572 { return 29 }  // min-expires
+            if w0 == 0x6465727265666572 && w1 == 0x000000000079622D { return 44 }  // referred-by
+            if w0 == 0x66612D7972746572 && w1 == 0x0000000000726574 { return 50 }  // retry-after
+            if w0 == 0x726F707075736E75 && w1 == 0x0000000000646574 { return 61 }  // unsupported
         case 12:
-            if bytes.equalsLowercase(range, "allow-events") { return 7 }
-            if bytes.equalsLowercase(range, "content-type") { return 17 }
-            if bytes.equalsLowercase(range, "max-forwards") { return 27 }
-            if bytes.equalsLowercase(range, "mime-version") { return 28 }
-            if bytes.equalsLowercase(range, "organization") { return 31 }
-            if bytes.equalsLowercase(range, "record-route") { return 42 }
+            if w0 == 0x76652D776F6C6C61 && w1 == 0x0000000073746E65 { return 7 }  // allow-events
+            if w0 == 0x2D746E65746E6F63 && w1 == 0x0000000065707974 { return 17 }  // content-type
+            if w0 == 0x77726F662D78616D && w1 == 0x0000000073647261 { return 27 }  // max-forwards
+            if w0 == 0x7265762D656D696D && w1 == 0x000000006E6F6973 { return 28 }  // mime-version
+            if w0 == 0x617A696E6167726F && w1 == 0x000000006E6F6974 { return 31 }  // organization
+            if w0 == 0x722D64726F636572 && w1 == 0x000000006574756F { return 42 }  // record-route
         case 13:
-            if bytes.equalsLowercase(range, "authorization") { return 9 }
-            if bytes.equalsLowercase(range, "identity-info") { return 25 }
-            if bytes.equalsLowercase(range, "proxy-require") { return 39 }
-            if bytes.equalsLowercase(range, "service-route") { return 54 }
+            if w0 == 0x7A69726F68747561 && w1 == 0x0000006E6F697461 { return 9 }  // authorization
+            if w0 == 0x797469746E656469 && w1 == 0x0000006F666E692D { return 25 }  // identity-info
+            if w0 == 0x65722D79786F7270 && w1 == 0x0000006572697571 { return 39 }  // proxy-require
+            if w0 == 0x2D65636976726573 && w1 == 0x0000006574756F72 { return 54 }  // service-route
         case 14:
-            if bytes.equalsLowercase(range, "accept-contact") { return 2 }
-            if bytes.equalsLowercase(range, "content-length") { return 16 }
-            if bytes.equalsLowercase(range, "reject-contact") { return 45 }
+            if w0 == 0x632D747065636361 && w1 == 0x0000746361746E6F { return 2 }  // accept-contact
+            if w0 == 0x2D746E65746E6F63 && w1 == 0x00006874676E656C { return 16 }  // content-length
+            if w0 == 0x632D7463656A6572 && w1 == 0x0000746361746E6F { return 45 }  // reject-contact
         case 15:
-            if bytes.equalsLowercase(range, "accept-encoding") { return 3 }
-            if bytes.equalsLowercase(range, "accept-language") { return 4 }
-            if bytes.equalsLowercase(range, "session-expires") { return 55 }
+            if w0 == 0x652D747065636361 && w1 == 0x00676E69646F636E { return 3 }  // accept-encoding
+            if w0 == 0x6C2D747065636361 && w1 == 0x0065676175676E61 { return 4 }  // accept-language
+            if w0 == 0x2D6E6F6973736573 && w1 == 0x0073657269707865 { return 55 }  // session-expires
         case 16:
-            if bytes.equalsLowercase(range, "content-encoding") { return 14 }
-            if bytes.equalsLowercase(range, "content-language") { return 15 }
-            if bytes.equalsLowercase(range, "www-authenticate") { return 65 }
+            if w0 == 0x2D746E65746E6F63 && w1 == 0x676E69646F636E65 { return 14 }  // content-encoding
+            if w0 == 0x2D746E65746E6F63 && w1 == 0x65676175676E616C { return 15 }  // content-language
+            if w0 == 0x687475612D777777 && w1 == 0x6574616369746E65 { return 65 }  // www-authenticate
         case 18:
-            if bytes.equalsLowercase(range, "proxy-authenticate") { return 37 }
-            if bytes.equalsLowercase(range, "subscription-state") { return 57 }
+            if w0 == 0x75612D79786F7270 && w1 == 0x616369746E656874 && w2 == 0x0000000000006574 { return 37 }  // proxy-authenticate
+            if w0 == 0x7069726373627573 && w1 == 0x6174732D6E6F6974 && w2 == 0x0000000000006574 { return 57 }  // subscription-state
         case 19:
-            if bytes.equalsLowercase(range, "authentication-info") { return 8 }
-            if bytes.equalsLowercase(range, "content-disposition") { return 13 }
-            if bytes.equalsLowercase(range, "p-asserted-identity") { return 32 }
-            if bytes.equalsLowercase(range, "proxy-authorization") { return 38 }
-            if bytes.equalsLowercase(range, "request-disposition") { return 48 }
+            if w0 == 0x69746E6568747561 && w1 == 0x692D6E6F69746163 && w2 == 0x00000000006F666E { return 8 }  // authentication-info
+            if w0 == 0x2D746E65746E6F63 && w1 == 0x7469736F70736964 && w2 == 0x00000000006E6F69 { return 13 }  // content-disposition
+            if w0 == 0x7472657373612D70 && w1 == 0x746E6564692D6465 && w2 == 0x0000000000797469 { return 32 }  // p-asserted-identity
+            if w0 == 0x75612D79786F7270 && w1 == 0x74617A69726F6874 && w2 == 0x00000000006E6F69 { return 38 }  // proxy-authorization
+            if w0 == 0x2D74736575716572 && w1 == 0x7469736F70736964 && w2 == 0x00000000006E6F69 { return 48 }  // request-disposition
         case 20:
-            if bytes.equalsLowercase(range, "p-preferred-identity") { return 33 }
+            if w0 == 0x7265666572702D70 && w1 == 0x6E6564692D646572 && w2 == 0x0000000079746974 { return 33 }  // p-preferred-identity
         default: break
         }
         return nil
+    }
+
+    /// Bytes `at..<min(at + 8, n)` of the name at `s`, ASCII-lowercased, as a little-endian word
+    /// (zero beyond the name). Reads 8 bytes at once when `at + 8 <= avail`, the bytes readable at `s`.
+    @inline(__always)
+    static func lowercasedWord(_ s: UnsafePointer<UInt8>, _ at: Int, _ n: Int, _ avail: Int) -> UInt64 {
+        let len = Swift.min(n - at, 8)
+        var x: UInt64 = 0
+        if at + 8 <= avail {
+            x = UInt64(littleEndian: UnsafeRawPointer(s + at).loadUnaligned(as: UInt64.self))
+            if len < 8 { x &= (1 &<< (UInt64(len) &* 8)) &- 1 }
+        } else {
+            for k in 0..<len { x |= UInt64(s[at + k]) &<< (UInt64(k) &* 8) }
+        }
+        // ASCII.lower on each byte: 0x20 added to the bytes 0x41...0x5A (no carry crosses bytes).
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let low7 = x & (ones &* 0x7F)
+        let atLeastA = low7 &+ ones &* (0x80 - 0x41)
+        let aboveZ = low7 &+ ones &* (0x80 - 0x5B)
+        let upper = atLeastA & ~aboveZ & ~x & (ones &* 0x80)
+        return x | (upper &>> 2)
     }
 
     static func id(_ name: String) -> UInt8 {
@@ -242,18 +276,19 @@ enum KnownHeader {
         return UInt8(i + 1)
     }
 
-    // Ids used by the parser's hot path.
-    static let via = id("Via")
-    static let from = id("From")
-    static let to = id("To")
-    static let callID = id("Call-ID")
-    static let cseq = id("CSeq")
-    static let contentLength = id("Content-Length")
-    static let maxForwards = id("Max-Forwards")
-    static let contact = id("Contact")
-    static let contentType = id("Content-Type")
-    static let route = id("Route")
-    static let recordRoute = id("Record-Route")
+    // Ids used by the parser's hot path, as literals (a computed initializer would cost a
+    // `swift_once` on every read). KnownHeaderTests checks them against `all`.
+    static let via: UInt8 = 63
+    static let from: UInt8 = 23
+    static let to: UInt8 = 60
+    static let callID: UInt8 = 10
+    static let cseq: UInt8 = 18
+    static let contentLength: UInt8 = 16
+    static let maxForwards: UInt8 = 27
+    static let contact: UInt8 = 12
+    static let contentType: UInt8 = 17
+    static let route: UInt8 = 51
+    static let recordRoute: UInt8 = 42
 }
 
 extension SIPHeaderName {

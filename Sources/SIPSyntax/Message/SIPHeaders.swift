@@ -89,7 +89,10 @@ public struct SIPHeaders: Sendable, RandomAccessCollection {
     func scanner(at i: Int) -> SIPScanner {
         let (b, r) = valueBytes(at: i)
         var s = SIPScanner(b, range: r)
-        s.header = name(at: i).text
+        switch fields[i] {
+        case .raw(let id, _, _, _, _, _) where id != 0: s.headerID = id
+        default: s.header = name(at: i).text
+        }
         return s
     }
 

@@ -132,10 +132,10 @@ enum HeaderGrammar {
             angle = true
             // RAQUOT / LAQUOT allow no LWS inside the brackets (RFC 4475 §3.1.2.14)
             let inner = s.position
-            while let b = s.peek(), b != ASCII.rAngle { s.position += 1 }
+            s.position = findByte(s.bytes, ASCII.rAngle, from: s.position, to: Swift.min(s.end, s.bytes.count))
             guard s.peek() == ASCII.rAngle else { throw s.error("expected '>'") }
             var sub = SIPScanner(s.bytes, range: inner..<s.position)
-            sub.header = s.header
+            sub.inheritHeader(from: s)
             uri = try URIGrammar.parse(&sub, context: .whole)
             s.position += 1
         } else {

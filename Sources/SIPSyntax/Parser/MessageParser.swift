@@ -1,16 +1,25 @@
 /// What the parser learnt about the headers every element reads (DESIGN: top Via, CSeq, Call-ID,
 /// From/To tags, Max-Forwards, Content-Length), as ranges of the received bytes.
+/// Kept in every parsed message and copied with it, hence 32-bit offsets (``Span``).
 struct Essentials: Sendable {
-    var topVia: ViaRanges?
+    /// Whether there is a top Via; its transport and sent-by host are then set.
+    var hasTopVia = false
+    var viaTransport = Span(0..<0)
+    var viaHost = Span(0..<0)
+    var viaPort: Int32?
+    var viaBranch: Span?
+    var viaReceived: Span?
+    var viaHasRport = false
     var viaCount = 0
-    var callID: Range<Int>?
+    var callID: Span?
     var cseqNumber: UInt32?
-    var cseqMethod: Range<Int>?
-    var fromTag: Range<Int>?
-    var toTag: Range<Int>?
-    var maxForwards: Int?
-    var contentLength: Int?
-    var requestURI: URIRanges?
+    var cseqMethod: Span?
+    var fromTag: Span?
+    var toTag: Span?
+    var maxForwards: Int32?
+    var contentLength: Int32?
+    /// The request method's token in the start line.
+    var requestMethod: Span?
 }
 
 /// How the parser was given the bytes.
@@ -28,7 +37,7 @@ extension SIPMessage {
     /// stream message). Checks the start line, the header section's framing, Content-Length and the
     /// values of Via, From, To, Call-ID, CSeq and Max-Forwards; other headers are parsed when read.
     public init(parsing bytes: [UInt8], limits: SIPLimits = .default, framing: SIPFraming = .datagram) throws(SIPParseError) {
-        self = try MessageParser.parse(bytes, limits: limits, framing: framing)
+        try self.init(parsing: bytes, limits: limits, framing: framing, ignoreContentLength: false, lenient: false)
     }
 
     /// Parses one message from its text.
@@ -86,8 +95,20 @@ enum MessageParser {
     /// missing empty line ends the headers at the end of the bytes.
     static func parse(_ bytes: [UInt8], limits: SIPLimits, framing: SIPFraming,
                       ignoreContentLength: Bool = false, lenient: Bool = false) throws(SIPParseError) -> SIPMessage {
+        try SIPMessage(parsing: bytes, limits: limits, framing: framing, ignoreContentLength: ignoreContentLength, lenient: lenient)
+    }
+}
+
+extension SIPMessage {
+    /// The parser. An initializer, so that the message is built where the caller wants it rather
+    /// than copied there. See ``MessageParser/parse(_:limits:framing:ignoreContentLength:lenient:)``.
+    init(parsing bytes: [UInt8], limits: SIPLimits, framing: SIPFraming,
+         ignoreContentLength: Bool, lenient: Bool) throws(SIPParseError) {
+        typealias MP = MessageParser
         let n = bytes.count
         guard n <= limits.maxMessageSize else { throw .limit(.messageSize, actual: n, maximum: limits.maxMessageSize) }
+        // Offsets are kept as 32-bit numbers (Span, SIPHeaders.Field).
+        guard n < Int(Int32.max) else { throw .limit(.messageSize, actual: n, maximum: Int(Int32.max) - 1) }
         var i = 0
         // §7.5: CRLFs before the start line are ignored.
         while i < n, bytes[i] == ASCII.cr || bytes[i] == ASCII.lf { i += 1 }
@@ -95,8 +116,7 @@ enum MessageParser {
         guard i < n else { throw SIPParseError(.malformedStartLine, "no start line", offset: 0) }
 
         // Start line.
-        var lineEnd = i
-        while lineEnd < n, bytes[lineEnd] != ASCII.lf { lineEnd += 1 }
+        let lineEnd = findByte(bytes, ASCII.lf, from: i, to: n)
         guard lineEnd < n else { throw SIPParseError(.missingEmptyLine, "the start line does not end", offset: i) }
         var contentEnd = lineEnd
         if contentEnd > i, bytes[contentEnd - 1] == ASCII.cr { contentEnd -= 1 }
@@ -106,7 +126,7 @@ enum MessageParser {
         var essentials = Essentials()
         let startLine: SIPMessage.StartLine
         do {
-            startLine = try parseStartLine(bytes, i..<contentEnd, &essentials)
+            startLine = try MP.parseStartLine(bytes, i..<contentEnd, &essentials)
         } catch {
             guard lenient else { throw error }
             var s = SIPScanner(bytes, range: i..<contentEnd)
@@ -120,77 +140,94 @@ enum MessageParser {
         fields.reserveCapacity(24)
         var bodyStart = -1
         var contentLength: Int? = nil
-        while i < n {
-            let c = bytes[i]
-            if c == ASCII.cr || c == ASCII.lf {
-                // The empty line: CRLF (or a bare LF, tolerated).
-                if c == ASCII.cr {
-                    guard i + 1 < n, bytes[i + 1] == ASCII.lf else {
-                        throw SIPParseError(.malformedHeaderLine, "bare CR", offset: i)
+        // The values of Via, From, To, Call-ID, CSeq and Max-Forwards are checked as their lines are
+        // found; the first error is thrown after the framing checks, which come first.
+        var hotError: SIPParseError? = nil
+        var checkHot = !lenient
+        // The header lines, read through a pointer: every read below is of an index checked to be
+        // below n == p.count.
+        try bytes.withUnsafeBufferPointer { (p) throws(SIPParseError) in
+            while i < n {
+                let c = p[i]
+                if c == ASCII.cr || c == ASCII.lf {
+                    // The empty line: CRLF (or a bare LF, tolerated).
+                    if c == ASCII.cr {
+                        guard i + 1 < n, p[i + 1] == ASCII.lf else {
+                            throw SIPParseError(.malformedHeaderLine, "bare CR", offset: i)
+                        }
+                        bodyStart = i + 2
+                    } else {
+                        bodyStart = i + 1
                     }
-                    bodyStart = i + 2
-                } else {
-                    bodyStart = i + 1
+                    break
                 }
-                break
-            }
-            guard fields.count < limits.maxHeaderCount else {
-                throw .limit(.headerCount, actual: fields.count + 1, maximum: limits.maxHeaderCount, offset: i)
-            }
-            let lineStart = i
-            guard ASCII.isToken(c) else {
-                throw SIPParseError(.malformedHeaderLine,
-                                    c == ASCII.sp || c == ASCII.htab ? "continuation line with no header before it" : "header name is not a token",
-                                    offset: i)
-            }
-            while i < n, ASCII.isToken(bytes[i]) { i += 1 }
-            let nameEnd = i
-            while i < n, bytes[i] == ASCII.sp || bytes[i] == ASCII.htab { i += 1 }
-            guard i < n, bytes[i] == ASCII.colon else {
-                throw SIPParseError(.malformedHeaderLine, "expected ':' after the header name", offset: i)
-            }
-            i += 1
-            while i < n, bytes[i] == ASCII.sp || bytes[i] == ASCII.htab { i += 1 }
-            let valueStart = i
-            var valueEnd = i
-            // The value runs to the end of the line, and on through continuation lines.
-            while true {
-                // memchr finds the LF; a CR anywhere but right before it is a bare CR. NUL may appear
-                // inside a quoted-pair (RFC 4475 §3.1.1.2); the value grammars judge it.
-                let lf = findByte(bytes, ASCII.lf, from: i, to: n)
-                let cr = findByte(bytes, ASCII.cr, from: i, to: lf)
-                if cr < lf, cr != lf - 1 || lf == n {
-                    throw SIPParseError(.malformedHeaderLine, "bare CR in a header line", offset: cr)
+                guard fields.count < limits.maxHeaderCount else {
+                    throw .limit(.headerCount, actual: fields.count + 1, maximum: limits.maxHeaderCount, offset: i)
                 }
-                i = lf
-                guard i < n || lenient else {
-                    throw SIPParseError(.missingEmptyLine, "the header section does not end with an empty line", offset: i)
+                let lineStart = i
+                guard ASCII.isToken(c) else {
+                    throw SIPParseError(.malformedHeaderLine,
+                                        c == ASCII.sp || c == ASCII.htab ? "continuation line with no header before it" : "header name is not a token",
+                                        offset: i)
                 }
-                var e = i
-                if e > valueStart, bytes[e - 1] == ASCII.cr { e -= 1 }
-                valueEnd = Swift.max(e, valueStart)
-                i = Swift.min(i + 1, n)  // past LF
-                guard i - lineStart <= limits.maxHeaderLineLength else {
-                    throw .limit(.headerLineLength, actual: i - lineStart, maximum: limits.maxHeaderLineLength, offset: lineStart)
+                while i < n, ASCII.isToken(p[i]) { i += 1 }
+                let nameEnd = i
+                while i < n, p[i] == ASCII.sp || p[i] == ASCII.htab { i += 1 }
+                guard i < n, p[i] == ASCII.colon else {
+                    throw SIPParseError(.malformedHeaderLine, "expected ':' after the header name", offset: i)
                 }
-                if i < n, bytes[i] == ASCII.sp || bytes[i] == ASCII.htab { continue }
-                break
+                i += 1
+                while i < n, p[i] == ASCII.sp || p[i] == ASCII.htab { i += 1 }
+                let valueStart = i
+                var valueEnd = i
+                // The value runs to the end of the line, and on through continuation lines.
+                while true {
+                    // memchr finds the LF; a CR anywhere but right before it is a bare CR. NUL may appear
+                    // inside a quoted-pair (RFC 4475 §3.1.1.2); the value grammars judge it.
+                    let lf = findByte(p, ASCII.lf, from: i, to: n)
+                    let cr = findByte(p, ASCII.cr, from: i, to: lf)
+                    if cr < lf, cr != lf - 1 || lf == n {
+                        throw SIPParseError(.malformedHeaderLine, "bare CR in a header line", offset: cr)
+                    }
+                    i = lf
+                    guard i < n || lenient else {
+                        throw SIPParseError(.missingEmptyLine, "the header section does not end with an empty line", offset: i)
+                    }
+                    var e = i
+                    if e > valueStart, p[e - 1] == ASCII.cr { e -= 1 }
+                    valueEnd = Swift.max(e, valueStart)
+                    i = Swift.min(i + 1, n)  // past LF
+                    guard i - lineStart <= limits.maxHeaderLineLength else {
+                        throw .limit(.headerLineLength, actual: i - lineStart, maximum: limits.maxHeaderLineLength, offset: lineStart)
+                    }
+                    if i < n, p[i] == ASCII.sp || p[i] == ASCII.htab { continue }
+                    break
+                }
+                while valueEnd > valueStart, p[valueEnd - 1] == ASCII.sp || p[valueEnd - 1] == ASCII.htab { valueEnd -= 1 }
+                let id = KnownHeader.lookup(p, lineStart..<nameEnd) ?? 0
+                if id == KnownHeader.contentLength, !ignoreContentLength {
+                    let v = try MP.parseContentLength(bytes, valueStart..<valueEnd)
+                    if let contentLength, contentLength != v {
+                        throw SIPParseError(.invalidContentLength, "two Content-Length values, \(contentLength) and \(v)",
+                                            header: "Content-Length", offset: lineStart)
+                    }
+                    guard v <= limits.maxBodySize else {
+                        throw .limit(.bodySize, actual: v, maximum: limits.maxBodySize, offset: valueStart)
+                    }
+                    contentLength = v
+                }
+                if checkHot, MP.isHot(id) {
+                    do throws(SIPParseError) {
+                        try MP.checkHotHeader(id, bytes, valueStart..<valueEnd, &essentials, limits: limits)
+                    } catch {
+                        hotError = error
+                        checkHot = false
+                    }
+                }
+                fields.append(.raw(id: id, lineStart: Int32(truncatingIfNeeded: lineStart), nameEnd: Int32(truncatingIfNeeded: nameEnd),
+                                   valueStart: Int32(truncatingIfNeeded: valueStart), valueEnd: Int32(truncatingIfNeeded: valueEnd),
+                                   lineEnd: Int32(truncatingIfNeeded: i)))
             }
-            while valueEnd > valueStart, bytes[valueEnd - 1] == ASCII.sp || bytes[valueEnd - 1] == ASCII.htab { valueEnd -= 1 }
-            let id = KnownHeader.lookup(bytes, lineStart..<nameEnd) ?? 0
-            if id == KnownHeader.contentLength, !ignoreContentLength {
-                let v = try parseContentLength(bytes, valueStart..<valueEnd)
-                if let contentLength, contentLength != v {
-                    throw SIPParseError(.invalidContentLength, "two Content-Length values, \(contentLength) and \(v)",
-                                        header: "Content-Length", offset: lineStart)
-                }
-                guard v <= limits.maxBodySize else {
-                    throw .limit(.bodySize, actual: v, maximum: limits.maxBodySize, offset: valueStart)
-                }
-                contentLength = v
-            }
-            fields.append(.raw(id: id, lineStart: Int32(lineStart), nameEnd: Int32(nameEnd), valueStart: Int32(valueStart),
-                               valueEnd: Int32(valueEnd), lineEnd: Int32(i)))
         }
         if bodyStart < 0, lenient { bodyStart = n }
         guard bodyStart >= 0 else {
@@ -222,23 +259,34 @@ enum MessageParser {
                 throw .limit(.bodySize, actual: n - bodyStart, maximum: limits.maxBodySize, offset: bodyStart)
             }
         }
-        essentials.contentLength = contentLength
+        essentials.contentLength = contentLength.map { Int32(truncatingIfNeeded: $0) }
 
-        let headers = SIPHeaders(source: bytes, fields: fields)
         if lenient {
-            return SIPMessage(startLine: startLine, headers: headers, body: bytes[bodyStart..<n], wire: nil, cache: nil)
+            // Stored directly rather than through the memberwise initializer, which costs a copy.
+            self.startLine = startLine
+            self.headers = SIPHeaders(source: bytes, fields: fields)
+            self.body = bytes[bodyStart..<n]
+            self.wire = nil
+            self.cache = nil
+            return
         }
-        try checkHotHeaders(headers, &essentials, limits: limits)
-        if case .request(let rl) = startLine, let m = essentials.cseqMethod {
-            let mb = rl.method.rawValue.utf8
-            if !(m.count == mb.count && zip(bytes[m], mb).allSatisfy { $0 == $1 }) {
-                throw SIPParseError(.cseqMethodMismatch, "CSeq method \(String(decoding: bytes[m], as: UTF8.self)) but the request is \(rl.method)",
+        if let hotError { throw hotError }
+        if let m = essentials.cseqMethod?.range, let rm = essentials.requestMethod?.range {
+            // Methods are case-sensitive (§7.1); both are tokens of the received bytes.
+            if !(m.count == rm.count && bytes[m].elementsEqual(bytes[rm])) {
+                throw SIPParseError(.cseqMethodMismatch, "CSeq method \(String(decoding: bytes[m], as: UTF8.self)) but the request is \(String(decoding: bytes[rm], as: UTF8.self))",
                                     header: "CSeq", offset: m.lowerBound)
             }
         }
-        return SIPMessage(startLine: startLine, headers: headers, body: bytes[bodyStart..<bodyEnd],
-                          wire: bytes[messageStart..<bodyEnd], cache: essentials)
+        self.startLine = startLine
+        self.headers = SIPHeaders(source: bytes, fields: fields)
+        self.body = bytes[bodyStart..<bodyEnd]
+        self.wire = bytes[messageStart..<bodyEnd]
+        self.cache = essentials
     }
+}
+
+extension MessageParser {
 
     /// Content-Length = 1*DIGIT (§20.14). Never a negative number, never beyond Int.
     static func parseContentLength(_ bytes: [UInt8], _ r: Range<Int>) throws(SIPParseError) -> Int {
@@ -293,8 +341,7 @@ enum MessageParser {
         var s = SIPScanner(b, range: r)
         guard let m = s.token() else { throw SIPParseError(.malformedStartLine, "expected a method", offset: r.lowerBound) }
         guard s.consume(ASCII.sp) else { throw SIPParseError(.malformedStartLine, "expected SP after the method", offset: s.position) }
-        var uriEnd = s.position
-        while uriEnd < r.upperBound, b[uriEnd] != ASCII.sp { uriEnd += 1 }
+        let uriEnd = findByte(b, ASCII.sp, from: s.position, to: r.upperBound)
         guard uriEnd < r.upperBound else { throw SIPParseError(.malformedStartLine, "expected SP after the Request-URI", offset: uriEnd) }
         if s.peek() == ASCII.lAngle {
             throw SIPParseError(.malformedStartLine, "the Request-URI is enclosed in <> (RFC 4475 §3.1.2.7)", offset: s.position)
@@ -315,15 +362,45 @@ enum MessageParser {
         s.position = uriEnd + 1
         let version = try parseVersion(&s)
         guard s.isAtEnd else { throw SIPParseError(.malformedStartLine, "unexpected bytes after the SIP version", offset: s.position) }
-        e.requestURI = uri
-        var line = RequestLine(method: SIPMethod(String(decoding: b[m], as: UTF8.self)), raw: b, uri: uri)
+        e.requestMethod = Span(m)
+        var line = RequestLine(method: method(b, m), raw: b, uri: uri)
         line.version = version
         return .request(line)
+    }
+
+    /// The method named by `b[r]`: the methods of RFC 3261 as string literals (no decoding, no
+    /// allocation), others decoded.
+    static func method(_ b: [UInt8], _ r: Range<Int>) -> SIPMethod {
+        func its(_ name: StaticString) -> Bool {
+            r.count == name.utf8CodeUnitCount && b[r].elementsEqual(UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+        }
+        switch r.count {
+        case 3:
+            if its("ACK") { return SIPMethod(rawValue: "ACK") }
+            if its("BYE") { return SIPMethod(rawValue: "BYE") }
+        case 6:
+            if its("INVITE") { return SIPMethod(rawValue: "INVITE") }
+            if its("CANCEL") { return SIPMethod(rawValue: "CANCEL") }
+        case 7:
+            if its("OPTIONS") { return SIPMethod(rawValue: "OPTIONS") }
+            if its("MESSAGE") { return SIPMethod(rawValue: "MESSAGE") }
+        case 8:
+            if its("REGISTER") { return SIPMethod(rawValue: "REGISTER") }
+        default:
+            break
+        }
+        return SIPMethod(String(decoding: b[r], as: UTF8.self))
     }
 
     /// SIP-Version = "SIP" "/" 1*DIGIT "." 1*DIGIT; this stack speaks 2.0 only (§7.1).
     static func parseVersion(_ s: inout SIPScanner) throws(SIPParseError) -> String {
         let start = s.position
+        // "SIP/2.0" as nearly every message writes it; anything else takes the general path.
+        if start + 7 <= s.end, s.bytes[start..<(start + 7)].elementsEqual("SIP/2.0".utf8),
+           start + 7 == s.end || !ASCII.isDigit(s.bytes[start + 7]) {
+            s.position = start + 7
+            return "SIP/2.0"
+        }
         guard s.position + 4 <= s.end, s.bytes.equalsCaseInsensitive(start..<(start + 4), "SIP/") else {
             throw SIPParseError(.malformedStartLine, "expected SIP-Version", offset: start)
         }
@@ -343,81 +420,102 @@ enum MessageParser {
     /// The number of comma-separated values in a list header's value (commas inside quoted strings
     /// and `<…>` do not count).
     static func countListValues(_ b: [UInt8], _ r: Range<Int>) -> Int {
-        var count = 1
-        var i = r.lowerBound
-        var quoted = false, angle = false
-        while i < r.upperBound {
-            let c = b[i]
-            if quoted {
-                if c == ASCII.backslash { i += 1 } else if c == ASCII.dquote { quoted = false }
-            } else if c == ASCII.dquote {
-                quoted = true
-            } else if c == ASCII.lAngle {
-                angle = true
-            } else if c == ASCII.rAngle {
-                angle = false
-            } else if c == ASCII.comma, !angle {
-                count += 1
+        b.withUnsafeBufferPointer { p in
+            // Without a comma there is one value, whatever else the line holds.
+            if findByte(p, ASCII.comma, from: r.lowerBound, to: r.upperBound) == r.upperBound { return 1 }
+            var count = 1
+            var i = Swift.max(r.lowerBound, 0)
+            let end = Swift.min(r.upperBound, p.count)
+            var quoted = false, angle = false
+            // '"', ',', '<' and '>': the bytes that matter outside a quoted string.
+            let special: UInt64 = 1 << 0x22 | 1 << 0x2C | 1 << 0x3C | 1 << 0x3E
+            while i < end {
+                let c = p[i]
+                if quoted {
+                    if c == ASCII.backslash { i += 1 } else if c == ASCII.dquote { quoted = false }
+                } else if c < 64, special >> UInt64(c) & 1 != 0 {
+                    if c == ASCII.dquote {
+                        quoted = true
+                    } else if c == ASCII.lAngle {
+                        angle = true
+                    } else if c == ASCII.rAngle {
+                        angle = false
+                    } else if !angle {
+                        count += 1  // a comma
+                    }
+                }
+                i += 1
             }
-            i += 1
+            return count
         }
-        return count
     }
 
-    /// Checks the values of the top Via, From, To, Call-ID, CSeq and Max-Forwards, recording where their
-    /// essential parts are.
-    static func checkHotHeaders(_ h: SIPHeaders, _ e: inout Essentials, limits: SIPLimits) throws(SIPParseError) {
-        for i in h.fields.indices {
-            let id = h.fields[i].id
-            switch id {
-            case KnownHeader.via:
-                // The top Via is parsed (matching and responses need it, §17, §18.2.2); the others
-                // are only counted here and parsed when read or in strict checking.
-                let (b, r) = h.valueBytes(at: i)
-                if e.topVia == nil {
-                    var s = h.scanner(at: i)
-                    e.topVia = try HeaderGrammar.via(&s)
-                    e.viaCount += 1
-                    if s.separator(ASCII.comma) {
-                        e.viaCount += countListValues(b, s.position..<r.upperBound)
-                    } else {
-                        try s.expectEnd()
-                    }
+    /// Whether `id` is one of the headers the parser checks on every message.
+    @inline(__always)
+    static func isHot(_ id: UInt8) -> Bool {
+        switch id {
+        case KnownHeader.via, KnownHeader.from, KnownHeader.to, KnownHeader.callID, KnownHeader.cseq, KnownHeader.maxForwards:
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// Checks the value `r` of a top Via, From, To, Call-ID, CSeq or Max-Forwards line, recording
+    /// where its essential parts are (the first line of each counts).
+    static func checkHotHeader(_ id: UInt8, _ b: [UInt8], _ r: Range<Int>, _ e: inout Essentials,
+                               limits: SIPLimits) throws(SIPParseError) {
+        var s = SIPScanner(b, range: r)
+        s.headerID = id
+        switch id {
+        case KnownHeader.via:
+            // The top Via is parsed (matching and responses need it, §17, §18.2.2); the others
+            // are only counted here and parsed when read or in strict checking.
+            if !e.hasTopVia {
+                let v = try HeaderGrammar.via(&s)
+                e.hasTopVia = true
+                e.viaTransport = Span(v.transport)
+                e.viaHost = Span(v.host)
+                e.viaPort = v.port.map { Int32(truncatingIfNeeded: $0) }
+                e.viaBranch = v.branch.map(Span.init)
+                e.viaReceived = v.received.map(Span.init)
+                e.viaHasRport = v.hasRport
+                e.viaCount += 1
+                if s.separator(ASCII.comma) {
+                    e.viaCount += countListValues(b, s.position..<r.upperBound)
                 } else {
-                    e.viaCount += countListValues(b, r)
+                    try s.expectEnd()
                 }
-                guard e.viaCount <= limits.maxViaCount else {
-                    throw .limit(.viaCount, actual: e.viaCount, maximum: limits.maxViaCount, offset: r.lowerBound)
-                }
-            case KnownHeader.from, KnownHeader.to:
-                var s = h.scanner(at: i)
-                let na = try HeaderGrammar.nameAddr(&s)
-                try s.expectEnd()
-                if id == KnownHeader.from {
-                    if e.fromTag == nil { e.fromTag = na.tag }
-                } else if e.toTag == nil {
-                    e.toTag = na.tag
-                }
-            case KnownHeader.callID:
-                var s = h.scanner(at: i)
-                let r = try HeaderGrammar.callID(&s)
-                if e.callID == nil { e.callID = r }
-            case KnownHeader.cseq:
-                var s = h.scanner(at: i)
-                let c = try HeaderGrammar.cseq(&s)
-                if e.cseqNumber == nil {
-                    e.cseqNumber = c.number
-                    e.cseqMethod = c.method
-                }
-            case KnownHeader.maxForwards:
-                var s = h.scanner(at: i)
-                s.skipLWS()
-                let v = try s.number(max: 255, what: "Max-Forwards")
-                try s.expectEnd()
-                if e.maxForwards == nil { e.maxForwards = Int(v) }
-            default:
-                continue
+            } else {
+                e.viaCount += countListValues(b, r)
             }
+            guard e.viaCount <= limits.maxViaCount else {
+                throw .limit(.viaCount, actual: e.viaCount, maximum: limits.maxViaCount, offset: r.lowerBound)
+            }
+        case KnownHeader.from, KnownHeader.to:
+            let na = try HeaderGrammar.nameAddr(&s)
+            try s.expectEnd()
+            if id == KnownHeader.from {
+                if e.fromTag == nil { e.fromTag = na.tag.map(Span.init) }
+            } else if e.toTag == nil {
+                e.toTag = na.tag.map(Span.init)
+            }
+        case KnownHeader.callID:
+            let c = try HeaderGrammar.callID(&s)
+            if e.callID == nil { e.callID = Span(c) }
+        case KnownHeader.cseq:
+            let c = try HeaderGrammar.cseq(&s)
+            if e.cseqNumber == nil {
+                e.cseqNumber = c.number
+                e.cseqMethod = Span(c.method)
+            }
+        case KnownHeader.maxForwards:
+            s.skipLWS()
+            let v = try s.number(max: 255, what: "Max-Forwards")
+            try s.expectEnd()
+            if e.maxForwards == nil { e.maxForwards = Int32(truncatingIfNeeded: v) }
+        default:
+            break
         }
     }
 }

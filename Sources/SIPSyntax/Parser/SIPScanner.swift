@@ -7,8 +7,20 @@ public struct SIPScanner: Sendable {
     public let bytes: [UInt8]
     public var position: Int
     public let end: Int
-    /// The header being parsed, for error messages.
-    var header: String?
+    /// The header being parsed, for error messages: its name as given, or else the name of the
+    /// known header `headerID` (looked up only when an error needs it).
+    var header: String? {
+        get {
+            if let headerText { return headerText }
+            return headerID != 0 ? KnownHeader.all[Int(headerID) - 1].name : nil
+        }
+        set {
+            headerText = newValue
+            headerID = 0
+        }
+    }
+    var headerText: String?
+    var headerID: UInt8 = 0
 
     public init(_ bytes: [UInt8], range: Range<Int>) {
         self.bytes = bytes
@@ -19,6 +31,12 @@ public struct SIPScanner: Sendable {
     public init(_ string: String) {
         let b = Array(string.utf8)
         self.init(b, range: 0..<b.count)
+    }
+
+    /// Names the same header as `other` in error messages.
+    mutating func inheritHeader(from other: SIPScanner) {
+        headerText = other.headerText
+        headerID = other.headerID
     }
 
     public var isAtEnd: Bool { position >= end }
@@ -65,7 +83,13 @@ public struct SIPScanner: Sendable {
     /// Consumes bytes while `predicate` holds; returns their range (possibly empty).
     public mutating func scan(while predicate: (UInt8) -> Bool) -> Range<Int> {
         let start = position
-        while position < end, predicate(bytes[position]) { position += 1 }
+        // Reads stay inside the array: from a non-negative start to at most its count.
+        let stop = start >= 0 ? Swift.min(end, bytes.count) : start
+        position = bytes.withUnsafeBufferPointer { p in
+            var i = start
+            while i < stop, predicate(p[i]) { i += 1 }
+            return i
+        }
         return start..<position
     }
 
@@ -91,25 +115,41 @@ public struct SIPScanner: Sendable {
     public mutating func quotedString() throws(SIPParseError) -> Range<Int> {
         let start = position
         guard consume(ASCII.dquote) else { throw error("expected '\"'") }
-        while position < end {
-            let b = bytes[position]
-            if b == ASCII.dquote { position += 1; return start..<position }
-            if b == ASCII.backslash {
-                guard position + 1 < end, bytes[position + 1] != ASCII.cr, bytes[position + 1] != ASCII.lf else {
-                    throw error("bad quoted-pair")
+        // 0: closed at `position`; 1: bad quoted-pair, 2: control character (at `position`); 3: unterminated.
+        var at = position
+        let stop = at >= 0 ? Swift.min(end, bytes.count) : at  // reads stay inside the array
+        let outcome = bytes.withUnsafeBufferPointer { p -> Int in
+            while at < stop {
+                let b = p[at]
+                if b == ASCII.dquote { at += 1; return 0 }
+                if b == ASCII.backslash {
+                    guard at + 1 < stop, p[at + 1] != ASCII.cr, p[at + 1] != ASCII.lf else { return 1 }
+                    at += 2
+                } else if b == ASCII.cr || b == ASCII.lf {
+                    // A folded line inside a quoted string: the fold is LWS (§25.1 qdtext includes LWS).
+                    at += 1
+                } else if b < 0x20 && b != ASCII.htab || b == 0x7F {
+                    return 2
+                } else {
+                    at += 1
                 }
-                position += 2
-            } else if b == ASCII.cr || b == ASCII.lf {
-                // A folded line inside a quoted string: the fold is LWS (§25.1 qdtext includes LWS).
-                position += 1
-            } else if b < 0x20 && b != ASCII.htab || b == 0x7F {
-                throw error("control character in quoted string")
-            } else {
-                position += 1
             }
+            return 3
         }
-        position = start
-        throw error("unterminated quoted string")
+        switch outcome {
+        case 0:
+            position = at
+            return start..<position
+        case 1:
+            position = at
+            throw error("bad quoted-pair")
+        case 2:
+            position = at
+            throw error("control character in quoted string")
+        default:
+            position = start
+            throw error("unterminated quoted string")
+        }
     }
 
     /// A decimal number of at most `maxDigits` digits (leading zeros allowed), checked against `max`.

@@ -62,10 +62,6 @@ enum URIGrammar {
         return r
     }
 
-    private static func isUserChar(_ b: UInt8) -> Bool {
-        ASCII.is(b, .unreserved) || ASCII.is(b, .userUnreserved) || b == ASCII.percent
-    }
-
     private static func isPasswordChar(_ b: UInt8) -> Bool {
         ASCII.is(b, .unreserved) || ASCII.is(b, .passwordExtra) || b == ASCII.percent
     }
@@ -96,23 +92,37 @@ enum URIGrammar {
         // userinfo = ( user / telephone-subscriber ) [ ":" password ] "@" — present when an '@'
         // ends the run of characters a userinfo may hold (semiuri: ';' may sit in the user part).
         let save = s.position
-        let run = s.scan(while: { isUserChar($0) || isPasswordChar($0) || $0 == ASCII.colon })
+        // One pass over the run: where its first ':' is, and whether it holds a '%'.
+        let (ul, uh) = ASCII.userinfoMasks
+        var colon: Int? = nil
+        var sawPercent = false
+        let stop = save >= 0 ? Swift.min(s.end, s.bytes.count) : save  // reads stay inside the array
+        let runEnd = s.bytes.withUnsafeBufferPointer { p in
+            var i = save
+            while i < stop {
+                let c = p[i]
+                guard ASCII.isIn(c, ul, uh) else { break }
+                if c == ASCII.colon, colon == nil { colon = i }
+                if c == ASCII.percent { sawPercent = true }
+                i += 1
+            }
+            return i
+        }
+        let run = save..<runEnd
+        s.position = runEnd
         if s.peek() == ASCII.at, !run.isEmpty {
-            var colon: Int? = nil
-            for i in run where s.bytes[i] == ASCII.colon { colon = i; break }
             let userRange = run.lowerBound..<(colon ?? run.upperBound)
             guard !userRange.isEmpty else { throw s.error("empty user in URI", kind: .invalidURI) }
-            for i in userRange where !isUserChar(s.bytes[i]) {
-                throw SIPParseError(.invalidURI, "'\(printable(s.bytes[i]))' not allowed in a URI user", header: s.header, offset: i)
-            }
-            try checkEscapes(s, userRange)
+            // The user part needs no check of its own: password characters are user characters
+            // too, so the run before its first ':' holds user characters only.
+            if sawPercent { try checkEscapes(s, userRange) }
             r.user = userRange
             if let colon {
                 let pw = (colon + 1)..<run.upperBound
                 for i in pw where !isPasswordChar(s.bytes[i]) {
                     throw SIPParseError(.invalidURI, "'\(printable(s.bytes[i]))' not allowed in a URI password", header: s.header, offset: i)
                 }
-                try checkEscapes(s, pw)
+                if sawPercent { try checkEscapes(s, pw) }
                 r.password = pw
             }
             s.position += 1  // '@'
@@ -129,12 +139,13 @@ enum URIGrammar {
             return
         }
         // uri-parameters = *( ";" uri-parameter ); uri-parameter = pname [ "=" pvalue ]
+        let (pl, ph) = ASCII.paramCharMasks
         while s.consume(ASCII.semicolon) {
-            let name = s.scan(while: isParamChar)
+            let name = s.scan(while: { ASCII.isIn($0, pl, ph) })
             guard !name.isEmpty else { throw s.error("empty URI parameter name", kind: .invalidURI) }
             try checkEscapes(s, name)
             if s.consume(ASCII.equals) {
-                let value = s.scan(while: isParamChar)
+                let value = s.scan(while: { ASCII.isIn($0, pl, ph) })
                 guard !value.isEmpty else { throw s.error("empty URI parameter value", kind: .invalidURI) }
                 try checkEscapes(s, value)
             }
@@ -166,9 +177,47 @@ enum URIGrammar {
             }
             return start..<s.position
         }
-        let r = s.scan(while: { ASCII.is($0, .hostname) })
+        // One pass: scan the hostname characters and check the labels as isValidHostname does.
+        let b = s.bytes
+        var labelStart = start
+        var lastLabelStart = start
+        var lastLabelEnd = start
+        var valid = true
+        let stop = start >= 0 ? Swift.min(s.end, b.count) : start  // reads stay inside the array
+        let i = b.withUnsafeBufferPointer { p in
+            var i = start
+            while i < stop {
+                let c = p[i]
+                if c == ASCII.dot {
+                    if i == labelStart {
+                        valid = false  // an empty label before a dot
+                    } else {
+                        if p[labelStart] == 0x2D || p[i - 1] == 0x2D { valid = false }
+                        lastLabelStart = labelStart
+                        lastLabelEnd = i
+                    }
+                    labelStart = i + 1
+                } else if !ASCII.is(c, .hostname) {
+                    break
+                }
+                i += 1
+            }
+            return i
+        }
+        s.position = i
+        let r = start..<i
         guard !r.isEmpty else { throw s.error("expected a host", kind: .invalidURI) }
-        guard isValidHostname(s.bytes, r) else {
+        if i > labelStart {
+            // the last label (a single trailing dot leaves none after it, which is allowed)
+            if b[labelStart] == 0x2D || b[i - 1] == 0x2D { valid = false }
+            lastLabelStart = labelStart
+            lastLabelEnd = i
+        }
+        // toplabel = ALPHA / ALPHA *( alphanum / "-" ) alphanum, or an IPv4address
+        if valid, lastLabelEnd <= lastLabelStart || (ASCII.isDigit(b[lastLabelStart]) && IPv4.parse(b, r) == nil) {
+            valid = false
+        }
+        guard valid else {
             throw SIPParseError(.invalidURI, "bad host '\(s.string(r))'", header: s.header, offset: start)
         }
         return r
