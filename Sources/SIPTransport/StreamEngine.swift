@@ -1,6 +1,7 @@
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOSSL
 import SIPSyntax
 
 #if canImport(Glibc)
@@ -275,15 +276,18 @@ final class StreamEngine: Sendable {
     /// A connection to `target`: one being made already, or a new one.
     private func connect(to target: SIPTransportTarget) -> EventLoopFuture<any Channel> {
         let loop = group.any()
-        let (pending, promise) = state.withLockedValue { s -> (EventLoopFuture<any Channel>?, EventLoopPromise<any Channel>?) in
+        // The promise is made only for a new connection: one left uncompleted is a leak (NIO
+        // traps on it in debug builds).
+        typealias Claim = (pending: EventLoopFuture<any Channel>?, made: EventLoopPromise<any Channel>?)
+        let (pending, made) = state.withLockedValue { s -> Claim in
             if s.stopping { return (loop.makeFailedFuture(SIPTransportError(.notRunning)), nil) }
             if let f = s.connecting[target.address] { return (f, nil) }
-            let p = loop.makePromise(of: (any Channel).self)
-            s.connecting[target.address] = p.futureResult
-            return (nil, p)
+            let promise = loop.makePromise(of: (any Channel).self)
+            s.connecting[target.address] = promise.futureResult
+            return (nil, promise)
         }
         if let pending { return pending }
-        guard let promise else { return loop.makeFailedFuture(SIPTransportError(.notRunning)) }
+        guard let promise = made else { return loop.makeFailedFuture(SIPTransportError(.notRunning)) }
         let pipeline = self.pipeline
         let bootstrap = ClientBootstrap(group: loop)
             .connectTimeout(settings.connectTimeout)
@@ -297,7 +301,13 @@ final class StreamEngine: Sendable {
                 }
             }
         bootstrap.connect(to: target.address)
-            .flatMap { channel in pipeline.whenReady(channel).map { channel } }
+            .flatMap { channel in
+                // A connection whose handshake failed is of no use: close it.
+                pipeline.whenReady(channel).map { channel }.flatMapErrorThrowing { error in
+                    channel.close(promise: nil)
+                    throw error
+                }
+            }
             .flatMapThrowing { channel -> any Channel in
                 guard self.admit(channel, remote: target.address, inbound: false) else {
                     channel.close(promise: nil)
@@ -321,11 +331,11 @@ final class StreamEngine: Sendable {
         }
         if let e = error as? IOError, e.errnoCode == ECONNREFUSED { return SIPTransportError(.connectionRefused, "\(e)") }
         if error is ChannelError { return SIPTransportError(.connectionClosed, "\(error)") }
-        let text = "\(error)"
-        if text.contains("SSL") || text.contains("TLS") || text.contains("handshake") {
-            return SIPTransportError(.tlsFailure, text)
+        // A handshake that failed (an untrusted certificate, a name mismatch) or a TLS alert.
+        if error is NIOSSLError || error is BoringSSLError || error is NIOSSLExtraError {
+            return SIPTransportError(.tlsFailure, "\(error)")
         }
-        return SIPTransportError(.ioError, text)
+        return SIPTransportError(.ioError, "\(error)")
     }
 
     // MARK: - Shutdown

@@ -89,7 +89,8 @@ public final class TCPTransport: SIPTransport {
         let contexts = try tls.map(TLSContexts.init)
         kind = tls == nil ? .tcp : .tls
         engine = StreamEngine(kind: kind, host: host, port: port, group: group, settings: settings,
-                              pipeline: TCPPipeline(tls: contexts, limits: settings.limits))
+                              pipeline: TCPPipeline(tls: contexts, limits: settings.limits,
+                                                    handshakeTimeout: settings.connectTimeout))
     }
 
     public var localAddress: SocketAddress? { engine.localAddress }
@@ -115,6 +116,9 @@ public final class TCPTransport: SIPTransport {
 private struct TCPPipeline: StreamPipeline {
     let tls: TLSContexts?
     let limits: SIPLimits
+    let handshakeTimeout: TimeAmount
+    /// With TLS, a connection this transport makes is ready once its handshake is done.
+    let readiness = ConnectionReadiness()
 
     func configureAccepted(_ channel: any Channel, deliver: @escaping MessageSink) throws {
         if let tls { try tls.addServerHandler(to: channel) }
@@ -122,7 +126,15 @@ private struct TCPPipeline: StreamPipeline {
     }
 
     func configureConnected(_ channel: any Channel, target: SIPTransportTarget, deliver: @escaping MessageSink) throws {
-        if let tls { try tls.addClientHandler(to: channel, target: target) }
+        if let tls {
+            try tls.addClientHandler(to: channel, target: target)
+            let ready = readiness.register(channel, timeout: handshakeTimeout)
+            try channel.pipeline.syncOperations.addHandler(TLSHandshakeObserver(ready: ready))
+        }
         try channel.pipeline.syncOperations.addHandler(SIPFramingHandler(limits: limits, deliver: deliver))
+    }
+
+    func whenReady(_ channel: any Channel) -> EventLoopFuture<Void> {
+        tls == nil ? channel.eventLoop.makeSucceededVoidFuture() : readiness.future(for: channel)
     }
 }

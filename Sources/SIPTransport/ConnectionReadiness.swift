@@ -1,0 +1,61 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOTLS
+
+/// The futures a stream pipeline's `whenReady` hands the engine, one per connection the transport
+/// makes: a handshake (TLS, the WebSocket upgrade of RFC 7118 §4) completes it; the connection
+/// closing, or the handshake taking longer than `timeout`, fails it.
+///
+/// The engine writes nothing on a connection it made until its future succeeds, so that a message
+/// is neither lost in a half-built pipeline nor reported as written when the handshake then fails.
+final class ConnectionReadiness: Sendable {
+    private let pending = NIOLockedValueBox([ObjectIdentifier: EventLoopFuture<Void>]())
+
+    /// Starts waiting for `channel`'s handshake; the pipeline completes the promise.
+    func register(_ channel: any Channel, timeout: TimeAmount) -> EventLoopPromise<Void> {
+        let promise = channel.eventLoop.makePromise(of: Void.self)
+        let id = ObjectIdentifier(channel)
+        pending.withLockedValue { $0[id] = promise.futureResult }
+        let timer = channel.eventLoop.scheduleTask(in: timeout) {
+            promise.fail(SIPTransportError(.connectFailed, "handshake not done within the connect timeout"))
+            channel.close(promise: nil)
+        }
+        promise.futureResult.whenComplete { _ in timer.cancel() }
+        channel.closeFuture.whenComplete { [weak self] _ in
+            _ = self?.pending.withLockedValue { $0.removeValue(forKey: id) }
+            promise.fail(SIPTransportError(.connectionClosed, "closed during the handshake"))
+        }
+        return promise
+    }
+
+    /// The future of `channel`'s handshake; failed when the channel was never registered or has
+    /// closed since.
+    func future(for channel: any Channel) -> EventLoopFuture<Void> {
+        if let f = pending.withLockedValue({ $0.removeValue(forKey: ObjectIdentifier(channel)) }) { return f }
+        return channel.eventLoop.makeFailedFuture(SIPTransportError(.connectionClosed, "closed during the handshake"))
+    }
+}
+
+/// Completes a connection's readiness when its TLS handshake does, or fails it with the handshake's
+/// error, so that a send to a server whose certificate is not trusted reports a TLS failure rather
+/// than a closed connection. Removes itself once the handshake is done.
+final class TLSHandshakeObserver: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = NIOAny
+
+    private let ready: EventLoopPromise<Void>
+
+    init(ready: EventLoopPromise<Void>) { self.ready = ready }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        context.fireUserInboundEventTriggered(event)
+        if let e = event as? TLSUserEvent, case .handshakeCompleted = e {
+            ready.succeed()
+            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        ready.fail(error)
+        context.fireErrorCaught(error)
+    }
+}
