@@ -61,6 +61,8 @@ public final class SIPStack: Sendable {
     public let transports: [any SIPTransport]
     let resolver: any SIPResolver
     let metrics: StackMetrics
+    /// The kinds of the transports, for routing.
+    private let kinds: Set<SIPTransportKind>
     private let shards: [TransactionShard]
     private let state = NIOLockedValueBox(RunState())
 
@@ -80,6 +82,7 @@ public final class SIPStack: Sendable {
         self.configuration = configuration
         self.transports = transports
         self.resolver = resolver
+        self.kinds = Set(transports.map(\.kind))
         var logger = logger ?? Logger(label: "sippet")
         logger[metadataKey: "sip.stack"] = "\(name)"
         self.logger = logger
@@ -220,7 +223,7 @@ public final class SIPStack: Sendable {
         if !request.headers.contains(.maxForwards) { request.headers.append(.maxForwards, "70") }
         // A Via the stack adds is about 100 bytes.
         let size = request.serialized().count + (topVia == nil ? 100 : 0)
-        let hop = try Routing.nextHop(for: uri, messageSize: size, available: Set(transports.map(\.kind)))
+        let hop = try Routing.nextHop(for: uri, messageSize: size, available: kinds)
         let key = method == .ack ? nil : ClientTransactionKey(branch: branch, method: method)
         let ready = request
         if let address = hop.address {
@@ -278,7 +281,9 @@ public final class SIPStack: Sendable {
         }
         let shard = shard(for: .client(key))
         let route = TransactionRoute(transport: transport, target: target)
-        let outgoing = request
+        // Parse the final request once: matching and the transaction then read its hot headers
+        // from the parse instead of writing and reading the message again for each.
+        let outgoing = (try? SIPMessage(parsing: request.serialized(), limits: .default)) ?? request
         shard.run { shard.start(request: outgoing, key: key, route: route) }
     }
 
@@ -322,7 +327,7 @@ public final class SIPStack: Sendable {
         }
         guard message.isRequest, let uri = try? Routing.targetURI(of: message),
               let hop = try? Routing.nextHop(for: uri, messageSize: message.serialized().count,
-                                             available: Set(transports.map(\.kind))) else { return false }
+                                             available: kinds) else { return false }
         return hop.kind.isReliable
     }
 

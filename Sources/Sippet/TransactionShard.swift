@@ -14,6 +14,8 @@ struct TransactionRoute: Sendable {
     var started: NIODeadline? = nil
     /// The INVITE of an INVITE client transaction, from which its CANCEL is made (RFC 3261 §9.1).
     var invite: SIPMessage? = nil
+    /// The transaction's number in the shard's timer queue.
+    var timerID: UInt64 = 0
 }
 
 /// The transactions of one event loop: a table, its timers, and the routes of its transactions.
@@ -26,7 +28,11 @@ final class TransactionShard: @unchecked Sendable {
     /// The stack, set once right after it is made.
     weak var stack: SIPStack?
     private var table: TransactionTable
-    private var timers = TimerQueue<TransactionKey>()
+    /// Timers by transaction number, not key: the heap and its index then hold plain integers,
+    /// with no string to hash, copy, retain or release.
+    private var timers = TimerQueue<UInt64>()
+    private var timerOwners: [UInt64: TransactionKey] = [:]
+    private var nextTimerID: UInt64 = 0
     private var routes: [TransactionKey: TransactionRoute] = [:]
     /// The transport error behind a `.transportError` event, to give the core the full error.
     private var transportErrors: [TransactionKey: SIPTransportError] = [:]
@@ -85,8 +91,7 @@ final class TransactionShard: @unchecked Sendable {
                 handle(actions, for: k, advanceClock: true)
                 return
             }
-            routes[k] = route
-            metrics.liveTransactions.increment()
+            adopt(k, route: route)
             let verdict = validate ? SIPValidator.validate(request, policy: stack.configuration.validation) : .accept
             switch verdict {
             case .accept:
@@ -158,8 +163,7 @@ final class TransactionShard: @unchecked Sendable {
             var r = route
             r.started = .now()
             if key.method == .invite { r.invite = request }
-            routes[k] = r
-            metrics.liveTransactions.increment()
+            adopt(k, route: r)
             counters.countOut(request)
             handle(actions, for: k, advanceClock: true)
         } catch {
@@ -223,13 +227,26 @@ final class TransactionShard: @unchecked Sendable {
 
     // MARK: - Actions
 
+    /// Keeps the route of a new transaction and numbers it for the timer queue.
+    private func adopt(_ key: TransactionKey, route: TransactionRoute) {
+        var r = route
+        nextTimerID &+= 1
+        r.timerID = nextTimerID
+        routes[key] = r
+        timerOwners[nextTimerID] = key
+        metrics.liveTransactions.increment()
+    }
+
     /// Applies what a machine asked for: timers first (so that a core answering inline cannot see
     /// a timer of the event before its own), then sends, deliveries and termination in order.
     private func handle(_ actions: TransactionActions, for key: TransactionKey, advanceClock: Bool,
                         deliver: Bool = true) {
         if actions.isEmpty { return }
-        if advanceClock { timers.advance(to: clock()) }
-        timers.apply(actions, for: key)
+        let timerID = routes[key]?.timerID
+        if let timerID {
+            if advanceClock { timers.advance(to: clock()) }
+            timers.apply(actions, for: timerID)
+        }
         for action in actions {
             switch action {
             case .send(let bytes):
@@ -250,6 +267,7 @@ final class TransactionShard: @unchecked Sendable {
                 if let stack { core?.receiveError(error, key: key, stack: stack) }
             case .terminated:
                 routes[key] = nil
+                if let timerID { timerOwners[timerID] = nil }
                 if case .client(let k) = key, !pendingCancels.isEmpty { pendingCancels.remove(k) }
                 transportErrors[key] = nil
                 metrics.liveTransactions.decrement()
@@ -315,9 +333,10 @@ final class TransactionShard: @unchecked Sendable {
         wakeUp = nil
         let limit = clock()
         while let due = timers.popNext(notAfter: limit) {
-            let actions = table.timerFired(due.timer, for: due.id)
+            guard let key = timerOwners[due.id] else { continue }
+            let actions = table.timerFired(due.timer, for: key)
             if !actions.sent.isEmpty, due.timer != .trying { metrics.retransmissions.increment(by: actions.sent.count) }
-            handle(actions, for: due.id, advanceClock: false)
+            handle(actions, for: key, advanceClock: false)
         }
         scheduleWakeUp()
     }

@@ -53,7 +53,10 @@ struct StackLoopbackTests {
         #expect(await pair.log.wait { $0.statuses(.client(key)).contains(180) })
         let cancelKey = try pair.uac.cancel(key)
         #expect(await pair.log.finalStatuses(.client(cancelKey)) == [200])
-        #expect(await pair.log.finalStatuses(.client(key)) == [180, 487])
+        // Over UDP a retransmitted INVITE may bring the 180 again (§17.2.1); one final: the 487.
+        let statuses = await pair.log.finalStatuses(.client(key))
+        #expect(statuses.first == 180)
+        #expect(statuses.filter { $0 >= 200 } == [487])
         // The INVITE client transaction acknowledged the 487 (§17.1.1.3): the UAS's INVITE server
         // transaction leaves Completed long before Timer H (3.2 s) would end it.
         let received = try #require(pair.uasCore.requests.first { $0.method == .invite })

@@ -7,14 +7,19 @@ import Sippet
 
 /// The transports the loopback tests run over.
 enum TestTransport: String, CaseIterable, Sendable, CustomStringConvertible {
-    case udp, tcp
+    case udp, tcp, tls, ws, wss
 
     var description: String { rawValue }
 
+    /// A transport of this kind on `host`, any free port. TLS and WSS present the test CA's
+    /// server certificate and trust only that CA.
     func make(host: String, settings: SIPStreamSettings = SIPStreamSettings()) throws -> any SIPTransport {
         switch self {
         case .udp: return UDPTransport(host: host, port: 0)
         case .tcp: return try TCPTransport(host: host, port: 0, settings: settings)
+        case .tls: return try TCPTransport(host: host, port: 0, tls: try TestPKI.shared.serverTLS(), settings: settings)
+        case .ws: return try WebSocketTransport(host: host, port: 0, settings: settings)
+        case .wss: return try WebSocketTransport(host: host, port: 0, tls: try TestPKI.shared.serverTLS(), settings: settings)
         }
     }
 }
@@ -41,12 +46,13 @@ struct StackPair {
     let target: String
 
     static func start(_ transport: TestTransport, host: String, uas options: TestUAS.Options = TestUAS.Options(),
-                      configuration: SIPStack.Configuration = testConfiguration()) async throws -> StackPair {
-        let uas = SIPStack(name: "uas", configuration: configuration, transports: [try transport.make(host: host)])
+                      configuration: SIPStack.Configuration = testConfiguration(),
+                      names: (uac: String, uas: String) = ("uac", "uas")) async throws -> StackPair {
+        let uas = SIPStack(name: names.uas, configuration: configuration, transports: [try transport.make(host: host)])
         let core = TestUAS(options)
         uas.register(core: core)
         try await uas.start()
-        let uac = SIPStack(name: "uac", configuration: configuration, transports: [try transport.make(host: host)])
+        let uac = SIPStack(name: names.uac, configuration: configuration, transports: [try transport.make(host: host)])
         let log = EventLog(uac)
         try await uac.start()
         guard let a = uas.transports[0].localAddress, let h = a.sipHost, let port = a.port else {
