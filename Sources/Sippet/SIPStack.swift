@@ -6,6 +6,7 @@ import SIPSyntax
 import SIPTransaction
 import SIPTransport
 import ServiceLifecycle
+import Synchronization
 
 /// A SIP stack: transports, the transaction layer and a core, wired together (RFC 3261 §5).
 /// Sippet's `Sippet` process, started with `start_link(name:)`.
@@ -65,6 +66,8 @@ public final class SIPStack: Sendable {
     private let kinds: Set<SIPTransportKind>
     private let shards: [TransactionShard]
     private let state = NIOLockedValueBox(RunState())
+    /// Whether the stack is running, read on every message without a lock.
+    private let running = Atomic<Bool>(false)
 
     private struct RunState {
         var phase: Phase = .idle
@@ -146,6 +149,11 @@ public final class SIPStack: Sendable {
             $0.sentBy = sentBy
             $0.phase = .running
         }
+        // Each loop keeps its copy, so that checking a response's Via (§18.1.2) takes no lock.
+        for shard in shards {
+            try? await shard.loop.submit { shard.sentBy = sentBy }.get()
+        }
+        running.store(true, ordering: .releasing)
     }
 
     /// Graceful shutdown: stops taking new requests (they get 503), waits up to
@@ -158,6 +166,7 @@ public final class SIPStack: Sendable {
             return true
         }
         guard go else { return }
+        running.store(false, ordering: .releasing)
         let deadline = ContinuousClock.now + configuration.shutdownGracePeriod
         while ContinuousClock.now < deadline, await liveTransactionCount() > 0 {
             try? await Task.sleep(for: .milliseconds(50))
@@ -176,8 +185,8 @@ public final class SIPStack: Sendable {
         return total
     }
 
-    var isRunning: Bool { state.withLockedValue { $0.phase == .running } }
-    private var isAcceptingRequests: Bool { state.withLockedValue { $0.phase == .running } }
+    var isRunning: Bool { running.load(ordering: .acquiring) }
+    private var isAcceptingRequests: Bool { running.load(ordering: .acquiring) }
 
     // MARK: - Sending
 
@@ -460,17 +469,16 @@ extension SIPStack: SIPTransportDelegate {
             metrics.dropped.increment()
             return
         }
-        let port = e.sentByPort
-        let ours = state.withLockedValue { s in
-            s.sentBy.contains { Self.sameHost(host, $0.host) && (port == nil || port == $0.port) }
-        }
-        guard ours else {
-            metrics.dropped.increment()
-            logger.debug("dropping a response whose top Via is not ours", metadata: ["sip.sent-by": "\(host)"])
-            return
-        }
         let shard = shard(for: .client(ClientTransactionKey(branch: branch.string, method: .invite)))
-        shard.run { shard.received(response: response) }
+        let port = e.sentByPort
+        shard.run { [self] in
+            guard shard.sentBy.contains(where: { Self.sameHost(host, $0.host) && (port == nil || port == $0.port) }) else {
+                metrics.dropped.increment()
+                logger.debug("dropping a response whose top Via is not ours", metadata: ["sip.sent-by": "\(host)"])
+                return
+            }
+            shard.received(response: response)
+        }
     }
 
     /// A message that does not parse: a request that can still be answered gets the response RFC

@@ -41,6 +41,8 @@ final class TransactionShard: @unchecked Sendable {
     private let origin = NIODeadline.now()
     private var wakeUp: (deadline: NIODeadline, task: Scheduled<Void>)?
     var core: (any SIPCore)?
+    /// The stack's sent-by values (RFC 3261 §18.1.2), this loop's copy.
+    var sentBy: [(host: String, port: Int)] = []
     private let metrics: StackMetrics
     private var counters: MessageCounters
 
