@@ -222,19 +222,20 @@ public final class SIPStack: Sendable {
         guard let method = message.method else { throw .invalidMessage("not a request") }
         var request = message
         let uri = try Routing.targetURI(of: request)
-        let topVia: Via?
+        var topVia: Via?
         do { topVia = try request.headers.first(.via) } catch { throw .invalidMessage("Via: \(error)") }
         let branch = topVia?.branch ?? SIPIdentifiers.branch()
-        if var via = topVia, via.branch == nil {
-            via.branch = branch
-            replaceTopVia(&request, with: via)
+        if topVia != nil, topVia?.branch == nil {
+            topVia?.branch = branch
+            if let via = topVia { replaceTopVia(&request, with: via) }
         }
         if !request.headers.contains(.maxForwards) { request.headers.append(.maxForwards, "70") }
-        // A Via the stack adds is about 100 bytes.
-        let size = request.serialized().count + (topVia == nil ? 100 : 0)
-        let hop = try Routing.nextHop(for: uri, messageSize: size, available: kinds)
+        // The bytes as they stand; dispatch writes them again only if it changes the Via. A Via
+        // the stack adds is about 100 bytes.
+        let wire = request.serialized()
+        let hop = try Routing.nextHop(for: uri, messageSize: wire.count + (topVia == nil ? 100 : 0), available: kinds)
         let key = method == .ack ? nil : ClientTransactionKey(branch: branch, method: method)
-        let ready = request
+        let ready = OutgoingRequest(message: request, topVia: topVia, wire: wire)
         if let address = hop.address {
             try dispatch(ready, key: key, hop: hop, address: address, branch: branch)
         } else {
@@ -258,16 +259,24 @@ public final class SIPStack: Sendable {
         return key.map { .client($0) }
     }
 
+    /// A request on its way out: the message, its top Via as parsed, and its bytes.
+    private struct OutgoingRequest: Sendable {
+        var message: SIPMessage
+        var topVia: Via?
+        var wire: [UInt8]
+    }
+
     /// Puts the transport's Via in place and hands the request to its transaction (or, for an
     /// ACK, to the transport).
-    private func dispatch(_ message: SIPMessage, key: ClientTransactionKey?, hop: NextHop, address: SocketAddress,
+    private func dispatch(_ outgoing: OutgoingRequest, key: ClientTransactionKey?, hop: NextHop, address: SocketAddress,
                           branch: String) throws(SIPStackError) {
         guard let transport = transport(kind: hop.kind, family: address) else {
             throw .noTransport("no \(hop.kind) transport for \(address)")
         }
-        var request = message
+        var request = outgoing.message
+        var wire = outgoing.wire
         let (host, port) = sentBy(of: transport)
-        if var via = request.topVia {
+        if var via = outgoing.topVia {
             // RFC 3261 §18.1.1: when the transport changes, the top Via says so; our own sent-by
             // follows the transport.
             if via.transport.uppercased() != hop.kind.viaName {
@@ -277,23 +286,26 @@ public final class SIPStack: Sendable {
                 }
                 via.transport = hop.kind.viaName
                 replaceTopVia(&request, with: via)
+                wire = request.serialized()
             }
         } else {
+            // RFC 3261 §18.1.1, §8.1.1.7: the stack's Via, with a new branch; RFC 3581 §3: rport.
             var via = Via(transport: hop.kind.viaName, host: SIPHost(host), port: port, branch: branch)
             via.parameters.append("rport")
             request.headers.prepend(.via, via)
+            wire = request.serialized()
         }
         let target = SIPTransportTarget(address: address, hostName: hop.address == nil ? hop.host : nil)
         guard let key else {
-            transport.send(request.serialized(), to: target, completion: nil)
+            transport.send(wire, to: target, completion: nil)
             return
         }
         let shard = shard(for: .client(key))
         let route = TransactionRoute(transport: transport, target: target)
-        // Parse the final request once: matching and the transaction then read its hot headers
-        // from the parse instead of writing and reading the message again for each.
-        let outgoing = (try? SIPMessage(parsing: request.serialized(), limits: .default)) ?? request
-        shard.run { shard.start(request: outgoing, key: key, route: route) }
+        // Parse the final bytes once: matching and the transaction then read the hot headers from
+        // the parse instead of writing and reading the message again for each.
+        let ready = (try? SIPMessage(parsing: wire, limits: .default)) ?? request
+        shard.run { shard.start(request: ready, key: key, route: route) }
     }
 
     /// Sends a response with no transaction to `route` (a 503 when the table is full, a
@@ -459,7 +471,7 @@ extension SIPStack: SIPTransportDelegate {
         let refuseNew = !isAcceptingRequests && request.method != .ack
         let validate = configuration.validatesRequests
         let incoming = request
-        shard.run { shard.received(request: incoming, route: route, validate: validate, refuseNew: refuseNew) }
+        shard.run { shard.received(request: incoming, key: key, route: route, validate: validate, refuseNew: refuseNew) }
     }
 
     /// RFC 3261 §18.1.2: a response whose top Via sent-by is not ours is discarded; the others go

@@ -74,18 +74,17 @@ final class TransactionShard: @unchecked Sendable {
     // MARK: - From the transport
 
     /// A request arrived (RFC 3261 §17.2.3 matching, §8.2 validation of a new one).
-    func received(request: SIPMessage, route: TransactionRoute, validate: Bool, refuseNew: Bool) {
+    func received(request: SIPMessage, key: ServerTransactionKey, route: TransactionRoute, validate: Bool,
+                  refuseNew: Bool) {
         assert(loop.inEventLoop)
         guard let stack else { return }
         if refuseNew, table.match(request) == nil {
-            // Shutting down (or told to refuse): a new transaction is not started.
-            var busy = request.makeResponse(status: 503)
-            busy.headers.append(.retryAfter, "5")
-            stack.sendStateless(busy, route: route)
+            // Shutting down: a new transaction is not started.
+            refuse(request, route: route, stack: stack)
             return
         }
         let reliability: TransportReliability = route.transport.kind.isReliable ? .reliable : .unreliable
-        switch table.receive(request, reliability: reliability) {
+        switch table.receive(request, reliability: reliability, serverKey: key) {
         case .server(let key, let actions, let isNew):
             let k = TransactionKey.server(key)
             guard isNew else {
@@ -123,13 +122,19 @@ final class TransactionShard: @unchecked Sendable {
         case .rejected(.tooManyTransactions(let live, let max)):
             metrics.dropped.increment()
             stack.logger.warning("transaction limit reached", metadata: ["sip.live": "\(live)", "sip.max": "\(max)"])
-            var busy = request.makeResponse(status: 503)
-            busy.headers.append(.retryAfter, "5")
-            stack.sendStateless(busy, route: route)
+            refuse(request, route: route, stack: stack)
         case .rejected(let e):
             metrics.dropped.increment()
             stack.logger.debug("dropping unmatchable request", metadata: ["sip.why": "\(e)"])
         }
+    }
+
+    /// RFC 3261 §21.5.4: 503 (Service Unavailable) with a Retry-After (§20.33), sent statelessly,
+    /// for a request the stack will not take now (full, or shutting down).
+    private func refuse(_ request: SIPMessage, route: TransactionRoute, stack: SIPStack) {
+        var busy = request.makeResponse(status: 503)
+        busy.headers.append(.retryAfter, "5")
+        stack.sendStateless(busy, route: route)
     }
 
     private func respond(_ response: SIPMessage, on key: ServerTransactionKey) {

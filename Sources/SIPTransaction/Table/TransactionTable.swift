@@ -151,7 +151,11 @@ public struct TransactionTable: Sendable {
     /// A response goes to its client transaction. A request goes to its server transaction; a new
     /// request other than ACK gets a new one on the transport it came on (`reliability`), whose
     /// actions pass it to the TU.
-    public mutating func receive(_ message: SIPMessage, reliability: TransportReliability) -> Received {
+    ///
+    /// `serverKey`, for a request, is its key (``ServerTransactionKey/init(request:)``) when the
+    /// caller has computed it already; the table then does not compute it again.
+    public mutating func receive(_ message: SIPMessage, reliability: TransportReliability,
+                                 serverKey: ServerTransactionKey? = nil) -> Received {
         if message.isResponse {
             guard let k = ClientTransactionKey(response: message) else { return .rejected(.unmatchable) }
             let actions: TransactionActions?
@@ -164,7 +168,7 @@ public struct TransactionTable: Sendable {
             settle(.client(k), actions)
             return .client(k, actions)
         }
-        guard let method = message.method, let computed = ServerTransactionKey(request: message) else {
+        guard let method = message.method, let computed = serverKey ?? ServerTransactionKey(request: message) else {
             return .rejected(.unmatchable)
         }
         var k = computed
