@@ -18,10 +18,11 @@ struct StackRoutingTests {
         let rawLog: RecordingDelegate
         let address: SocketAddress
 
-        static func start() async throws -> Rig {
-            let stack = SIPStack(name: "uas", configuration: testConfiguration(),
+        static func start(configuration: SIPStack.Configuration = testConfiguration(),
+                          core options: TestUAS.Options = TestUAS.Options()) async throws -> Rig {
+            let stack = SIPStack(name: "uas", configuration: configuration,
                                  transports: [UDPTransport(host: "127.0.0.1", port: 0)])
-            let core = TestUAS()
+            let core = TestUAS(options)
             stack.register(core: core)
             try await stack.start()
             let raw = UDPTransport(host: "127.0.0.1", port: 0)
