@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "SIPTransport", targets: ["SIPTransport"]),
         .library(name: "Sippet", targets: ["Sippet"]),
         .library(name: "SippetTesting", targets: ["SippetTesting"]),
+        .library(name: "SippetEndpoint", targets: ["SippetEndpoint"]),
         .executable(name: "sippet", targets: ["sippet"]),
         .executable(name: "sippet-bench-parse", targets: ["sippet-bench-parse"]),
         .executable(name: "sippet-bench-transactions", targets: ["sippet-bench-transactions"]),
@@ -71,11 +72,29 @@ let package = Package(
             dependencies: ["SIPSyntax", "SIPTransport", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: strict
         ),
+        // The core of `sippet serve`: a UAS and an RFC 3261 §10.3 registrar.
+        .target(
+            name: "SippetEndpoint",
+            dependencies: [
+                "Sippet", "SIPSyntax", "SIPTransaction", "SIPTransport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "sippet",
             dependencies: [
-                "SIPSyntax",
+                "SIPSyntax", "SIPTransaction", "SIPTransport", "Sippet", "SippetEndpoint",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
@@ -93,7 +112,7 @@ let package = Package(
         .testTarget(
             name: "SippetTests",
             dependencies: [
-                "Sippet", "SIPSyntax", "SIPTransaction", "SIPTransport", "SippetTesting",
+                "Sippet", "SIPSyntax", "SIPTransaction", "SIPTransport", "SippetTesting", "SippetEndpoint",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

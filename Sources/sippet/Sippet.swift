@@ -10,11 +10,11 @@ import Darwin
 #endif
 
 @main
-struct Sippet: ParsableCommand {
+struct Sippet: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sippet",
         abstract: "A SIP (RFC 3261) toolkit built on swift-sippet.",
-        subcommands: [Parse.self]
+        subcommands: [Serve.self, OptionsCommand.self, CallCommand.self, RegisterCommand.self, Parse.self]
     )
 }
 
@@ -41,4 +41,11 @@ func writeStdout(_ bytes: [UInt8]) {
 func writeStderr(_ s: String) {
     var line = s + "\n"
     line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+}
+
+/// Writes one line to standard output at once (unbuffered, so that a script reading a pipe sees
+/// it when it is said).
+func say(_ s: String) {
+    var line = s + "\n"
+    line.withUTF8 { _ = write(1, $0.baseAddress, $0.count) }
 }

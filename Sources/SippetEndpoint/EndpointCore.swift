@@ -1,0 +1,395 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import SIPSyntax
+import SIPTransaction
+import SIPTransport
+import Sippet
+
+/// The core of `sippet serve`: a user agent server and a registrar on one stack.
+///
+/// - OPTIONS: 200 with Allow, Accept and Supported (RFC 3261 §11.2).
+/// - REGISTER: a ``Registrar`` (§10.3).
+/// - INVITE: 180 after ``Options/ringAfter`` (if set), then the final response
+///   ``Options/answer`` after ``Options/answerAfter`` (§13.3.1). A 2xx carries a Contact and an
+///   SDP answer (RFC 3264), makes a dialog (§12.1.1) and is retransmitted by this core until the
+///   ACK arrives: at T1, then doubling up to T2; after 64·T1 without an ACK the dialog is ended
+///   with a BYE (§13.3.1.4). The 100 Trying is the transaction layer's (§17.2.1).
+/// - CANCEL of an INVITE not yet answered: 200 to the CANCEL and 487 to the INVITE (§9.2).
+/// - BYE: 200 in a known dialog, 481 otherwise (§15.1.2). A re-INVITE in a known dialog gets 200,
+///   outside one 481 (§12.2.2).
+/// - Any other method: 405 with Allow if it is a known one, 501 if not (§8.2.1). (The stack's own
+///   validation normally answers these before they reach the core.)
+public final class EndpointCore: SIPCore {
+    /// What the endpoint answers, and when.
+    public struct Options: Sendable {
+        /// The final response to an INVITE (`--answer`).
+        public var answer: Int = 200
+        /// When to send 180 Ringing after the INVITE arrived; nil sends none (`--ring-after-ms`).
+        public var ringAfter: Duration?
+        /// When to send the final response after the INVITE arrived (`--answer-after-ms`).
+        public var answerAfter: Duration = .zero
+        /// §13.3.1.4: the 2xx retransmission intervals, T1 doubling up to T2, for 64·T1.
+        public var t1: Duration = .milliseconds(500)
+        public var t2: Duration = .seconds(4)
+        /// The registrar's limits.
+        public var registrar = Registrar.Policy()
+        /// Dialogs held at once; an INVITE beyond it gets 503 with Retry-After (a protection).
+        public var maxDialogs = 200_000
+        /// The user part of this endpoint's Contact.
+        public var contactUser = "sippet"
+
+        public init() {}
+    }
+
+    /// The methods this core implements (the Allow header, §20.5).
+    public static let allowedMethods: [SIPMethod] = [.invite, .ack, .cancel, .bye, .options, .register]
+
+    /// A dialog this UAS is in (RFC 3261 §12.1.1): what it needs to match a BYE or an ACK and to
+    /// send its own BYE.
+    struct DialogID: Hashable {
+        var callID: String
+        var localTag: String
+        var remoteTag: String
+    }
+
+    struct Dialog {
+        /// The remote target: the INVITE's Contact (§12.1.1).
+        var remoteTarget: URI
+        /// The Record-Route values of the INVITE, in order (§12.1.1: the UAS's route set).
+        var routeSet: [String]
+        /// The local URI (our To) and the remote one (their From), with tags.
+        var local: String
+        var remote: String
+        var localCSeq: UInt32 = 0
+        /// The 2xx while it is not yet acknowledged, and its retransmission timer.
+        var unacked: Unacked?
+    }
+
+    struct Unacked {
+        var response: SIPMessage
+        var interval: Duration
+        var elapsed: Duration
+        var timer: Scheduled<Void>?
+    }
+
+    /// An INVITE not yet answered with a final response.
+    struct Pending {
+        var request: SIPMessage
+        var tag: String
+        var timers: [Scheduled<Void>] = []
+    }
+
+    struct State {
+        var registrar: Registrar
+        var pending: [ServerTransactionKey: Pending] = [:]
+        var dialogs: [DialogID: Dialog] = [:]
+    }
+
+    public let options: Options
+    let group: any EventLoopGroup
+    let logger: Logger
+    private let state: NIOLockedValueBox<State>
+    private let clock = ContinuousClock()
+    private let epoch: ContinuousClock.Instant
+
+    public init(options: Options = Options(), group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                logger: Logger = Logger(label: "sippet.endpoint")) {
+        self.options = options
+        self.group = group
+        self.logger = logger
+        self.state = NIOLockedValueBox(State(registrar: Registrar(policy: options.registrar)))
+        self.epoch = clock.now
+    }
+
+    /// The number of dialogs held.
+    public var dialogCount: Int { state.withLockedValue { $0.dialogs.count } }
+    /// The number of registered bindings.
+    public var bindingCount: Int { state.withLockedValue { $0.registrar.count } }
+
+    // MARK: - SIPCore
+
+    public func receiveRequest(_ request: SIPMessage, key: ServerTransactionKey?, stack: SIPStack) {
+        guard let method = request.method else { return }
+        switch method {
+        case .ack: acknowledged(request)
+        case .options: send(options(request), stack)
+        case .register: send(register(request), stack)
+        case .invite: invite(request, key: key, stack: stack)
+        case .cancel: cancel(request, key: key, stack: stack)
+        case .bye: bye(request, stack: stack)
+        default:
+            var r = request.makeResponse(status: SIPMethod.standard.contains(method) ? 405 : 501)
+            r.headers.append(.allow, Self.allowHeader)
+            send(r, stack)
+        }
+    }
+
+    public func receiveResponse(_ response: SIPMessage, key: ClientTransactionKey?, stack: SIPStack) {
+        // Only the BYEs this core sends after a lost ACK get responses; nothing to do with them.
+    }
+
+    public func receiveError(_ error: SIPStackError, key: TransactionKey, stack: SIPStack) {
+        logger.debug("transaction failed", metadata: ["sip.transaction": "\(key)", "sip.error": "\(error)"])
+    }
+
+    // MARK: - OPTIONS, REGISTER
+
+    static let allowHeader = allowedMethods.map(\.rawValue).joined(separator: ", ")
+
+    /// RFC 3261 §11.2: what a UAS can do — Allow, Accept, Accept-Encoding, Accept-Language and
+    /// Supported (empty: no extensions).
+    func options(_ request: SIPMessage) -> SIPMessage {
+        var r = request.makeResponse(status: 200)
+        r.headers.append(.allow, Self.allowHeader)
+        r.headers.append(.accept, "application/sdp")
+        r.headers.append(.acceptEncoding, "identity")
+        r.headers.append(.acceptLanguage, "en")
+        r.headers.append(.supported, "")
+        return r
+    }
+
+    func register(_ request: SIPMessage) -> SIPMessage {
+        let now = milliseconds()
+        return state.withLockedValue { $0.registrar.handle(request, now: now) }
+    }
+
+    // MARK: - INVITE
+
+    func invite(_ request: SIPMessage, key: ServerTransactionKey?, stack: SIPStack) {
+        guard let key else { return }
+        if let toTag = request.to?.tag {
+            reinvite(request, toTag: toTag, stack: stack)
+            return
+        }
+        let full = state.withLockedValue { $0.dialogs.count + $0.pending.count >= options.maxDialogs }
+        if full {
+            var r = request.makeResponse(status: 503)
+            r.headers.append(.retryAfter, "5")
+            send(r, stack)
+            return
+        }
+        let tag = SIPIdentifiers.tag()
+        state.withLockedValue { $0.pending[key] = Pending(request: request, tag: tag) }
+        let loop = MultiThreadedEventLoopGroup.currentEventLoop ?? group.next()
+        if let ring = options.ringAfter {
+            if ring <= .zero {
+                send(request.makeResponse(status: 180, toTag: tag), stack)
+            } else {
+                let t = loop.scheduleTask(in: .init(ring)) { [self] in
+                    if state.withLockedValue({ $0.pending[key] != nil }) {
+                        send(request.makeResponse(status: 180, toTag: tag), stack)
+                    }
+                }
+                state.withLockedValue { $0.pending[key]?.timers.append(t) }
+            }
+        }
+        if options.answerAfter <= .zero {
+            answer(key, stack: stack)
+        } else {
+            let t = loop.scheduleTask(in: .init(options.answerAfter)) { [self] in answer(key, stack: stack) }
+            state.withLockedValue { $0.pending[key]?.timers.append(t) }
+        }
+    }
+
+    /// Sends the final response to a pending INVITE (unless a CANCEL took it first).
+    func answer(_ key: ServerTransactionKey, stack: SIPStack) {
+        guard let p = state.withLockedValue({ $0.pending.removeValue(forKey: key) }) else { return }
+        for t in p.timers { t.cancel() }
+        let status = options.answer
+        guard (200..<300).contains(status) else {
+            // A non-2xx final response: the INVITE server transaction retransmits it until the
+            // ACK (§17.2.1).
+            send(p.request.makeResponse(status: status, toTag: p.tag), stack)
+            return
+        }
+        var ok = p.request.makeResponse(status: status, toTag: p.tag)
+        let local = localAddress(for: p.request, stack: stack)
+        ok.headers.append(.contact, "<\(local.contact)>")
+        ok.headers.append(.allow, Self.allowHeader)
+        ok.headers.append(.contentType, "application/sdp")
+        ok.body = sdpAnswer(offer: p.request.body, host: local.host)[...]
+        guard let callID = p.request.callID, let from = p.request.from, let remoteTag = from.tag else {
+            send(ok, stack)
+            return
+        }
+        // §12.1.1: the dialog, from the INVITE and the 2xx.
+        let target = p.request.contact.first?.address?.uri ?? p.request.requestURI ?? .absolute(AbsoluteURI(scheme: "sip", rest: ""))
+        let id = DialogID(callID: callID, localTag: p.tag, remoteTag: remoteTag)
+        var dialog = Dialog(remoteTarget: target, routeSet: ((try? p.request.headers.all(.recordRoute)) ?? []).map(\.description),
+                            local: ok.headers[.to] ?? "", remote: p.request.headers[.from] ?? "")
+        dialog.unacked = Unacked(response: ok, interval: options.t1, elapsed: .zero)
+        state.withLockedValue { $0.dialogs[id] = dialog }
+        send(ok, stack)
+        scheduleRetransmission(id, after: options.t1, stack: stack)
+    }
+
+    /// §13.3.1.4: the 2xx goes out again at T1, 2·T1, 4·T1… (capped at T2) until the ACK; after
+    /// 64·T1 the session is ended with a BYE.
+    private func scheduleRetransmission(_ id: DialogID, after delay: Duration, stack: SIPStack) {
+        let loop = MultiThreadedEventLoopGroup.currentEventLoop ?? group.next()
+        let t = loop.scheduleTask(in: .init(delay)) { [self] in retransmit(id, stack: stack) }
+        let stale = state.withLockedValue { s -> Bool in
+            guard s.dialogs[id]?.unacked != nil else { return true }
+            s.dialogs[id]?.unacked?.timer = t
+            return false
+        }
+        if stale { t.cancel() }
+    }
+
+    private func retransmit(_ id: DialogID, stack: SIPStack) {
+        let limit = options.t1 * 64
+        enum Step { case none, resend(SIPMessage, Duration), giveUp(Dialog) }
+        let step = state.withLockedValue { s -> Step in
+            guard var d = s.dialogs[id], var u = d.unacked else { return .none }
+            u.elapsed += u.interval
+            if u.elapsed >= limit {
+                d.unacked = nil
+                s.dialogs[id] = nil
+                return .giveUp(d)
+            }
+            u.interval = min(u.interval * 2, options.t2)
+            let next = min(u.interval, limit - u.elapsed)
+            d.unacked = u
+            s.dialogs[id] = d
+            return .resend(u.response, next)
+        }
+        switch step {
+        case .none: return
+        case .resend(let response, let next):
+            send(response, stack)
+            scheduleRetransmission(id, after: next, stack: stack)
+        case .giveUp(let dialog):
+            logger.info("no ACK for the 2xx within 64*T1; ending the dialog with BYE", metadata: ["sip.call-id": "\(id.callID)"])
+            var d = dialog
+            d.localCSeq += 1
+            sendBye(in: d, id: id, stack: stack)
+        }
+    }
+
+    /// §15.1.1: a BYE in the dialog — to the remote target along the route set, From our URI, To
+    /// theirs, a new CSeq.
+    private func sendBye(in d: Dialog, id: DialogID, stack: SIPStack) {
+        var uri = d.remoteTarget
+        var routes = d.routeSet
+        // §12.2.1.1: a strict router first in the route set gets the Request-URI.
+        if let first = routes.first, let r = try? NameAddress(first), let sip = r.uri.sipURI, !sip.isLooseRouter {
+            routes.removeFirst()
+            routes.append("<\(uri)>")
+            uri = r.uri
+        }
+        var fields: [(SIPHeaderName, String)] = [(.from, d.local), (.to, d.remote), (.callID, id.callID), (.cseq, "\(d.localCSeq) BYE")]
+        for r in routes { fields.append((.route, r)) }
+        _ = try? stack.send(.request(method: .bye, uri: uri, headers: fields))
+    }
+
+    /// §13.3.1.4, §17.2.3: the ACK for a 2xx stops its retransmissions.
+    func acknowledged(_ ack: SIPMessage) {
+        guard let id = dialogID(of: ack) else { return }
+        let timer = state.withLockedValue { s -> Scheduled<Void>? in
+            let t = s.dialogs[id]?.unacked?.timer
+            s.dialogs[id]?.unacked = nil
+            return t
+        }
+        timer?.cancel()
+    }
+
+    /// §12.2.2: a re-INVITE in a known dialog is accepted (the session does not change); outside
+    /// one it gets 481.
+    private func reinvite(_ request: SIPMessage, toTag: String, stack: SIPStack) {
+        guard let id = dialogID(of: request), state.withLockedValue({ $0.dialogs[id] != nil }) else {
+            send(request.makeResponse(status: 481), stack)
+            return
+        }
+        var ok = request.makeResponse(status: 200)
+        let local = localAddress(for: request, stack: stack)
+        ok.headers.append(.contact, "<\(local.contact)>")
+        ok.headers.append(.contentType, "application/sdp")
+        ok.body = sdpAnswer(offer: request.body, host: local.host)[...]
+        let timer = state.withLockedValue { s -> Scheduled<Void>? in
+            let t = s.dialogs[id]?.unacked?.timer
+            s.dialogs[id]?.unacked = Unacked(response: ok, interval: options.t1, elapsed: .zero)
+            return t
+        }
+        timer?.cancel()
+        send(ok, stack)
+        scheduleRetransmission(id, after: options.t1, stack: stack)
+    }
+
+    // MARK: - CANCEL, BYE
+
+    /// §9.2: 200 to the CANCEL; if the INVITE has no final response yet, 487 to it.
+    func cancel(_ request: SIPMessage, key: ServerTransactionKey?, stack: SIPStack) {
+        send(request.makeResponse(status: 200), stack)
+        guard let invite = key?.cancelledInvite,
+              let p = state.withLockedValue({ $0.pending.removeValue(forKey: invite) }) else { return }
+        for t in p.timers { t.cancel() }
+        send(p.request.makeResponse(status: 487, toTag: p.tag), stack)
+    }
+
+    /// §15.1.2: a BYE ends its dialog (200); one that matches no dialog gets 481.
+    func bye(_ request: SIPMessage, stack: SIPStack) {
+        let removed = dialogID(of: request).flatMap { id in state.withLockedValue { $0.dialogs.removeValue(forKey: id) } }
+        guard let dialog = removed else {
+            send(request.makeResponse(status: 481), stack)
+            return
+        }
+        dialog.unacked?.timer?.cancel()
+        send(request.makeResponse(status: 200), stack)
+    }
+
+    /// The dialog of a request sent by the remote side: Call-ID, To tag (ours), From tag (theirs).
+    private func dialogID(of request: SIPMessage) -> DialogID? {
+        guard let callID = request.callID, let local = request.to?.tag, let remote = request.from?.tag else { return nil }
+        return DialogID(callID: callID, localTag: local, remoteTag: remote)
+    }
+
+    // MARK: - Helpers
+
+    private func send(_ response: SIPMessage, _ stack: SIPStack) {
+        do {
+            try stack.send(response)
+        } catch {
+            logger.debug("response not sent", metadata: ["sip.error": "\(error)"])
+        }
+    }
+
+    private func milliseconds() -> UInt64 {
+        let d = clock.now - epoch
+        return UInt64(d.components.seconds) * 1000 + UInt64(d.components.attoseconds / 1_000_000_000_000_000)
+    }
+
+    /// This endpoint's address as the request reached it: the transport of the request's top Via,
+    /// its advertised or bound host (the Request-URI's host when bound to a wildcard address).
+    func localAddress(for request: SIPMessage, stack: SIPStack) -> (host: String, contact: String) {
+        let viaTransport = request.topVia?.transport.uppercased() ?? "UDP"
+        let transport = stack.transports.first { $0.kind.viaName == viaTransport } ?? stack.transports.first
+        var host = transport?.advertisedHost ?? transport?.localAddress?.sipHost ?? "127.0.0.1"
+        if host == "0.0.0.0" || host == "[::]", let uriHost = request.requestURI?.sipURI?.host.text { host = uriHost }
+        var contact = "sip:\(options.contactUser)@\(host)"
+        if let port = transport?.localAddress?.port { contact += ":\(port)" }
+        if let kind = transport?.kind, kind != .udp { contact += ";transport=\(kind.uriParameter)" }
+        return (host, contact)
+    }
+
+    /// RFC 3264 §6: an answer with one m= line per offered one, each taking the first format
+    /// offered. This endpoint sends and receives no media, so each stream is `inactive`. Without
+    /// an offer, the 2xx carries an offer of its own (§13.2.1, the ACK then answers it).
+    func sdpAnswer(offer: ArraySlice<UInt8>, host: String) -> [UInt8] {
+        let ipv6 = host.contains(":")
+        let address = ipv6 ? String(host.drop { $0 == "[" }.prefix { $0 != "]" }) : host
+        let ip = ipv6 ? "IP6" : "IP4"
+        var media: [String] = []
+        for raw in String(decoding: offer, as: UTF8.self).split(whereSeparator: { $0 == "\r" || $0 == "\n" }) where raw.hasPrefix("m=") {
+            let f = raw.dropFirst(2).split(separator: " ")
+            guard f.count >= 4 else { continue }
+            media.append("m=\(f[0]) 9 \(f[2]) \(f[3])")
+        }
+        if media.isEmpty { media = ["m=audio 9 RTP/AVP 0"] }
+        let session = SIPIdentifiers.tag().utf8.reduce(UInt64(0)) { ($0 &* 31 &+ UInt64($1)) % 1_000_000_000 }
+        var sdp = "v=0\r\no=sippet \(session) 1 IN \(ip) \(address)\r\ns=-\r\nc=IN \(ip) \(address)\r\nt=0 0\r\n"
+        for m in media { sdp += m + "\r\na=inactive\r\n" }
+        return Array(sdp.utf8)
+    }
+}

@@ -1,0 +1,184 @@
+import SIPSyntax
+
+/// A registrar's location service (RFC 3261 §10.3): bindings of contact addresses to
+/// addresses-of-record, kept in memory.
+///
+/// ``handle(_:now:)`` runs the steps of §10.3 for one REGISTER and returns the response to send.
+/// Time is passed in (milliseconds on any monotonic clock), so that expiry can be tested without
+/// waiting. Not thread-safe: the caller serializes access.
+public struct Registrar: Sendable {
+    /// How long bindings may last, and how many there may be.
+    public struct Policy: Sendable, Hashable {
+        /// §10.2.1.1: the interval used when the request names none (the RFC suggests one hour).
+        public var defaultExpires: UInt32 = 3600
+        /// §10.3 step 6 / §20.23: a shorter non-zero interval gets 423 with this Min-Expires.
+        public var minExpires: UInt32 = 60
+        /// §10.3 step 6: longer intervals are shortened to this.
+        public var maxExpires: UInt32 = 7200
+        /// Bindings per address-of-record; more get 403 (a protection, not an RFC value).
+        public var maxBindingsPerAOR: Int = 32
+        /// Bindings in all; more get 503 with Retry-After (a protection).
+        public var maxBindings: Int = 100_000
+
+        public init() {}
+    }
+
+    /// One contact bound to an address-of-record (§10.3 step 7: with the Call-ID and CSeq of the
+    /// REGISTER that last changed it).
+    public struct Binding: Sendable, Hashable {
+        /// The contact as it was registered, without its `expires` parameter.
+        public var contact: NameAddress
+        public var callID: String
+        public var cseq: UInt32
+        /// When it expires, in the caller's milliseconds.
+        public var expiresAt: UInt64
+    }
+
+    public let policy: Policy
+    private var bindings: [String: [Binding]] = [:]
+    private var total = 0
+
+    public init(policy: Policy = Policy()) { self.policy = policy }
+
+    /// The number of bindings held (expired ones included until they are swept).
+    public var count: Int { total }
+
+    /// The live bindings of `aor` (any form of it: it is made canonical as in §10.3 step 5).
+    public func bindings(of aor: URI, now: UInt64) -> [Binding] {
+        bindings[Registrar.canonicalAOR(aor)]?.filter { $0.expiresAt > now } ?? []
+    }
+
+    /// RFC 3261 §10.3 step 5: the address-of-record in canonical form — the URI without its
+    /// parameters and headers, user part unescaped, host lower-cased. A URI of another scheme is
+    /// used as it is written.
+    public static func canonicalAOR(_ uri: URI) -> String {
+        guard let sip = uri.sipURI else { return uri.description }
+        var s = sip.isSecure ? "sips:" : "sip:"
+        if let user = sip.user { s += user + "@" }
+        s += sip.host.text.lowercased()
+        if let port = sip.port { s += ":\(port)" }
+        return s
+    }
+
+    /// Processes one REGISTER (RFC 3261 §10.3, steps 5 to 8) at time `now` (milliseconds) and
+    /// returns the response: 200 listing the bindings now in force, each with the seconds it has
+    /// left; 400 for a bad Contact or `*` misuse; 423 with Min-Expires for too short an interval;
+    /// 500 for a request older than the binding it would change (§10.3 step 7).
+    ///
+    /// Steps 1 to 4 (domain, Require, authentication, authorization) are the caller's: the stack
+    /// checks Require (420) before the core sees the request, and this registrar serves any
+    /// domain and needs no credentials.
+    public mutating func handle(_ request: SIPMessage, now: UInt64) -> SIPMessage {
+        // Step 5: the address-of-record is the To URI.
+        guard let to = request.to, to.uri.sipURI != nil else {
+            return reject(request, 404, "the To header is not a SIP or SIPS address-of-record")
+        }
+        guard let callID = request.callID, let cseq = request.cseq else {
+            return reject(request, 400, "the request has no Call-ID or CSeq")
+        }
+        guard let contacts = try? request.headers.all(.contact) else {
+            return reject(request, 400, "a Contact header does not parse")
+        }
+        let headerExpires: Int?
+        if request.headers.contains(.expires) {
+            guard let e = try? request.headers.first(.expires) else { return reject(request, 400, "the Expires header is not delta-seconds") }
+            headerExpires = e
+        } else {
+            headerExpires = nil
+        }
+        let aor = Registrar.canonicalAOR(to.uri)
+        var list = (bindings[aor] ?? []).filter { $0.expiresAt > now }
+
+        // Step 6: `Contact: *` must come alone and with Expires: 0.
+        if contacts.contains(.wildcard) {
+            guard contacts.count == 1, headerExpires == 0 else {
+                return reject(request, 400, "Contact: * needs Expires: 0 and no other Contact")
+            }
+            // Step 7: each binding goes unless it was made by this Call-ID with a later CSeq.
+            if list.contains(where: { $0.callID == callID && $0.cseq >= cseq.sequence }) {
+                return reject(request, 500, "the request is older than a binding it removes (CSeq)")
+            }
+            list = []
+        } else {
+            for contact in contacts {
+                guard let address = contact.address else { continue }
+                // Step 6: the contact's expires parameter, else the Expires header, else the default.
+                var seconds: UInt32
+                if let p = address.parameters.value("expires") {
+                    guard let v = UInt32(p) else { return reject(request, 400, "the expires parameter is not delta-seconds") }
+                    seconds = v
+                } else if let h = headerExpires {
+                    seconds = UInt32(clamping: h)
+                } else {
+                    seconds = policy.defaultExpires
+                }
+                if seconds > 0, seconds < policy.minExpires {
+                    var r = request.makeResponse(status: 423)
+                    r.headers.append(.minExpires, String(policy.minExpires))
+                    return r
+                }
+                seconds = min(seconds, policy.maxExpires)
+                // Step 7: a binding for the same URI (compared by §19.1.4) is updated or removed,
+                // unless this request is older than the one that made it.
+                var bound = address
+                bound.parameters.elements.removeAll { $0.name.lowercased() == "expires" }
+                if let i = list.firstIndex(where: { $0.contact.uri == address.uri }) {
+                    if list[i].callID == callID, list[i].cseq >= cseq.sequence {
+                        return reject(request, 500, "the request is older than the binding it updates (CSeq)")
+                    }
+                    if seconds == 0 {
+                        list.remove(at: i)
+                    } else {
+                        list[i] = Binding(contact: bound, callID: callID, cseq: cseq.sequence, expiresAt: now + UInt64(seconds) * 1000)
+                    }
+                } else if seconds > 0 {
+                    list.append(Binding(contact: bound, callID: callID, cseq: cseq.sequence, expiresAt: now + UInt64(seconds) * 1000))
+                }
+            }
+        }
+        // Limits, checked before anything is committed (all of the request or none of it).
+        let before = bindings[aor]?.count ?? 0
+        if list.count > before {
+            if list.count > policy.maxBindingsPerAOR {
+                return reject(request, 403, "more than \(policy.maxBindingsPerAOR) contacts for one address-of-record")
+            }
+            if total - before + list.count > policy.maxBindings {
+                sweep(now: now)
+                if total - (bindings[aor]?.count ?? 0) + list.count > policy.maxBindings {
+                    var r = request.makeResponse(status: 503)
+                    r.headers.append(.retryAfter, "60")
+                    return r
+                }
+            }
+        }
+        // Commit.
+        total += list.count - (bindings[aor]?.count ?? 0)
+        bindings[aor] = list.isEmpty ? nil : list
+
+        // Step 8: 200 with every current binding and the seconds it has left.
+        var ok = request.makeResponse(status: 200)
+        for b in list {
+            var c = b.contact
+            c.parameters.set("expires", String((b.expiresAt - now + 999) / 1000))
+            ok.headers.append(.contact, c.description)
+        }
+        return ok
+    }
+
+    /// Drops every expired binding.
+    public mutating func sweep(now: UInt64) {
+        for (aor, list) in bindings {
+            let live = list.filter { $0.expiresAt > now }
+            if live.count != list.count {
+                total -= list.count - live.count
+                bindings[aor] = live.isEmpty ? nil : live
+            }
+        }
+    }
+
+    private func reject(_ request: SIPMessage, _ status: Int, _ why: String) -> SIPMessage {
+        var r = request.makeResponse(status: status)
+        r.headers.append(.warning, "399 sippet \"\(why)\"")
+        return r
+    }
+}

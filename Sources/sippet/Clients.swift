@@ -1,0 +1,366 @@
+import ArgumentParser
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import NIOSSL
+import SIPSyntax
+import SIPTransaction
+import SIPTransport
+import Sippet
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// What every client command takes.
+struct ClientOptions: ParsableArguments {
+    @Option(help: "udp, tcp, tls or ws, where the URI has no transport parameter.")
+    var transport: String?
+    @Option(help: ArgumentHelp("Trust roots (PEM) for --transport tls.", valueName: "pem"))
+    var ca: String?
+    @Option(help: "Run this many times, one after the other; exit 0 only if every run succeeded.")
+    var count: Int = 1
+    @Option(name: .customLong("t1-ms"), help: "RFC 3261 timer T1; Timer B and F are 64·T1.")
+    var t1Ms: Int = 500
+
+    func validate() throws {
+        if let transport, SIPTransportKind(name: transport) == nil { throw ValidationError("unknown transport \(transport)") }
+        guard count >= 1 else { throw ValidationError("--count must be at least 1") }
+        guard t1Ms > 0 else { throw ValidationError("--t1-ms must be positive") }
+    }
+}
+
+/// The exit statuses of the client commands.
+enum Outcome: Int32, Comparable {
+    /// A 2xx.
+    case success = 0
+    /// A final failure response (3xx-6xx).
+    case failure = 1
+    /// A timeout or transport error.
+    case error = 2
+
+    static func < (a: Outcome, b: Outcome) -> Bool { a.rawValue < b.rawValue }
+}
+
+/// A UAC on a stack of its own for one command: it sends requests and reads their responses in
+/// order. Its core acknowledges every 2xx to an INVITE (RFC 3261 §13.2.2.4, retransmissions
+/// included) and answers a BYE from the other side (§15.1.2).
+final class Client: SIPCore {
+    enum Event: Sendable {
+        case response(SIPMessage)
+        case error(SIPStackError)
+    }
+
+    let stack: SIPStack
+    let target: URI
+    let localHost: String
+    let events: AsyncStream<(TransactionKey, Event)>
+    private let continuation: AsyncStream<(TransactionKey, Event)>.Continuation
+    private let invites = NIOLockedValueBox<[String: SIPMessage]>([:])
+    /// Call-IDs the other side hung up.
+    let hungUp = NIOLockedValueBox<Set<String>>([])
+
+    init(uri: String, options: ClientOptions) async throws {
+        var uri = try URI(uri)
+        guard var sip = uri.sipURI else { throw ValidationError("\(uri) is not a sip: or sips: URI") }
+        if sip.transport == nil, let t = options.transport?.lowercased(), t != "udp" {
+            sip.parameters.set("transport", t)
+            uri = .sip(sip)
+        }
+        target = uri
+        let kind: SIPTransportKind = sip.transport.flatMap { SIPTransportKind(name: $0) } ?? (sip.isSecure ? .tls : .udp)
+        let port = sip.port ?? kind.defaultPort
+        // The local address is the one the kernel would send from toward the target.
+        let remote: SocketAddress
+        do {
+            remote = try SocketAddress.makeAddressResolvingHost(sip.host.address, port: port)
+        } catch {
+            throw ClientFailure("cannot resolve \(sip.host.address): \(error)")
+        }
+        localHost = sourceAddress(toward: remote) ?? (remote.protocol == .inet6 ? "::" : "0.0.0.0")
+        let transport: any SIPTransport
+        switch kind {
+        case .udp: transport = UDPTransport(host: localHost, port: 0)
+        case .tcp: transport = try TCPTransport(host: localHost, port: 0)
+        case .ws: transport = try WebSocketTransport(host: localHost, port: 0)
+        case .tls:
+            let roots: NIOSSLTrustRoots = options.ca.map { .file($0) } ?? .default
+            transport = try TCPTransport(host: localHost, port: 0, tls: .clientOnly(trustRoots: roots))
+        default: throw ClientFailure("transport \(kind) is not supported by the client commands")
+        }
+        var configuration = SIPStack.Configuration()
+        configuration.timers = TransactionTimers(t1: .milliseconds(options.t1Ms), t2: max(.seconds(4), .milliseconds(options.t1Ms)))
+        configuration.shutdownGracePeriod = .zero
+        var logger = Logger(label: "sippet")
+        logger.logLevel = .critical
+        stack = SIPStack(name: "client", configuration: configuration, transports: [transport], logger: logger)
+        (events, continuation) = AsyncStream.makeStream(of: (TransactionKey, Event).self)
+        stack.register(core: self)
+        do {
+            try await stack.start()
+        } catch {
+            throw ClientFailure("cannot open a \(kind) socket on \(localHost): \(error)")
+        }
+    }
+
+    /// Our address for From and Contact: `sip:sippet@HOST:PORT` with the transport parameter.
+    var contact: String {
+        let t = stack.transports[0]
+        var host = localHost.contains(":") ? "[\(localHost)]" : localHost
+        if let port = t.localAddress?.port { host += ":\(port)" }
+        return "sip:sippet@\(host)" + (t.kind == .udp ? "" : ";transport=\(t.kind.uriParameter)")
+    }
+
+    /// Sends a request; its responses and errors arrive in ``events``.
+    func send(_ request: SIPMessage) throws(SIPStackError) -> TransactionKey {
+        if request.method == .invite, let id = request.callID { invites.withLockedValue { $0[id] = request } }
+        guard let key = try stack.send(request) else { throw .invalidMessage("no transaction was made") }
+        return key
+    }
+
+    typealias Inbox = AsyncStream<(TransactionKey, Event)>.Iterator
+
+    /// Prints every response to `key` and returns the final one, or the error that ended it.
+    /// Events of other transactions (a late retransmission) are skipped.
+    func finalResponse(_ key: TransactionKey, _ inbox: inout Inbox) async -> Result<SIPMessage, SIPStackError> {
+        while let (k, event) = await inbox.next() {
+            guard k == key else { continue }
+            switch event {
+            case .response(let r):
+                say("SIP/2.0 \(r.status ?? 0) \(r.reasonPhrase ?? "")")
+                if let s = r.status, s >= 200 { return .success(r) }
+            case .error(let e):
+                return .failure(e)
+            }
+        }
+        return .failure(.notRunning)
+    }
+
+    func close() async {
+        continuation.finish()
+        await stack.shutdown()
+    }
+
+    // MARK: - SIPCore
+
+    func receiveRequest(_ request: SIPMessage, key: ServerTransactionKey?, stack: SIPStack) {
+        switch request.method {
+        case .bye?:
+            if let id = request.callID { hungUp.withLockedValue { _ = $0.insert(id) } }
+            _ = try? stack.send(request.makeResponse(status: 200))
+        case .options?:
+            _ = try? stack.send(request.makeResponse(status: 200))
+        case .ack?, .cancel?:
+            break
+        default:
+            _ = try? stack.send(request.makeResponse(status: 405))
+        }
+    }
+
+    func receiveResponse(_ response: SIPMessage, key: ClientTransactionKey?, stack: SIPStack) {
+        if let s = response.status, (200..<300).contains(s), response.cseq?.method == .invite, let id = response.callID,
+           let invite = invites.withLockedValue({ $0[id] }), let ack = invite.makeAck(for: response) {
+            _ = try? stack.send(ack)
+        }
+        if let key { continuation.yield((.client(key), .response(response))) }
+    }
+
+    func receiveError(_ error: SIPStackError, key: TransactionKey, stack: SIPStack) {
+        continuation.yield((key, .error(error)))
+    }
+}
+
+struct ClientFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}
+
+/// The address the kernel would send from toward `remote` (a connected UDP socket's name).
+func sourceAddress(toward remote: SocketAddress) -> String? {
+    let fd = socket(remote.protocol == .inet6 ? AF_INET6 : AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    let ok = remote.withSockAddr { connect(fd, $0, socklen_t($1)) } == 0
+    guard ok else { return nil }
+    var storage = sockaddr_storage()
+    var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+    let got = withUnsafeMutablePointer(to: &storage) { p in
+        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+    }
+    guard got == 0 else { return nil }
+    var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+    if Int32(storage.ss_family) == AF_INET6 {
+        var a = withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_addr } }
+        guard inet_ntop(AF_INET6, &a, &buffer, socklen_t(buffer.count)) != nil else { return nil }
+    } else {
+        var a = withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr } }
+        guard inet_ntop(AF_INET, &a, &buffer, socklen_t(buffer.count)) != nil else { return nil }
+    }
+    return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+/// Runs `body` `count` times on one client and exits with the worst outcome.
+func runClient(_ uri: String, _ options: ClientOptions, _ body: (Client, inout Client.Inbox) async -> Outcome) async throws {
+    let client: Client
+    do {
+        client = try await Client(uri: uri, options: options)
+    } catch let e as ClientFailure {
+        writeStderr("sippet: \(e)")
+        throw ExitCode(Outcome.error.rawValue)
+    }
+    var inbox = client.events.makeAsyncIterator()
+    var worst = Outcome.success
+    for _ in 0..<options.count { worst = max(worst, await body(client, &inbox)) }
+    await client.close()
+    if worst != .success { throw ExitCode(worst.rawValue) }
+}
+
+/// The outcome of a final response or an error, with the error printed.
+func outcome(_ result: Result<SIPMessage, SIPStackError>, _ what: String) -> Outcome {
+    switch result {
+    case .success(let r): return (200..<300).contains(r.status ?? 0) ? .success : .failure
+    case .failure(let e):
+        writeStderr("sippet: \(what): \(e)")
+        return .error
+    }
+}
+
+extension Client {
+    /// A request outside a dialog (RFC 3261 §8.1.1): To the target, From us with a tag, a new
+    /// Call-ID, CSeq 1, our Contact. The stack adds Via and Max-Forwards.
+    func request(_ method: SIPMethod, uri: URI? = nil, to: String? = nil, extra: [(SIPHeaderName, String)] = [],
+                 body: [UInt8] = []) -> SIPMessage {
+        let fields: [(SIPHeaderName, String)] = [
+            (.from, "<\(to ?? "sip:sippet@\(localHost.contains(":") ? "[\(localHost)]" : localHost)")>;tag=\(SIPIdentifiers.tag())"),
+            (.to, "<\(to ?? target.description)>"), (.callID, SIPIdentifiers.callID()), (.cseq, "1 \(method)"),
+            (.contact, "<\(contact)>"), (.userAgent, "sippet"),
+        ] + extra
+        return .request(method: method, uri: uri ?? target, headers: fields, body: body)
+    }
+}
+
+/// `sippet options URI`: one OPTIONS request (RFC 3261 §11).
+struct OptionsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "options",
+        abstract: "Send OPTIONS and print the status line of every response.",
+        discussion: "Exits 0 on a 2xx, 1 on a failure response, 2 on a timeout or transport error."
+    )
+    @Argument(help: "The target, e.g. sip:127.0.0.1:5060.") var uri: String
+    @OptionGroup var client: ClientOptions
+
+    func run() async throws {
+        try await runClient(uri, client) { c, inbox in
+            let r = c.request(.options, extra: [(.accept, "application/sdp")])
+            do {
+                return outcome(await c.finalResponse(try c.send(r), &inbox), "OPTIONS")
+            } catch {
+                writeStderr("sippet: OPTIONS: \(error)")
+                return .error
+            }
+        }
+    }
+}
+
+/// `sippet call URI [--duration S]`: INVITE, ACK, wait, BYE (RFC 3261 §13.2, §15.1).
+struct CallCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "call",
+        abstract: "Make a call: INVITE (with an SDP offer), ACK the 2xx, wait, BYE.",
+        discussion: "Prints every status line. Exits 0 when the call was answered and ended, 1 on a failure response, 2 on a timeout or transport error."
+    )
+    @Argument(help: "The callee, e.g. sip:service@127.0.0.1:5060.") var uri: String
+    @Option(help: "Seconds to stay in the call before the BYE.") var duration: Double = 1
+    @OptionGroup var client: ClientOptions
+
+    func validate() throws {
+        guard duration >= 0, duration <= 86_400 else { throw ValidationError("--duration must be 0-86400 seconds") }
+    }
+
+    func run() async throws {
+        let duration = self.duration
+        try await runClient(uri, client) { c, inbox in
+            let host = c.localHost
+            let ip = host.contains(":") ? "IP6" : "IP4"
+            let sdp = "v=0\r\no=sippet 1 1 IN \(ip) \(host)\r\ns=-\r\nc=IN \(ip) \(host)\r\nt=0 0\r\nm=audio 9 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
+            let invite = c.request(.invite, extra: [(.contentType, "application/sdp")], body: Array(sdp.utf8))
+            let result: Result<SIPMessage, SIPStackError>
+            do {
+                result = await c.finalResponse(try c.send(invite), &inbox)
+            } catch {
+                writeStderr("sippet: INVITE: \(error)")
+                return .error
+            }
+            let o = outcome(result, "INVITE")
+            guard o == .success, case .success(let ok) = result, let callID = invite.callID else { return o }
+            // The core has sent the ACK (§13.2.2.4). Stay in the call, unless the callee hangs up.
+            let deadline = ContinuousClock.now + .milliseconds(Int64(duration * 1000))
+            while ContinuousClock.now < deadline {
+                if c.hungUp.withLockedValue({ $0.contains(callID) }) {
+                    say("BYE received")
+                    return .success
+                }
+                try? await Task.sleep(for: min(.milliseconds(50), deadline - ContinuousClock.now))
+            }
+            // §15.1.1: the BYE goes to the remote target along the route set, in the dialog.
+            let target = ok.contact.first?.address?.uri ?? c.target
+            var fields: [(SIPHeaderName, String)] = [
+                (.from, invite.headers[.from] ?? ""), (.to, ok.headers[.to] ?? ""), (.callID, callID),
+                (.cseq, "\((invite.cseq?.sequence ?? 1) + 1) BYE"),
+            ]
+            for r in ((try? ok.headers.all(.recordRoute)) ?? []).reversed() { fields.append((.route, r.description)) }
+            do {
+                return outcome(await c.finalResponse(try c.send(.request(method: .bye, uri: target, headers: fields)), &inbox), "BYE")
+            } catch {
+                writeStderr("sippet: BYE: \(error)")
+                return .error
+            }
+        }
+    }
+}
+
+/// `sippet register URI --contact URI [--expires N]` (RFC 3261 §10.2).
+struct RegisterCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "register",
+        abstract: "Register a contact for an address-of-record and print the bindings the registrar returns.",
+        discussion: """
+            URI is the address-of-record (sip:alice@127.0.0.1:5060); the REGISTER goes to its domain \
+            (sip:127.0.0.1:5060). --contact '*' with --expires 0 removes every binding. Exits 0 on a 2xx, \
+            1 on a failure response, 2 on a timeout or transport error.
+            """
+    )
+    @Argument(help: "The address-of-record.") var uri: String
+    @Option(help: "The contact to bind, or '*' (with --expires 0) to remove all; none just queries.") var contact: String?
+    @Option(help: "The Expires header: seconds the binding should last (0 removes it).") var expires: Int?
+    @OptionGroup var client: ClientOptions
+
+    func run() async throws {
+        let contact = self.contact, expires = self.expires
+        try await runClient(uri, client) { c, inbox in
+            // §10.2: the Request-URI names the domain (no user part); To and From are the AOR.
+            guard var domain = c.target.sipURI else { return .error }
+            domain.escapedUser = nil
+            domain.escapedPassword = nil
+            let aor = c.target.description
+            var r = c.request(.register, uri: .sip(domain), to: aor)
+            _ = r.headers.remove(.contact)
+            if let contact { r.headers.append(.contact, contact == "*" ? "*" : (contact.hasPrefix("<") ? contact : "<\(contact)>")) }
+            if let expires { r.headers.append(.expires, String(expires)) }
+            do {
+                let result = await c.finalResponse(try c.send(r), &inbox)
+                if case .success(let ok) = result {
+                    for v in ok.headers.values(.contact) { say("Contact: \(v)") }
+                    if let m = ok.headers[.minExpires] { say("Min-Expires: \(m)") }
+                }
+                return outcome(result, "REGISTER")
+            } catch {
+                writeStderr("sippet: REGISTER: \(error)")
+                return .error
+            }
+        }
+    }
+}

@@ -1,0 +1,141 @@
+import ArgumentParser
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import SIPTransaction
+import SIPTransport
+import ServiceLifecycle
+import Sippet
+import SippetEndpoint
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// `sippet serve`: a UAS and registrar (``EndpointCore``) on a stack, until SIGINT or SIGTERM.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a SIP user agent server and registrar.",
+        discussion: """
+            With no listening option it listens on UDP and TCP 127.0.0.1:5060. It prints one line per \
+            listening socket once ready ("listening udp 127.0.0.1:5060") and shuts down gracefully on \
+            SIGINT and SIGTERM. OPTIONS gets 200; REGISTER is handled as a registrar (RFC 3261 §10.3); \
+            INVITE gets 180 after --ring-after-ms (if given) and the --answer response after \
+            --answer-after-ms; CANCEL, ACK and BYE are handled as RFC 3261 says.
+            """
+    )
+
+    @Option(name: .customLong("udp"), help: ArgumentHelp("Listen on UDP HOST:PORT (repeatable).", valueName: "host:port"))
+    var udp: [String] = []
+    @Option(name: .customLong("tcp"), help: ArgumentHelp("Listen on TCP HOST:PORT (repeatable).", valueName: "host:port"))
+    var tcp: [String] = []
+    @Option(name: .customLong("tls"), help: ArgumentHelp("Listen on TLS HOST:PORT (repeatable; needs --cert and --key).", valueName: "host:port"))
+    var tls: [String] = []
+    @Option(name: .customLong("ws"), help: ArgumentHelp("Listen on WebSocket HOST:PORT (RFC 7118; repeatable).", valueName: "host:port"))
+    var ws: [String] = []
+    @Option(name: .customLong("wss"), help: ArgumentHelp("Listen on secure WebSocket HOST:PORT (repeatable; needs --cert and --key).", valueName: "host:port"))
+    var wss: [String] = []
+    @Option(help: ArgumentHelp("The PEM certificate chain for --tls and --wss.", valueName: "pem"))
+    var cert: String?
+    @Option(help: ArgumentHelp("The PEM private key for --tls and --wss.", valueName: "pem"))
+    var key: String?
+    @Option(help: "The final response to an INVITE (a 2xx carries an SDP answer).")
+    var answer: Int = 200
+    @Option(name: .customLong("ring-after-ms"), help: "Send 180 Ringing this long after an INVITE arrives (default: no 180).")
+    var ringAfterMs: Int?
+    @Option(name: .customLong("answer-after-ms"), help: "Send the final response this long after an INVITE arrives.")
+    var answerAfterMs: Int = 0
+    @Option(name: .customLong("t1-ms"), help: "RFC 3261 timer T1 (the round-trip estimate all retransmission timers derive from).")
+    var t1Ms: Int = 500
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = "notice"
+
+    func validate() throws {
+        guard (200...699).contains(answer) else { throw ValidationError("--answer must be a final status code, 200-699") }
+        guard t1Ms > 0, t1Ms <= 60_000 else { throw ValidationError("--t1-ms must be 1-60000") }
+        guard answerAfterMs >= 0, (ringAfterMs ?? 0) >= 0 else { throw ValidationError("delays must not be negative") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+        if !(tls.isEmpty && wss.isEmpty), cert == nil || key == nil { throw ValidationError("--tls and --wss need --cert and --key") }
+    }
+
+    func run() async throws {
+            let level = Logger.Level(rawValue: logLevel) ?? .notice
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = level
+            return h
+        }
+        let logger = Logger(label: "sippet")
+
+        var transports: [any SIPTransport] = []
+        let noneGiven = udp.isEmpty && tcp.isEmpty && tls.isEmpty && ws.isEmpty && wss.isEmpty
+        for a in noneGiven ? ["127.0.0.1:5060"] : udp {
+            let (h, p) = try hostPort(a)
+            transports.append(UDPTransport(host: h, port: p))
+        }
+        for a in noneGiven ? ["127.0.0.1:5060"] : tcp {
+            let (h, p) = try hostPort(a)
+            transports.append(try TCPTransport(host: h, port: p))
+        }
+        let secure = try cert.flatMap { c in try key.map { k in try SIPTLSConfiguration.pem(certificateChain: c, privateKey: k) } }
+        for a in tls {
+            let (h, p) = try hostPort(a)
+            transports.append(try TCPTransport(host: h, port: p, tls: secure))
+        }
+        for a in ws {
+            let (h, p) = try hostPort(a)
+            transports.append(try WebSocketTransport(host: h, port: p))
+        }
+        for a in wss {
+            let (h, p) = try hostPort(a)
+            transports.append(try WebSocketTransport(host: h, port: p, tls: secure))
+        }
+
+        let t1 = Duration.milliseconds(t1Ms)
+        var configuration = SIPStack.Configuration()
+        configuration.timers = TransactionTimers(t1: t1, t2: max(.seconds(4), t1))
+        configuration.shutdownGracePeriod = .seconds(2)
+        let stack = SIPStack(name: "serve", configuration: configuration, transports: transports, logger: logger)
+        var options = EndpointCore.Options()
+        options.answer = answer
+        options.ringAfter = ringAfterMs.map { .milliseconds($0) }
+        options.answerAfter = .milliseconds(answerAfterMs)
+        options.t1 = t1
+        options.t2 = max(.seconds(4), t1)
+        stack.register(core: EndpointCore(options: options, logger: logger))
+
+        do {
+            try await stack.start()
+        } catch {
+            writeStderr("sippet serve: cannot listen: \(error)")
+            throw ExitCode(2)
+        }
+        for t in stack.transports {
+            guard let a = t.localAddress, let host = a.sipHost, let port = a.port else { continue }
+            say("listening \(t.kind.uriParameter) \(host):\(port)")
+        }
+        let group = ServiceGroup(configuration: .init(services: [stack], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}
+
+/// "HOST:PORT", "[V6]:PORT" or "HOST" (port 5060).
+func hostPort(_ s: String) throws -> (String, Int) {
+    if s.hasPrefix("[") {
+        guard let close = s.firstIndex(of: "]") else { throw ValidationError("bad address \(s)") }
+        let host = String(s[s.index(after: s.startIndex)..<close])
+        let rest = s[s.index(after: close)...]
+        if rest.isEmpty { return (host, 5060) }
+        guard rest.hasPrefix(":"), let port = Int(rest.dropFirst()), (0...65_535).contains(port) else { throw ValidationError("bad port in \(s)") }
+        return (host, port)
+    }
+    let parts = s.split(separator: ":", omittingEmptySubsequences: false)
+    if parts.count == 1 { return (s, 5060) }
+    guard parts.count == 2, let port = Int(parts[1]), (0...65_535).contains(port), !parts[0].isEmpty else {
+        throw ValidationError("bad address \(s) (HOST:PORT, or [IPv6]:PORT)")
+    }
+    return (String(parts[0]), port)
+}
