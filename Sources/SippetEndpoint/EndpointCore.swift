@@ -381,7 +381,7 @@ public final class EndpointCore: SIPCore {
         let address = ipv6 ? String(host.drop { $0 == "[" }.prefix { $0 != "]" }) : host
         let ip = ipv6 ? "IP6" : "IP4"
         var media: [String] = []
-        for raw in String(decoding: offer, as: UTF8.self).split(whereSeparator: { $0 == "\r" || $0 == "\n" }) where raw.hasPrefix("m=") {
+        for raw in String(decoding: offer, as: UTF8.self).split(whereSeparator: \.isNewline) where raw.hasPrefix("m=") {
             let f = raw.dropFirst(2).split(separator: " ")
             guard f.count >= 4 else { continue }
             media.append("m=\(f[0]) 9 \(f[2]) \(f[3])")

@@ -1,0 +1,245 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import SIPSyntax
+import SIPTransaction
+import SIPTransport
+import Sippet
+import SippetEndpoint
+import Testing
+
+/// `sippet serve`'s core (``EndpointCore``) on a stack, seen from a raw UDP socket that records
+/// when each message arrives: RFC 3261 §13.3.1.4 (2xx retransmission until the ACK, BYE after
+/// 64·T1), §9.2 (CANCEL), §15.1.2 (BYE), §11.2 (OPTIONS).
+@Suite("Endpoint core (sippet serve)")
+struct EndpointTests {
+    /// A raw UDP peer that timestamps what it receives.
+    final class Peer: SIPTransportDelegate {
+        let transport = UDPTransport(host: "127.0.0.1", port: 0)
+        private let got = NIOLockedValueBox<[(at: ContinuousClock.Instant, message: SIPMessage)]>([])
+
+        func transport(_ transport: any SIPTransport, received m: SIPReceivedMessage) {
+            if let message = try? SIPMessage(parsing: m.bytes) { got.withLockedValue { $0.append((.now, message)) } }
+        }
+        func transport(_ transport: any SIPTransport, observed event: SIPTransportEvent) {}
+
+        var messages: [(at: ContinuousClock.Instant, message: SIPMessage)] { got.withLockedValue { $0 } }
+        var port: Int { transport.localAddress?.port ?? 0 }
+
+        func responses(_ status: Int, _ method: SIPMethod) -> [(at: ContinuousClock.Instant, message: SIPMessage)] {
+            messages.filter { $0.message.status == status && $0.message.cseq?.method == method }
+        }
+        func requests(_ method: SIPMethod) -> [SIPMessage] { messages.map(\.message).filter { $0.method == method } }
+
+        func wait(timeout: Duration = .seconds(5), until condition: (Peer) -> Bool) async -> Bool {
+            let deadline = ContinuousClock.now + timeout
+            while ContinuousClock.now < deadline {
+                if condition(self) { return true }
+                try? await Task.sleep(for: .milliseconds(5))
+            }
+            return condition(self)
+        }
+    }
+
+    struct Rig {
+        let stack: SIPStack
+        let core: EndpointCore
+        let peer: Peer
+        let address: SocketAddress
+
+        static func start(_ configure: (inout EndpointCore.Options) -> Void = { _ in },
+                          validates: Bool = true) async throws -> Rig {
+            var configuration = testConfiguration()
+            configuration.validatesRequests = validates
+            let stack = SIPStack(name: "serve", configuration: configuration, transports: [UDPTransport(host: "127.0.0.1", port: 0)])
+            var options = EndpointCore.Options()
+            options.t1 = testTimers.t1
+            options.t2 = testTimers.t2
+            configure(&options)
+            let core = EndpointCore(options: options)
+            stack.register(core: core)
+            try await stack.start()
+            let peer = Peer()
+            try await peer.transport.start(delegate: peer)
+            return Rig(stack: stack, core: core, peer: peer, address: try #require(stack.transports[0].localAddress))
+        }
+
+        func send(_ text: String) {
+            peer.transport.send(Array(text.utf8), to: SIPTransportTarget(address: address), completion: nil)
+        }
+
+        /// A request from the peer; `branch`, `callID` and tags can be reused for ACK, CANCEL, BYE.
+        func request(_ method: String, branch: String = SIPIdentifiers.branch(), callID: String, cseq: Int = 1,
+                     cseqMethod: String? = nil, toTag: String? = nil, body: String = "", extra: String = "") -> String {
+            let port = peer.port
+            return "\(method) sip:service@127.0.0.1:\(address.port ?? 0) SIP/2.0\r\n"
+                + "Via: SIP/2.0/UDP 127.0.0.1:\(port);branch=\(branch)\r\n"
+                + "Max-Forwards: 70\r\nFrom: <sip:peer@127.0.0.1:\(port)>;tag=peer1\r\n"
+                + "To: <sip:service@127.0.0.1>\(toTag.map { ";tag=\($0)" } ?? "")\r\n"
+                + "Call-ID: \(callID)\r\nCSeq: \(cseq) \(cseqMethod ?? method)\r\n"
+                + "Contact: <sip:peer@127.0.0.1:\(port)>\r\n\(extra)"
+                + (body.isEmpty ? "" : "Content-Type: application/sdp\r\n")
+                + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
+        }
+
+        func stop() async {
+            await stack.shutdown()
+            await peer.transport.shutdown()
+        }
+    }
+
+    static let offer = "v=0\r\no=peer 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 8 0\r\n"
+
+    static func ms(_ d: Duration) -> Double { Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15 }
+
+    @Test("§11.2: OPTIONS gets 200 with Allow, Accept and Supported")
+    func options() async throws {
+        let rig = try await Rig.start()
+        rig.send(rig.request("OPTIONS", callID: SIPIdentifiers.callID()))
+        #expect(await rig.peer.wait { !$0.responses(200, .options).isEmpty })
+        let ok = try #require(rig.peer.responses(200, .options).first?.message)
+        let allow = Set(ok.headers.values(.allow).flatMap { $0.split(separator: ",").map { String($0.filter { $0 != " " }) } })
+        #expect(allow == ["INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "REGISTER"])
+        #expect(ok.headers[.accept] == "application/sdp")
+        #expect(ok.headers.contains(.supported))
+        await rig.stop()
+    }
+
+    @Test("§13.3.1.4: the 2xx is retransmitted at T1, 2·T1, 4·T1 … until the ACK, and not after it")
+    func retransmitUntilAck() async throws {
+        let rig = try await Rig.start()
+        let callID = SIPIdentifiers.callID()
+        rig.send(rig.request("INVITE", callID: callID, body: Self.offer))
+        // Three copies: at 0, T1 (50 ms) and 3·T1 (150 ms).
+        #expect(await rig.peer.wait { $0.responses(200, .invite).count >= 3 })
+        let copies = rig.peer.responses(200, .invite)
+        let first = try #require(copies.first?.message)
+        #expect(first.contact.first?.address?.uri.description.hasPrefix("sip:sippet@127.0.0.1:") == true)
+        let body = String(decoding: first.body, as: UTF8.self)
+        #expect(body.contains("m=audio 9 RTP/AVP 8"), "the answer takes the first offered format")
+        let gaps = zip(copies.dropFirst(), copies).map { Self.ms($0.at - $1.at) }
+        #expect(gaps[0] >= 40 && gaps[0] < 95, "first retransmission after T1: \(gaps)")
+        #expect(gaps[1] >= 90 && gaps[1] < 170, "second after 2·T1: \(gaps)")
+        let toTag = try #require(first.to?.tag)
+        rig.send(rig.request("ACK", callID: callID, cseqMethod: "ACK", toTag: toTag))
+        try await Task.sleep(for: .milliseconds(100))
+        let afterAck = rig.peer.responses(200, .invite).count
+        try await Task.sleep(for: .milliseconds(700))
+        #expect(rig.peer.responses(200, .invite).count == afterAck, "no retransmission after the ACK")
+        // §15.1.2: BYE in the dialog gets 200; again (the dialog is gone) 481.
+        rig.send(rig.request("BYE", callID: callID, cseq: 2, toTag: toTag))
+        #expect(await rig.peer.wait { !$0.responses(200, .bye).isEmpty })
+        rig.send(rig.request("BYE", callID: callID, cseq: 3, toTag: toTag))
+        #expect(await rig.peer.wait { !$0.responses(481, .bye).isEmpty })
+        #expect(rig.core.dialogCount == 0)
+        await rig.stop()
+    }
+
+    @Test("§13.3.1.4: without an ACK the 2xx stops after 64·T1 and the UAS ends the dialog with a BYE")
+    func byeWhenAckNeverComes() async throws {
+        let rig = try await Rig.start()
+        let callID = SIPIdentifiers.callID()
+        let start = ContinuousClock.now
+        rig.send(rig.request("INVITE", callID: callID, body: Self.offer))
+        #expect(await rig.peer.wait(timeout: .seconds(8)) { !$0.requests(.bye).isEmpty })
+        let byeAt = try #require(rig.peer.messages.first { $0.message.method == .bye }?.at)
+        #expect(Self.ms(byeAt - start) >= 3100, "not before 64·T1 = 3.2 s")
+        let bye = try #require(rig.peer.requests(.bye).first)
+        let ok = try #require(rig.peer.responses(200, .invite).first?.message)
+        // From is the UAS's URI with its tag, To the caller's, in the same Call-ID (§12.2.1.1).
+        #expect(bye.from?.tag == ok.to?.tag)
+        #expect(bye.to?.tag == "peer1")
+        #expect(bye.callID == callID)
+        #expect(bye.requestURI?.description == "sip:peer@127.0.0.1:\(rig.peer.port)", "to the remote target (the INVITE's Contact)")
+        // Retransmissions: at T1, 3, 7, 15 T1, then every T2 (8·T1) up to 63 T1: 1 + 4 + 6.
+        #expect(rig.peer.responses(200, .invite).count == 11)
+        await rig.stop()
+    }
+
+    @Test("§17.2.1: the stack's 100 Trying comes when the core is silent for 200 ms; a 180 sent sooner prevents it")
+    func tryingAndRinging() async throws {
+        let slow = try await Rig.start { $0.answerAfter = .milliseconds(600) }
+        slow.send(slow.request("INVITE", callID: SIPIdentifiers.callID(), body: Self.offer))
+        #expect(await slow.peer.wait { !$0.responses(200, .invite).isEmpty })
+        #expect(slow.peer.responses(100, .invite).count == 1)
+        await slow.stop()
+
+        let ringing = try await Rig.start {
+            $0.ringAfter = .milliseconds(50)
+            $0.answerAfter = .milliseconds(600)
+        }
+        ringing.send(ringing.request("INVITE", callID: SIPIdentifiers.callID(), body: Self.offer))
+        #expect(await ringing.peer.wait { !$0.responses(200, .invite).isEmpty })
+        #expect(ringing.peer.responses(100, .invite).isEmpty)
+        #expect(ringing.peer.responses(180, .invite).count == 1)
+        let ring = try #require(ringing.peer.responses(180, .invite).first?.message)
+        let ok = try #require(ringing.peer.responses(200, .invite).first?.message)
+        #expect(ring.to?.tag != nil && ring.to?.tag == ok.to?.tag, "180 and 200 are in one dialog")
+        await ringing.stop()
+    }
+
+    @Test("§9.2: CANCEL before the final response gets 200, and the INVITE 487 (then nothing else)")
+    func cancel() async throws {
+        let rig = try await Rig.start {
+            $0.ringAfter = .zero
+            $0.answerAfter = .seconds(1)
+        }
+        let callID = SIPIdentifiers.callID(), branch = SIPIdentifiers.branch()
+        rig.send(rig.request("INVITE", branch: branch, callID: callID, body: Self.offer))
+        #expect(await rig.peer.wait { !$0.responses(180, .invite).isEmpty })
+        rig.send(rig.request("CANCEL", branch: branch, callID: callID, cseqMethod: "CANCEL"))
+        #expect(await rig.peer.wait { !$0.responses(487, .invite).isEmpty })
+        #expect(rig.peer.responses(200, .cancel).count == 1)
+        let tag = rig.peer.responses(487, .invite).first?.message.to?.tag
+        rig.send(rig.request("ACK", branch: branch, callID: callID, cseqMethod: "ACK", toTag: tag))
+        try await Task.sleep(for: .milliseconds(1300))
+        #expect(rig.peer.responses(200, .invite).isEmpty, "the cancelled INVITE is never answered 200")
+        #expect(rig.core.dialogCount == 0)
+        await rig.stop()
+    }
+
+    @Test("--answer 486: the INVITE server transaction retransmits the 486 at T1, 2·T1, 4·T1 until the ACK")
+    func busy() async throws {
+        let rig = try await Rig.start { $0.answer = 486 }
+        let callID = SIPIdentifiers.callID(), branch = SIPIdentifiers.branch()
+        rig.send(rig.request("INVITE", branch: branch, callID: callID, body: Self.offer))
+        #expect(await rig.peer.wait { $0.responses(486, .invite).count >= 4 })
+        let copies = rig.peer.responses(486, .invite)
+        let gaps = zip(copies.dropFirst(), copies).map { Self.ms($0.at - $1.at) }
+        #expect(gaps[0] >= 40 && gaps[0] < 95, "\(gaps)")
+        #expect(gaps[1] >= 90 && gaps[1] < 170, "\(gaps)")
+        #expect(gaps[2] >= 180 && gaps[2] < 300, "\(gaps)")
+        rig.send(rig.request("ACK", branch: branch, callID: callID, cseqMethod: "ACK", toTag: copies[0].message.to?.tag))
+        try await Task.sleep(for: .milliseconds(100))
+        let n = rig.peer.responses(486, .invite).count
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(rig.peer.responses(486, .invite).count == n)
+        await rig.stop()
+    }
+
+    @Test("§8.2.1: a known method the core does not implement gets 405 with Allow, an unknown one 501")
+    func methods() async throws {
+        let rig = try await Rig.start(validates: false)
+        rig.send(rig.request("INFO", callID: SIPIdentifiers.callID()))
+        rig.send(rig.request("FROB", callID: SIPIdentifiers.callID()))
+        #expect(await rig.peer.wait { !$0.responses(405, "INFO").isEmpty && !$0.responses(501, "FROB").isEmpty })
+        #expect(rig.peer.responses(405, "INFO").first?.message.headers.contains(.allow) == true)
+        // A re-INVITE or BYE outside any dialog: 481 (§12.2.2).
+        rig.send(rig.request("INVITE", callID: SIPIdentifiers.callID(), toTag: "nope", body: Self.offer))
+        #expect(await rig.peer.wait { !$0.responses(481, .invite).isEmpty })
+        await rig.stop()
+    }
+
+    @Test("§10.3 over the stack: REGISTER binds, lists and removes")
+    func register() async throws {
+        let rig = try await Rig.start()
+        let callID = SIPIdentifiers.callID()
+        rig.send(rig.request("REGISTER", callID: callID, extra: "Expires: 300\r\n"))
+        #expect(await rig.peer.wait { !$0.responses(200, .register).isEmpty })
+        #expect(rig.peer.responses(200, .register).first?.message.contact.first?.expires == 300)
+        rig.send(rig.request("REGISTER", callID: callID, cseq: 2, extra: "Expires: 20\r\n"))
+        #expect(await rig.peer.wait { !$0.responses(423, .register).isEmpty })
+        #expect(rig.peer.responses(423, .register).first?.message.headers[.minExpires] == "60")
+        #expect(rig.core.bindingCount == 1)
+        await rig.stop()
+    }
+}
