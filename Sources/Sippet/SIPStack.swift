@@ -218,6 +218,18 @@ public final class SIPStack: Sendable {
         return try send(request: message)
     }
 
+    /// Sends `response` on the server transaction `key`: the key the core received the request
+    /// with (RFC 3261 §17.2). The same as ``send(_:)`` for a response, without working the key out
+    /// of the response's Via and CSeq again — the fast path for a core that keeps the key.
+    @discardableResult
+    public func send(_ response: SIPMessage, for key: ServerTransactionKey) throws(SIPStackError) -> TransactionKey {
+        guard isRunning else { throw .notRunning }
+        guard response.isResponse else { throw .invalidMessage("send(_:for:) takes a response") }
+        let shard = shard(for: .server(key))
+        shard.run { shard.send(response: response, key: key) }
+        return .server(key)
+    }
+
     private func send(request message: SIPMessage) throws(SIPStackError) -> TransactionKey? {
         guard let method = message.method else { throw .invalidMessage("not a request") }
         var request = message

@@ -69,6 +69,9 @@ public final class EndpointCore: SIPCore {
 
     struct Unacked {
         var response: SIPMessage
+        /// The INVITE server transaction: in RFC 6026's Accepted state it passes the 2xx
+        /// retransmissions on (and after it ends they go statelessly, §18.2.2).
+        var key: ServerTransactionKey
         var interval: Duration
         var elapsed: Duration
         var timer: Scheduled<Void>?
@@ -114,15 +117,15 @@ public final class EndpointCore: SIPCore {
         guard let method = request.method else { return }
         switch method {
         case .ack: acknowledged(request)
-        case .options: send(options(request), stack)
-        case .register: send(register(request), stack)
+        case .options: send(options(request), key, stack)
+        case .register: send(register(request), key, stack)
         case .invite: invite(request, key: key, stack: stack)
         case .cancel: cancel(request, key: key, stack: stack)
-        case .bye: bye(request, stack: stack)
+        case .bye: bye(request, key: key, stack: stack)
         default:
             var r = request.makeResponse(status: SIPMethod.standard.contains(method) ? 405 : 501)
             r.headers.append(.allow, Self.allowHeader)
-            send(r, stack)
+            send(r, key, stack)
         }
     }
 
@@ -159,15 +162,15 @@ public final class EndpointCore: SIPCore {
 
     func invite(_ request: SIPMessage, key: ServerTransactionKey?, stack: SIPStack) {
         guard let key else { return }
-        if let toTag = request.to?.tag {
-            reinvite(request, toTag: toTag, stack: stack)
+        if request.to?.tag != nil {
+            reinvite(request, key: key, stack: stack)
             return
         }
         let full = state.withLockedValue { $0.dialogs.count + $0.pending.count >= options.maxDialogs }
         if full {
             var r = request.makeResponse(status: 503)
             r.headers.append(.retryAfter, "5")
-            send(r, stack)
+            send(r, key, stack)
             return
         }
         let tag = SIPIdentifiers.tag()
@@ -175,11 +178,11 @@ public final class EndpointCore: SIPCore {
         let loop = MultiThreadedEventLoopGroup.currentEventLoop ?? group.next()
         if let ring = options.ringAfter {
             if ring <= .zero {
-                send(request.makeResponse(status: 180, toTag: tag), stack)
+                send(request.makeResponse(status: 180, toTag: tag), key, stack)
             } else {
                 let t = loop.scheduleTask(in: .init(ring)) { [self] in
                     if state.withLockedValue({ $0.pending[key] != nil }) {
-                        send(request.makeResponse(status: 180, toTag: tag), stack)
+                        send(request.makeResponse(status: 180, toTag: tag), key, stack)
                     }
                 }
                 state.withLockedValue { $0.pending[key]?.timers.append(t) }
@@ -201,7 +204,7 @@ public final class EndpointCore: SIPCore {
         guard (200..<300).contains(status) else {
             // A non-2xx final response: the INVITE server transaction retransmits it until the
             // ACK (§17.2.1).
-            send(p.request.makeResponse(status: status, toTag: p.tag), stack)
+            send(p.request.makeResponse(status: status, toTag: p.tag), key, stack)
             return
         }
         var ok = p.request.makeResponse(status: status, toTag: p.tag)
@@ -211,7 +214,7 @@ public final class EndpointCore: SIPCore {
         ok.headers.append(.contentType, "application/sdp")
         ok.body = sdpAnswer(offer: p.request.body, host: local.host)[...]
         guard let callID = p.request.callID, let from = p.request.from, let remoteTag = from.tag else {
-            send(ok, stack)
+            send(ok, key, stack)
             return
         }
         // §12.1.1: the dialog, from the INVITE and the 2xx.
@@ -219,9 +222,9 @@ public final class EndpointCore: SIPCore {
         let id = DialogID(callID: callID, localTag: p.tag, remoteTag: remoteTag)
         var dialog = Dialog(remoteTarget: target, routeSet: ((try? p.request.headers.all(.recordRoute)) ?? []).map(\.description),
                             local: ok.headers[.to] ?? "", remote: p.request.headers[.from] ?? "")
-        dialog.unacked = Unacked(response: ok, interval: options.t1, elapsed: .zero)
+        dialog.unacked = Unacked(response: ok, key: key, interval: options.t1, elapsed: .zero)
         state.withLockedValue { $0.dialogs[id] = dialog }
-        send(ok, stack)
+        send(ok, key, stack)
         scheduleRetransmission(id, after: options.t1, stack: stack)
     }
 
@@ -240,7 +243,7 @@ public final class EndpointCore: SIPCore {
 
     private func retransmit(_ id: DialogID, stack: SIPStack) {
         let limit = options.t1 * 64
-        enum Step { case none, resend(SIPMessage, Duration), giveUp(Dialog) }
+        enum Step { case none, resend(SIPMessage, ServerTransactionKey, Duration), giveUp(Dialog) }
         let step = state.withLockedValue { s -> Step in
             guard var d = s.dialogs[id], var u = d.unacked else { return .none }
             u.elapsed += u.interval
@@ -253,12 +256,12 @@ public final class EndpointCore: SIPCore {
             let next = min(u.interval, limit - u.elapsed)
             d.unacked = u
             s.dialogs[id] = d
-            return .resend(u.response, next)
+            return .resend(u.response, u.key, next)
         }
         switch step {
         case .none: return
-        case .resend(let response, let next):
-            send(response, stack)
+        case .resend(let response, let key, let next):
+            send(response, key, stack)
             scheduleRetransmission(id, after: next, stack: stack)
         case .giveUp(let dialog):
             logger.info("no ACK for the 2xx within 64*T1; ending the dialog with BYE", metadata: ["sip.call-id": "\(id.callID)"])
@@ -297,9 +300,9 @@ public final class EndpointCore: SIPCore {
 
     /// §12.2.2: a re-INVITE in a known dialog is accepted (the session does not change); outside
     /// one it gets 481.
-    private func reinvite(_ request: SIPMessage, toTag: String, stack: SIPStack) {
+    private func reinvite(_ request: SIPMessage, key: ServerTransactionKey, stack: SIPStack) {
         guard let id = dialogID(of: request), state.withLockedValue({ $0.dialogs[id] != nil }) else {
-            send(request.makeResponse(status: 481), stack)
+            send(request.makeResponse(status: 481), key, stack)
             return
         }
         var ok = request.makeResponse(status: 200)
@@ -309,11 +312,11 @@ public final class EndpointCore: SIPCore {
         ok.body = sdpAnswer(offer: request.body, host: local.host)[...]
         let timer = state.withLockedValue { s -> Scheduled<Void>? in
             let t = s.dialogs[id]?.unacked?.timer
-            s.dialogs[id]?.unacked = Unacked(response: ok, interval: options.t1, elapsed: .zero)
+            s.dialogs[id]?.unacked = Unacked(response: ok, key: key, interval: options.t1, elapsed: .zero)
             return t
         }
         timer?.cancel()
-        send(ok, stack)
+        send(ok, key, stack)
         scheduleRetransmission(id, after: options.t1, stack: stack)
     }
 
@@ -321,22 +324,22 @@ public final class EndpointCore: SIPCore {
 
     /// §9.2: 200 to the CANCEL; if the INVITE has no final response yet, 487 to it.
     func cancel(_ request: SIPMessage, key: ServerTransactionKey?, stack: SIPStack) {
-        send(request.makeResponse(status: 200), stack)
+        send(request.makeResponse(status: 200), key, stack)
         guard let invite = key?.cancelledInvite,
               let p = state.withLockedValue({ $0.pending.removeValue(forKey: invite) }) else { return }
         for t in p.timers { t.cancel() }
-        send(p.request.makeResponse(status: 487, toTag: p.tag), stack)
+        send(p.request.makeResponse(status: 487, toTag: p.tag), invite, stack)
     }
 
     /// §15.1.2: a BYE ends its dialog (200); one that matches no dialog gets 481.
-    func bye(_ request: SIPMessage, stack: SIPStack) {
+    func bye(_ request: SIPMessage, key: ServerTransactionKey?, stack: SIPStack) {
         let removed = dialogID(of: request).flatMap { id in state.withLockedValue { $0.dialogs.removeValue(forKey: id) } }
         guard let dialog = removed else {
-            send(request.makeResponse(status: 481), stack)
+            send(request.makeResponse(status: 481), key, stack)
             return
         }
         dialog.unacked?.timer?.cancel()
-        send(request.makeResponse(status: 200), stack)
+        send(request.makeResponse(status: 200), key, stack)
     }
 
     /// The dialog of a request sent by the remote side: Call-ID, To tag (ours), From tag (theirs).
@@ -347,9 +350,10 @@ public final class EndpointCore: SIPCore {
 
     // MARK: - Helpers
 
-    private func send(_ response: SIPMessage, _ stack: SIPStack) {
+    /// Sends a response on the request's server transaction (statelessly when `key` is nil).
+    private func send(_ response: SIPMessage, _ key: ServerTransactionKey?, _ stack: SIPStack) {
         do {
-            try stack.send(response)
+            if let key { try stack.send(response, for: key) } else { try stack.send(response) }
         } catch {
             logger.debug("response not sent", metadata: ["sip.error": "\(error)"])
         }

@@ -50,6 +50,8 @@ struct Serve: AsyncParsableCommand {
     var answerAfterMs: Int = 0
     @Option(name: .customLong("t1-ms"), help: "RFC 3261 timer T1 (the round-trip estimate all retransmission timers derive from).")
     var t1Ms: Int = 500
+    @Option(help: "Event loops that hold transactions (default: one per core). 1 keeps every transaction on the loop that reads the UDP socket.")
+    var threads: Int?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "notice"
 
@@ -57,6 +59,7 @@ struct Serve: AsyncParsableCommand {
         guard (200...699).contains(answer) else { throw ValidationError("--answer must be a final status code, 200-699") }
         guard t1Ms > 0, t1Ms <= 60_000 else { throw ValidationError("--t1-ms must be 1-60000") }
         guard answerAfterMs >= 0, (ringAfterMs ?? 0) >= 0 else { throw ValidationError("delays must not be negative") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
         if !(tls.isEmpty && wss.isEmpty), cert == nil || key == nil { throw ValidationError("--tls and --wss need --cert and --key") }
     }
@@ -98,6 +101,7 @@ struct Serve: AsyncParsableCommand {
         var configuration = SIPStack.Configuration()
         configuration.timers = TransactionTimers(t1: t1, t2: max(.seconds(4), t1))
         configuration.shutdownGracePeriod = .seconds(2)
+        configuration.transactionLoops = threads
         let stack = SIPStack(name: "serve", configuration: configuration, transports: transports, logger: logger)
         var options = EndpointCore.Options()
         options.answer = answer

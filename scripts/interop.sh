@@ -1,0 +1,363 @@
+#!/usr/bin/env bash
+# Interop suite: the `sippet` command-line endpoint against real SIP tools.
+#
+#   scripts/interop.sh            (after `swift build`; needs sipp 3.6, tshark optional)
+#
+# sipp (Interop/sipp/*.xml and its built-in scenarios) drives `sippet serve`:
+#   1 options    OPTIONS -> 200 with Allow, Accept, Supported            UDP, TCP
+#   2 uac        sipp's built-in uac: INVITE/200/ACK/BYE/200             UDP, TCP
+#   3 register   REGISTER, refresh, stale CSeq -> 500, Expires 30 -> 423
+#                with Min-Expires, Contact: * -> 200 without Contact      UDP, TCP
+#   4 cancel     INVITE/180/CANCEL: 200 to the CANCEL, 487, ACK           UDP, TCP
+#   5 486-noack  INVITE -> 486, ACK withheld: retransmissions after T1,
+#                2*T1, 4*T1 (+-30 %), then ACK                             UDP
+#     486        INVITE -> 486 -> ACK, and no retransmission              TCP
+#   6 200-noack  INVITE -> 200, ACK withheld: 2xx retransmitted after T1,
+#                2*T1 (+-30 %), then ACK, BYE                              UDP, TCP
+# and `sippet options` / `sippet call` run as clients against sipp:
+#   7 client-options, client-call                                          UDP, TCP
+#   8 tshark     the whole run is captured on lo and dissected: SIP packets
+#                > 0, none malformed, no SIP expert error (SKIP if no capture)
+# A flow passes when sipp exits 0 and its statistics (-trace_stat, last line)
+# show every call successful and none failed.
+#
+# Environment:
+#   SIPPET=.build/debug/sippet  the binary under test
+#   CALLS=200 RATE=100          calls per sipp run, and calls per second
+#   CLIENT_COUNT=100            transactions/calls per `sippet options|call` run
+#   T1_MS                       if set, serve runs with --t1-ms T1_MS (default T1: 500 ms)
+#   SERVE_LOG_LEVEL             if set, serve runs with --log-level SERVE_LOG_LEVEL
+#   KEEP_LOGS=1                 keep the log folder even when everything passed
+#
+# Ports (127.0.0.1, UDP and TCP): serve 15060 (defaults), 15062 (CANCEL
+# config), 15064 (486 config); sipp UAS 15080 (UDP) / 15082 (TCP); sipp
+# clients 15100 and up. Every process started here is stopped by its PID on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SIPPET=${SIPPET:-.build/debug/sippet}
+CALLS=${CALLS:-200}
+RATE=${RATE:-100}
+CLIENT_COUNT=${CLIENT_COUNT:-100}
+T1=${T1_MS:-500}
+SCEN=Interop/sipp
+HOST=127.0.0.1
+PORT_DEFAULT=15060 PORT_CANCEL=15062 PORT_486=15064
+PORT_UAS_UDP=15080 PORT_UAS_TCP=15082
+SIPP_TIMEOUT=60     # s, global bound of one sipp run (-timeout); -timeout_error makes it a failure
+RECV_TIMEOUT=10000  # ms, bound of every <recv> without its own timeout (-recv_timeout)
+CLIENT_TIMEOUT=90   # s, bound of one `sippet options|call` run
+
+START=$SECONDS
+PASSED=0 FAILED=0 SKIPPED=0
+FAILED_NAMES=()
+PIDS=()             # every background process we started, stopped by PID on exit
+declare -A SERVE_PID=()
+NEXT_LPORT=15100    # local port of the next sipp client run
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/sippet-interop.XXXXXX")
+
+child_pids() { ps -o pid= --ppid "$1" 2>/dev/null || true; }
+
+stop_pid() { # stop_pid PID [SIGNAL]: signal it (and its children), wait up to 5 s, then SIGKILL
+  local pid=$1 sig=${2:-TERM} c i
+  kill -0 "$pid" 2>/dev/null || return 0
+  for c in $(child_pids "$pid"); do kill -"$sig" "$c" 2>/dev/null || true; done
+  kill -"$sig" "$pid" 2>/dev/null || true
+  for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then
+    for c in $(child_pids "$pid"); do kill -KILL "$c" 2>/dev/null || true; done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+  local rc=$? i
+  trap - EXIT INT TERM
+  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[$i]}"; done
+  if [ "$rc" -eq 0 ] && [ -z "${KEEP_LOGS:-}" ]; then
+    rm -rf "$WORK"
+  else
+    echo "logs: $WORK"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'echo "interrupted"; exit 130' INT
+trap 'echo "terminated"; exit 143' TERM
+
+pass() { PASSED=$((PASSED + 1)); printf 'PASS  %-28s %s\n' "$1" "$2"; }
+fail() { FAILED=$((FAILED + 1)); FAILED_NAMES+=("$1"); printf 'FAIL  %-28s %s\n' "$1" "$2"; }
+skip() { SKIPPED=$((SKIPPED + 1)); printf 'SKIP  %-28s %s\n' "$1" "$2"; }
+show() { # show FILE [LINES]: the tail of a log, indented
+  [ -s "$1" ] || return 0
+  echo "      --- tail of $1"
+  tail -n "${2:-15}" "$1" | cut -c1-240 | sed 's/^/      | /'
+}
+
+port_busy() { # port_busy PORT: something bound to UDP PORT or listening on TCP PORT (IPv4/IPv6)
+  local hex; hex=$(printf ':%04X' "$1")
+  cat /proc/net/udp /proc/net/udp6 2>/dev/null | awk -v p="$hex" 'NR>1 && $2 ~ p"$" {f=1} END {exit !f}' && return 0
+  cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk -v p="$hex" '$2 ~ p"$" && $4 == "0A" {f=1} END {exit !f}'
+}
+
+# ---------------------------------------------------------------- prerequisites
+if ! command -v sipp >/dev/null; then
+  echo "interop.sh: sipp is not installed (apt-get install sip-tester)" >&2; exit 2
+fi
+if [ ! -x "$SIPPET" ]; then
+  echo "interop.sh: $SIPPET is missing or not executable (run swift build first, or set SIPPET)" >&2; exit 2
+fi
+for p in $PORT_DEFAULT $PORT_CANCEL $PORT_486 $PORT_UAS_UDP $PORT_UAS_TCP; do
+  if port_busy "$p"; then echo "interop.sh: port $p is already in use on this host" >&2; exit 2; fi
+done
+echo "sippet interop: $SIPPET, sipp $(sipp -v 2>&1 | grep -o 'v[0-9][0-9.]*' | head -1), $CALLS calls per run at $RATE/s, logs in $WORK"
+
+# ---------------------------------------------------------------- capture (8)
+PCAP=$WORK/interop.pcapng
+TSHARK_PID=""
+if ! command -v tshark >/dev/null; then
+  skip "tshark" "tshark is not installed: no capture"
+else
+  tshark -i lo -f "portrange 15060-15099" -w "$PCAP" > "$WORK/tshark.out" 2> "$WORK/tshark.err" &
+  TSHARK_PID=$!
+  PIDS+=("$TSHARK_PID")
+  deadline=$((SECONDS + 20))
+  until grep -q "Capturing on" "$WORK/tshark.err" 2>/dev/null; do
+    if ! kill -0 "$TSHARK_PID" 2>/dev/null || [ $SECONDS -ge $deadline ]; then
+      stop_pid "$TSHARK_PID"
+      reason=$(grep -v '^Running as user' "$WORK/tshark.err" | tail -n 1)
+      if [ "$(id -u)" -ne 0 ]; then
+        skip "tshark" "cannot capture on lo (not root, no dumpcap capability?): ${reason:-no output}"
+      else
+        fail "tshark" "capture on lo did not start: ${reason:-no output}"
+      fi
+      TSHARK_PID=""
+      break
+    fi
+    sleep 0.1
+  done
+fi
+
+# ---------------------------------------------------------------- the servers
+start_serve() { # start_serve NAME PORT [serve options...]
+  local name=$1 port=$2 log=$WORK/serve-$1.log
+  shift 2
+  "$SIPPET" serve --udp "$HOST:$port" --tcp "$HOST:$port" "$@" \
+    ${T1_MS:+--t1-ms "$T1_MS"} ${SERVE_LOG_LEVEL:+--log-level "$SERVE_LOG_LEVEL"} > "$log" 2>&1 &
+  SERVE_PID[$name]=$!
+  PIDS+=("$!")
+}
+wait_serve() { # wait_serve NAME PORT: both "listening" lines within 20 s
+  local name=$1 port=$2 log=$WORK/serve-$1.log pid=${SERVE_PID[$1]} deadline=$((SECONDS + 20))
+  until grep -q "^listening udp $HOST:$port" "$log" && grep -q "^listening tcp $HOST:$port" "$log"; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      fail "serve-$name start" "exited before listening on $port"; show "$log"; return 1
+    fi
+    if [ $SECONDS -ge $deadline ]; then
+      fail "serve-$name start" "no 'listening udp/tcp $HOST:$port' within 20 s"; show "$log"; return 1
+    fi
+    sleep 0.1
+  done
+  pass "serve-$name start" "listening udp+tcp $HOST:$port (pid $pid)"
+}
+
+start_serve default $PORT_DEFAULT
+start_serve cancel $PORT_CANCEL --ring-after-ms 50 --answer-after-ms 5000
+start_serve busy $PORT_486 --answer 486
+SERVES_UP=1
+wait_serve default $PORT_DEFAULT || SERVES_UP=0
+wait_serve cancel $PORT_CANCEL || SERVES_UP=0
+wait_serve busy $PORT_486 || SERVES_UP=0
+
+# ---------------------------------------------------------------- sipp runs
+csv_last() { # csv_last FILE COLUMN: value of COLUMN in the last line of a sipp -trace_stat file
+  awk -F';' -v col="$2" 'NR == 1 {for (i = 1; i <= NF; i++) c[$i] = i; next}
+    {last = $0} END {split(last, v, ";"); print (col in c) ? v[c[col]] + 0 : "?"}' "$1" 2>/dev/null || echo "?"
+}
+
+# sipp_check NAME RC CSV EXPECTED: PASS/FAIL line from sipp's exit status and statistics
+SIPP_DETAIL=""
+sipp_check() {
+  local name=$1 rc=$2 csv=$3 want=$4 ok failed
+  ok=$(csv_last "$csv" 'SuccessfulCall(C)')
+  failed=$(csv_last "$csv" 'FailedCall(C)')
+  if [ "$rc" -eq 0 ] && [ "$ok" = "$want" ] && [ "$failed" = 0 ]; then
+    pass "$name" "$ok/$want calls successful, 0 failed${SIPP_DETAIL:+; $SIPP_DETAIL}"
+    return 0
+  fi
+  fail "$name" "sipp exit $rc, successful $ok/$want, failed $failed"
+  return 1
+}
+
+# run_sipp NAME SERVE TARGET_PORT TRANSPORT(u1|t1) SCENARIO_ARGS...
+# One sipp client run of CALLS calls at RATE against serve NAME; logs in $WORK/NAME.*
+run_sipp() {
+  local name=$1 serve=$2 port=$3 tr=$4 base=$WORK/$1 rc=0 t0=$SECONDS
+  shift 4
+  local lport=$NEXT_LPORT
+  NEXT_LPORT=$((NEXT_LPORT + 1))
+  SIPP_DETAIL=""
+  if [ "$SERVES_UP" -ne 1 ] || ! kill -0 "${SERVE_PID[$serve]}" 2>/dev/null; then
+    fail "$name" "serve-$serve is not running"; show "$WORK/serve-$serve.log"; return 0
+  fi
+  sipp "$HOST:$port" "$@" -t "$tr" -i "$HOST" -p "$lport" -mp $((lport + 1000)) \
+    -m "$CALLS" -r "$RATE" -l 2000 -buff_size 1048576 \
+    -timeout "${SIPP_TIMEOUT}s" -timeout_error -recv_timeout "$RECV_TIMEOUT" -nostdin \
+    -trace_stat -stf "$base.csv" -fd 1 -trace_err -error_file "$base.err" \
+    -trace_logs -log_file "$base.log" > "$base.out" 2>&1 &
+  local pid=$!
+  PIDS+=("$pid")
+  wait "$pid" || rc=$?
+  SIPP_DETAIL="$((SECONDS - t0)) s${SIPP_DETAIL:+, $SIPP_DETAIL}"
+  if [ -n "${INTERVALS:-}" ] && [ -s "$base.log" ]; then
+    # "intervals CALL D1 D2 [D3]" lines logged by the *-noack scenarios
+    SIPP_DETAIL="$SIPP_DETAIL, retransmission intervals ms min/avg/max: $(awk '
+      $1 == "intervals" {for (i = 3; i <= NF; i++) {v = $i + 0; n[i]++; s[i] += v
+        if (!(i in lo) || v < lo[i]) lo[i] = v; if (!(i in hi) || v > hi[i]) hi[i] = v}; m = (NF > m) ? NF : m}
+      END {for (i = 3; i <= m; i++) printf "%s%.0f/%.0f/%.0f", (i > 3 ? ", " : ""), lo[i], s[i] / n[i], hi[i]}' "$base.log")"
+  fi
+  if ! sipp_check "$name" "$rc" "$base.csv" "$CALLS"; then
+    show "$base.err" 12; show "$base.log" 5; show "$base.out" 12; show "$WORK/serve-$serve.log" 10
+  fi
+  if ! kill -0 "${SERVE_PID[$serve]}" 2>/dev/null; then
+    fail "serve-$serve alive" "exited during $name"; show "$WORK/serve-$serve.log"
+  fi
+  return 0
+}
+
+INTERVALS=""
+for tp in udp tcp; do
+  tr=u1; [ $tp = tcp ] && tr=t1
+  run_sipp "1-options-$tp" default $PORT_DEFAULT $tr -sf $SCEN/options-uac.xml
+done
+for tp in udp tcp; do
+  tr=u1; [ $tp = tcp ] && tr=t1
+  run_sipp "2-uac-$tp" default $PORT_DEFAULT $tr -sn uac
+done
+for tp in udp tcp; do
+  tr=u1; [ $tp = tcp ] && tr=t1
+  run_sipp "3-register-$tp" default $PORT_DEFAULT $tr -sf $SCEN/register-uac.xml
+done
+for tp in udp tcp; do
+  tr=u1; [ $tp = tcp ] && tr=t1
+  run_sipp "4-cancel-$tp" cancel $PORT_CANCEL $tr -sf $SCEN/cancel-uac.xml
+done
+# -nr: sipp's own UDP retransmission detection would swallow the server's
+# byte-identical retransmissions that these scenarios want to receive and time.
+INTERVALS=1
+run_sipp "5-486-noack-udp" busy $PORT_486 u1 -sf $SCEN/invite-486-noack-uac.xml -nr -set t1ms "$T1"
+INTERVALS=""
+run_sipp "5-486-tcp" busy $PORT_486 t1 -sf $SCEN/invite-486-uac.xml
+INTERVALS=1
+for tp in udp tcp; do
+  tr=u1; [ $tp = tcp ] && tr=t1
+  run_sipp "6-200-noack-$tp" default $PORT_DEFAULT $tr -sf $SCEN/invite-200-noack-uac.xml -nr -set t1ms "$T1"
+done
+INTERVALS=""
+
+# graceful shutdown: SIGTERM -> exit status 0 within 10 s
+for name in default cancel busy; do
+  pid=${SERVE_PID[$name]}
+  if ! kill -0 "$pid" 2>/dev/null; then
+    fail "serve-$name stop" "was not running any more"; show "$WORK/serve-$name.log"; continue
+  fi
+  kill -TERM "$pid"
+  rc=0 t0=$SECONDS
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then
+    stop_pid "$pid" KILL
+    fail "serve-$name stop" "still running 10 s after SIGTERM"; show "$WORK/serve-$name.log"
+    continue
+  fi
+  wait "$pid" || rc=$?
+  if [ "$rc" -eq 0 ]; then
+    pass "serve-$name stop" "SIGTERM -> exit 0"
+  else
+    fail "serve-$name stop" "SIGTERM -> exit status $rc"; show "$WORK/serve-$name.log"
+  fi
+done
+
+# ---------------------------------------------------------------- 7: sippet as a client
+# client_flow NAME TRANSPORT(udp|tcp) UAS_PORT "UAS_SCENARIO_ARGS" SIPPET_ARGS...
+client_flow() {
+  local name=$1 tp=$2 port=$3 uas_args=$4 base=$WORK/$1 rc=0 crc=0 t0=$SECONDS
+  shift 4
+  local tr=u1; [ "$tp" = tcp ] && tr=t1
+  # shellcheck disable=SC2086 # uas_args is a word list
+  sipp $uas_args -t "$tr" -i "$HOST" -p "$port" -mp $((port + 1000)) -m "$CLIENT_COUNT" \
+    -timeout "${SIPP_TIMEOUT}s" -timeout_error -recv_timeout "$RECV_TIMEOUT" -nostdin \
+    -trace_stat -stf "$base.csv" -fd 1 -trace_err -error_file "$base.err" > "$base.out" 2>&1 &
+  local upid=$!
+  PIDS+=("$upid")
+  local deadline=$((SECONDS + 10))
+  until port_busy "$port"; do
+    if ! kill -0 "$upid" 2>/dev/null || [ $SECONDS -ge $deadline ]; then
+      fail "$name" "sipp UAS did not come up on $tp $port"; show "$base.out"; stop_pid "$upid"; return 0
+    fi
+    sleep 0.1
+  done
+  timeout -k 5 "$CLIENT_TIMEOUT" "$SIPPET" "$@" > "$base.client" 2>&1 &
+  local cpid=$!
+  PIDS+=("$cpid")
+  wait "$cpid" || crc=$?
+  if [ "$crc" -ne 0 ]; then
+    stop_pid "$upid" INT # the UAS would otherwise wait for calls that will not come
+  fi
+  for _ in $(seq 1 150); do kill -0 "$upid" 2>/dev/null || break; sleep 0.1; done # UAS: up to 15 s to finish
+  if kill -0 "$upid" 2>/dev/null; then stop_pid "$upid" INT; fi
+  wait "$upid" || rc=$?
+  local lines
+  lines=$(grep -c 'SIP/2.0 [0-9][0-9][0-9]' "$base.client" || true)
+  SIPP_DETAIL="$((SECONDS - t0)) s, sippet exit $crc, $lines status lines printed"
+  if [ "$crc" -ne 0 ]; then
+    fail "$name" "sippet $1 exit status $crc (0 expected; 1 = failure response, 2 = timeout/transport error, 124 = killed after ${CLIENT_TIMEOUT} s)"
+    show "$base.client" 10; show "$base.err" 10
+  elif ! sipp_check "$name" "$rc" "$base.csv" "$CLIENT_COUNT"; then
+    show "$base.client" 10; show "$base.err" 10; show "$base.out" 10
+  fi
+  return 0
+}
+
+client_flow "7-client-options-udp" udp $PORT_UAS_UDP "-sf $SCEN/options-uas.xml" \
+  options "sip:uas@$HOST:$PORT_UAS_UDP" --transport udp --count "$CLIENT_COUNT"
+client_flow "7-client-options-tcp" tcp $PORT_UAS_TCP "-sf $SCEN/options-uas.xml" \
+  options "sip:uas@$HOST:$PORT_UAS_TCP" --transport tcp --count "$CLIENT_COUNT"
+client_flow "7-client-call-udp" udp $PORT_UAS_UDP "-sn uas" \
+  call "sip:uas@$HOST:$PORT_UAS_UDP" --transport udp --duration 0 --count "$CLIENT_COUNT"
+client_flow "7-client-call-tcp" tcp $PORT_UAS_TCP "-sf $SCEN/call-uas.xml" \
+  call "sip:uas@$HOST:$PORT_UAS_TCP" --transport tcp --duration 0 --count "$CLIENT_COUNT"
+
+# ---------------------------------------------------------------- 8: dissect the capture
+if [ -n "$TSHARK_PID" ]; then
+  sleep 0.5 # let the last packets reach the file
+  stop_pid "$TSHARK_PID" INT
+  captured=$(grep -o '[0-9]* packets\? captured' "$WORK/tshark.err" | grep -o '^[0-9]*' || true)
+  DECODE=()
+  for p in $PORT_DEFAULT $PORT_CANCEL $PORT_486 $PORT_UAS_UDP $PORT_UAS_TCP; do
+    DECODE+=(-d "udp.port==$p,sip" -d "tcp.port==$p,sip")
+  done
+  # one pass: per frame, whether it carries SIP, is malformed, or has an error-level expert item in SIP
+  if tshark -r "$PCAP" "${DECODE[@]}" -Y 'sip || _ws.malformed || _ws.expert.severity == error' \
+      -T fields -E separator=';' -e frame.number -e frame.protocols -e _ws.expert.severity -e _ws.expert.message \
+      > "$WORK/tshark.fields" 2> "$WORK/tshark-read.err"; then
+    read -r sip_n malformed_n experr_n <<< "$(awk -F';' '
+      {if ($2 ~ /(^|:)sip(:|$)/) s++; if ($2 ~ /_ws\.malformed/) m++
+       if ($2 ~ /(^|:)sip(:|$)/ && $0 ~ /(^|[;,])(8388608|0x00800000)([;,]|$)/) e++}
+      END {print s + 0, m + 0, e + 0}' "$WORK/tshark.fields")"
+    grep -E '_ws\.malformed|(^|[;,])(8388608|0x00800000)([;,]|$)' "$WORK/tshark.fields" > "$WORK/tshark.bad" || true
+    if [ "$sip_n" -gt 0 ] && [ "$malformed_n" -eq 0 ] && [ "$experr_n" -eq 0 ]; then
+      pass "8-tshark" "${captured:-?} packets captured, $sip_n SIP, 0 malformed, 0 SIP expert errors"
+    else
+      fail "8-tshark" "${captured:-?} packets captured, $sip_n SIP, $malformed_n malformed, $experr_n SIP expert errors"
+      show "$WORK/tshark.bad" 10; show "$WORK/tshark-read.err" 5
+    fi
+  else
+    fail "8-tshark" "tshark could not read $PCAP"; show "$WORK/tshark-read.err" 5
+  fi
+fi
+
+# ---------------------------------------------------------------- summary
+echo "SUMMARY: $PASSED passed, $FAILED failed, $SKIPPED skipped in $((SECONDS - START)) s${FAILED_NAMES[*]:+ (failed: ${FAILED_NAMES[*]})}"
+[ "$FAILED" -eq 0 ]
