@@ -338,19 +338,26 @@ if [ -n "$TSHARK_PID" ]; then
   for p in $PORT_DEFAULT $PORT_CANCEL $PORT_486 $PORT_UAS_UDP $PORT_UAS_TCP; do
     DECODE+=(-d "udp.port==$p,sip" -d "tcp.port==$p,sip")
   done
-  # one pass: per frame, whether it carries SIP, is malformed, or has an error-level expert item in SIP
-  if tshark -r "$PCAP" "${DECODE[@]}" -Y 'sip || _ws.malformed || _ws.expert.severity == error' \
-      -T fields -E separator=';' -e frame.number -e frame.protocols -e _ws.expert.severity -e _ws.expert.message \
+  # One pass over the capture, one line per frame: its protocols, whether it is
+  # malformed (_ws.malformed: a dissector exception, or an expert item of the
+  # "Malformed" group, e.g. "Invalid content_length"), its expert severities.
+  # A UDP datagram on a SIP port that does not dissect as SIP (e.g. a bad
+  # status line) counts as undecodable. 8388608 = 0x00800000 = PI_ERROR.
+  if tshark -r "$PCAP" "${DECODE[@]}" -T fields -E separator=';' -E occurrence=a \
+      -e frame.number -e frame.protocols -e _ws.malformed -e _ws.expert.severity -e _ws.expert.message \
       > "$WORK/tshark.fields" 2> "$WORK/tshark-read.err"; then
-    read -r sip_n malformed_n experr_n <<< "$(awk -F';' '
-      {if ($2 ~ /(^|:)sip(:|$)/) s++; if ($2 ~ /_ws\.malformed/) m++
-       if ($2 ~ /(^|:)sip(:|$)/ && $0 ~ /(^|[;,])(8388608|0x00800000)([;,]|$)/) e++}
-      END {print s + 0, m + 0, e + 0}' "$WORK/tshark.fields")"
-    grep -E '_ws\.malformed|(^|[;,])(8388608|0x00800000)([;,]|$)' "$WORK/tshark.fields" > "$WORK/tshark.bad" || true
-    if [ "$sip_n" -gt 0 ] && [ "$malformed_n" -eq 0 ] && [ "$experr_n" -eq 0 ]; then
-      pass "8-tshark" "${captured:-?} packets captured, $sip_n SIP, 0 malformed, 0 SIP expert errors"
+    awk -F';' '$2 ~ /:udp/ && $2 !~ /:sip/ {print "undecodable UDP datagram: " $0; next}
+      $3 != "" {print "malformed: " $0; next}
+      $2 ~ /:sip/ && $4 ~ /(^|,)8388608(,|$)/ {print "expert error: " $0}' "$WORK/tshark.fields" > "$WORK/tshark.bad"
+    read -r sip_n udp_bad malformed_n experr_n <<< "$(awk -F';' '
+      $2 ~ /:sip/ {s++} $2 ~ /:udp/ && $2 !~ /:sip/ {u++} $3 != "" {m++}
+      $2 ~ /:sip/ && $4 ~ /(^|,)8388608(,|$)/ {e++}
+      END {print s + 0, u + 0, m + 0, e + 0}' "$WORK/tshark.fields")"
+    detail="${captured:-?} packets captured, $sip_n SIP, $malformed_n malformed, $experr_n expert errors in SIP frames, $udp_bad undecodable UDP datagrams"
+    if [ "$sip_n" -gt 0 ] && [ "$malformed_n" -eq 0 ] && [ "$experr_n" -eq 0 ] && [ "$udp_bad" -eq 0 ]; then
+      pass "8-tshark" "$detail"
     else
-      fail "8-tshark" "${captured:-?} packets captured, $sip_n SIP, $malformed_n malformed, $experr_n SIP expert errors"
+      fail "8-tshark" "$detail"
       show "$WORK/tshark.bad" 10; show "$WORK/tshark-read.err" 5
     fi
   else
