@@ -33,6 +33,14 @@
 # config), 15064 (486 config); sipp UAS 15080 (UDP) / 15082 (TCP); sipp
 # clients 15100 and up. Every process started here is stopped by its PID on exit.
 set -euo pipefail
+# SIPPET may be given relative to the caller's directory, or as a command in PATH
+if [ -n "${SIPPET:-}" ]; then
+  case $SIPPET in
+    /*) ;;
+    */*) SIPPET=$PWD/$SIPPET ;;
+    *) SIPPET=$(command -v "$SIPPET" || echo "$SIPPET") ;;
+  esac
+fi
 cd "$(dirname "$0")/.."
 
 SIPPET=${SIPPET:-.build/debug/sippet}
@@ -52,16 +60,26 @@ START=$SECONDS
 PASSED=0 FAILED=0 SKIPPED=0
 FAILED_NAMES=()
 PIDS=()             # every background process we started, stopped by PID on exit
-declare -A SERVE_PID=()
+declare -A SERVE_PID=() SERVE_READY=()
 NEXT_LPORT=15100    # local port of the next sipp client run
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/sippet-interop.XXXXXX")
+WORK=""
 
 child_pids() { ps -o pid= --ppid "$1" 2>/dev/null || true; }
 
+forget_pid() { # forget_pid PID: it has been reaped; never signal that number again
+  local p keep=()
+  for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+  PIDS=("${keep[@]}")
+}
+
 stop_pid() { # stop_pid PID [SIGNAL]: signal it (and its children), wait up to 5 s, then SIGKILL
   local pid=$1 sig=${2:-TERM} c i
-  kill -0 "$pid" 2>/dev/null || return 0
+  if ! kill -0 "$pid" 2>/dev/null; then
+    wait "$pid" 2>/dev/null || true
+    forget_pid "$pid"
+    return 0
+  fi
   for c in $(child_pids "$pid"); do kill -"$sig" "$c" 2>/dev/null || true; done
   kill -"$sig" "$pid" 2>/dev/null || true
   for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -70,16 +88,19 @@ stop_pid() { # stop_pid PID [SIGNAL]: signal it (and its children), wait up to 5
     kill -KILL "$pid" 2>/dev/null || true
   fi
   wait "$pid" 2>/dev/null || true
+  forget_pid "$pid"
 }
 
 cleanup() {
   local rc=$? i
   trap - EXIT INT TERM
   for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[$i]}"; done
-  if [ "$rc" -eq 0 ] && [ -z "${KEEP_LOGS:-}" ]; then
-    rm -rf "$WORK"
-  else
-    echo "logs: $WORK"
+  if [ -n "$WORK" ]; then
+    if [ "$rc" -eq 0 ] && [ -z "${KEEP_LOGS:-}" ]; then
+      rm -rf "$WORK"
+    else
+      echo "logs: $WORK"
+    fi
   fi
   exit "$rc"
 }
@@ -94,6 +115,17 @@ show() { # show FILE [LINES]: the tail of a log, indented
   [ -s "$1" ] || return 0
   echo "      --- tail of $1"
   tail -n "${2:-15}" "$1" | cut -c1-240 | sed 's/^/      | /'
+}
+show_head() { # show_head FILE [LINES]: the start of a log (sipp's first error event), indented
+  [ -s "$1" ] || return 0
+  echo "      --- start of $1"
+  head -n "${2:-12}" "$1" | cut -c1-240 | sed 's/^/      | /'
+}
+show_screen() { # show_screen SIPP_OUTPUT: sipp's last scenario screen (per-message counts)
+  [ -s "$1" ] || return 0
+  echo "      --- sipp scenario screen ($1)"
+  awk '/Scenario Screen/ {n = 0; keep = 1} keep {buf[n++] = $0} /Test Terminated/ && keep {keep = 0; last = n}
+    END {for (i = 0; i < last; i++) print buf[i]}' "$1" | cut -c1-240 | sed 's/^/      | /'
 }
 
 port_busy() { # port_busy PORT: something bound to UDP PORT or listening on TCP PORT (IPv4/IPv6)
@@ -112,7 +144,8 @@ fi
 for p in $PORT_DEFAULT $PORT_CANCEL $PORT_486 $PORT_UAS_UDP $PORT_UAS_TCP; do
   if port_busy "$p"; then echo "interop.sh: port $p is already in use on this host" >&2; exit 2; fi
 done
-echo "sippet interop: $SIPPET, sipp $(sipp -v 2>&1 | grep -o 'v[0-9][0-9.]*' | head -1), $CALLS calls per run at $RATE/s, logs in $WORK"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/sippet-interop.XXXXXX")
+echo "sippet interop: $SIPPET, sipp $(sipp -v 2>&1 | grep -o 'v[0-9][0-9.]*' | head -1), $CALLS calls per run at $RATE/s, logs in $WORK (kept on failure or with KEEP_LOGS=1)"
 
 # ---------------------------------------------------------------- capture (8)
 PCAP=$WORK/interop.pcapng
@@ -120,7 +153,7 @@ TSHARK_PID=""
 if ! command -v tshark >/dev/null; then
   skip "tshark" "tshark is not installed: no capture"
 else
-  tshark -i lo -f "portrange 15060-15099" -w "$PCAP" > "$WORK/tshark.out" 2> "$WORK/tshark.err" &
+  tshark -i lo -f "portrange 15060-15099" -w "$PCAP" < /dev/null > "$WORK/tshark.out" 2> "$WORK/tshark.err" &
   TSHARK_PID=$!
   PIDS+=("$TSHARK_PID")
   deadline=$((SECONDS + 20))
@@ -145,31 +178,44 @@ start_serve() { # start_serve NAME PORT [serve options...]
   local name=$1 port=$2 log=$WORK/serve-$1.log
   shift 2
   "$SIPPET" serve --udp "$HOST:$port" --tcp "$HOST:$port" "$@" \
-    ${T1_MS:+--t1-ms "$T1_MS"} ${SERVE_LOG_LEVEL:+--log-level "$SERVE_LOG_LEVEL"} > "$log" 2>&1 &
+    ${T1_MS:+--t1-ms "$T1_MS"} ${SERVE_LOG_LEVEL:+--log-level "$SERVE_LOG_LEVEL"} < /dev/null > "$log" 2>&1 &
   SERVE_PID[$name]=$!
   PIDS+=("$!")
 }
 wait_serve() { # wait_serve NAME PORT: both "listening" lines within 20 s
   local name=$1 port=$2 log=$WORK/serve-$1.log pid=${SERVE_PID[$1]} deadline=$((SECONDS + 20))
-  until grep -q "^listening udp $HOST:$port" "$log" && grep -q "^listening tcp $HOST:$port" "$log"; do
+  until grep -qE "listening udp $HOST:$port( |$)" "$log" && grep -qE "listening tcp $HOST:$port( |$)" "$log"; do
     if ! kill -0 "$pid" 2>/dev/null; then
-      fail "serve-$name start" "exited before listening on $port"; show "$log"; return 1
+      local st=0
+      wait "$pid" 2>/dev/null || st=$?
+      forget_pid "$pid"
+      SERVE_PID[$name]=""
+      fail "serve-$name start" "exited with status $st before listening on $port"; show "$log"; return 1
     fi
     if [ $SECONDS -ge $deadline ]; then
       fail "serve-$name start" "no 'listening udp/tcp $HOST:$port' within 20 s"; show "$log"; return 1
     fi
     sleep 0.1
   done
+  SERVE_READY[$name]=1
   pass "serve-$name start" "listening udp+tcp $HOST:$port (pid $pid)"
+}
+
+serve_alive() { [ -n "${SERVE_PID[$1]}" ] && kill -0 "${SERVE_PID[$1]}" 2>/dev/null; }
+serve_died() { # serve_died NAME CONTEXT: report a serve that exited by itself, collect its status
+  local st=0
+  wait "${SERVE_PID[$1]}" 2>/dev/null || st=$?
+  forget_pid "${SERVE_PID[$1]}"
+  SERVE_PID[$1]=""
+  fail "serve-$1 alive" "exited with status $st $2"; show "$WORK/serve-$1.log"
 }
 
 start_serve default $PORT_DEFAULT
 start_serve cancel $PORT_CANCEL --ring-after-ms 50 --answer-after-ms 5000
 start_serve busy $PORT_486 --answer 486
-SERVES_UP=1
-wait_serve default $PORT_DEFAULT || SERVES_UP=0
-wait_serve cancel $PORT_CANCEL || SERVES_UP=0
-wait_serve busy $PORT_486 || SERVES_UP=0
+wait_serve default $PORT_DEFAULT || true
+wait_serve cancel $PORT_CANCEL || true
+wait_serve busy $PORT_486 || true
 
 # ---------------------------------------------------------------- sipp runs
 csv_last() { # csv_last FILE COLUMN: value of COLUMN in the last line of a sipp -trace_stat file
@@ -199,17 +245,21 @@ run_sipp() {
   local lport=$NEXT_LPORT
   NEXT_LPORT=$((NEXT_LPORT + 1))
   SIPP_DETAIL=""
-  if [ "$SERVES_UP" -ne 1 ] || ! kill -0 "${SERVE_PID[$serve]}" 2>/dev/null; then
-    fail "$name" "serve-$serve is not running"; show "$WORK/serve-$serve.log"; return 0
+  if [ -n "${SERVE_READY[$serve]:-}" ] && [ -n "${SERVE_PID[$serve]}" ] && ! serve_alive "$serve"; then
+    serve_died "$serve" "before $name"
+  fi
+  if [ -z "${SERVE_READY[$serve]:-}" ] || ! serve_alive "$serve"; then
+    fail "$name" "serve-$serve is not running"; return 0
   fi
   sipp "$HOST:$port" "$@" -t "$tr" -i "$HOST" -p "$lport" -mp $((lport + 1000)) \
     -m "$CALLS" -r "$RATE" -l 2000 -buff_size 1048576 \
     -timeout "${SIPP_TIMEOUT}s" -timeout_error -recv_timeout "$RECV_TIMEOUT" -nostdin \
     -trace_stat -stf "$base.csv" -fd 1 -trace_err -error_file "$base.err" \
-    -trace_logs -log_file "$base.log" > "$base.out" 2>&1 &
+    -trace_logs -log_file "$base.log" < /dev/null > "$base.out" 2>&1 &
   local pid=$!
   PIDS+=("$pid")
   wait "$pid" || rc=$?
+  forget_pid "$pid"
   SIPP_DETAIL="$((SECONDS - t0)) s${SIPP_DETAIL:+, $SIPP_DETAIL}"
   if [ -n "${INTERVALS:-}" ] && [ -s "$base.log" ]; then
     # "intervals CALL D1 D2 [D3]" lines logged by the *-noack scenarios
@@ -219,10 +269,10 @@ run_sipp() {
       END {for (i = 3; i <= m; i++) printf "%s%.0f/%.0f/%.0f", (i > 3 ? ", " : ""), lo[i], s[i] / n[i], hi[i]}' "$base.log")"
   fi
   if ! sipp_check "$name" "$rc" "$base.csv" "$CALLS"; then
-    show "$base.err" 12; show "$base.log" 5; show "$base.out" 12; show "$WORK/serve-$serve.log" 10
+    show_head "$base.err" 12; show "$base.log" 5; show_screen "$base.out"; show "$WORK/serve-$serve.log" 10
   fi
-  if ! kill -0 "${SERVE_PID[$serve]}" 2>/dev/null; then
-    fail "serve-$serve alive" "exited during $name"; show "$WORK/serve-$serve.log"
+  if ! serve_alive "$serve"; then
+    serve_died "$serve" "during $name"
   fi
   return 0
 }
@@ -260,11 +310,15 @@ INTERVALS=""
 # graceful shutdown: SIGTERM -> exit status 0 within 10 s
 for name in default cancel busy; do
   pid=${SERVE_PID[$name]}
-  if ! kill -0 "$pid" 2>/dev/null; then
-    fail "serve-$name stop" "was not running any more"; show "$WORK/serve-$name.log"; continue
+  [ -n "$pid" ] || continue # exited earlier, reported above
+  if [ -z "${SERVE_READY[$name]:-}" ]; then
+    stop_pid "$pid"; continue # never came up, reported above
+  fi
+  if ! serve_alive "$name"; then
+    serve_died "$name" "before the shutdown"; continue
   fi
   kill -TERM "$pid"
-  rc=0 t0=$SECONDS
+  rc=0
   for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   if kill -0 "$pid" 2>/dev/null; then
     stop_pid "$pid" KILL
@@ -272,6 +326,7 @@ for name in default cancel busy; do
     continue
   fi
   wait "$pid" || rc=$?
+  forget_pid "$pid"
   if [ "$rc" -eq 0 ]; then
     pass "serve-$name stop" "SIGTERM -> exit 0"
   else
@@ -288,7 +343,7 @@ client_flow() {
   # shellcheck disable=SC2086 # uas_args is a word list
   sipp $uas_args -t "$tr" -i "$HOST" -p "$port" -mp $((port + 1000)) -m "$CLIENT_COUNT" \
     -timeout "${SIPP_TIMEOUT}s" -timeout_error -recv_timeout "$RECV_TIMEOUT" -nostdin \
-    -trace_stat -stf "$base.csv" -fd 1 -trace_err -error_file "$base.err" > "$base.out" 2>&1 &
+    -trace_stat -stf "$base.csv" -fd 1 -trace_err -error_file "$base.err" < /dev/null > "$base.out" 2>&1 &
   local upid=$!
   PIDS+=("$upid")
   local deadline=$((SECONDS + 10))
@@ -298,24 +353,36 @@ client_flow() {
     fi
     sleep 0.1
   done
-  timeout -k 5 "$CLIENT_TIMEOUT" "$SIPPET" "$@" > "$base.client" 2>&1 &
+  timeout -k 5 "$CLIENT_TIMEOUT" "$SIPPET" "$@" < /dev/null > "$base.client" 2>&1 &
   local cpid=$!
   PIDS+=("$cpid")
   wait "$cpid" || crc=$?
-  if [ "$crc" -ne 0 ]; then
-    stop_pid "$upid" INT # the UAS would otherwise wait for calls that will not come
+  forget_pid "$cpid"
+  # the UAS ends by itself after CLIENT_COUNT calls; give it up to 15 s (the
+  # built-in uas keeps each call 4 s after its BYE), or stop it at once if the
+  # client failed (it would wait for calls that will not come)
+  if [ "$crc" -eq 0 ]; then
+    for _ in $(seq 1 150); do kill -0 "$upid" 2>/dev/null || break; sleep 0.1; done
   fi
-  for _ in $(seq 1 150); do kill -0 "$upid" 2>/dev/null || break; sleep 0.1; done # UAS: up to 15 s to finish
-  if kill -0 "$upid" 2>/dev/null; then stop_pid "$upid" INT; fi
-  wait "$upid" || rc=$?
+  local stuck=""
+  if kill -0 "$upid" 2>/dev/null; then
+    stop_pid "$upid" INT
+    stuck=1 rc=124
+  else
+    wait "$upid" || rc=$?
+    forget_pid "$upid"
+  fi
   local lines
-  lines=$(grep -c 'SIP/2.0 [0-9][0-9][0-9]' "$base.client" || true)
+  lines=$(grep -cE '(^|[^0-9])[1-6][0-9]{2} [A-Za-z]' "$base.client" || true)
   SIPP_DETAIL="$((SECONDS - t0)) s, sippet exit $crc, $lines status lines printed"
   if [ "$crc" -ne 0 ]; then
     fail "$name" "sippet $1 exit status $crc (0 expected; 1 = failure response, 2 = timeout/transport error, 124 = killed after ${CLIENT_TIMEOUT} s)"
-    show "$base.client" 10; show "$base.err" 10
+    show "$base.client" 10; show_head "$base.err" 12; show_screen "$base.out"
+  elif [ -n "$stuck" ]; then
+    fail "$name" "sippet exit 0, but the sipp UAS still waited for calls 15 s later: successful $(csv_last "$base.csv" 'SuccessfulCall(C)')/$CLIENT_COUNT, failed $(csv_last "$base.csv" 'FailedCall(C)')"
+    show "$base.client" 10; show_head "$base.err" 12; show_screen "$base.out"
   elif ! sipp_check "$name" "$rc" "$base.csv" "$CLIENT_COUNT"; then
-    show "$base.client" 10; show "$base.err" 10; show "$base.out" 10
+    show "$base.client" 10; show_head "$base.err" 12; show_screen "$base.out"
   fi
   return 0
 }

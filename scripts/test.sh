@@ -1,11 +1,21 @@
 #!/usr/bin/env bash
-# The test command: build (warnings are errors, Package.swift), run every test, then fuzz the
-# parser for a bounded time (FUZZ_SECONDS, default 60; 0 skips it).
+# The test command: build (warnings are errors, Package.swift), run every test, the interop suite
+# with sipp and tshark (scripts/interop.sh), then fuzz the parser for a bounded time (FUZZ_SECONDS,
+# default 60; 0 skips it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -d ../shared/conformance ] || { echo "test.sh: ../shared/conformance is missing (the torture corpus)" >&2; exit 2; }
 swift build --build-tests
 swift test
+# The interop suite: sipp against `sippet serve`, `sippet` against sipp, tshark on the capture.
+if command -v sipp >/dev/null; then
+  SIPPET=.build/debug/sippet scripts/interop.sh
+elif [ -n "${SIPPET_REQUIRE_INTEROP:-}" ]; then
+  echo "test.sh: sipp is missing (apt-get install sip-tester) and the interop suite is required" >&2
+  exit 1
+else
+  echo "test.sh: sipp is not installed (apt-get install sip-tester): interop suite SKIPPED" >&2
+fi
 if [ -x Fuzz/run.sh ] && [ "${FUZZ_SECONDS:-60}" != 0 ]; then
   Fuzz/run.sh "${FUZZ_SECONDS:-60}"
 fi
