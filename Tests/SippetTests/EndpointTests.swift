@@ -93,13 +93,14 @@ struct EndpointTests {
 
     /// Retransmission `i` (copy `i + 1`) arrives no sooner than `due[i]` ms after the request was
     /// sent — timers never fire early, and a fixed interval would come too soon — and not much
-    /// later (a loaded test machine delays, so the upper bound is loose).
+    /// later: 2 s at most (a loaded test machine delays timers by hundreds of milliseconds; the
+    /// interop suite checks the intervals to ±30% against sipp).
     static func expectSchedule(_ arrivals: [ContinuousClock.Instant], from sent: ContinuousClock.Instant, _ due: [Double],
                                sourceLocation: SourceLocation = #_sourceLocation) {
         let at = arrivals.dropFirst().map { ms($0 - sent) }
         #expect(at.count >= due.count, sourceLocation: sourceLocation)
         for (i, d) in due.enumerated() where i < at.count {
-            #expect(at[i] >= d && at[i] < d + 300, "retransmission \(i + 1) at \(at[i]) ms, due at \(d) ms: \(at)", sourceLocation: sourceLocation)
+            #expect(at[i] >= d && at[i] < d + 2000, "retransmission \(i + 1) at \(at[i]) ms, due at \(d) ms: \(at)", sourceLocation: sourceLocation)
         }
     }
 
