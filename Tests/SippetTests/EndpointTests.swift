@@ -133,9 +133,11 @@ struct EndpointTests {
         Self.expectSchedule(copies.map(\.at), from: sent, [50, 150])
         let toTag = try #require(first.to?.tag)
         rig.send(rig.request("ACK", callID: callID, cseqMethod: "ACK", toTag: toTag))
-        try await Task.sleep(for: .milliseconds(100))
+        // Let the ACK land (a copy already in flight may still come), then 1 s without any: the
+        // interval is at most T2 (400 ms) here, so without the ACK two more would come.
+        try await Task.sleep(for: .milliseconds(300))
         let afterAck = rig.peer.responses(200, .invite).count
-        try await Task.sleep(for: .milliseconds(700))
+        try await Task.sleep(for: .milliseconds(1000))
         #expect(rig.peer.responses(200, .invite).count == afterAck, "no retransmission after the ACK")
         // §15.1.2: BYE in the dialog gets 200; again (the dialog is gone) 481.
         rig.send(rig.request("BYE", callID: callID, cseq: 2, toTag: toTag))
@@ -220,9 +222,9 @@ struct EndpointTests {
         // Timer G: T1, 2·T1, 4·T1 apart, so at T1, 3·T1 and 7·T1.
         Self.expectSchedule(copies.map(\.at), from: sent, [50, 150, 350])
         rig.send(rig.request("ACK", branch: branch, callID: callID, cseqMethod: "ACK", toTag: copies[0].message.to?.tag))
-        try await Task.sleep(for: .milliseconds(100))
+        try await Task.sleep(for: .milliseconds(300))
         let n = rig.peer.responses(486, .invite).count
-        try await Task.sleep(for: .milliseconds(500))
+        try await Task.sleep(for: .milliseconds(1000))
         #expect(rig.peer.responses(486, .invite).count == n)
         await rig.stop()
     }
