@@ -6,6 +6,7 @@ import SIPSyntax
 import SIPTransaction
 import SIPTransport
 import Sippet
+import Synchronization
 
 /// The core of `sippet serve`: a user agent server and a registrar on one stack.
 ///
@@ -95,6 +96,7 @@ public final class EndpointCore: SIPCore {
     let logger: Logger
     private let state: NIOLockedValueBox<State>
     private let clock = ContinuousClock()
+    private let sessions = Atomic<UInt64>(0)
     private let epoch: ContinuousClock.Instant
 
     public init(options: Options = Options(), group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
@@ -123,9 +125,9 @@ public final class EndpointCore: SIPCore {
         case .cancel: cancel(request, key: key, stack: stack)
         case .bye: bye(request, key: key, stack: stack)
         default:
-            var r = request.makeResponse(status: SIPMethod.standard.contains(method) ? 405 : 501)
-            r.headers.append(.allow, Self.allowHeader)
-            send(r, key, stack)
+            let status = SIPMethod.standard.contains(method) ? 405 : 501
+            let allow = SIPHeaderField(name: .allow, value: Self.allowHeader)
+            send(SIPRejection(status: status, detail: "\(method) is not handled here", headers: [allow]).response(to: request), key, stack)
         }
     }
 
@@ -166,15 +168,17 @@ public final class EndpointCore: SIPCore {
             reinvite(request, key: key, stack: stack)
             return
         }
-        let full = state.withLockedValue { $0.dialogs.count + $0.pending.count >= options.maxDialogs }
-        if full {
-            var r = request.makeResponse(status: 503)
-            r.headers.append(.retryAfter, "5")
-            send(r, key, stack)
+        let tag = SIPIdentifiers.tag()
+        let admitted = state.withLockedValue { s -> Bool in
+            guard s.dialogs.count + s.pending.count < options.maxDialogs else { return false }
+            s.pending[key] = Pending(request: request, tag: tag)
+            return true
+        }
+        guard admitted else {
+            let retry = SIPHeaderField(name: .retryAfter, value: "5")
+            send(SIPRejection(status: 503, detail: "too many dialogs", headers: [retry]).response(to: request), key, stack)
             return
         }
-        let tag = SIPIdentifiers.tag()
-        state.withLockedValue { $0.pending[key] = Pending(request: request, tag: tag) }
         let loop = MultiThreadedEventLoopGroup.currentEventLoop ?? group.next()
         if let ring = options.ringAfter {
             if ring <= .zero {
@@ -391,7 +395,8 @@ public final class EndpointCore: SIPCore {
             media.append("m=\(f[0]) 9 \(f[2]) \(f[3])")
         }
         if media.isEmpty { media = ["m=audio 9 RTP/AVP 0"] }
-        let session = SIPIdentifiers.tag().utf8.reduce(UInt64(0)) { ($0 &* 31 &+ UInt64($1)) % 1_000_000_000 }
+        // RFC 4566 §5.2: a session id unique to this endpoint; a counter is enough.
+        let session = sessions.wrappingAdd(1, ordering: .relaxed).newValue
         var sdp = "v=0\r\no=sippet \(session) 1 IN \(ip) \(address)\r\ns=-\r\nc=IN \(ip) \(address)\r\nt=0 0\r\n"
         for m in media { sdp += m + "\r\na=inactive\r\n" }
         return Array(sdp.utf8)

@@ -113,9 +113,8 @@ public struct Registrar: Sendable {
                     seconds = policy.defaultExpires
                 }
                 if seconds > 0, seconds < policy.minExpires {
-                    var r = request.makeResponse(status: 423)
-                    r.headers.append(.minExpires, String(policy.minExpires))
-                    return r
+                    return reject(request, 423, "an interval of \(seconds) s is below the minimum",
+                                  [SIPHeaderField(name: .minExpires, value: String(policy.minExpires))])
                 }
                 seconds = min(seconds, policy.maxExpires)
                 // Step 7: a binding for the same URI (compared by §19.1.4) is updated or removed,
@@ -145,9 +144,8 @@ public struct Registrar: Sendable {
             if total - before + list.count > policy.maxBindings {
                 sweep(now: now)
                 if total - (bindings[aor]?.count ?? 0) + list.count > policy.maxBindings {
-                    var r = request.makeResponse(status: 503)
-                    r.headers.append(.retryAfter, "60")
-                    return r
+                    return reject(request, 503, "the location service is full",
+                                  [SIPHeaderField(name: .retryAfter, value: "60")])
                 }
             }
         }
@@ -176,9 +174,9 @@ public struct Registrar: Sendable {
         }
     }
 
-    private func reject(_ request: SIPMessage, _ status: Int, _ why: String) -> SIPMessage {
-        var r = request.makeResponse(status: status)
-        r.headers.append(.warning, "399 sippet \"\(why)\"")
-        return r
+    /// The rejection with a Warning saying why (RFC 3261 §20.43), as the stack's own validation
+    /// answers.
+    private func reject(_ request: SIPMessage, _ status: Int, _ why: String, _ headers: [SIPHeaderField] = []) -> SIPMessage {
+        SIPRejection(status: status, detail: why, headers: headers).response(to: request)
     }
 }

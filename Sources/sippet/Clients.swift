@@ -106,10 +106,13 @@ final class Client: SIPCore {
         }
     }
 
+    /// The local host as a URI writes it (RFC 3261 §25.1: an IPv6 reference in brackets).
+    var localHostReference: String { localHost.contains(":") ? "[\(localHost)]" : localHost }
+
     /// Our address for From and Contact: `sip:sippet@HOST:PORT` with the transport parameter.
     var contact: String {
         let t = stack.transports[0]
-        var host = localHost.contains(":") ? "[\(localHost)]" : localHost
+        var host = localHostReference
         if let port = t.localAddress?.port { host += ":\(port)" }
         return "sip:sippet@\(host)" + (t.kind == .udp ? "" : ";transport=\(t.kind.uriParameter)")
     }
@@ -234,7 +237,7 @@ extension Client {
     func request(_ method: SIPMethod, uri: URI? = nil, to: String? = nil, extra: [(SIPHeaderName, String)] = [],
                  body: [UInt8] = []) -> SIPMessage {
         let fields: [(SIPHeaderName, String)] = [
-            (.from, "<\(to ?? "sip:sippet@\(localHost.contains(":") ? "[\(localHost)]" : localHost)")>;tag=\(SIPIdentifiers.tag())"),
+            (.from, "<\(to ?? "sip:sippet@\(localHostReference)")>;tag=\(SIPIdentifiers.tag())"),
             (.to, "<\(to ?? target.description)>"), (.callID, SIPIdentifiers.callID()), (.cseq, "1 \(method)"),
             (.contact, "<\(contact)>"), (.userAgent, "sippet"),
         ] + extra
