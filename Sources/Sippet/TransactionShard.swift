@@ -246,13 +246,32 @@ final class TransactionShard: @unchecked Sendable {
 
     /// Applies what a machine asked for: timers first (so that a core answering inline cannot see
     /// a timer of the event before its own), then sends, deliveries and termination in order.
+    ///
+    /// The one exception is the 200 ms timer of a new INVITE (RFC 3261 §17.2.1): it starts after
+    /// the core had the INVITE, and only if the core has not answered it inline. A core that
+    /// answers at once then leaves no cancelled timer behind in the queue.
     private func handle(_ actions: TransactionActions, for key: TransactionKey, advanceClock: Bool,
                         deliver: Bool = true) {
         if actions.isEmpty { return }
         let timerID = routes[key]?.timerID
+        var trying: Duration?
         if let timerID {
             if advanceClock { timers.advance(to: clock()) }
-            timers.apply(actions, for: timerID)
+            for action in actions {
+                switch action {
+                case .startTimer(.trying, let delay) where deliver: trying = delay
+                case .startTimer(let timer, let delay): timers.start(timer, for: timerID, after: delay)
+                case .cancelTimer(let timer): timers.cancel(timer, for: timerID)
+                case .terminated: timers.cancelAll(for: timerID)
+                case .send, .passToTU, .informTU: break
+                }
+            }
+        }
+        defer {
+            if let trying, let timerID, case .server(let k) = key, table.inviteServer(k)?.isTryingDue == true {
+                timers.start(.trying, for: timerID, after: trying)
+                scheduleWakeUp()
+            }
         }
         for action in actions {
             switch action {

@@ -91,6 +91,12 @@ public struct InviteServerTransaction: TransactionStateMachine {
     /// ``TransactionKey/server(_:)`` of ``key``.
     public var transactionKey: TransactionKey { .server(key) }
 
+    /// Whether the automatic 100 (Trying) is still due (RFC 3261 §17.2.1): the TU has sent no
+    /// response yet.
+    public var isTryingDue: Bool {
+        if case .proceeding(.some, _) = machine { return true } else { return false }
+    }
+
     /// Whether the machine reached Terminated.
     public var isTerminated: Bool { if case .terminated = machine { return true } else { return false } }
 
