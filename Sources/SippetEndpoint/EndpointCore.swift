@@ -75,20 +75,33 @@ public final class EndpointCore: SIPCore {
         var key: ServerTransactionKey
         var interval: Duration
         var elapsed: Duration
-        var timer: Scheduled<Void>?
     }
 
     /// An INVITE not yet answered with a final response.
     struct Pending {
         var request: SIPMessage
         var tag: String
-        var timers: [Scheduled<Void>] = []
+    }
+
+    /// What this core waits for. All of them sit in one ``DeadlineQueue`` with one scheduled task
+    /// for the earliest: cancelling an event loop's own scheduled task searches all of that loop's
+    /// tasks, and a 2xx retransmission timer is cancelled by every ACK.
+    enum Timer: Hashable, Sendable {
+        /// Send 180 Ringing to the pending INVITE.
+        case ring(ServerTransactionKey)
+        /// Send the final response to the pending INVITE.
+        case answer(ServerTransactionKey)
+        /// Retransmit the dialog's unacknowledged 2xx (or give up and send BYE).
+        case retransmit(DialogID)
     }
 
     struct State {
         var registrar: Registrar
         var pending: [ServerTransactionKey: Pending] = [:]
         var dialogs: [DialogID: Dialog] = [:]
+        var timers = DeadlineQueue<Timer>()
+        /// The scheduled task that fires the earliest timer, and when.
+        var wakeUp: (deadline: NIODeadline, task: Scheduled<Void>)?
     }
 
     public let options: Options
@@ -98,6 +111,9 @@ public final class EndpointCore: SIPCore {
     private let clock = ContinuousClock()
     private let sessions = Atomic<UInt64>(0)
     private let epoch: ContinuousClock.Instant
+    /// The origin of the timer queue's clock, and the loop its wake-up task runs on.
+    private let origin = NIODeadline.now()
+    private let timerLoop: any EventLoop
 
     public init(options: Options = Options(), group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                 logger: Logger = Logger(label: "sippet.endpoint")) {
@@ -106,6 +122,7 @@ public final class EndpointCore: SIPCore {
         self.logger = logger
         self.state = NIOLockedValueBox(State(registrar: Registrar(policy: options.registrar)))
         self.epoch = clock.now
+        self.timerLoop = group.next()
     }
 
     /// The number of dialogs held.
@@ -164,7 +181,7 @@ public final class EndpointCore: SIPCore {
 
     func invite(_ request: SIPMessage, key: ServerTransactionKey?, stack: SIPStack) {
         guard let key else { return }
-        if request.to?.tag != nil {
+        if request.essentials.map({ $0.toTag != nil }) ?? (request.to?.tag != nil) {
             reinvite(request, key: key, stack: stack)
             return
         }
@@ -179,31 +196,34 @@ public final class EndpointCore: SIPCore {
             send(SIPRejection(status: 503, detail: "too many dialogs", headers: [retry]).response(to: request), key, stack)
             return
         }
-        let loop = MultiThreadedEventLoopGroup.currentEventLoop ?? group.next()
         if let ring = options.ringAfter {
             if ring <= .zero {
                 send(request.makeResponse(status: 180, toTag: tag), key, stack)
             } else {
-                let t = loop.scheduleTask(in: .init(ring)) { [self] in
-                    if state.withLockedValue({ $0.pending[key] != nil }) {
-                        send(request.makeResponse(status: 180, toTag: tag), key, stack)
-                    }
-                }
-                state.withLockedValue { $0.pending[key]?.timers.append(t) }
+                start(.ring(key), after: ring, stack: stack)
             }
         }
         if options.answerAfter <= .zero {
             answer(key, stack: stack)
         } else {
-            let t = loop.scheduleTask(in: .init(options.answerAfter)) { [self] in answer(key, stack: stack) }
-            state.withLockedValue { $0.pending[key]?.timers.append(t) }
+            start(.answer(key), after: options.answerAfter, stack: stack)
         }
+    }
+
+    /// Sends 180 Ringing to a pending INVITE (unless its final response or a CANCEL came first).
+    private func ring(_ key: ServerTransactionKey, stack: SIPStack) {
+        guard let p = state.withLockedValue({ $0.pending[key] }) else { return }
+        send(p.request.makeResponse(status: 180, toTag: p.tag), key, stack)
     }
 
     /// Sends the final response to a pending INVITE (unless a CANCEL took it first).
     func answer(_ key: ServerTransactionKey, stack: SIPStack) {
-        guard let p = state.withLockedValue({ $0.pending.removeValue(forKey: key) }) else { return }
-        for t in p.timers { t.cancel() }
+        let removed = state.withLockedValue { s -> Pending? in
+            s.timers.cancel(.ring(key))
+            s.timers.cancel(.answer(key))
+            return s.pending.removeValue(forKey: key)
+        }
+        guard let p = removed else { return }
         let status = options.answer
         guard (200..<300).contains(status) else {
             // A non-2xx final response: the INVITE server transaction retransmits it until the
@@ -227,27 +247,20 @@ public final class EndpointCore: SIPCore {
         var dialog = Dialog(remoteTarget: target, routeSet: ((try? p.request.headers.all(.recordRoute)) ?? []).map(\.description),
                             local: ok.headers[.to] ?? "", remote: p.request.headers[.from] ?? "")
         dialog.unacked = Unacked(response: ok, key: key, interval: options.t1, elapsed: .zero)
-        state.withLockedValue { $0.dialogs[id] = dialog }
+        let now = clockNow()
+        state.withLockedValue { s in
+            s.dialogs[id] = dialog
+            start(.retransmit(id), after: options.t1, now: now, in: &s, stack: stack)
+        }
         send(ok, key, stack)
-        scheduleRetransmission(id, after: options.t1, stack: stack)
     }
 
     /// §13.3.1.4: the 2xx goes out again at T1, 2·T1, 4·T1… (capped at T2) until the ACK; after
     /// 64·T1 the session is ended with a BYE.
-    private func scheduleRetransmission(_ id: DialogID, after delay: Duration, stack: SIPStack) {
-        let loop = MultiThreadedEventLoopGroup.currentEventLoop ?? group.next()
-        let t = loop.scheduleTask(in: .init(delay)) { [self] in retransmit(id, stack: stack) }
-        let stale = state.withLockedValue { s -> Bool in
-            guard s.dialogs[id]?.unacked != nil else { return true }
-            s.dialogs[id]?.unacked?.timer = t
-            return false
-        }
-        if stale { t.cancel() }
-    }
-
     private func retransmit(_ id: DialogID, stack: SIPStack) {
         let limit = options.t1 * 64
-        enum Step { case none, resend(SIPMessage, ServerTransactionKey, Duration), giveUp(Dialog) }
+        enum Step { case none, resend(SIPMessage, ServerTransactionKey), giveUp(Dialog) }
+        let now = clockNow()
         let step = state.withLockedValue { s -> Step in
             guard var d = s.dialogs[id], var u = d.unacked else { return .none }
             u.elapsed += u.interval
@@ -260,13 +273,13 @@ public final class EndpointCore: SIPCore {
             let next = min(u.interval, limit - u.elapsed)
             d.unacked = u
             s.dialogs[id] = d
-            return .resend(u.response, u.key, next)
+            start(.retransmit(id), after: next, now: now, in: &s, stack: stack)
+            return .resend(u.response, u.key)
         }
         switch step {
         case .none: return
-        case .resend(let response, let key, let next):
+        case .resend(let response, let key):
             send(response, key, stack)
-            scheduleRetransmission(id, after: next, stack: stack)
         case .giveUp(let dialog):
             logger.info("no ACK for the 2xx within 64*T1; ending the dialog with BYE", metadata: ["sip.call-id": "\(id.callID)"])
             var d = dialog
@@ -294,12 +307,11 @@ public final class EndpointCore: SIPCore {
     /// §13.3.1.4, §17.2.3: the ACK for a 2xx stops its retransmissions.
     func acknowledged(_ ack: SIPMessage) {
         guard let id = dialogID(of: ack) else { return }
-        let timer = state.withLockedValue { s -> Scheduled<Void>? in
-            let t = s.dialogs[id]?.unacked?.timer
+        state.withLockedValue { s in
+            guard s.dialogs[id]?.unacked != nil else { return }
             s.dialogs[id]?.unacked = nil
-            return t
+            s.timers.cancel(.retransmit(id))
         }
-        timer?.cancel()
     }
 
     /// §12.2.2: a re-INVITE in a known dialog is accepted (the session does not change); outside
@@ -314,14 +326,12 @@ public final class EndpointCore: SIPCore {
         ok.headers.append(.contact, "<\(local.contact)>")
         ok.headers.append(.contentType, "application/sdp")
         ok.body = sdpAnswer(offer: request.body, host: local.host)[...]
-        let timer = state.withLockedValue { s -> Scheduled<Void>? in
-            let t = s.dialogs[id]?.unacked?.timer
+        let now = clockNow()
+        state.withLockedValue { s in
             s.dialogs[id]?.unacked = Unacked(response: ok, key: key, interval: options.t1, elapsed: .zero)
-            return t
+            start(.retransmit(id), after: options.t1, now: now, in: &s, stack: stack)
         }
-        timer?.cancel()
         send(ok, key, stack)
-        scheduleRetransmission(id, after: options.t1, stack: stack)
     }
 
     // MARK: - CANCEL, BYE
@@ -329,27 +339,90 @@ public final class EndpointCore: SIPCore {
     /// §9.2: 200 to the CANCEL; if the INVITE has no final response yet, 487 to it.
     func cancel(_ request: SIPMessage, key: ServerTransactionKey?, stack: SIPStack) {
         send(request.makeResponse(status: 200), key, stack)
-        guard let invite = key?.cancelledInvite,
-              let p = state.withLockedValue({ $0.pending.removeValue(forKey: invite) }) else { return }
-        for t in p.timers { t.cancel() }
+        guard let invite = key?.cancelledInvite else { return }
+        let removed = state.withLockedValue { s -> Pending? in
+            s.timers.cancel(.ring(invite))
+            s.timers.cancel(.answer(invite))
+            return s.pending.removeValue(forKey: invite)
+        }
+        guard let p = removed else { return }
         send(p.request.makeResponse(status: 487, toTag: p.tag), invite, stack)
     }
 
     /// §15.1.2: a BYE ends its dialog (200); one that matches no dialog gets 481.
     func bye(_ request: SIPMessage, key: ServerTransactionKey?, stack: SIPStack) {
-        let removed = dialogID(of: request).flatMap { id in state.withLockedValue { $0.dialogs.removeValue(forKey: id) } }
-        guard let dialog = removed else {
+        let removed = dialogID(of: request).flatMap { id in
+            state.withLockedValue { s -> Dialog? in
+                guard let d = s.dialogs.removeValue(forKey: id) else { return nil }
+                if d.unacked != nil { s.timers.cancel(.retransmit(id)) }
+                return d
+            }
+        }
+        guard removed != nil else {
             send(request.makeResponse(status: 481), key, stack)
             return
         }
-        dialog.unacked?.timer?.cancel()
         send(request.makeResponse(status: 200), key, stack)
     }
 
     /// The dialog of a request sent by the remote side: Call-ID, To tag (ours), From tag (theirs).
     private func dialogID(of request: SIPMessage) -> DialogID? {
+        if let e = request.essentials {
+            // The parser's offsets: no header parsed again.
+            guard let callID = e.callID, let local = e.toTag, let remote = e.fromTag else { return nil }
+            return DialogID(callID: callID.string, localTag: local.string, remoteTag: remote.string)
+        }
         guard let callID = request.callID, let local = request.to?.tag, let remote = request.from?.tag else { return nil }
         return DialogID(callID: callID, localTag: local, remoteTag: remote)
+    }
+
+    // MARK: - Timers
+
+    /// The timer queue's clock: the time since `origin`.
+    private func clockNow() -> Duration { .nanoseconds((NIODeadline.now() - origin).nanoseconds) }
+
+    /// Starts `timer` (replacing a pending one of the same kind), taking the lock.
+    private func start(_ timer: Timer, after delay: Duration, stack: SIPStack) {
+        let now = clockNow()
+        state.withLockedValue { start(timer, after: delay, now: now, in: &$0, stack: stack) }
+    }
+
+    /// Starts `timer` under the lock, and moves the wake-up task earlier if it now fires too late.
+    private func start(_ timer: Timer, after delay: Duration, now: Duration, in s: inout State, stack: SIPStack) {
+        s.timers.advance(to: now)
+        s.timers.start(timer, after: delay)
+        arm(&s, stack: stack)
+    }
+
+    /// Keeps one scheduled task, for the earliest pending timer.
+    private func arm(_ s: inout State, stack: SIPStack) {
+        guard let next = s.timers.nextDeadline() else { return }
+        let deadline = origin + .nanoseconds(Int64(next.components.seconds) * 1_000_000_000 + next.components.attoseconds / 1_000_000_000)
+        if let w = s.wakeUp, w.deadline <= deadline { return }
+        s.wakeUp?.task.cancel()
+        s.wakeUp = (deadline, timerLoop.scheduleTask(deadline: deadline) { [weak self, weak stack] in
+            guard let self, let stack else { return }
+            self.fire(stack: stack)
+        })
+    }
+
+    /// Runs every timer that is due, each outside the lock, then re-arms the wake-up task.
+    private func fire(stack: SIPStack) {
+        let now = clockNow()
+        let due = state.withLockedValue { s -> [Timer] in
+            s.wakeUp = nil
+            var due: [Timer] = []
+            while let next = s.timers.popNext(notAfter: now) { due.append(next.key) }
+            return due
+        }
+        for timer in due {
+            switch timer {
+            case .ring(let key): ring(key, stack: stack)
+            case .answer(let key): answer(key, stack: stack)
+            case .retransmit(let id): retransmit(id, stack: stack)
+            }
+        }
+        state.withLockedValue { arm(&$0, stack: stack) }
     }
 
     // MARK: - Helpers
@@ -388,17 +461,31 @@ public final class EndpointCore: SIPCore {
         let ipv6 = host.contains(":")
         let address = ipv6 ? String(host.drop { $0 == "[" }.prefix { $0 != "]" }) : host
         let ip = ipv6 ? "IP6" : "IP4"
-        var media: [String] = []
-        for raw in String(decoding: offer, as: UTF8.self).split(whereSeparator: \.isNewline) where raw.hasPrefix("m=") {
-            let f = raw.dropFirst(2).split(separator: " ")
-            guard f.count >= 4 else { continue }
-            media.append("m=\(f[0]) 9 \(f[2]) \(f[3])")
-        }
-        if media.isEmpty { media = ["m=audio 9 RTP/AVP 0"] }
         // RFC 4566 §5.2: a session id unique to this endpoint; a counter is enough.
         let session = sessions.wrappingAdd(1, ordering: .relaxed).newValue
-        var sdp = "v=0\r\no=sippet \(session) 1 IN \(ip) \(address)\r\ns=-\r\nc=IN \(ip) \(address)\r\nt=0 0\r\n"
-        for m in media { sdp += m + "\r\na=inactive\r\n" }
-        return Array(sdp.utf8)
+        var sdp: [UInt8] = []
+        sdp.reserveCapacity(128 + offer.count / 2)
+        sdp += "v=0\r\no=sippet \(session) 1 IN \(ip) \(address)\r\ns=-\r\nc=IN \(ip) \(address)\r\nt=0 0\r\n".utf8
+        var media = 0
+        var lineStart = offer.startIndex
+        while lineStart < offer.endIndex {
+            let lineEnd = offer[lineStart...].firstIndex { $0 == 13 || $0 == 10 } ?? offer.endIndex
+            let line = offer[lineStart..<lineEnd]
+            lineStart = lineEnd < offer.endIndex ? offer.index(after: lineEnd) : lineEnd
+            // "m=<media> <port> <proto> <fmt> …" (§5.14) → "m=<media> 9 <proto> <first fmt>".
+            guard line.count > 2, line.first == UInt8(ascii: "m"), line[line.index(after: line.startIndex)] == UInt8(ascii: "=") else { continue }
+            let f = line.dropFirst(2).split(separator: UInt8(ascii: " "), maxSplits: 4)
+            guard f.count >= 4 else { continue }
+            sdp += "m=".utf8
+            sdp += f[0]
+            sdp += " 9 ".utf8
+            sdp += f[2]
+            sdp.append(UInt8(ascii: " "))
+            sdp += f[3]
+            sdp += "\r\na=inactive\r\n".utf8
+            media += 1
+        }
+        if media == 0 { sdp += "m=audio 9 RTP/AVP 0\r\na=inactive\r\n".utf8 }
+        return sdp
     }
 }
