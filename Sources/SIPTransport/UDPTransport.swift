@@ -2,8 +2,15 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
-/// SIP over UDP (RFC 3261 §18), IPv4 or IPv6, on one bound socket.
+/// SIP over UDP (RFC 3261 §18), IPv4 or IPv6, on one bound socket, or one per event loop.
 ///
 /// Reads use vector reads (`datagramVectorReadMessageCount`), with a receive buffer that holds
 /// a datagram of 64 KiB, so that one read system call takes many messages under load. A datagram
@@ -18,6 +25,13 @@ public final class UDPTransport: SIPTransport {
         public var receiveBufferSize: Int = 4 << 20
         /// `SO_SNDBUF` in bytes.
         public var sendBufferSize: Int = 4 << 20
+        /// Binds one socket per event loop of the group, all on the same address with
+        /// `SO_REUSEPORT`: the kernel spreads the datagrams over them by source, so that every
+        /// loop reads, and a send goes out on the socket of the loop it is made on instead of
+        /// hopping to another loop. Before binding, the address is bound once without
+        /// `SO_REUSEPORT`, so that an address another socket holds is still an error. (Linux
+        /// only lets sockets of the same user join the group.) Off: one socket on one loop.
+        public var socketPerLoop: Bool = false
         /// The host written in Via sent-by instead of the bound IP (RFC 3261 §18.1.1).
         public var advertisedHost: String?
 
@@ -34,7 +48,7 @@ public final class UDPTransport: SIPTransport {
     private let port: Int
     private let group: any EventLoopGroup
     private let configuration: Configuration
-    private let state = NIOLockedValueBox<(channel: (any Channel)?, local: SocketAddress?)>((nil, nil))
+    private let state = NIOLockedValueBox<(channels: [any Channel], local: SocketAddress?)>(([], nil))
 
     /// A UDP transport that binds `host`:`port` (port 0 picks a free one) on a loop of `group`.
     public init(host: String, port: Int, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
@@ -50,24 +64,52 @@ public final class UDPTransport: SIPTransport {
 
     public func start(delegate: any SIPTransportDelegate) async throws {
         let c = configuration
-        let bootstrap = DatagramBootstrap(group: group)
-            .channelOption(.socketOption(.so_reuseaddr), value: 1)
-            .channelOption(.datagramVectorReadMessageCount, value: c.vectorReadCount)
-            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 65_536))
-            .channelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(c.receiveBufferSize))
-            .channelOption(.socketOption(.so_sndbuf), value: SocketOptionValue(c.sendBufferSize))
-            .channelInitializer { [weak self] channel in
-                guard let self else { return channel.eventLoop.makeSucceededVoidFuture() }
-                return channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(UDPReadHandler(transport: self, delegate: delegate))
+        func bootstrap(_ group: any EventLoopGroup, reusePort: Bool) -> DatagramBootstrap {
+            DatagramBootstrap(group: group)
+                .channelOption(.socketOption(.so_reuseaddr), value: 1)
+                .channelOption(.socketOption(NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: reusePort ? 1 : 0)
+                .channelOption(.datagramVectorReadMessageCount, value: c.vectorReadCount)
+                .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 65_536))
+                .channelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(c.receiveBufferSize))
+                .channelOption(.socketOption(.so_sndbuf), value: SocketOptionValue(c.sendBufferSize))
+                .channelInitializer { [weak self] channel in
+                    guard let self else { return channel.eventLoop.makeSucceededVoidFuture() }
+                    return channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(UDPReadHandler(transport: self, delegate: delegate))
+                    }
                 }
+        }
+        var loops: [any EventLoop] = []
+        if c.socketPerLoop {
+            var iterator = group.makeIterator()
+            while let loop = iterator.next() { loops.append(loop) }
+        }
+        guard loops.count > 1 else {
+            let channel = try await bootstrap(group, reusePort: false).bind(host: host, port: port).get()
+            state.withLockedValue { $0 = ([channel], channel.localAddress) }
+            return
+        }
+        // A port another socket holds must fail here, as it does without SO_REUSEPORT.
+        let probe = try await DatagramBootstrap(group: loops[0]).bind(host: host, port: port).get()
+        let bound = probe.localAddress?.port ?? port
+        try await probe.close()
+        var channels: [any Channel] = []
+        do {
+            for loop in loops {
+                channels.append(try await bootstrap(loop, reusePort: true).bind(host: host, port: bound).get())
             }
-        let channel = try await bootstrap.bind(host: host, port: port).get()
-        state.withLockedValue { $0 = (channel, channel.localAddress) }
+        } catch {
+            for channel in channels { try? await channel.close() }
+            throw error
+        }
+        let all = channels
+        state.withLockedValue { $0 = (all, all[0].localAddress) }
     }
 
     public func send(_ bytes: [UInt8], to target: SIPTransportTarget, completion: SIPSendCompletion?) {
-        guard let channel = state.withLockedValue({ $0.channel }) else {
+        guard let channel = state.withLockedValue({ s -> (any Channel)? in
+            s.channels.count == 1 ? s.channels[0] : s.channels.first { $0.eventLoop.inEventLoop } ?? s.channels.first
+        }) else {
             completion?(.failure(SIPTransportError(.notRunning)))
             return
         }
@@ -88,11 +130,11 @@ public final class UDPTransport: SIPTransport {
     }
 
     public func shutdown() async {
-        let channel = state.withLockedValue { s -> (any Channel)? in
-            defer { s.channel = nil }
-            return s.channel
+        let channels = state.withLockedValue { s -> [any Channel] in
+            defer { s.channels = [] }
+            return s.channels
         }
-        try? await channel?.close()
+        for channel in channels { try? await channel.close() }
     }
 }
 

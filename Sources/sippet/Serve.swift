@@ -77,7 +77,10 @@ struct Serve: AsyncParsableCommand {
         let noneGiven = udp.isEmpty && tcp.isEmpty && tls.isEmpty && ws.isEmpty && wss.isEmpty
         for a in noneGiven ? ["127.0.0.1:5060"] : udp {
             let (h, p) = try hostPort(a)
-            transports.append(UDPTransport(host: h, port: p))
+            // One socket per loop: every loop reads, and each sends on its own socket.
+            var udpConfiguration = UDPTransport.Configuration()
+            udpConfiguration.socketPerLoop = threads != 1
+            transports.append(UDPTransport(host: h, port: p, configuration: udpConfiguration))
         }
         for a in noneGiven ? ["127.0.0.1:5060"] : tcp {
             let (h, p) = try hostPort(a)

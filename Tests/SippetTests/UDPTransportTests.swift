@@ -1,4 +1,5 @@
 import NIOCore
+import NIOPosix
 import SIPTransport
 import Testing
 
@@ -52,5 +53,43 @@ struct UDPTransportTests {
         #expect(throws: SIPTransportError.self) { try result.get() }
         if case .failure(let e) = result { #expect(e.kind == .messageTooLarge) }
         await a.shutdown()
+    }
+
+    @Test("One socket per loop: datagrams from many sources all arrive, sends work from every loop, and a held port is still an error")
+    func socketPerLoop() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        var configuration = UDPTransport.Configuration()
+        configuration.socketPerLoop = true
+        let server = UDPTransport(host: "127.0.0.1", port: 0, group: group, configuration: configuration)
+        let ds = RecordingDelegate()
+        try await server.start(delegate: ds)
+        let address = try #require(server.localAddress)
+        // The same address again, by another transport: refused, as without SO_REUSEPORT.
+        let rival = UDPTransport(host: "127.0.0.1", port: try #require(address.port), group: group, configuration: configuration)
+        await #expect(throws: (any Error).self) { try await rival.start(delegate: RecordingDelegate()) }
+        // Sixteen sources: the kernel spreads them over both sockets; every datagram arrives.
+        var clients: [(UDPTransport, RecordingDelegate)] = []
+        for _ in 0..<16 {
+            let c = UDPTransport(host: "127.0.0.1", port: 0)
+            let d = RecordingDelegate()
+            try await c.start(delegate: d)
+            c.send(Self.options, to: SIPTransportTarget(address: address), completion: nil)
+            clients.append((c, d))
+        }
+        let got = await ds.waitForMessages(16)
+        #expect(got.count == 16)
+        #expect(Set(got.compactMap(\.source.port)) == Set(clients.compactMap { $0.0.localAddress?.port }))
+        // A send from each loop leaves from the bound port.
+        for loop in [group.next(), group.next()] {
+            let target = try #require(got.first?.source)
+            try await loop.submit { server.send(Self.options, to: SIPTransportTarget(address: target), completion: nil) }.get()
+        }
+        let first = try #require(clients.first { $0.0.localAddress?.port == got.first?.source.port })
+        let back = await first.1.waitForMessages(2)
+        #expect(back.count == 2)
+        #expect(back.allSatisfy { $0.source.port == address.port })
+        for (c, _) in clients { await c.shutdown() }
+        await server.shutdown()
+        try await group.shutdownGracefully()
     }
 }
