@@ -257,21 +257,7 @@ final class TransactionShard: @unchecked Sendable {
         var trying: Duration?
         if let timerID {
             if advanceClock { timers.advance(to: clock()) }
-            for action in actions {
-                switch action {
-                case .startTimer(.trying, let delay) where deliver: trying = delay
-                case .startTimer(let timer, let delay): timers.start(timer, for: timerID, after: delay)
-                case .cancelTimer(let timer): timers.cancel(timer, for: timerID)
-                case .terminated: timers.cancelAll(for: timerID)
-                case .send, .passToTU, .informTU: break
-                }
-            }
-        }
-        defer {
-            if let trying, let timerID, case .server(let k) = key, table.inviteServer(k)?.isTryingDue == true {
-                timers.start(.trying, for: timerID, after: trying)
-                scheduleWakeUp()
-            }
+            trying = timers.apply(actions, for: timerID, holding: deliver ? .trying : nil)
         }
         for action in actions {
             switch action {
@@ -300,6 +286,9 @@ final class TransactionShard: @unchecked Sendable {
             case .startTimer, .cancelTimer:
                 break
             }
+        }
+        if let trying, let timerID, case .server(let k) = key, table.inviteServer(k)?.isTryingDue == true {
+            timers.start(.trying, for: timerID, after: trying)
         }
         scheduleWakeUp()
     }

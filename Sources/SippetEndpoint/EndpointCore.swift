@@ -105,7 +105,6 @@ public final class EndpointCore: SIPCore {
     }
 
     public let options: Options
-    let group: any EventLoopGroup
     let logger: Logger
     private let state: NIOLockedValueBox<State>
     private let clock = ContinuousClock()
@@ -118,7 +117,6 @@ public final class EndpointCore: SIPCore {
     public init(options: Options = Options(), group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                 logger: Logger = Logger(label: "sippet.endpoint")) {
         self.options = options
-        self.group = group
         self.logger = logger
         self.state = NIOLockedValueBox(State(registrar: Registrar(policy: options.registrar)))
         self.epoch = clock.now
@@ -397,7 +395,7 @@ public final class EndpointCore: SIPCore {
     /// Keeps one scheduled task, for the earliest pending timer.
     private func arm(_ s: inout State, stack: SIPStack) {
         guard let next = s.timers.nextDeadline() else { return }
-        let deadline = origin + .nanoseconds(Int64(next.components.seconds) * 1_000_000_000 + next.components.attoseconds / 1_000_000_000)
+        let deadline = origin + TimeAmount(next)
         if let w = s.wakeUp, w.deadline <= deadline { return }
         s.wakeUp?.task.cancel()
         s.wakeUp = (deadline, timerLoop.scheduleTask(deadline: deadline) { [weak self, weak stack] in

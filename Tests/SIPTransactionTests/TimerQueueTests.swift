@@ -63,6 +63,15 @@ struct TimerQueueTests {
         #expect(q.count == 0)
     }
 
+    @Test("apply(holding:) returns the held timer's delay instead of starting it")
+    func applyHolding() {
+        var q = TimerQueue<String>()
+        let held = q.apply([.send([1]), .startTimer(.trying, s(0.2)), .startTimer(.l, s(32))],
+                           for: "i", holding: .trying)
+        #expect(held == s(0.2))
+        #expect(!q.isPending(.trying, for: "i") && q.isPending(.l, for: "i"))
+    }
+
     @Test("cancelled timers do not pile up")
     func compaction() {
         var q = TimerQueue<Int>()

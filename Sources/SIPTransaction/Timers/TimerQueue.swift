@@ -53,15 +53,22 @@ public struct TimerQueue<ID: Hashable & Sendable>: Sendable {
 
     /// Applies the timer actions of one event of transaction `id`: starts, cancels, and on
     /// ``TransactionAction/terminated`` cancels all its timers. Other actions are the caller's.
-    public mutating func apply(_ actions: TransactionActions, for id: ID) {
+    ///
+    /// A start of the timer `held` is not applied but returned: the caller starts it later, if it
+    /// is still wanted then (the stack holds a new INVITE's Trying timer until its core had it).
+    @discardableResult
+    public mutating func apply(_ actions: TransactionActions, for id: ID, holding held: TransactionTimer? = nil) -> Duration? {
+        var heldDelay: Duration?
         for action in actions {
             switch action {
+            case .startTimer(let t, let d) where t == held: heldDelay = d
             case .startTimer(let t, let d): start(t, for: id, after: d)
             case .cancelTimer(let t): cancel(t, for: id)
             case .terminated: cancelAll(for: id)
             case .send, .passToTU, .informTU: break
             }
         }
+        return heldDelay
     }
 
     /// The deadline of the earliest pending timer.
