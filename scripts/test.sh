@@ -6,7 +6,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -d ../shared/conformance ] || { echo "test.sh: ../shared/conformance is missing (the torture corpus)" >&2; exit 2; }
 swift build --build-tests
-swift test
+# The run's log is long (transport events); a failure is repeated at its end, where it is seen.
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+if ! swift test 2>&1 | tee "$log"; then
+  echo "test.sh: swift test failed; the failures:" >&2
+  grep -E '✘|error:|Fatal error|Crash' "$log" | grep -v 'Test run with' >&2 || true
+  exit 1
+fi
 # The interop suite: sipp against `sippet serve`, `sippet` against sipp, tshark on the capture.
 if command -v sipp >/dev/null; then
   SIPPET=.build/debug/sippet scripts/interop.sh

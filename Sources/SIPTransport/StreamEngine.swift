@@ -39,7 +39,7 @@ protocol StreamPipeline: Sendable {
     /// The same for a connection the transport makes to `target`.
     func configureConnected(_ channel: any Channel, target: SIPTransportTarget, deliver: @escaping MessageSink) throws
     /// Completes when a connection made by the transport may carry messages (after a WebSocket
-    /// handshake, say).
+    /// handshake, say). The engine asks once the TCP connect has succeeded.
     func whenReady(_ channel: any Channel) -> EventLoopFuture<Void>
 }
 
@@ -330,7 +330,11 @@ final class StreamEngine: Sendable {
             return SIPTransportError(refused ? .connectionRefused : .connectFailed, "\(e)")
         }
         if let e = error as? IOError, e.errnoCode == ECONNREFUSED { return SIPTransportError(.connectionRefused, "\(e)") }
-        if error is ChannelError { return SIPTransportError(.connectionClosed, "\(error)") }
+        if let e = error as? ChannelError {
+            // NIO's own connect timeout (ClientBootstrap.connectTimeout) is a failed connect.
+            if case .connectTimeout = e { return SIPTransportError(.connectFailed, "\(e)") }
+            return SIPTransportError(.connectionClosed, "\(error)")
+        }
         // A handshake that failed (an untrusted certificate, a name mismatch) or a TLS alert.
         if error is NIOSSLError || error is BoringSSLError || error is NIOSSLExtraError {
             return SIPTransportError(.tlsFailure, "\(error)")

@@ -47,7 +47,12 @@ struct StackLoopbackTests {
     func cancel(transport: TestTransport, host: String) async throws {
         var options = TestUAS.Options()
         options.holdInvites = true
-        let pair = try await StackPair.start(transport, host: host, uas: options)
+        // T4 of 1 s, so Timer I (§17.2.1) keeps the transaction in Confirmed for 1 s: an ACK
+        // retransmitted for a retransmitted 487 (§17.1.1.3) would reach the core only if it came
+        // later than that.
+        var configuration = testConfiguration()
+        configuration.timers.t4 = .seconds(1)
+        let pair = try await StackPair.start(transport, host: host, uas: options, configuration: configuration)
         let invite = try Dialer(to: pair.target).request(.invite, pair.target)
         let key = try #require(try pair.uac.send(invite)?.client)
         #expect(await pair.log.wait { $0.statuses(.client(key)).contains(180) })
@@ -58,10 +63,10 @@ struct StackLoopbackTests {
         #expect(statuses.first == 180)
         #expect(statuses.filter { $0 >= 200 } == [487])
         // The INVITE client transaction acknowledged the 487 (§17.1.1.3): the UAS's INVITE server
-        // transaction leaves Completed long before Timer H (3.2 s) would end it.
+        // transaction ends (Timer I, 1 s after the ACK) before Timer H (64·T1, 3.2 s) would.
         let received = try #require(pair.uasCore.requests.first { $0.method == .invite })
         let serverKey = try #require(ServerTransactionKey(request: received))
-        #expect(await waitUntil(timeout: .seconds(1)) { await !pair.uas.isAlive(.server(serverKey)) })
+        #expect(await waitUntil(timeout: .milliseconds(2500)) { await !pair.uas.isAlive(.server(serverKey)) })
         #expect(pair.uasCore.count(.ack) == 0, "the ACK for a non-2xx stays in the transaction layer")
         await pair.shutdown()
     }
