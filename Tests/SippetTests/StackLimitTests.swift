@@ -18,7 +18,7 @@ struct StackLimitTests {
         let via = { "SIP/2.0/UDP 127.0.0.1:\(rig.raw.localAddress?.port ?? 0);branch=\(StackRoutingTests.branch())" }
         let first = StackRoutingTests.request(via: via())
         rig.send(first)
-        #expect(await waitUntil(timeout: .seconds(2)) { rig.core.requests.count == 1 })
+        #expect(await waitUntil(timeout: .seconds(5)) { rig.core.requests.count == 1 })
         rig.send(StackRoutingTests.request(via: via()))
         let got = await rig.rawLog.waitForMessages(1)
         let response = try SIPMessage(parsing: try #require(got.first).bytes)
@@ -44,7 +44,7 @@ struct StackLimitTests {
         #expect(await waitUntil(timeout: .seconds(3)) { !connection.isActive })
         #expect(ContinuousClock.now - opened >= .milliseconds(300))
         #expect(recorder.events.contains { if case .idleConnectionClosed = $0 { return true } else { return false } })
-        #expect(await waitUntil(timeout: .seconds(1)) { tcp.connectionCount == 0 })
+        #expect(await waitUntil(timeout: .seconds(5)) { tcp.connectionCount == 0 })
         await tcp.shutdown()
     }
 }
