@@ -58,11 +58,14 @@ struct EndpointTests {
         let peer: Peer
         let address: SocketAddress
 
-        static func start(_ configure: (inout EndpointCore.Options) -> Void = { _ in },
+        static func start(socketPerLoop: Bool = false, _ configure: (inout EndpointCore.Options) -> Void = { _ in },
                           validates: Bool = true) async throws -> Rig {
             var configuration = testConfiguration()
             configuration.validatesRequests = validates
-            let stack = SIPStack(name: "serve", configuration: configuration, transports: [UDPTransport(host: "127.0.0.1", port: 0)])
+            var udp = UDPTransport.Configuration()
+            udp.socketPerLoop = socketPerLoop
+            let stack = SIPStack(name: "serve", configuration: configuration,
+                                 transports: [UDPTransport(host: "127.0.0.1", port: 0, configuration: udp)])
             var options = EndpointCore.Options()
             options.t1 = testTimers.t1
             options.t2 = testTimers.t2
@@ -75,14 +78,16 @@ struct EndpointTests {
             return Rig(stack: stack, core: core, peer: peer, address: try #require(stack.transports[0].localAddress))
         }
 
-        func send(_ text: String) {
-            peer.transport.send(Array(text.utf8), to: SIPTransportTarget(address: address), completion: nil)
+        func send(_ text: String, from sender: Peer? = nil) {
+            (sender ?? peer).transport.send(Array(text.utf8), to: SIPTransportTarget(address: address), completion: nil)
         }
 
-        /// A request from the peer; `branch`, `callID` and tags can be reused for ACK, CANCEL, BYE.
+        /// A request from `peer` (or the rig's); `branch`, `callID` and tags can be reused for ACK,
+        /// CANCEL, BYE.
         func request(_ method: String, branch: String = SIPIdentifiers.branch(), callID: String, cseq: Int = 1,
-                     cseqMethod: String? = nil, toTag: String? = nil, body: String = "", extra: String = "") -> String {
-            let port = peer.port
+                     cseqMethod: String? = nil, toTag: String? = nil, body: String = "", extra: String = "",
+                     peer via: Peer? = nil) -> String {
+            let port = (via ?? peer).port
             return "\(method) sip:service@127.0.0.1:\(address.port ?? 0) SIP/2.0\r\n"
                 + "Via: SIP/2.0/UDP 127.0.0.1:\(port);branch=\(branch)\r\n"
                 + "Max-Forwards: 70\r\nFrom: <sip:peer@127.0.0.1:\(port)>;tag=peer1\r\n"
@@ -221,6 +226,52 @@ struct EndpointTests {
         try await Task.sleep(until: sent + .milliseconds(3300))
         #expect(rig.peer.responses(200, .invite).isEmpty, "the cancelled INVITE is never answered 200")
         #expect(rig.core.dialogCount == 0)
+        await rig.stop()
+    }
+
+    @Test("One socket per loop: a CANCEL and an ACK from another source than their INVITE find its transaction (§9.2, §17.2.3)")
+    func otherLoop() async throws {
+        let rig = try await Rig.start(socketPerLoop: true) {
+            $0.ringAfter = .zero
+            $0.answerAfter = .seconds(30)
+            $0.answer = 486
+        }
+        // Sixteen peers: the kernel spreads their datagrams over the two sockets by source address,
+        // so a request sent from the next peer (with the same Via) is likely read by the other loop.
+        var peers = [rig.peer]
+        for _ in 1..<16 {
+            let p = Peer()
+            try await p.transport.start(delegate: p)
+            peers.append(p)
+        }
+        let calls = peers.map { _ in (callID: SIPIdentifiers.callID(), branch: SIPIdentifiers.branch()) }
+        for (p, c) in zip(peers, calls) {
+            rig.send(rig.request("INVITE", branch: c.branch, callID: c.callID, body: Self.offer, peer: p), from: p)
+        }
+        for p in peers { #expect(await p.wait { !$0.responses(180, .invite).isEmpty }) }
+        for (i, c) in calls.enumerated() {
+            let cancel = rig.request("CANCEL", branch: c.branch, callID: c.callID, cseqMethod: "CANCEL", peer: peers[i])
+            rig.send(cancel, from: peers[(i + 1) % peers.count])
+        }
+        // The responses go to the Via's port: the INVITE's peer.
+        for p in peers {
+            #expect(await p.wait { !$0.responses(487, .invite).isEmpty && !$0.responses(200, .cancel).isEmpty })
+            #expect(p.responses(481, .cancel).isEmpty)
+        }
+        for (i, c) in calls.enumerated() {
+            let tag = peers[i].responses(487, .invite).first?.message.to?.tag
+            let ack = rig.request("ACK", branch: c.branch, callID: c.callID, cseqMethod: "ACK", toTag: tag, peer: peers[i])
+            rig.send(ack, from: peers[(i + 2) % peers.count])
+        }
+        // Each ACK reached its transaction: the 487 stops (Timer G would go on every T2 until
+        // Timer H, 3.2 s after the INVITE).
+        let deadline = ContinuousClock.now + .seconds(2)
+        for p in peers {
+            #expect(await p.quiet(for: .seconds(1), by: deadline) { $0.responses(487, .invite) })
+            #expect(p.responses(200, .invite).isEmpty)
+        }
+        #expect(rig.core.dialogCount == 0)
+        for p in peers.dropFirst() { await p.transport.shutdown() }
         await rig.stop()
     }
 
