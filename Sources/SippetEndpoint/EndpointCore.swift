@@ -113,6 +113,8 @@ public final class EndpointCore: SIPCore {
     /// The origin of the timer queue's clock, and the loop its wake-up task runs on.
     private let origin = NIODeadline.now()
     private let timerLoop: any EventLoop
+    /// ``localAddress(for:stack:)`` by Via transport name.
+    private let localAddresses = NIOLockedValueBox<[String: (host: String, contact: String)]>([:])
 
     public init(options: Options = Options(), group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                 logger: Logger = Logger(label: "sippet.endpoint")) {
@@ -441,14 +443,20 @@ public final class EndpointCore: SIPCore {
 
     /// This endpoint's address as the request reached it: the transport of the request's top Via,
     /// its advertised or bound host (the Request-URI's host when bound to a wildcard address).
+    /// Kept per Via transport once worked out, unless the host came from the Request-URI.
     func localAddress(for request: SIPMessage, stack: SIPStack) -> (host: String, contact: String) {
-        let viaTransport = request.topVia?.transport.uppercased() ?? "UDP"
+        let viaTransport = (request.essentials?.transport?.string ?? request.topVia?.transport ?? "UDP").uppercased()
+        if let known = localAddresses.withLockedValue({ $0[viaTransport] }) { return known }
         let transport = stack.transports.first { $0.kind.viaName == viaTransport } ?? stack.transports.first
         var host = transport?.advertisedHost ?? transport?.localAddress?.sipHost ?? "127.0.0.1"
-        if host == "0.0.0.0" || host == "[::]", let uriHost = request.requestURI?.sipURI?.host.text { host = uriHost }
+        let wildcard = host == "0.0.0.0" || host == "[::]"
+        if wildcard, let uriHost = request.requestURI?.sipURI?.host.text { host = uriHost }
         var contact = "sip:\(options.contactUser)@\(host)"
         if let port = transport?.localAddress?.port { contact += ":\(port)" }
         if let kind = transport?.kind, kind != .udp { contact += ";transport=\(kind.uriParameter)" }
+        if !wildcard, transport?.localAddress != nil {
+            localAddresses.withLockedValue { $0[viaTransport] = (host, contact) }
+        }
         return (host, contact)
     }
 

@@ -11,52 +11,64 @@
 ///
 /// Starting a deadline for a key that has one pending replaces it. Deadlines due at the same
 /// instant fire in the order they were started.
+///
+/// Inlinable, so that the modules using it get code specialized for their key (no generic
+/// dictionary look-ups on the hot path).
 public struct DeadlineQueue<Key: Hashable & Sendable>: Sendable {
-    private struct Entry: Sendable {
-        var deadline: Duration
-        var sequence: UInt64
-        var key: Key
+    @usableFromInline
+    struct Entry: Sendable {
+        @usableFromInline var deadline: Duration
+        @usableFromInline var sequence: UInt64
+        @usableFromInline var key: Key
 
-        @inline(__always)
+        @inlinable
+        init(deadline: Duration, sequence: UInt64, key: Key) {
+            self.deadline = deadline
+            self.sequence = sequence
+            self.key = key
+        }
+
+        @inlinable @inline(__always)
         func precedes(_ other: Entry) -> Bool {
             deadline < other.deadline || (deadline == other.deadline && sequence < other.sequence)
         }
     }
 
     /// Cancelled or replaced entries stay until popped or compacted away.
-    private var heap: [Entry] = []
+    @usableFromInline var heap: [Entry] = []
     /// The sequence number of the live entry of each pending key.
-    private var live: [Key: UInt64] = [:]
-    private var nextSequence: UInt64 = 0
+    @usableFromInline var live: [Key: UInt64] = [:]
+    @usableFromInline var nextSequence: UInt64 = 0
+    @usableFromInline var clock: Duration = .zero
 
     /// The queue's clock: the time since it was made, as far as the owner advanced it.
-    public private(set) var now: Duration = .zero
+    @inlinable public var now: Duration { clock }
 
     /// An empty queue at time zero.
-    public init() {}
+    @inlinable public init() {}
 
     /// The number of pending deadlines.
-    public var count: Int { live.count }
+    @inlinable public var count: Int { live.count }
 
     /// Whether `key` has a pending deadline.
-    public func isPending(_ key: Key) -> Bool { live[key] != nil }
+    @inlinable public func isPending(_ key: Key) -> Bool { live[key] != nil }
 
     /// Makes `key` due `delay` after ``now``, replacing a pending deadline of the same key.
-    public mutating func start(_ key: Key, after delay: Duration) {
+    @inlinable public mutating func start(_ key: Key, after delay: Duration) {
         let sequence = nextSequence
         nextSequence &+= 1
         live[key] = sequence
-        push(Entry(deadline: now + max(delay, .zero), sequence: sequence, key: key))
+        push(Entry(deadline: clock + max(delay, .zero), sequence: sequence, key: key))
         compactIfMostlyStale()
     }
 
     /// Cancels the pending deadline of `key`, if any.
-    public mutating func cancel(_ key: Key) {
+    @inlinable public mutating func cancel(_ key: Key) {
         live[key] = nil
     }
 
     /// The earliest pending deadline.
-    public mutating func nextDeadline() -> Duration? {
+    @inlinable public mutating func nextDeadline() -> Duration? {
         dropStaleTop()
         return heap.first?.deadline
     }
@@ -64,32 +76,32 @@ public struct DeadlineQueue<Key: Hashable & Sendable>: Sendable {
     /// Removes and returns the earliest pending key if it is due at or before `limit`, and moves
     /// ``now`` to its deadline. Call it in a loop: handling one may start others that are due
     /// before `limit` too.
-    public mutating func popNext(notAfter limit: Duration) -> (key: Key, deadline: Duration)? {
+    @inlinable public mutating func popNext(notAfter limit: Duration) -> (key: Key, deadline: Duration)? {
         dropStaleTop()
         guard let top = heap.first, top.deadline <= limit else { return nil }
         popTop()
         live[top.key] = nil
-        if top.deadline > now { now = top.deadline }
+        if top.deadline > clock { clock = top.deadline }
         return (top.key, top.deadline)
     }
 
     /// Moves the clock to `instant` (never backwards) without firing anything.
-    public mutating func advance(to instant: Duration) {
-        if instant > now { now = instant }
+    @inlinable public mutating func advance(to instant: Duration) {
+        if instant > clock { clock = instant }
     }
 
     // MARK: - Heap
 
-    @inline(__always)
-    private func isLive(_ e: Entry) -> Bool { live[e.key] == e.sequence }
+    @inlinable @inline(__always)
+    func isLive(_ e: Entry) -> Bool { live[e.key] == e.sequence }
 
-    private mutating func dropStaleTop() {
+    @inlinable mutating func dropStaleTop() {
         while let top = heap.first, !isLive(top) { popTop() }
     }
 
     /// Rebuilds the heap from the live entries when cancelled ones make up most of it, so that
     /// cancelled deadlines cost no memory for long.
-    private mutating func compactIfMostlyStale() {
+    @inlinable mutating func compactIfMostlyStale() {
         guard heap.count > 64, heap.count > 2 * live.count else { return }
         let live = self.live
         heap.removeAll { live[$0.key] != $0.sequence }
@@ -100,7 +112,7 @@ public struct DeadlineQueue<Key: Hashable & Sendable>: Sendable {
         }
     }
 
-    private mutating func push(_ e: Entry) {
+    @inlinable mutating func push(_ e: Entry) {
         heap.append(e)
         var i = heap.count - 1
         while i > 0 {
@@ -111,7 +123,7 @@ public struct DeadlineQueue<Key: Hashable & Sendable>: Sendable {
         }
     }
 
-    private mutating func popTop() {
+    @inlinable mutating func popTop() {
         guard !heap.isEmpty else { return }
         let last = heap.removeLast()
         guard !heap.isEmpty else { return }
@@ -119,7 +131,7 @@ public struct DeadlineQueue<Key: Hashable & Sendable>: Sendable {
         siftDown(0)
     }
 
-    private mutating func siftDown(_ start: Int) {
+    @inlinable mutating func siftDown(_ start: Int) {
         var i = start
         while true {
             let l = 2 * i + 1, r = l + 1

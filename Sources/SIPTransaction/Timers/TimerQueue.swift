@@ -15,39 +15,53 @@ public struct TimerQueue<ID: Hashable & Sendable>: Sendable {
         public var timer: TransactionTimer
         /// Its deadline on the queue's clock.
         public var deadline: Duration
+
+        @inlinable
+        init(id: ID, timer: TransactionTimer, deadline: Duration) {
+            self.id = id
+            self.timer = timer
+            self.deadline = deadline
+        }
     }
 
-    private struct Slot: Hashable, Sendable {
-        var id: ID
-        var timer: TransactionTimer
+    @usableFromInline
+    struct Slot: Hashable, Sendable {
+        @usableFromInline var id: ID
+        @usableFromInline var timer: TransactionTimer
+
+        @inlinable
+        init(id: ID, timer: TransactionTimer) {
+            self.id = id
+            self.timer = timer
+        }
     }
 
-    private var queue = DeadlineQueue<Slot>()
+    @usableFromInline var queue = DeadlineQueue<Slot>()
 
     /// The queue's clock: the time since it was made, as far as the owner advanced it.
-    public var now: Duration { queue.now }
+    @inlinable public var now: Duration { queue.now }
 
     /// An empty queue at time zero.
-    public init() {}
+    @inlinable public init() {}
 
     /// The number of pending timers.
-    public var count: Int { queue.count }
+    @inlinable public var count: Int { queue.count }
 
     /// Whether `timer` is pending for `id`.
-    public func isPending(_ timer: TransactionTimer, for id: ID) -> Bool { queue.isPending(Slot(id: id, timer: timer)) }
+    @inlinable public func isPending(_ timer: TransactionTimer, for id: ID) -> Bool { queue.isPending(Slot(id: id, timer: timer)) }
 
     /// Starts `timer` for `id` to fire `delay` after ``now``, replacing a pending one of that kind.
-    public mutating func start(_ timer: TransactionTimer, for id: ID, after delay: Duration) {
+    @inlinable public mutating func start(_ timer: TransactionTimer, for id: ID, after delay: Duration) {
         queue.start(Slot(id: id, timer: timer), after: delay)
     }
 
     /// Cancels `timer` for `id` if it is pending.
-    public mutating func cancel(_ timer: TransactionTimer, for id: ID) {
+    @inlinable public mutating func cancel(_ timer: TransactionTimer, for id: ID) {
         queue.cancel(Slot(id: id, timer: timer))
     }
 
     /// Cancels every pending timer of `id` (its transaction terminated).
-    public mutating func cancelAll(for id: ID) {
+    @inlinable public mutating func cancelAll(for id: ID) {
         for timer in TransactionTimer.allCases { queue.cancel(Slot(id: id, timer: timer)) }
     }
 
@@ -56,7 +70,7 @@ public struct TimerQueue<ID: Hashable & Sendable>: Sendable {
     ///
     /// A start of the timer `held` is not applied but returned: the caller starts it later, if it
     /// is still wanted then (the stack holds a new INVITE's Trying timer until its core had it).
-    @discardableResult
+    @inlinable @discardableResult
     public mutating func apply(_ actions: TransactionActions, for id: ID, holding held: TransactionTimer? = nil) -> Duration? {
         var heldDelay: Duration?
         for action in actions {
@@ -72,17 +86,17 @@ public struct TimerQueue<ID: Hashable & Sendable>: Sendable {
     }
 
     /// The deadline of the earliest pending timer.
-    public mutating func nextDeadline() -> Duration? { queue.nextDeadline() }
+    @inlinable public mutating func nextDeadline() -> Duration? { queue.nextDeadline() }
 
     /// Removes and returns the earliest pending timer if it is due at or before `limit`, and moves
     /// ``now`` to its deadline. Call it in a loop: handling one timer may start others that are due
     /// before `limit` too.
-    public mutating func popNext(notAfter limit: Duration) -> Due? {
+    @inlinable public mutating func popNext(notAfter limit: Duration) -> Due? {
         guard let (slot, deadline) = queue.popNext(notAfter: limit) else { return nil }
         return Due(id: slot.id, timer: slot.timer, deadline: deadline)
     }
 
     /// Moves the clock to `instant` (never backwards) without firing anything; fire what is due
     /// first with ``popNext(notAfter:)``.
-    public mutating func advance(to instant: Duration) { queue.advance(to: instant) }
+    @inlinable public mutating func advance(to instant: Duration) { queue.advance(to: instant) }
 }
