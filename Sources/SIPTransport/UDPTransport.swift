@@ -15,7 +15,8 @@ import Darwin
 /// Reads use vector reads (`datagramVectorReadMessageCount`), with a receive buffer that holds
 /// a datagram of 64 KiB, so that one read system call takes many messages under load. A datagram
 /// is handed to the stack as is; one holding only CRLFs (an RFC 5626 §3.5.1 keep-alive sent over
-/// UDP) is counted and discarded.
+/// UDP) is counted and discarded. A send made on the socket's own loop is flushed with the others
+/// of the same turn of the loop (one `sendmmsg` for the answers to a burst of reads).
 public final class UDPTransport: SIPTransport {
     /// How the socket is set up.
     public struct Configuration: Sendable {
@@ -48,7 +49,20 @@ public final class UDPTransport: SIPTransport {
     private let port: Int
     private let group: any EventLoopGroup
     private let configuration: Configuration
-    private let state = NIOLockedValueBox<(channels: [any Channel], local: SocketAddress?)>(([], nil))
+    private let state = NIOLockedValueBox<(channels: [Socket], local: SocketAddress?)>(([], nil))
+
+    /// A bound socket, and whether a flush is already queued on its loop.
+    private struct Socket {
+        var channel: any Channel
+        var flush: PendingFlush
+    }
+
+    /// Datagrams written on a socket's own loop are flushed together once the loop has run what
+    /// it is running (one `sendmmsg` for the responses to a burst of reads), not one by one.
+    // @unchecked: `queued` is read and written on the socket's loop only.
+    private final class PendingFlush: @unchecked Sendable {
+        var queued = false
+    }
 
     /// A UDP transport that binds `host`:`port` (port 0 picks a free one) on a loop of `group`.
     public init(host: String, port: Int, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
@@ -86,7 +100,7 @@ public final class UDPTransport: SIPTransport {
         }
         guard loops.count > 1 else {
             let channel = try await bootstrap(group, reusePort: false).bind(host: host, port: port).get()
-            state.withLockedValue { $0 = ([channel], channel.localAddress) }
+            state.withLockedValue { $0 = ([Socket(channel: channel, flush: PendingFlush())], channel.localAddress) }
             return
         }
         // A port another socket holds must fail here, as it does without SO_REUSEPORT.
@@ -102,13 +116,13 @@ public final class UDPTransport: SIPTransport {
             for channel in channels { try? await channel.close() }
             throw error
         }
-        let all = channels
-        state.withLockedValue { $0 = (all, all[0].localAddress) }
+        let all = channels.map { Socket(channel: $0, flush: PendingFlush()) }
+        state.withLockedValue { $0 = (all, channels[0].localAddress) }
     }
 
     public func send(_ bytes: [UInt8], to target: SIPTransportTarget, completion: SIPSendCompletion?) {
-        guard let channel = state.withLockedValue({ s -> (any Channel)? in
-            s.channels.count == 1 ? s.channels[0] : s.channels.first { $0.eventLoop.inEventLoop } ?? s.channels.first
+        guard let socket = state.withLockedValue({ s -> Socket? in
+            s.channels.count == 1 ? s.channels[0] : s.channels.first { $0.channel.eventLoop.inEventLoop } ?? s.channels.first
         }) else {
             completion?(.failure(SIPTransportError(.notRunning)))
             return
@@ -117,22 +131,34 @@ public final class UDPTransport: SIPTransport {
             completion?(.failure(SIPTransportError(.messageTooLarge, "\(bytes.count) bytes")))
             return
         }
+        let channel = socket.channel
         var buffer = channel.allocator.buffer(capacity: bytes.count)
         buffer.writeBytes(bytes)
         let envelope = AddressedEnvelope(remoteAddress: target.address, data: buffer)
-        guard let completion else {
-            channel.writeAndFlush(envelope, promise: nil)
+        let promise = completion.map { completion in
+            let p = channel.eventLoop.makePromise(of: Void.self)
+            p.futureResult.whenComplete { result in completion(result.mapError { SIPTransportError(.ioError, "\($0)") }) }
+            return p
+        }
+        guard channel.eventLoop.inEventLoop else {
+            channel.writeAndFlush(envelope, promise: promise)
             return
         }
-        channel.writeAndFlush(envelope).whenComplete { result in
-            completion(result.mapError { SIPTransportError(.ioError, "\($0)") })
+        channel.write(envelope, promise: promise)
+        let flush = socket.flush
+        if !flush.queued {
+            flush.queued = true
+            channel.eventLoop.execute {
+                flush.queued = false
+                channel.flush()
+            }
         }
     }
 
     public func shutdown() async {
         let channels = state.withLockedValue { s -> [any Channel] in
             defer { s.channels = [] }
-            return s.channels
+            return s.channels.map(\.channel)
         }
         for channel in channels { try? await channel.close() }
     }

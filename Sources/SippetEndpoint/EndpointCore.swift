@@ -56,13 +56,12 @@ public final class EndpointCore: SIPCore {
     }
 
     struct Dialog {
-        /// The remote target: the INVITE's Contact (§12.1.1).
-        var remoteTarget: URI
-        /// The Record-Route values of the INVITE, in order (§12.1.1: the UAS's route set).
-        var routeSet: [String]
-        /// The local URI (our To) and the remote one (their From), with tags.
+        /// The INVITE that made the dialog (§12.1.1): its Contact is the remote target, its
+        /// Record-Route values the route set, its From the remote URI. They are read only when
+        /// the UAS itself sends a request in the dialog (the BYE of §13.3.1.4).
+        var invite: SIPMessage
+        /// The local URI with our tag: the 2xx's To.
         var local: String
-        var remote: String
         var localCSeq: UInt32 = 0
         /// The 2xx while it is not yet acknowledged, and its retransmission timer.
         var unacked: Unacked?
@@ -237,15 +236,14 @@ public final class EndpointCore: SIPCore {
         ok.headers.append(.allow, Self.allowHeader)
         ok.headers.append(.contentType, "application/sdp")
         ok.body = sdpAnswer(offer: p.request.body, host: local.host)[...]
-        guard let callID = p.request.callID, let from = p.request.from, let remoteTag = from.tag else {
+        guard let callID = p.request.essentials?.callID?.string ?? p.request.callID,
+              let remoteTag = p.request.essentials?.fromTag?.string ?? p.request.from?.tag else {
             send(ok, key, stack)
             return
         }
         // §12.1.1: the dialog, from the INVITE and the 2xx.
-        let target = p.request.contact.first?.address?.uri ?? p.request.requestURI ?? .absolute(AbsoluteURI(scheme: "sip", rest: ""))
         let id = DialogID(callID: callID, localTag: p.tag, remoteTag: remoteTag)
-        var dialog = Dialog(remoteTarget: target, routeSet: ((try? p.request.headers.all(.recordRoute)) ?? []).map(\.description),
-                            local: ok.headers[.to] ?? "", remote: p.request.headers[.from] ?? "")
+        var dialog = Dialog(invite: p.request, local: ok.headers[.to] ?? "")
         dialog.unacked = Unacked(response: ok, key: key, interval: options.t1, elapsed: .zero)
         let now = clockNow()
         state.withLockedValue { s in
@@ -291,15 +289,15 @@ public final class EndpointCore: SIPCore {
     /// §15.1.1: a BYE in the dialog — to the remote target along the route set, From our URI, To
     /// theirs, a new CSeq.
     private func sendBye(in d: Dialog, id: DialogID, stack: SIPStack) {
-        var uri = d.remoteTarget
-        var routes = d.routeSet
+        var uri = d.invite.contact.first?.address?.uri ?? d.invite.requestURI ?? .absolute(AbsoluteURI(scheme: "sip", rest: ""))
+        var routes = ((try? d.invite.headers.all(.recordRoute)) ?? []).map(\.description)
         // §12.2.1.1: a strict router first in the route set gets the Request-URI.
         if let first = routes.first, let r = try? NameAddress(first), let sip = r.uri.sipURI, !sip.isLooseRouter {
             routes.removeFirst()
             routes.append("<\(uri)>")
             uri = r.uri
         }
-        var fields: [(SIPHeaderName, String)] = [(.from, d.local), (.to, d.remote), (.callID, id.callID), (.cseq, "\(d.localCSeq) BYE")]
+        var fields: [(SIPHeaderName, String)] = [(.from, d.local), (.to, d.invite.headers[.from] ?? ""), (.callID, id.callID), (.cseq, "\(d.localCSeq) BYE")]
         for r in routes { fields.append((.route, r)) }
         _ = try? stack.send(.request(method: .bye, uri: uri, headers: fields))
     }
