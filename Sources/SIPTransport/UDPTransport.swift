@@ -27,11 +27,14 @@ public final class UDPTransport: SIPTransport {
         /// `SO_SNDBUF` in bytes.
         public var sendBufferSize: Int = 4 << 20
         /// Binds one socket per event loop of the group, all on the same address with
-        /// `SO_REUSEPORT`: the kernel spreads the datagrams over them by source, so that every
-        /// loop reads, and a send goes out on the socket of the loop it is made on instead of
-        /// hopping to another loop. Before binding, the address is bound once without
-        /// `SO_REUSEPORT`, so that an address another socket holds is still an error. (Linux
-        /// only lets sockets of the same user join the group.) Off: one socket on one loop.
+        /// `SO_REUSEPORT`, so that every loop reads, and a send goes out on the socket of the
+        /// loop it is made on instead of hopping to another loop. On Linux a classic BPF program
+        /// on the group (`SO_ATTACH_REUSEPORT_CBPF`) deals each datagram to a socket at random,
+        /// so that the loops share the work even when it all comes from one peer (a proxy, say);
+        /// where the kernel refuses the program, it spreads the datagrams by source address.
+        /// Before binding, the address is bound once without `SO_REUSEPORT`, so that an address
+        /// another socket holds is still an error. (Linux only lets sockets of the same user join
+        /// the group.) Off: one socket on one loop.
         public var socketPerLoop: Bool = false
         /// The host written in Via sent-by instead of the bound IP (RFC 3261 §18.1.1).
         public var advertisedHost: String?
@@ -116,6 +119,7 @@ public final class UDPTransport: SIPTransport {
             for channel in channels { try? await channel.close() }
             throw error
         }
+        await ReusePortSteering.spreadAtRandom(channels)
         let all = channels.map { Socket(channel: $0, flush: PendingFlush()) }
         state.withLockedValue { $0 = (all, channels[0].localAddress) }
     }
@@ -198,5 +202,54 @@ private final class UDPReadHandler: ChannelInboundHandler {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // A UDP socket reports ICMP errors and the like here; it stays usable.
         delegate.transport(transport, observed: .error("\(error)"))
+    }
+}
+
+/// The classic BPF program a reuseport group may run to pick the socket of each datagram
+/// (Linux `SO_ATTACH_REUSEPORT_CBPF`, since 4.5): here a random number modulo the number of
+/// sockets, so that datagrams from a single source are shared out too.
+enum ReusePortSteering {
+    /// `struct sock_filter` (linux/filter.h).
+    struct Instruction {
+        var code: UInt16
+        var jt: UInt8 = 0
+        var jf: UInt8 = 0
+        var k: UInt32
+    }
+
+    /// `struct sock_fprog`: the length and the address of the instructions.
+    struct Program: @unchecked Sendable {
+        var length: UInt16
+        var instructions: UnsafeMutablePointer<Instruction>
+    }
+
+    static let optionName: CInt = 51  // SO_ATTACH_REUSEPORT_CBPF
+    static let ldAbsWord: UInt16 = 0x20  // BPF_LD | BPF_W | BPF_ABS
+    static let modConstant: UInt16 = 0x94  // BPF_ALU | BPF_MOD | BPF_K
+    static let returnA: UInt16 = 0x16  // BPF_RET | BPF_A
+    /// SKF_AD_OFF + SKF_AD_RANDOM: the ancillary load of a random 32-bit number.
+    static let randomNumber = UInt32(bitPattern: -0x1000 + 56)
+
+    /// `A = random; A %= sockets; return A`.
+    static func instructions(sockets: Int) -> [Instruction] {
+        [Instruction(code: ldAbsWord, k: randomNumber),
+         Instruction(code: modConstant, k: UInt32(sockets)),
+         Instruction(code: returnA, k: 0)]
+    }
+
+    /// Attaches the program to the group of `channels` (all bound to one address with
+    /// `SO_REUSEPORT`). A kernel that refuses it keeps its own choice by source address.
+    static func spreadAtRandom(_ channels: [any Channel]) async {
+        #if os(Linux)
+        guard channels.count > 1, let provider = channels[0] as? any SocketOptionProvider else { return }
+        let code = instructions(sockets: channels.count)
+        let buffer = UnsafeMutablePointer<Instruction>.allocate(capacity: code.count)
+        buffer.initialize(from: code, count: code.count)
+        defer { buffer.deallocate() }
+        let program = Program(length: UInt16(code.count), instructions: buffer)
+        try? await provider.unsafeSetSocketOption(level: NIOBSDSocket.OptionLevel(rawValue: SOL_SOCKET),
+                                                   name: NIOBSDSocket.Option(rawValue: optionName),
+                                                   value: program).get()
+        #endif
     }
 }

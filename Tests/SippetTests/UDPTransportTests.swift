@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import SIPTransport
@@ -92,4 +93,40 @@ struct UDPTransportTests {
         await server.shutdown()
         try await group.shutdownGracefully()
     }
+
+    /// Notes which event loop read each datagram.
+    final class LoopRecorder: SIPTransportDelegate {
+        private let loops = NIOLockedValueBox<[ObjectIdentifier]>([])
+        func transport(_ transport: any SIPTransport, received message: SIPReceivedMessage) {
+            guard let loop = MultiThreadedEventLoopGroup.currentEventLoop else { return }
+            loops.withLockedValue { $0.append(ObjectIdentifier(loop as AnyObject)) }
+        }
+        func transport(_ transport: any SIPTransport, observed event: SIPTransportEvent) {}
+        var readers: [ObjectIdentifier] { loops.withLockedValue { $0 } }
+    }
+
+    #if os(Linux)
+    @Test("One socket per loop: the datagrams of a single source are shared out over every loop (SO_ATTACH_REUSEPORT_CBPF)")
+    func singleSourceIsShared() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        var configuration = UDPTransport.Configuration()
+        configuration.socketPerLoop = true
+        let server = UDPTransport(host: "127.0.0.1", port: 0, group: group, configuration: configuration)
+        let recorder = LoopRecorder()
+        try await server.start(delegate: recorder)
+        let client = UDPTransport(host: "127.0.0.1", port: 0)
+        try await client.start(delegate: RecordingDelegate())
+        let target = SIPTransportTarget(address: try #require(server.localAddress))
+        // From one source port the kernel's own choice would put all 64 on one socket; at random,
+        // all on one has the odds 2^-63.
+        for _ in 0..<64 { client.send(Self.options, to: target, completion: nil) }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while recorder.readers.count < 64, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(recorder.readers.count == 64)
+        #expect(Set(recorder.readers).count == 2)
+        await client.shutdown()
+        await server.shutdown()
+        try await group.shutdownGracefully()
+    }
+    #endif
 }
