@@ -51,7 +51,8 @@ public final class UDPTransport: SIPTransport {
     private let host: String
     private let port: Int
     private let group: any EventLoopGroup
-    private let configuration: Configuration
+    /// How the socket is set up.
+    public let configuration: Configuration
     private let state = NIOLockedValueBox<(channels: [Socket], local: SocketAddress?)>(([], nil))
 
     /// A bound socket, and whether a flush is already queued on its loop.

@@ -56,17 +56,24 @@ struct UDPTransportTests {
         await a.shutdown()
     }
 
-    @Test("One socket per loop: datagrams from many sources all arrive, sends work from every loop, and a held port is still an error")
-    func socketPerLoop() async throws {
+    /// A transport with one socket on each of two loops, started.
+    static func socketPerLoopServer(delegate: any SIPTransportDelegate) async throws -> (MultiThreadedEventLoopGroup, UDPTransport) {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         var configuration = UDPTransport.Configuration()
         configuration.socketPerLoop = true
         let server = UDPTransport(host: "127.0.0.1", port: 0, group: group, configuration: configuration)
+        try await server.start(delegate: delegate)
+        return (group, server)
+    }
+
+    @Test("One socket per loop: datagrams from many sources all arrive, sends work from every loop, and a held port is still an error")
+    func socketPerLoop() async throws {
         let ds = RecordingDelegate()
-        try await server.start(delegate: ds)
+        let (group, server) = try await Self.socketPerLoopServer(delegate: ds)
         let address = try #require(server.localAddress)
         // The same address again, by another transport: refused, as without SO_REUSEPORT.
-        let rival = UDPTransport(host: "127.0.0.1", port: try #require(address.port), group: group, configuration: configuration)
+        let rival = UDPTransport(host: "127.0.0.1", port: try #require(address.port), group: group,
+                                 configuration: server.configuration)
         await #expect(throws: (any Error).self) { try await rival.start(delegate: RecordingDelegate()) }
         // Sixteen sources: the kernel spreads them over both sockets; every datagram arrives.
         var clients: [(UDPTransport, RecordingDelegate)] = []
@@ -108,12 +115,8 @@ struct UDPTransportTests {
     #if os(Linux)
     @Test("One socket per loop: the datagrams of a single source are shared out over every loop (SO_ATTACH_REUSEPORT_CBPF)")
     func singleSourceIsShared() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        var configuration = UDPTransport.Configuration()
-        configuration.socketPerLoop = true
-        let server = UDPTransport(host: "127.0.0.1", port: 0, group: group, configuration: configuration)
         let recorder = LoopRecorder()
-        try await server.start(delegate: recorder)
+        let (group, server) = try await Self.socketPerLoopServer(delegate: recorder)
         let client = UDPTransport(host: "127.0.0.1", port: 0)
         try await client.start(delegate: RecordingDelegate())
         let target = SIPTransportTarget(address: try #require(server.localAddress))
