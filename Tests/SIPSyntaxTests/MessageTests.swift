@@ -84,6 +84,24 @@ struct MessageTests {
         #expect(parsed.to?.tag == "a6c85cf")
     }
 
+    @Test("§8.2.6.2: the To tag is added to a parsed To of every form, and a To with a tag is kept",
+          arguments: [("To: sip:bob@biloxi.com", "sip:bob@biloxi.com", nil),
+                      ("To: Bob <sip:bob@biloxi.com;transport=tcp>;x=1", "sip:bob@biloxi.com;transport=tcp", nil),
+                      ("t: \"B;o,b\" <sip:bob@biloxi.com>", "sip:bob@biloxi.com", nil),
+                      ("To: <sip:bob@biloxi.com>;tag=theirs", "sip:bob@biloxi.com", "theirs")])
+    func responseToTag(line: String, uri: String, existing: String?) throws {
+        let text = "INVITE sip:bob@biloxi.com SIP/2.0\r\nVia: SIP/2.0/UDP pc33.atlanta.com;branch=z9hG4bK7\r\n"
+            + "\(line)\r\nFrom: <sip:alice@atlanta.com>;tag=1928\r\nCall-ID: a84b4c76e66710\r\nCSeq: 1 INVITE\r\n"
+            + "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        let req = try SIPMessage(parsing: Array(text.utf8))
+        let ok = try SIPMessage(parsing: req.makeResponse(status: 200, toTag: "ours").serialized())
+        #expect(ok.to?.uri.description == uri)
+        #expect(ok.to?.tag == existing ?? "ours")
+        #expect(ok.headers.values(.to).count == 1)
+        let trying = try SIPMessage(parsing: req.makeResponse(status: 100).serialized())
+        #expect(trying.to?.tag == existing)
+    }
+
     @Test("reason phrases for every IANA code") func reasons() {
         #expect(SIPStatus.reasonPhrase(for: 200) == "OK")
         #expect(SIPStatus.reasonPhrase(for: 481) == "Call/Transaction Does Not Exist")

@@ -40,6 +40,9 @@ extension SIPMessage {
     public func makeResponse(status: Int, reason: String? = nil, toTag: String? = nil) -> SIPMessage {
         var r = SIPMessage.response(status: status, reason: reason)
         let h = headers
+        // A parsed request's To is a well-formed name-addr (the parser checked it), and its tag is
+        // known: the tag parameter can be appended to the text, with no parse and no rewrite.
+        let untagged = essentials.map { $0.toTag == nil }
         for i in h.indices {
             let name = h.name(at: i)
             let copy = name == .via || name == .from || name == .callID || name == .cseq
@@ -47,7 +50,10 @@ extension SIPMessage {
             if copy {
                 r.headers.fields.append(h.isRaw(i) ? ownedCopy(h, i) : h.fields[i])
             } else if name == .to {
-                if status != 100, var to = try? h.first(.to), to.tag == nil {
+                if status != 100, untagged == true, h.isRaw(i) {
+                    let tagged = h.valueText(at: i) + ";tag=" + (toTag ?? SIPIdentifiers.tag())
+                    r.headers.fields.append(.owned(name: .to, value: Array(tagged.utf8)))
+                } else if status != 100, untagged != false, var to = try? h.first(.to), to.tag == nil {
                     to.tag = toTag ?? SIPIdentifiers.tag()
                     r.headers.append(.to, to)
                 } else {
