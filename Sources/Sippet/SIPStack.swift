@@ -445,10 +445,10 @@ extension SIPStack: SIPTransportDelegate {
             metrics.dropped.increment()
             return
         }
-        let sourceIP = m.source.ipAddress ?? ""
-        let sameHost = Self.sameHost(sentByHost, sourceIP)
+        let sameHost = Self.isIPv4(sentByHost, of: m.source) ?? Self.sameHost(sentByHost, m.source.ipAddress ?? "")
         var via = ViaSummary(host: "", port: e.sentByPort, hasRport: e.hasRport, maddr: nil)
         if !sameHost || e.hasRport || transport.kind.isConnectionOriented, var top = request.topVia {
+            let sourceIP = m.source.ipAddress ?? ""
             var changed = false
             if !sameHost || e.hasRport, top.received != sourceIP {
                 // RFC 3581 §4: with rport, received is added even when it equals sent-by.
@@ -519,6 +519,33 @@ extension SIPStack: SIPTransportDelegate {
         logger.debug("answering an unparseable request", metadata: ["sip.status": "\(response.status ?? 0)", "sip.why": "\(error)"])
         metrics.rejected.increment()
         transport.send(response.serialized(), to: target, completion: nil)
+    }
+
+    /// Whether a sent-by host, written as a dotted-quad IPv4 address, is `source`'s address, read
+    /// without formatting the address (the usual case of RFC 3261 §18.2.1). Nil when this cannot
+    /// tell: another family, a name, or an unusual spelling (leading zeros).
+    static func isIPv4(_ sentBy: ByteView, of source: SocketAddress) -> Bool? {
+        guard case .v4(let a) = source else { return nil }
+        var value: UInt32 = 0, octet: UInt32 = 0, digits = 0, dots = 0
+        for b in sentBy {
+            switch b {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"):
+                if digits > 0, octet == 0 { return nil }
+                octet = octet * 10 + UInt32(b - UInt8(ascii: "0"))
+                digits += 1
+                if octet > 255 { return nil }
+            case UInt8(ascii: "."):
+                guard digits > 0, dots < 3 else { return nil }
+                value = value << 8 | octet
+                octet = 0
+                digits = 0
+                dots += 1
+            default:
+                return nil
+            }
+        }
+        guard dots == 3, digits > 0 else { return nil }
+        return (value << 8 | octet) == UInt32(bigEndian: a.address.sin_addr.s_addr)
     }
 
     /// Whether a sent-by host names the address `ip` (IPv6 in brackets or not, any case).

@@ -119,16 +119,20 @@ public enum SIPValidator {
             }
         }
         guard policy.role == .userAgent else { return .accept }
-        let understood = policy.acceptedContentTypes.compactMap { try? MediaType($0) }
+        // The policy's types, parsed only when a plain type/subtype comparison does not settle it.
+        var understood: [MediaType] { policy.acceptedContentTypes.compactMap { try? MediaType($0) } }
         // §8.2.3: content processing. A multipart body is let through: its parts are the application's.
         if !m.body.isEmpty {
-            let accept = SIPHeaderField(name: .accept, value: policy.acceptedContentTypes.joined(separator: ", "))
+            var accept: SIPHeaderField { SIPHeaderField(name: .accept, value: policy.acceptedContentTypes.joined(separator: ", ")) }
             guard let type = try? h.first(.contentType) else {
                 if h.contains(.contentType) { return badHeader(.contentType) }
                 return .reject(SIPRejection(status: 415, detail: "a body without Content-Type", headers: [accept]))
             }
-            if !asciiCaseInsensitiveEquals(type.type, "multipart"), !understood.contains(where: { $0.matches(type) }) {
-                return .reject(SIPRejection(status: 415, detail: "\(type.essence) bodies are not understood", headers: [accept]))
+            let essence = type.essence
+            if !asciiCaseInsensitiveEquals(type.type, "multipart"),
+               !policy.acceptedContentTypes.contains(where: { asciiCaseInsensitiveEquals($0, essence) }),
+               !understood.contains(where: { $0.matches(type) }) {
+                return .reject(SIPRejection(status: 415, detail: "\(essence) bodies are not understood", headers: [accept]))
             }
             guard let codings = try? h.all(.contentEncoding) else { return badHeader(.contentEncoding) }
             if let coding = codings.first(where: { !asciiCaseInsensitiveEquals($0, "identity") }) {
