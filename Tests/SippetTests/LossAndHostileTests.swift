@@ -50,8 +50,9 @@ struct LossAndHostileTests {
     }
 
     /// Opens a raw TCP connection to `address`.
-    static func connect(_ address: SocketAddress) async throws -> any Channel {
-        try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+    static func connect(_ address: SocketAddress,
+                        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> any Channel {
+        try await ClientBootstrap(group: group)
             .channelInitializer { $0.eventLoop.makeSucceededVoidFuture() }
             .connect(to: address).get()
     }
@@ -68,22 +69,24 @@ struct LossAndHostileTests {
     func hostileStreams() async throws {
         var settings = SIPStreamSettings()
         settings.maxConnections = 500
-        let uasTCP = try TCPTransport(host: "127.0.0.1", port: 0, settings: settings)
-        let uas = SIPStack(name: "uas", configuration: testConfiguration(), transports: [uasTCP])
+        // Loops of its own: the 10,000 connections must not hold up the other suites' loops.
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let uasTCP = try TCPTransport(host: "127.0.0.1", port: 0, group: group, settings: settings)
+        let uas = SIPStack(name: "uas", configuration: testConfiguration(), transports: [uasTCP], group: group)
         let core = TestUAS()
         uas.register(core: core)
         try await uas.start()
         let address = try #require(uasTCP.localAddress)
 
         // RFC 3261 §18.3: a Content-Length far above the limit: the connection is closed at once.
-        let huge = try await Self.connect(address)
+        let huge = try await Self.connect(address, group: group)
         try await Self.write(Self.head + "Content-Length: 1000000000\r\n\r\nxyz", to: huge)
         #expect(await waitUntil(timeout: .seconds(5)) { !huge.isActive })
 
         // An endless header line: closed once it passes the message-size limit (64 KiB). Twice
         // that is sent (the kernel's buffers take it whether or not the stack reads), then the
         // line stays unfinished: only the limit can close the connection.
-        let endless = try await Self.connect(address)
+        let endless = try await Self.connect(address, group: group)
         try await Self.write(Self.head + "X-Endless: ", to: endless)
         var sent = 0
         while endless.isActive, sent < 2 * SIPLimits.default.maxMessageSize {
@@ -98,7 +101,7 @@ struct LossAndHostileTests {
         while opened < 10_000 {
             var wave: [any Channel] = []
             for _ in 0..<250 {
-                guard let c = try? await Self.connect(address) else { continue }
+                guard let c = try? await Self.connect(address, group: group) else { continue }
                 try? await Self.write(Self.head + "Call-ID: half", to: c)
                 wave.append(c)
             }
@@ -106,7 +109,8 @@ struct LossAndHostileTests {
             #expect(uasTCP.connectionCount <= settings.maxConnections)
             if opened % 2_500 == 0 {
                 // Someone else is still served, over a connection of its own.
-                let uac = SIPStack(name: "uac", configuration: testConfiguration(), transports: [try TCPTransport(host: "127.0.0.1", port: 0)])
+                let uac = SIPStack(name: "uac", configuration: testConfiguration(),
+                                   transports: [try TCPTransport(host: "127.0.0.1", port: 0, group: group)], group: group)
                 let log = EventLog(uac)
                 try await uac.start()
                 let target = "sip:bob@127.0.0.1:\(address.port ?? 0);transport=tcp"
@@ -118,5 +122,6 @@ struct LossAndHostileTests {
         #expect(uasTCP.connectionCount <= settings.maxConnections)
         #expect(core.requests.allSatisfy { $0.callID != "half" })
         await uas.shutdown()
+        try await group.shutdownGracefully()
     }
 }
