@@ -118,7 +118,7 @@ final class Client: SIPCore {
     }
 
     /// Sends a request; its responses and errors arrive in ``events``.
-    func send(_ request: SIPMessage) throws(SIPStackError) -> TransactionKey {
+    private func send(_ request: SIPMessage) throws(SIPStackError) -> TransactionKey {
         if request.method == .invite, let id = request.callID { invites.withLockedValue { $0[id] = request } }
         guard let key = try stack.send(request) else { throw .invalidMessage("no transaction was made") }
         return key
@@ -126,9 +126,12 @@ final class Client: SIPCore {
 
     typealias Inbox = AsyncStream<(TransactionKey, Event)>.Iterator
 
-    /// Prints every response to `key` and returns the final one, or the error that ended it.
-    /// Events of other transactions (a late retransmission) are skipped.
-    func finalResponse(_ key: TransactionKey, _ inbox: inout Inbox) async -> Result<SIPMessage, SIPStackError> {
+    /// Sends `request`, prints every response to it and returns the final one, or the error that
+    /// ended it (a send refused at once included). Events of other transactions (a late
+    /// retransmission) are skipped.
+    func finalResponse(to request: SIPMessage, _ inbox: inout Inbox) async -> Result<SIPMessage, SIPStackError> {
+        let key: TransactionKey
+        do { key = try send(request) } catch { return .failure(error) }
         while let (k, event) = await inbox.next() {
             guard k == key else { continue }
             switch event {
@@ -258,12 +261,7 @@ struct OptionsCommand: AsyncParsableCommand {
     func run() async throws {
         try await runClient(uri, client) { c, inbox in
             let r = c.request(.options, extra: [(.accept, "application/sdp")])
-            do {
-                return outcome(await c.finalResponse(try c.send(r), &inbox), "OPTIONS")
-            } catch {
-                writeStderr("sippet: OPTIONS: \(error)")
-                return .error
-            }
+            return outcome(await c.finalResponse(to: r, &inbox), "OPTIONS")
         }
     }
 }
@@ -290,13 +288,7 @@ struct CallCommand: AsyncParsableCommand {
             let ip = host.contains(":") ? "IP6" : "IP4"
             let sdp = "v=0\r\no=sippet 1 1 IN \(ip) \(host)\r\ns=-\r\nc=IN \(ip) \(host)\r\nt=0 0\r\nm=audio 9 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
             let invite = c.request(.invite, extra: [(.contentType, "application/sdp")], body: Array(sdp.utf8))
-            let result: Result<SIPMessage, SIPStackError>
-            do {
-                result = await c.finalResponse(try c.send(invite), &inbox)
-            } catch {
-                writeStderr("sippet: INVITE: \(error)")
-                return .error
-            }
+            let result = await c.finalResponse(to: invite, &inbox)
             let o = outcome(result, "INVITE")
             guard o == .success, case .success(let ok) = result, let callID = invite.callID else { return o }
             // The core has sent the ACK (§13.2.2.4). Stay in the call, unless the callee hangs up.
@@ -315,12 +307,7 @@ struct CallCommand: AsyncParsableCommand {
                 (.cseq, "\((invite.cseq?.sequence ?? 1) + 1) BYE"),
             ]
             for r in ((try? ok.headers.all(.recordRoute)) ?? []).reversed() { fields.append((.route, r.description)) }
-            do {
-                return outcome(await c.finalResponse(try c.send(.request(method: .bye, uri: target, headers: fields)), &inbox), "BYE")
-            } catch {
-                writeStderr("sippet: BYE: \(error)")
-                return .error
-            }
+            return outcome(await c.finalResponse(to: .request(method: .bye, uri: target, headers: fields), &inbox), "BYE")
         }
     }
 }
@@ -353,17 +340,12 @@ struct RegisterCommand: AsyncParsableCommand {
             _ = r.headers.remove(.contact)
             if let contact { r.headers.append(.contact, contact == "*" ? "*" : (contact.hasPrefix("<") ? contact : "<\(contact)>")) }
             if let expires { r.headers.append(.expires, String(expires)) }
-            do {
-                let result = await c.finalResponse(try c.send(r), &inbox)
-                if case .success(let ok) = result {
-                    for v in ok.headers.values(.contact) { say("Contact: \(v)") }
-                    if let m = ok.headers[.minExpires] { say("Min-Expires: \(m)") }
-                }
-                return outcome(result, "REGISTER")
-            } catch {
-                writeStderr("sippet: REGISTER: \(error)")
-                return .error
+            let result = await c.finalResponse(to: r, &inbox)
+            if case .success(let ok) = result {
+                for v in ok.headers.values(.contact) { say("Contact: \(v)") }
+                if let m = ok.headers[.minExpires] { say("Min-Expires: \(m)") }
             }
+            return outcome(result, "REGISTER")
         }
     }
 }
