@@ -277,23 +277,20 @@ run_sipp() {
   return 0
 }
 
+# run_sipp_both NAME SERVE TARGET_PORT SCENARIO_ARGS...: run_sipp over UDP, then over TCP, as
+# NAME-udp and NAME-tcp.
+run_sipp_both() {
+  local name=$1 serve=$2 port=$3
+  shift 3
+  run_sipp "$name-udp" "$serve" "$port" u1 "$@"
+  run_sipp "$name-tcp" "$serve" "$port" t1 "$@"
+}
+
 INTERVALS=""
-for tp in udp tcp; do
-  tr=u1; [ $tp = tcp ] && tr=t1
-  run_sipp "1-options-$tp" default $PORT_DEFAULT $tr -sf $SCEN/options-uac.xml
-done
-for tp in udp tcp; do
-  tr=u1; [ $tp = tcp ] && tr=t1
-  run_sipp "2-uac-$tp" default $PORT_DEFAULT $tr -sn uac
-done
-for tp in udp tcp; do
-  tr=u1; [ $tp = tcp ] && tr=t1
-  run_sipp "3-register-$tp" default $PORT_DEFAULT $tr -sf $SCEN/register-uac.xml
-done
-for tp in udp tcp; do
-  tr=u1; [ $tp = tcp ] && tr=t1
-  run_sipp "4-cancel-$tp" cancel $PORT_CANCEL $tr -sf $SCEN/cancel-uac.xml
-done
+run_sipp_both 1-options default $PORT_DEFAULT -sf $SCEN/options-uac.xml
+run_sipp_both 2-uac default $PORT_DEFAULT -sn uac
+run_sipp_both 3-register default $PORT_DEFAULT -sf $SCEN/register-uac.xml
+run_sipp_both 4-cancel cancel $PORT_CANCEL -sf $SCEN/cancel-uac.xml
 # -nr: sipp's own UDP retransmission detection would swallow the server's
 # byte-identical retransmissions that these scenarios want to receive and time.
 INTERVALS=1
@@ -301,10 +298,7 @@ run_sipp "5-486-noack-udp" busy $PORT_486 u1 -sf $SCEN/invite-486-noack-uac.xml 
 INTERVALS=""
 run_sipp "5-486-tcp" busy $PORT_486 t1 -sf $SCEN/invite-486-uac.xml
 INTERVALS=1
-for tp in udp tcp; do
-  tr=u1; [ $tp = tcp ] && tr=t1
-  run_sipp "6-200-noack-$tp" default $PORT_DEFAULT $tr -sf $SCEN/invite-200-noack-uac.xml -nr -set t1ms "$T1"
-done
+run_sipp_both 6-200-noack default $PORT_DEFAULT -sf $SCEN/invite-200-noack-uac.xml -nr -set t1ms "$T1"
 INTERVALS=""
 
 # graceful shutdown: SIGTERM -> exit status 0 within 10 s
