@@ -224,7 +224,6 @@ enum ReusePortSteering {
         var instructions: UnsafeMutablePointer<Instruction>
     }
 
-    static let optionName: CInt = 51  // SO_ATTACH_REUSEPORT_CBPF
     static let ldAbsWord: UInt16 = 0x20  // BPF_LD | BPF_W | BPF_ABS
     static let modConstant: UInt16 = 0x94  // BPF_ALU | BPF_MOD | BPF_K
     static let returnA: UInt16 = 0x16  // BPF_RET | BPF_A
@@ -249,7 +248,7 @@ enum ReusePortSteering {
         defer { buffer.deallocate() }
         let program = Program(length: UInt16(code.count), instructions: buffer)
         try? await provider.unsafeSetSocketOption(level: NIOBSDSocket.OptionLevel(rawValue: SOL_SOCKET),
-                                                   name: NIOBSDSocket.Option(rawValue: optionName),
+                                                   name: NIOBSDSocket.Option(rawValue: SO_ATTACH_REUSEPORT_CBPF),
                                                    value: program).get()
         #endif
     }

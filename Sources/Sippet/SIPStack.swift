@@ -445,10 +445,13 @@ extension SIPStack: SIPTransportDelegate {
             metrics.dropped.increment()
             return
         }
-        let sameHost = Self.isIPv4(sentByHost, of: m.source) ?? Self.sameHost(sentByHost, m.source.ipAddress ?? "")
+        // The source address as text only when the numeric reading cannot tell, or received is written.
+        let numeric = Self.isIPv4(sentByHost, of: m.source)
+        let sourceText = numeric == nil ? m.source.ipAddress ?? "" : nil
+        let sameHost = numeric ?? Self.sameHost(sentByHost, sourceText ?? "")
         var via = ViaSummary(host: "", port: e.sentByPort, hasRport: e.hasRport, maddr: nil)
         if !sameHost || e.hasRport || transport.kind.isConnectionOriented, var top = request.topVia {
-            let sourceIP = m.source.ipAddress ?? ""
+            let sourceIP = sourceText ?? m.source.ipAddress ?? ""
             var changed = false
             if !sameHost || e.hasRport, top.received != sourceIP {
                 // RFC 3581 §4: with rport, received is added even when it equals sent-by.

@@ -236,8 +236,8 @@ public final class EndpointCore: SIPCore {
         ok.headers.append(.allow, Self.allowHeader)
         ok.headers.append(.contentType, "application/sdp")
         ok.body = sdpAnswer(offer: p.request.body, host: local.host)[...]
-        guard let callID = p.request.essentials?.callID?.string ?? p.request.callID,
-              let remoteTag = p.request.essentials?.fromTag?.string ?? p.request.from?.tag else {
+        let e = p.request.essentials
+        guard let callID = e?.callID?.string ?? p.request.callID, let remoteTag = e?.fromTag?.string ?? p.request.from?.tag else {
             send(ok, key, stack)
             return
         }
