@@ -12,8 +12,9 @@ import Darwin
 
 /// SIP over UDP (RFC 3261 §18), IPv4 or IPv6, on one bound socket, or one per event loop.
 ///
-/// Reads use vector reads (`datagramVectorReadMessageCount`), with a receive buffer that holds
-/// a datagram of 64 KiB, so that one read system call takes many messages under load. A datagram
+/// Reads use vector reads (`datagramVectorReadMessageCount`): one `recvmmsg` takes up to
+/// ``Configuration/vectorReadCount`` datagrams, each into a slot of 64 KiB, so that the largest
+/// datagram UDP carries (65,507 bytes over IPv4) arrives whole however many come in one read. A datagram
 /// is handed to the stack as is; one holding only CRLFs (an RFC 5626 §3.5.1 keep-alive sent over
 /// UDP) is counted and discarded. A send made on the socket's own loop is flushed with the others
 /// of the same turn of the loop (one `sendmmsg` for the answers to a burst of reads).
@@ -80,6 +81,10 @@ public final class UDPTransport: SIPTransport {
 
     public var localAddress: SocketAddress? { state.withLockedValue { $0.local } }
 
+    /// Room for one datagram in a vector read: the largest UDP payload (65,507 bytes over IPv4,
+    /// 65,527 over IPv6) fits.
+    static let slotSize = 65_536
+
     public func start(delegate: any SIPTransportDelegate) async throws {
         let c = configuration
         func bootstrap(_ group: any EventLoopGroup, reusePort: Bool) -> DatagramBootstrap {
@@ -87,7 +92,12 @@ public final class UDPTransport: SIPTransport {
                 .channelOption(.socketOption(.so_reuseaddr), value: 1)
                 .channelOption(.socketOption(NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: reusePort ? 1 : 0)
                 .channelOption(.datagramVectorReadMessageCount, value: c.vectorReadCount)
-                .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 65_536))
+                // The read manager cuts the buffer into one slot per datagram of the vector:
+                // 64 KiB each, or a datagram longer than its slot would arrive cut short.
+                .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: Self.slotSize * max(1, c.vectorReadCount)))
+                // One vector read per readiness event: epoll reports the socket again while
+                // datagrams remain, and a second read would only find it empty at light load.
+                .channelOption(.maxMessagesPerRead, value: 1)
                 .channelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(c.receiveBufferSize))
                 .channelOption(.socketOption(.so_sndbuf), value: SocketOptionValue(c.sendBufferSize))
                 .channelInitializer { [weak self] channel in

@@ -42,6 +42,27 @@ struct UDPTransportTests {
         await b.shutdown()
     }
 
+    /// RFC 3261 §18.1.1 leaves UDP messages up to the datagram limit (65,535 bytes, 65,507 of payload
+    /// over IPv4) to the implementation; a vector read must not cut any of them short, however many
+    /// arrive in one read.
+    @Test("Datagrams up to the UDP maximum arrive whole, sent back to back")
+    func largeDatagrams() async throws {
+        let a = UDPTransport(host: "127.0.0.1", port: 0)
+        let b = UDPTransport(host: "127.0.0.1", port: 0)
+        let db = RecordingDelegate()
+        try await a.start(delegate: RecordingDelegate())
+        try await b.start(delegate: db)
+        let target = SIPTransportTarget(address: try #require(b.localAddress))
+        let sizes = [2_049, 4_000, 20_000, 65_507, 1_500, 65_507]
+        let sent = sizes.enumerated().map { i, n in (0..<n).map { UInt8(65 + ($0 + i) % 26) } }
+        for datagram in sent { a.send(datagram, to: target, completion: nil) }
+        let got = await db.waitForMessages(sent.count)
+        #expect(got.map(\.bytes.count).sorted() == sizes.sorted())
+        #expect(Set(got.map(\.bytes)) == Set(sent))
+        await a.shutdown()
+        await b.shutdown()
+    }
+
     @Test("A message above the datagram limit is refused with messageTooLarge")
     func tooLarge() async throws {
         let a = UDPTransport(host: "127.0.0.1", port: 0)
