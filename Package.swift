@@ -115,6 +115,7 @@ let package = Package(
                 "Sippet", "SIPSyntax", "SIPTransaction", "SIPTransport", "SippetTesting", "SippetEndpoint",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "Metrics", package: "swift-metrics"),

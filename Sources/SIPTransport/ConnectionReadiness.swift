@@ -11,29 +11,54 @@ import NIOTLS
 /// The handshake's clock starts when the engine asks for the future, after the TCP connect: the
 /// connect has its own timeout, and a timer started earlier could close a connection that is still
 /// connecting, which would then be reported as closed rather than as a failed connect.
+///
+/// A connection can close before the engine asks (a TLS handshake refused within a round trip of
+/// the connect): its entry then stays, failed with the handshake's own error, for `timeout`, so
+/// that the engine still learns why (a TLS failure, not merely a closed connection).
 final class ConnectionReadiness: Sendable {
-    private let pending = NIOLockedValueBox([ObjectIdentifier: (promise: EventLoopPromise<Void>, timeout: TimeAmount)]())
+    private struct Entry {
+        let promise: EventLoopPromise<Void>
+        let timeout: TimeAmount
+        var closed = false
+    }
+
+    private let pending = NIOLockedValueBox([ObjectIdentifier: Entry]())
 
     /// Starts waiting for `channel`'s handshake; the pipeline completes the promise.
     func register(_ channel: any Channel, timeout: TimeAmount) -> EventLoopPromise<Void> {
         let promise = channel.eventLoop.makePromise(of: Void.self)
         let id = ObjectIdentifier(channel)
-        pending.withLockedValue { $0[id] = (promise, timeout) }
+        let loop = channel.eventLoop
+        pending.withLockedValue { $0[id] = Entry(promise: promise, timeout: timeout) }
         channel.closeFuture.whenComplete { [weak self] _ in
-            _ = self?.pending.withLockedValue { $0.removeValue(forKey: id) }
+            // A handshake error that came first stays the result; this fails only a wait cut short.
             promise.fail(SIPTransportError(.connectionClosed, "closed during the handshake"))
+            guard let self else { return }
+            let kept = self.pending.withLockedValue { p -> Bool in
+                guard p[id]?.promise.futureResult === promise.futureResult else { return false }
+                p[id]?.closed = true
+                return true
+            }
+            guard kept else { return }
+            loop.scheduleTask(in: timeout) { [weak self] in
+                self?.pending.withLockedValue { p in
+                    if p[id]?.promise.futureResult === promise.futureResult { p[id] = nil }
+                }
+            }
         }
         return promise
     }
 
     /// The future of `channel`'s handshake, once its connect has succeeded: from now on the
-    /// handshake has `timeout` to finish. Failed when the channel was never registered or has
-    /// closed since.
+    /// handshake has `timeout` to finish. Failed when the channel was never registered or closed
+    /// longer than `timeout` ago.
     func future(for channel: any Channel) -> EventLoopFuture<Void> {
-        guard let (promise, timeout) = pending.withLockedValue({ $0.removeValue(forKey: ObjectIdentifier(channel)) }) else {
+        guard let entry = pending.withLockedValue({ $0.removeValue(forKey: ObjectIdentifier(channel)) }) else {
             return channel.eventLoop.makeFailedFuture(SIPTransportError(.connectionClosed, "closed during the handshake"))
         }
-        let timer = channel.eventLoop.scheduleTask(in: timeout) {
+        let promise = entry.promise
+        if entry.closed { return promise.futureResult }
+        let timer = channel.eventLoop.scheduleTask(in: entry.timeout) {
             promise.fail(SIPTransportError(.connectFailed, "handshake not done within the connect timeout"))
             channel.close(promise: nil)
         }

@@ -57,7 +57,7 @@ struct TLSTransportTests {
         let target = SIPTransportTarget(address: try #require(server.localAddress))
         let result = await RoundTrip.send(RoundTrip.request(kind), from: client, to: target)
         #expect(throws: SIPTransportError.self) { try result.get() }
-        if case .failure(let e) = result { #expect(e.kind == .tlsFailure) }
+        if case .failure(let e) = result { #expect(e.kind == .tlsFailure, "\(e)") }
         #expect(serverDelegate.messages.isEmpty)
         await client.shutdown()
         await server.shutdown()
