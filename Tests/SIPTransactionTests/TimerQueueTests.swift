@@ -72,6 +72,29 @@ struct TimerQueueTests {
         #expect(!q.isPending(.trying, for: "i") && q.isPending(.l, for: "i"))
     }
 
+    @Test("more kinds pending for one transaction than the machines use: each fires once, replaced ones at their new time")
+    func manyKindsForOneTransaction() {
+        var q = TimerQueue<String>()
+        let kinds: [TransactionTimer] = [.a, .b, .d, .e, .f, .g, .h]
+        for (i, t) in kinds.enumerated() { q.start(t, for: "x", after: s(Double(i + 1))) }
+        q.start(.trying, for: "y", after: s(3.5))
+        #expect(q.count == 8)
+        // Replace one kind held inline and one beyond, and cancel one of each.
+        q.start(.b, for: "x", after: s(10))
+        q.start(.g, for: "x", after: s(11))
+        q.cancel(.a, for: "x")
+        q.cancel(.h, for: "x")
+        #expect(q.count == 6)
+        #expect(q.isPending(.g, for: "x") && !q.isPending(.h, for: "x") && !q.isPending(.a, for: "x"))
+        #expect(drain(&q, until: s(20)) == ["x:Timer D:3.0 seconds", "y:Timer 100 Trying:3.5 seconds", "x:Timer E:4.0 seconds",
+                                           "x:Timer F:5.0 seconds", "x:Timer B:10.0 seconds", "x:Timer G:11.0 seconds"])
+        #expect(q.count == 0)
+        for t in kinds { q.start(t, for: "z", after: s(30)) }
+        q.cancelAll(for: "z")
+        #expect(q.count == 0)
+        #expect(drain(&q, until: s(100)).isEmpty)
+    }
+
     @Test("cancelled timers do not pile up")
     func compaction() {
         var q = TimerQueue<Int>()

@@ -24,6 +24,92 @@ public struct TimerQueue<ID: Hashable & Sendable>: Sendable {
         }
     }
 
+    /// A deadline in the heap. Cancelled and replaced ones stay until popped or compacted away;
+    /// an entry is live while its transaction's ``Pending`` holds its sequence number.
+    @usableFromInline
+    struct Entry: Sendable {
+        @usableFromInline var deadline: Duration
+        @usableFromInline var sequence: UInt64
+        @usableFromInline var id: ID
+        @usableFromInline var timer: TransactionTimer
+
+        @inlinable
+        init(deadline: Duration, sequence: UInt64, id: ID, timer: TransactionTimer) {
+            self.deadline = deadline
+            self.sequence = sequence
+            self.id = id
+            self.timer = timer
+        }
+
+        @inlinable @inline(__always)
+        func precedes(_ other: Entry) -> Bool {
+            deadline < other.deadline || (deadline == other.deadline && sequence < other.sequence)
+        }
+    }
+
+    /// The pending timers of one transaction, inline: a machine runs at most three at once (the
+    /// INVITE server's Trying, G and H), so four places cover them, and a fifth kind goes to
+    /// ``overflow``. One index entry per transaction rather than per timer: ending a transaction
+    /// removes one entry, instead of looking up every kind of timer it might have started.
+    @usableFromInline
+    struct Pending: Sendable {
+        /// The kinds in the four places, a byte each (``TransactionTimer`` raw values); 0xFF: empty.
+        @usableFromInline var kinds: UInt32 = .max
+        @usableFromInline var s0: UInt64 = 0, s1: UInt64 = 0, s2: UInt64 = 0, s3: UInt64 = 0
+
+        @inlinable init() {}
+
+        @inlinable var isEmpty: Bool { kinds == .max }
+
+        /// The place of `timer`, or nil.
+        @inlinable func place(of timer: TransactionTimer) -> Int? {
+            for i in 0..<4 where UInt8(truncatingIfNeeded: kinds >> (8 * i)) == timer.rawValue { return i }
+            return nil
+        }
+
+        @inlinable func sequence(at i: Int) -> UInt64 {
+            switch i {
+            case 0: return s0
+            case 1: return s1
+            case 2: return s2
+            default: return s3
+            }
+        }
+
+        /// Puts `timer` with `sequence` in its place, or in a free one; false when all four hold others.
+        @inlinable mutating func set(_ timer: TransactionTimer, _ sequence: UInt64) -> Bool {
+            guard let i = place(of: timer) ?? place(ofRaw: 0xFF) else { return false }
+            kinds = (kinds & ~(0xFF << UInt32(8 * i))) | (UInt32(timer.rawValue) << UInt32(8 * i))
+            switch i {
+            case 0: s0 = sequence
+            case 1: s1 = sequence
+            case 2: s2 = sequence
+            default: s3 = sequence
+            }
+            return true
+        }
+
+        /// Empties the place of `timer`; false when it was not here.
+        @inlinable mutating func remove(_ timer: TransactionTimer) -> Bool {
+            guard let i = place(of: timer) else { return false }
+            kinds |= 0xFF << UInt32(8 * i)
+            return true
+        }
+
+        @inlinable func place(ofRaw raw: UInt8) -> Int? {
+            for i in 0..<4 where UInt8(truncatingIfNeeded: kinds >> (8 * i)) == raw { return i }
+            return nil
+        }
+
+        /// How many timers are here.
+        @inlinable var count: Int {
+            var n = 0
+            for i in 0..<4 where UInt8(truncatingIfNeeded: kinds >> (8 * i)) != 0xFF { n += 1 }
+            return n
+        }
+    }
+
+    /// A timer of a transaction, for the rare fifth kind pending at once.
     @usableFromInline
     struct Slot: Hashable, Sendable {
         @usableFromInline var id: ID
@@ -36,33 +122,64 @@ public struct TimerQueue<ID: Hashable & Sendable>: Sendable {
         }
     }
 
-    @usableFromInline var queue = DeadlineQueue<Slot>()
+    @usableFromInline var heap: [Entry] = []
+    /// The pending timers of each transaction that has any.
+    @usableFromInline var live: [ID: Pending] = [:]
+    /// Pending timers beyond the four places of a transaction (none with the RFC 3261 machines).
+    @usableFromInline var overflow: [Slot: UInt64] = [:]
+    @usableFromInline var pendingCount = 0
+    @usableFromInline var nextSequence: UInt64 = 0
+    @usableFromInline var clock: Duration = .zero
 
     /// The queue's clock: the time since it was made, as far as the owner advanced it.
-    @inlinable public var now: Duration { queue.now }
+    @inlinable public var now: Duration { clock }
 
     /// An empty queue at time zero.
     @inlinable public init() {}
 
     /// The number of pending timers.
-    @inlinable public var count: Int { queue.count }
+    @inlinable public var count: Int { pendingCount }
 
     /// Whether `timer` is pending for `id`.
-    @inlinable public func isPending(_ timer: TransactionTimer, for id: ID) -> Bool { queue.isPending(Slot(id: id, timer: timer)) }
+    @inlinable public func isPending(_ timer: TransactionTimer, for id: ID) -> Bool {
+        if live[id]?.place(of: timer) != nil { return true }
+        return !overflow.isEmpty && overflow[Slot(id: id, timer: timer)] != nil
+    }
 
     /// Starts `timer` for `id` to fire `delay` after ``now``, replacing a pending one of that kind.
     @inlinable public mutating func start(_ timer: TransactionTimer, for id: ID, after delay: Duration) {
-        queue.start(Slot(id: id, timer: timer), after: delay)
+        let sequence = nextSequence
+        nextSequence &+= 1
+        let wasPending = isPending(timer, for: id)
+        let placed = live[id, default: Pending()].set(timer, sequence)
+        if !placed {
+            overflow[Slot(id: id, timer: timer)] = sequence
+        } else if wasPending, !overflow.isEmpty {
+            overflow[Slot(id: id, timer: timer)] = nil
+        }
+        if !wasPending { pendingCount += 1 }
+        push(Entry(deadline: clock + max(delay, .zero), sequence: sequence, id: id, timer: timer))
+        compactIfMostlyStale()
     }
 
     /// Cancels `timer` for `id` if it is pending.
     @inlinable public mutating func cancel(_ timer: TransactionTimer, for id: ID) {
-        queue.cancel(Slot(id: id, timer: timer))
+        var removed = false
+        if let i = live.index(forKey: id) {
+            removed = live.values[i].remove(timer)
+            if live.values[i].isEmpty { live.remove(at: i) }
+        }
+        if !removed, !overflow.isEmpty, overflow.removeValue(forKey: Slot(id: id, timer: timer)) != nil { removed = true }
+        if removed { pendingCount -= 1 }
     }
 
     /// Cancels every pending timer of `id` (its transaction terminated).
     @inlinable public mutating func cancelAll(for id: ID) {
-        for timer in TransactionTimer.allCases { queue.cancel(Slot(id: id, timer: timer)) }
+        if let p = live.removeValue(forKey: id) { pendingCount -= p.count }
+        guard !overflow.isEmpty else { return }
+        for timer in TransactionTimer.allCases where overflow.removeValue(forKey: Slot(id: id, timer: timer)) != nil {
+            pendingCount -= 1
+        }
     }
 
     /// Applies the timer actions of one event of transaction `id`: starts, cancels, and on
@@ -86,17 +203,86 @@ public struct TimerQueue<ID: Hashable & Sendable>: Sendable {
     }
 
     /// The deadline of the earliest pending timer.
-    @inlinable public mutating func nextDeadline() -> Duration? { queue.nextDeadline() }
+    @inlinable public mutating func nextDeadline() -> Duration? {
+        dropStaleTop()
+        return heap.first?.deadline
+    }
 
     /// Removes and returns the earliest pending timer if it is due at or before `limit`, and moves
     /// ``now`` to its deadline. Call it in a loop: handling one timer may start others that are due
     /// before `limit` too.
     @inlinable public mutating func popNext(notAfter limit: Duration) -> Due? {
-        guard let (slot, deadline) = queue.popNext(notAfter: limit) else { return nil }
-        return Due(id: slot.id, timer: slot.timer, deadline: deadline)
+        dropStaleTop()
+        guard let top = heap.first, top.deadline <= limit else { return nil }
+        popTop()
+        cancel(top.timer, for: top.id)
+        if top.deadline > clock { clock = top.deadline }
+        return Due(id: top.id, timer: top.timer, deadline: top.deadline)
     }
 
     /// Moves the clock to `instant` (never backwards) without firing anything; fire what is due
     /// first with ``popNext(notAfter:)``.
-    @inlinable public mutating func advance(to instant: Duration) { queue.advance(to: instant) }
+    @inlinable public mutating func advance(to instant: Duration) {
+        if instant > clock { clock = instant }
+    }
+
+    // MARK: - Heap
+
+    @inlinable @inline(__always)
+    func isLive(_ e: Entry) -> Bool { Self.isLive(e, live: live, overflow: overflow) }
+
+    @inlinable @inline(__always)
+    static func isLive(_ e: Entry, live: [ID: Pending], overflow: [Slot: UInt64]) -> Bool {
+        if let p = live[e.id], let i = p.place(of: e.timer) { return p.sequence(at: i) == e.sequence }
+        return !overflow.isEmpty && overflow[Slot(id: e.id, timer: e.timer)] == e.sequence
+    }
+
+    @inlinable mutating func dropStaleTop() {
+        while let top = heap.first, !isLive(top) { popTop() }
+    }
+
+    /// Rebuilds the heap from the live entries when cancelled ones make up most of it, so that
+    /// cancelled timers cost no memory for long.
+    @inlinable mutating func compactIfMostlyStale() {
+        guard heap.count > 64, heap.count > 2 * pendingCount else { return }
+        let live = self.live, overflow = self.overflow
+        heap.removeAll { !Self.isLive($0, live: live, overflow: overflow) }
+        var i = heap.count / 2
+        while i > 0 {
+            i -= 1
+            siftDown(i)
+        }
+    }
+
+    @inlinable mutating func push(_ e: Entry) {
+        heap.append(e)
+        var i = heap.count - 1
+        while i > 0 {
+            let parent = (i - 1) / 2
+            guard heap[i].precedes(heap[parent]) else { break }
+            heap.swapAt(i, parent)
+            i = parent
+        }
+    }
+
+    @inlinable mutating func popTop() {
+        guard !heap.isEmpty else { return }
+        let last = heap.removeLast()
+        guard !heap.isEmpty else { return }
+        heap[0] = last
+        siftDown(0)
+    }
+
+    @inlinable mutating func siftDown(_ start: Int) {
+        var i = start
+        while true {
+            let l = 2 * i + 1, r = l + 1
+            var m = i
+            if l < heap.count, heap[l].precedes(heap[m]) { m = l }
+            if r < heap.count, heap[r].precedes(heap[m]) { m = r }
+            if m == i { return }
+            heap.swapAt(i, m)
+            i = m
+        }
+    }
 }
