@@ -10,12 +10,24 @@ import SIPTransport
 struct TransactionRoute: Sendable {
     var transport: any SIPTransport
     var target: SIPTransportTarget
-    /// When a client transaction started, for the response-time timer.
-    var started: NIODeadline? = nil
-    /// The INVITE of an INVITE client transaction, from which its CANCEL is made (RFC 3261 §9.1).
-    var invite: SIPMessage? = nil
+    /// What only a client transaction keeps; nil for a server transaction, the bulk of a
+    /// server's table, whose routes then stay small.
+    var client: ClientContext? = nil
     /// The transaction's number in the shard's timer queue.
     var timerID: UInt64 = 0
+}
+
+/// What a client transaction's route carries besides where it sends.
+final class ClientContext: Sendable {
+    /// When the transaction started, for the response-time timer.
+    let started: NIODeadline
+    /// The INVITE of an INVITE client transaction, from which its CANCEL is made (RFC 3261 §9.1).
+    let invite: SIPMessage?
+
+    init(started: NIODeadline, invite: SIPMessage?) {
+        self.started = started
+        self.invite = invite
+    }
 }
 
 /// The transactions of one event loop: a table, its timers, and the routes of its transactions.
@@ -168,8 +180,7 @@ final class TransactionShard: @unchecked Sendable {
         do {
             let (_, actions) = try table.send(request: request, reliability: reliability)
             var r = route
-            r.started = .now()
-            if key.method == .invite { r.invite = request }
+            r.client = ClientContext(started: .now(), invite: key.method == .invite ? request : nil)
             adopt(k, route: r)
             counters.countOut(request)
             handle(actions, for: k, advanceClock: true)
@@ -193,7 +204,7 @@ final class TransactionShard: @unchecked Sendable {
     }
 
     private func sendCancel(_ key: ClientTransactionKey) {
-        guard let route = routes[.client(key)], let cancel = route.invite?.makeCancel() else { return }
+        guard let route = routes[.client(key)], let cancel = route.client?.invite?.makeCancel() else { return }
         start(request: cancel, key: ClientTransactionKey(branch: key.branch, method: .cancel),
               route: TransactionRoute(transport: route.transport, target: route.target))
     }
@@ -311,7 +322,7 @@ final class TransactionShard: @unchecked Sendable {
             core?.receiveRequest(message, key: k, stack: stack)
         case .client(let k):
             counters.countIn(message)
-            if let status = message.status, status >= 200, let started = routes[key]?.started {
+            if let status = message.status, status >= 200, let started = routes[key]?.client?.started {
                 metrics.responseTime.recordNanoseconds((NIODeadline.now() - started).nanoseconds)
             }
             if !pendingCancels.isEmpty, pendingCancels.contains(k) {

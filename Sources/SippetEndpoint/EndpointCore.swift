@@ -218,8 +218,7 @@ public final class EndpointCore: SIPCore {
     /// Sends the final response to a pending INVITE (unless a CANCEL took it first).
     func answer(_ key: ServerTransactionKey, stack: SIPStack) {
         let removed = state.withLockedValue { s -> Pending? in
-            s.timers.cancel(.ring(key))
-            s.timers.cancel(.answer(key))
+            cancelTimers(of: key, in: &s)
             return s.pending.removeValue(forKey: key)
         }
         guard let p = removed else { return }
@@ -251,6 +250,12 @@ public final class EndpointCore: SIPCore {
             start(.retransmit(id), after: options.t1, now: now, in: &s, stack: stack)
         }
         send(ok, key, stack)
+    }
+
+    /// Stops the 180 and final-response timers of a pending INVITE: those the options start at all.
+    private func cancelTimers(of key: ServerTransactionKey, in s: inout State) {
+        if let ring = options.ringAfter, ring > .zero { s.timers.cancel(.ring(key)) }
+        if options.answerAfter > .zero { s.timers.cancel(.answer(key)) }
     }
 
     /// §13.3.1.4: the 2xx goes out again at T1, 2·T1, 4·T1… (capped at T2) until the ACK; after
@@ -339,8 +344,7 @@ public final class EndpointCore: SIPCore {
         send(request.makeResponse(status: 200), key, stack)
         guard let invite = key?.cancelledInvite else { return }
         let removed = state.withLockedValue { s -> Pending? in
-            s.timers.cancel(.ring(invite))
-            s.timers.cancel(.answer(invite))
+            cancelTimers(of: invite, in: &s)
             return s.pending.removeValue(forKey: invite)
         }
         guard let p = removed else { return }
