@@ -95,6 +95,23 @@ struct TimerQueueTests {
         #expect(drain(&q, until: s(100)).isEmpty)
     }
 
+    @Test("coarse timers fall due on a 10 ms grid, together; retransmission timers keep their exact deadlines")
+    func coarseResolution() {
+        var q = TimerQueue<String>()
+        q.advance(to: .microseconds(300))
+        q.start(.j, for: "x", after: s(32))
+        q.start(.e, for: "y", after: s(0.5))
+        q.advance(to: .milliseconds(4))
+        q.start(.l, for: "z", after: s(32))
+        q.start(.k, for: "w", after: .milliseconds(6))
+        #expect(drain(&q, until: s(40)) == ["w:Timer K:0.01 seconds", "y:Timer E:0.5003 seconds",
+                                           "x:Timer J:32.01 seconds", "z:Timer L:32.01 seconds"])
+        var exact = TimerQueue<String>(coarseResolution: .zero)
+        exact.advance(to: .microseconds(300))
+        exact.start(.j, for: "x", after: s(32))
+        #expect(exact.nextDeadline() == .microseconds(32_000_300))
+    }
+
     @Test("cancelled timers do not pile up")
     func compaction() {
         var q = TimerQueue<Int>()

@@ -134,8 +134,20 @@ public struct TimerQueue<ID: Hashable & Sendable>: Sendable {
     /// The queue's clock: the time since it was made, as far as the owner advanced it.
     @inlinable public var now: Duration { clock }
 
-    /// An empty queue at time zero.
-    @inlinable public init() {}
+    /// How finely the deadlines of the timers that only bound how long a transaction waits
+    /// (``TransactionTimer/isCoarse``) are kept; zero keeps them exact.
+    public let coarseResolution: Duration
+
+    /// An empty queue at time zero. The deadlines of coarse timers (B, D, F, H, I, J, K, L, M) are
+    /// rounded up to a multiple of `coarseResolution` (10 ms unless given): a loop holding the
+    /// transactions of the last 32 s then finds them due in batches, a hundred times a second at
+    /// most, rather than waking once for each (thousands of times a second under load). They fire
+    /// at most that much late, which RFC 3261 allows: each is the least time a transaction waits
+    /// (§17.1.1.2, §17.1.2.2, §17.2.1, §17.2.2). The retransmission timers (A, E, G) and the 100
+    /// Trying timer keep their exact deadlines.
+    @inlinable public init(coarseResolution: Duration = .milliseconds(10)) {
+        self.coarseResolution = max(coarseResolution, .zero)
+    }
 
     /// The number of pending timers.
     @inlinable public var count: Int { pendingCount }
@@ -158,7 +170,11 @@ public struct TimerQueue<ID: Hashable & Sendable>: Sendable {
             overflow[Slot(id: id, timer: timer)] = nil
         }
         if !wasPending { pendingCount += 1 }
-        push(Entry(deadline: clock + max(delay, .zero), sequence: sequence, id: id, timer: timer))
+        var deadline = clock + max(delay, .zero)
+        if timer.isCoarse, coarseResolution > .zero {
+            deadline = Self.roundedUp(deadline, to: coarseResolution)
+        }
+        push(Entry(deadline: deadline, sequence: sequence, id: id, timer: timer))
         compactIfMostlyStale()
     }
 
@@ -224,6 +240,18 @@ public struct TimerQueue<ID: Hashable & Sendable>: Sendable {
     /// first with ``popNext(notAfter:)``.
     @inlinable public mutating func advance(to instant: Duration) {
         if instant > clock { clock = instant }
+    }
+
+    /// `d` rounded up to a multiple of `step`, in whole nanoseconds.
+    @inlinable static func roundedUp(_ d: Duration, to step: Duration) -> Duration {
+        func nanoseconds(_ d: Duration) -> Int64 {
+            let (s, a) = d.components
+            return s &* 1_000_000_000 &+ a / 1_000_000_000
+        }
+        let n = nanoseconds(d), q = nanoseconds(step)
+        guard q > 0, n > 0 else { return d }
+        let r = n % q
+        return r == 0 ? d : .nanoseconds(n - r + q)
     }
 
     // MARK: - Heap

@@ -54,6 +54,16 @@ public enum TransactionTimer: UInt8, Sendable, Hashable, CaseIterable, CustomStr
     /// provisional response within 200 ms. The RFC gives this timer no letter.
     case trying
 
+    /// Whether the timer only bounds how long a transaction waits (B, D, F, H, I, J, K, L, M), so
+    /// that firing a little late changes nothing on the wire; the retransmission timers (A, E, G)
+    /// and the 100 Trying timer are not.
+    public var isCoarse: Bool {
+        switch self {
+        case .a, .e, .g, .trying: return false
+        case .b, .d, .f, .h, .i, .j, .k, .l, .m: return true
+        }
+    }
+
     /// "Timer A" … "Timer M", or "Timer 100 Trying".
     public var description: String {
         switch self {
