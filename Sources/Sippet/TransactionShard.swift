@@ -13,8 +13,18 @@ struct TransactionRoute: Sendable {
     /// What only a client transaction keeps; nil for a server transaction, the bulk of a
     /// server's table, whose routes then stay small.
     var client: ClientContext? = nil
-    /// The transaction's number in the shard's timer queue.
-    var timerID: UInt64 = 0
+}
+
+/// A transaction's route as its entry in the table keeps it (``TransactionTable/context(of:)``),
+/// with the transaction's number in the shard's timer queue.
+final class RouteEntry: Sendable {
+    let route: TransactionRoute
+    let timerID: UInt64
+
+    init(route: TransactionRoute, timerID: UInt64) {
+        self.route = route
+        self.timerID = timerID
+    }
 }
 
 /// What a client transaction's route carries besides where it sends.
@@ -45,7 +55,6 @@ final class TransactionShard: @unchecked Sendable {
     private var timers = TimerQueue<UInt64>()
     private var timerOwners: [UInt64: TransactionKey] = [:]
     private var nextTimerID: UInt64 = 0
-    private var routes: [TransactionKey: TransactionRoute] = [:]
     /// The transport error behind a `.transportError` event, to give the core the full error.
     private var transportErrors: [TransactionKey: SIPTransportError] = [:]
     /// INVITE client transactions whose CANCEL waits for a provisional response (RFC 3261 §9.1).
@@ -96,7 +105,8 @@ final class TransactionShard: @unchecked Sendable {
             return
         }
         let reliability: TransportReliability = route.transport.kind.isReliable ? .reliable : .unreliable
-        switch table.receive(request, reliability: reliability, serverKey: key) {
+        let entry = newEntry(route)
+        switch table.receive(request, reliability: reliability, serverKey: key, context: entry) {
         case .server(let key, let actions, let isNew):
             let k = TransactionKey.server(key)
             guard isNew else {
@@ -104,7 +114,7 @@ final class TransactionShard: @unchecked Sendable {
                 handle(actions, for: k, advanceClock: true)
                 return
             }
-            adopt(k, route: route)
+            adopt(k, entry)
             let verdict = validate ? SIPValidator.validate(request, policy: stack.configuration.validation) : .accept
             switch verdict {
             case .accept:
@@ -178,10 +188,11 @@ final class TransactionShard: @unchecked Sendable {
         let reliability: TransportReliability = route.transport.kind.isReliable ? .reliable : .unreliable
         let k = TransactionKey.client(key)
         do {
-            let (_, actions) = try table.send(request: request, reliability: reliability)
             var r = route
             r.client = ClientContext(started: .now(), invite: key.method == .invite ? request : nil)
-            adopt(k, route: r)
+            let entry = newEntry(r)
+            let (_, actions) = try table.send(request: request, reliability: reliability, context: entry)
+            adopt(k, entry)
             counters.countOut(request)
             handle(actions, for: k, advanceClock: true)
         } catch {
@@ -204,7 +215,7 @@ final class TransactionShard: @unchecked Sendable {
     }
 
     private func sendCancel(_ key: ClientTransactionKey) {
-        guard let route = routes[.client(key)], let cancel = route.client?.invite?.makeCancel() else { return }
+        guard let route = entry(.client(key))?.route, let cancel = route.client?.invite?.makeCancel() else { return }
         start(request: cancel, key: ClientTransactionKey(branch: key.branch, method: .cancel),
               route: TransactionRoute(transport: route.transport, target: route.target))
     }
@@ -245,13 +256,20 @@ final class TransactionShard: @unchecked Sendable {
 
     // MARK: - Actions
 
-    /// Keeps the route of a new transaction and numbers it for the timer queue.
-    private func adopt(_ key: TransactionKey, route: TransactionRoute) {
-        var r = route
+    /// A route numbered for the timer queue, for the table to keep with a new transaction.
+    private func newEntry(_ route: TransactionRoute) -> RouteEntry {
         nextTimerID &+= 1
-        r.timerID = nextTimerID
-        routes[key] = r
-        timerOwners[nextTimerID] = key
+        return RouteEntry(route: route, timerID: nextTimerID)
+    }
+
+    /// The route the table keeps with the transaction `key` (also right after the event that ended it).
+    private func entry(_ key: TransactionKey) -> RouteEntry? {
+        table.context(of: key).map { unsafeDowncast($0, to: RouteEntry.self) }
+    }
+
+    /// Notes a new transaction, made with `entry`, as the owner of its timers.
+    private func adopt(_ key: TransactionKey, _ entry: RouteEntry) {
+        timerOwners[entry.timerID] = key
         metrics.liveTransactions.increment()
     }
 
@@ -264,7 +282,10 @@ final class TransactionShard: @unchecked Sendable {
     private func handle(_ actions: TransactionActions, for key: TransactionKey, advanceClock: Bool,
                         deliver: Bool = true) {
         if actions.isEmpty { return }
-        let timerID = routes[key]?.timerID
+        // Read before anything else touches the table: after an event that ended the
+        // transaction the table has its route only until the next event.
+        let entry = self.entry(key)
+        let timerID = entry?.timerID
         var trying: Duration?
         if let timerID {
             if advanceClock { timers.advance(to: clock()) }
@@ -273,7 +294,7 @@ final class TransactionShard: @unchecked Sendable {
         for action in actions {
             switch action {
             case .send(let bytes):
-                guard let route = routes[key] else { continue }
+                guard let route = entry?.route else { continue }
                 route.transport.send(bytes, to: route.target, completion: completion(for: key, route: route))
             case .passToTU(let message):
                 guard deliver else { continue }
@@ -289,7 +310,6 @@ final class TransactionShard: @unchecked Sendable {
                 }
                 if let stack { core?.receiveError(error, key: key, stack: stack) }
             case .terminated:
-                routes[key] = nil
                 if let timerID { timerOwners[timerID] = nil }
                 if case .client(let k) = key, !pendingCancels.isEmpty { pendingCancels.remove(k) }
                 transportErrors[key] = nil
@@ -322,7 +342,7 @@ final class TransactionShard: @unchecked Sendable {
             core?.receiveRequest(message, key: k, stack: stack)
         case .client(let k):
             counters.countIn(message)
-            if let status = message.status, status >= 200, let started = routes[key]?.client?.started {
+            if let status = message.status, status >= 200, let started = entry(key)?.route.client?.started {
                 metrics.responseTime.recordNanoseconds((NIODeadline.now() - started).nanoseconds)
             }
             if !pendingCancels.isEmpty, pendingCancels.contains(k) {

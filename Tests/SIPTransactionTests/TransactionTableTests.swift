@@ -24,6 +24,30 @@ struct TransactionTableTests {
         #expect(t.table.match(options) == .server(key.key))
     }
 
+    /// What a driver keeps with a transaction: made with it, ignored by a retransmission, still
+    /// there right after the event that ends the transaction, gone at the next event.
+    @Test("a transaction's context: kept while live, read after the event that ended it, gone after the next")
+    func context() throws {
+        final class Route: Sendable {}
+        let first = Route(), second = Route()
+        var table = TransactionTable(configuration: .init(timers: .default))
+        let options = try Fixtures.request()
+        guard case .server(let key, _, true) = table.receive(options, reliability: .reliable, context: first) else {
+            Issue.record("no new server transaction")
+            return
+        }
+        #expect(table.receive(try Fixtures.request(), reliability: .reliable, context: second).isNewServer == false)
+        #expect(table.context(of: .server(key)) === first)
+        // Over a reliable transport the final response ends a non-INVITE server transaction (Timer J is 0).
+        let sent = table.send(response: Fixtures.serverResponse(200, to: options), on: key)
+        let actions = try #require(sent)
+        #expect(actions.terminates && actions.sent.count == 1)
+        #expect(table.count == 0)
+        #expect(table.context(of: .server(key)) === first)
+        _ = table.terminate(.server(key))
+        #expect(table.context(of: .server(key)) == nil)
+    }
+
     @Test("a retransmitted INVITE hits its server transaction and gets the latest provisional again")
     func retransmittedInvite() throws {
         var t = TableClock()
@@ -285,4 +309,9 @@ struct TransactionTableTests {
         #expect(t.passed.map(\.message.status) == [408])
         #expect(t.passed.first?.key == .client(key))
     }
+}
+
+extension TransactionTable.Received {
+    /// Whether this made a new server transaction (nil when it is no server transaction at all).
+    var isNewServer: Bool? { if case .server(_, _, let isNew) = self { return isNew } else { return nil } }
 }

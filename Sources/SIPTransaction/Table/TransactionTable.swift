@@ -76,13 +76,26 @@ public struct TransactionTable: Sendable {
     /// The configuration every new transaction gets.
     public let configuration: Configuration
 
-    private var inviteClients: [ClientTransactionKey: InviteClientTransaction] = [:]
-    private var nonInviteClients: [ClientTransactionKey: NonInviteClientTransaction] = [:]
-    private var inviteServers: [ServerTransactionKey: InviteServerTransaction] = [:]
-    private var nonInviteServers: [ServerTransactionKey: NonInviteServerTransaction] = [:]
+    /// What the driver keeps with a transaction (its route, say), given when the transaction is
+    /// made and dropped with it: one table entry per transaction, not one here and one in a map of
+    /// the driver's own, which a busy server would insert into and remove from for every one.
+    public typealias Context = any AnyObject & Sendable
+
+    /// A live transaction's machine and its driver's context.
+    struct Slot<Machine: Sendable>: Sendable {
+        var machine: Machine
+        let context: Context?
+    }
+
+    private var inviteClients: [ClientTransactionKey: Slot<InviteClientTransaction>] = [:]
+    private var nonInviteClients: [ClientTransactionKey: Slot<NonInviteClientTransaction>] = [:]
+    private var inviteServers: [ServerTransactionKey: Slot<InviteServerTransaction>] = [:]
+    private var nonInviteServers: [ServerTransactionKey: Slot<NonInviteServerTransaction>] = [:]
     /// RFC 3261 §17.2.3, RFC 2543 rules: the key an ACK computes (To tag of the final response) →
     /// the INVITE transaction's key, and back, for INVITEs whose response added a To tag.
     private var rfc2543Acks: [ServerTransactionKey: ServerTransactionKey] = [:]
+    /// The transaction the last event ended, with its context (see ``context(of:)``).
+    private var ended: (key: TransactionKey, context: Context?)?
     private var rfc2543AckOf: [ServerTransactionKey: ServerTransactionKey] = [:]
 
     /// An empty table.
@@ -104,13 +117,28 @@ public struct TransactionTable: Sendable {
     }
 
     /// The live INVITE client transaction with `key`.
-    public func inviteClient(_ key: ClientTransactionKey) -> InviteClientTransaction? { inviteClients[key] }
+    public func inviteClient(_ key: ClientTransactionKey) -> InviteClientTransaction? { inviteClients[key]?.machine }
     /// The live non-INVITE client transaction with `key`.
-    public func nonInviteClient(_ key: ClientTransactionKey) -> NonInviteClientTransaction? { nonInviteClients[key] }
+    public func nonInviteClient(_ key: ClientTransactionKey) -> NonInviteClientTransaction? { nonInviteClients[key]?.machine }
     /// The live INVITE server transaction with `key`.
-    public func inviteServer(_ key: ServerTransactionKey) -> InviteServerTransaction? { inviteServers[key] }
+    public func inviteServer(_ key: ServerTransactionKey) -> InviteServerTransaction? { inviteServers[key]?.machine }
     /// The live non-INVITE server transaction with `key`.
-    public func nonInviteServer(_ key: ServerTransactionKey) -> NonInviteServerTransaction? { nonInviteServers[key] }
+    public func nonInviteServer(_ key: ServerTransactionKey) -> NonInviteServerTransaction? { nonInviteServers[key]?.machine }
+
+    /// The context the transaction `key` was made with (``receive(_:reliability:serverKey:context:)``,
+    /// ``send(request:reliability:context:)``): while it is live, and right after the event that
+    /// ended it (whose actions come back once the table has dropped it), until the next event.
+    /// Nil otherwise, or when it has none.
+    public func context(of key: TransactionKey) -> Context? {
+        let live: Context??
+        switch key {
+        case .client(let k): live = k.method == .invite ? inviteClients[k].map(\.context) : nonInviteClients[k].map(\.context)
+        case .server(let k): live = k.method == .invite ? inviteServers[k].map(\.context) : nonInviteServers[k].map(\.context)
+        }
+        if let live { return live }
+        if let ended, ended.key == key { return ended.context }
+        return nil
+    }
 
     // MARK: - Matching
 
@@ -153,16 +181,18 @@ public struct TransactionTable: Sendable {
     /// actions pass it to the TU.
     ///
     /// `serverKey`, for a request, is its key (``ServerTransactionKey/init(request:)``) when the
-    /// caller has computed it already; the table then does not compute it again.
+    /// caller has computed it already; the table then does not compute it again. `context` goes
+    /// with a server transaction the request makes (``context(of:)``), and is dropped otherwise.
     public mutating func receive(_ message: SIPMessage, reliability: TransportReliability,
-                                 serverKey: ServerTransactionKey? = nil) -> Received {
+                                 serverKey: ServerTransactionKey? = nil, context: Context? = nil) -> Received {
+        ended = nil
         if message.isResponse {
             guard let k = ClientTransactionKey(response: message) else { return .rejected(.unmatchable) }
             let actions: TransactionActions?
             if k.method == .invite {
-                actions = inviteClients[k]?.received(message)
+                actions = inviteClients[k]?.machine.received(message)
             } else {
-                actions = nonInviteClients[k]?.received(message)
+                actions = nonInviteClients[k]?.machine.received(message)
             }
             guard let actions else { return .unmatched }
             settle(.client(k), actions)
@@ -174,11 +204,11 @@ public struct TransactionTable: Sendable {
         var k = computed
         if method == .ack, inviteServers[k] == nil, let invite = rfc2543Acks[k] { k = invite }
         if k.method == .invite {
-            if let actions = inviteServers[k]?.received(message) {
+            if let actions = inviteServers[k]?.machine.received(message) {
                 settle(.server(k), actions)
                 return .server(k, actions, isNew: false)
             }
-        } else if let actions = nonInviteServers[k]?.received(message) {
+        } else if let actions = nonInviteServers[k]?.machine.received(message) {
             settle(.server(k), actions)
             return .server(k, actions, isNew: false)
         }
@@ -191,19 +221,21 @@ public struct TransactionTable: Sendable {
         if method == .invite {
             var t = InviteServerTransaction(key: k, invite: message, reliability: reliability, timers: timers)
             actions = t.start()
-            inviteServers[k] = t
+            inviteServers[k] = Slot(machine: t, context: context)
         } else {
             var t = NonInviteServerTransaction(key: k, request: message, reliability: reliability, timers: timers)
             actions = t.start()
-            nonInviteServers[k] = t
+            nonInviteServers[k] = Slot(machine: t, context: context)
         }
         return .server(k, actions, isNew: true)
     }
 
     /// The TU sends a request: a new client transaction for it (RFC 3261 §17.1), started on the
-    /// transport it goes out on. Returns its key and first actions (send, start timers).
-    public mutating func send(request: SIPMessage, reliability: TransportReliability)
+    /// transport it goes out on, with `context` kept for it (``context(of:)``). Returns its key and
+    /// first actions (send, start timers).
+    public mutating func send(request: SIPMessage, reliability: TransportReliability, context: Context? = nil)
         throws(TransactionTableError) -> (key: ClientTransactionKey, actions: TransactionActions) {
+        ended = nil
         guard let method = request.method else { throw .missingBranch }
         if method == .ack { throw .ackHasNoTransaction }
         guard let k = ClientTransactionKey(request: request) else { throw .missingBranch }
@@ -216,13 +248,13 @@ public struct TransactionTable: Sendable {
             guard var t = InviteClientTransaction(invite: request, reliability: reliability, timers: c.timers,
                                                   timeoutReport: c.timeoutReport) else { throw .missingBranch }
             let actions = t.start()
-            inviteClients[k] = t
+            inviteClients[k] = Slot(machine: t, context: context)
             return (k, actions)
         }
         guard var t = NonInviteClientTransaction(request: request, reliability: reliability, timers: c.timers,
                                                  timeoutReport: c.timeoutReport) else { throw .missingBranch }
         let actions = t.start()
-        nonInviteClients[k] = t
+        nonInviteClients[k] = Slot(machine: t, context: context)
         return (k, actions)
     }
 
@@ -230,14 +262,15 @@ public struct TransactionTable: Sendable {
     /// when no such transaction is live: the caller then sends the response statelessly (§16.11)
     /// or drops it.
     public mutating func send(response: SIPMessage, on key: ServerTransactionKey) -> TransactionActions? {
+        ended = nil
         let actions: TransactionActions?
         if key.method == .invite {
-            actions = inviteServers[key]?.send(response)
+            actions = inviteServers[key]?.machine.send(response)
             if let actions, !actions.sent.isEmpty, !actions.terminates, key.isRFC2543 {
                 noteRFC2543Response(response, on: key)
             }
         } else {
-            actions = nonInviteServers[key]?.send(response)
+            actions = nonInviteServers[key]?.machine.send(response)
         }
         guard let actions else { return nil }
         settle(.server(key), actions)
@@ -246,6 +279,7 @@ public struct TransactionTable: Sendable {
 
     /// A timer the transaction `key` started fired. Empty when the transaction is gone.
     public mutating func timerFired(_ timer: TransactionTimer, for key: TransactionKey) -> TransactionActions {
+        ended = nil
         let actions = perform(.timerFired(timer), on: key) ?? []
         settle(key, actions)
         return actions
@@ -253,6 +287,7 @@ public struct TransactionTable: Sendable {
 
     /// RFC 3261 §17.1.4, §17.2.4: the transport could not send a message of the transaction `key`.
     public mutating func transportError(_ reason: String, for key: TransactionKey) -> TransactionActions {
+        ended = nil
         let actions = perform(.transportError(reason), on: key) ?? []
         settle(key, actions)
         return actions
@@ -261,6 +296,7 @@ public struct TransactionTable: Sendable {
     /// Ends the transaction `key` at once, whatever its state (Sippet's `terminate`), and removes it.
     /// Returns ``TransactionAction/terminated`` so the driver drops its timers; empty when it was not live.
     public mutating func terminate(_ key: TransactionKey) -> TransactionActions {
+        ended = nil
         let actions = perform(.terminate, on: key) ?? []
         settle(key, actions)
         return actions
@@ -272,28 +308,34 @@ public struct TransactionTable: Sendable {
     private mutating func perform(_ operation: Operation, on key: TransactionKey) -> TransactionActions? {
         switch key {
         case .client(let k):
-            if k.method == .invite { return inviteClients[k]?.perform(operation) }
-            return nonInviteClients[k]?.perform(operation)
+            if k.method == .invite { return inviteClients[k]?.machine.perform(operation) }
+            return nonInviteClients[k]?.machine.perform(operation)
         case .server(let k):
-            if k.method == .invite { return inviteServers[k]?.perform(operation) }
-            return nonInviteServers[k]?.perform(operation)
+            if k.method == .invite { return inviteServers[k]?.machine.perform(operation) }
+            return nonInviteServers[k]?.machine.perform(operation)
         }
     }
 
     /// Removes the transaction `key` if `actions` terminated it.
     private mutating func settle(_ key: TransactionKey, _ actions: TransactionActions) {
         guard actions.terminates else { return }
+        let context: Context??
         switch key {
         case .client(let k):
-            if k.method == .invite { inviteClients[k] = nil } else { nonInviteClients[k] = nil }
+            if k.method == .invite {
+                context = inviteClients.removeValue(forKey: k)?.context
+            } else {
+                context = nonInviteClients.removeValue(forKey: k)?.context
+            }
         case .server(let k):
             if k.method == .invite {
-                inviteServers[k] = nil
+                context = inviteServers.removeValue(forKey: k)?.context
                 if let ack = rfc2543AckOf.removeValue(forKey: k) { rfc2543Acks[ack] = nil }
             } else {
-                nonInviteServers[k] = nil
+                context = nonInviteServers.removeValue(forKey: k)?.context
             }
         }
+        if let context { ended = (key, context) }
     }
 
     /// RFC 3261 §17.2.3: under RFC 2543 rules an ACK carries the To tag of the final response it
