@@ -185,6 +185,13 @@ public final class EndpointCore: SIPCore {
             return
         }
         let tag = SIPIdentifiers.tag()
+        if options.answerAfter <= .zero, options.ringAfter.map({ $0 <= .zero }) ?? true {
+            // Answered at once: nothing waits, so the INVITE is never pending, and a 2xx takes the
+            // lock once, to admit the dialog and keep it.
+            if options.ringAfter != nil { send(request.makeResponse(status: 180, toTag: tag), key, stack) }
+            answer(Pending(request: request, tag: tag), key: key, admit: true, stack: stack)
+            return
+        }
         let admitted = state.withLockedValue { s -> Bool in
             guard s.dialogs.count + s.pending.count < options.maxDialogs else { return false }
             s.pending[key] = Pending(request: request, tag: tag)
@@ -222,6 +229,12 @@ public final class EndpointCore: SIPCore {
             return s.pending.removeValue(forKey: key)
         }
         guard let p = removed else { return }
+        answer(p, key: key, admit: false, stack: stack)
+    }
+
+    /// Sends the final response to `p`; a 2xx makes a dialog. With `admit`, the INVITE was not
+    /// counted as pending, and a dialog beyond ``Options/maxDialogs`` gets 503 instead.
+    private func answer(_ p: Pending, key: ServerTransactionKey, admit: Bool, stack: SIPStack) {
         let status = options.answer
         guard (200..<300).contains(status) else {
             // A non-2xx final response: the INVITE server transaction retransmits it until the
@@ -245,9 +258,16 @@ public final class EndpointCore: SIPCore {
         var dialog = Dialog(invite: p.request, local: ok.headers[.to] ?? "")
         dialog.unacked = Unacked(response: ok, key: key, interval: options.t1, elapsed: .zero)
         let now = clockNow()
-        state.withLockedValue { s in
+        let admitted = state.withLockedValue { s -> Bool in
+            if admit, s.dialogs.count + s.pending.count >= options.maxDialogs { return false }
             s.dialogs[id] = dialog
             start(.retransmit(id), after: options.t1, now: now, in: &s, stack: stack)
+            return true
+        }
+        guard admitted else {
+            let retry = SIPHeaderField(name: .retryAfter, value: "5")
+            send(SIPRejection(status: 503, detail: "too many dialogs", headers: [retry]).response(to: p.request), key, stack)
+            return
         }
         send(ok, key, stack)
     }
