@@ -15,27 +15,10 @@
 /// Inlinable, so that the modules using it get code specialized for their key (no generic
 /// dictionary look-ups on the hot path).
 public struct DeadlineQueue<Key: Hashable & Sendable>: Sendable {
-    @usableFromInline
-    struct Entry: Sendable {
-        @usableFromInline var deadline: Duration
-        @usableFromInline var sequence: UInt64
-        @usableFromInline var key: Key
-
-        @inlinable
-        init(deadline: Duration, sequence: UInt64, key: Key) {
-            self.deadline = deadline
-            self.sequence = sequence
-            self.key = key
-        }
-
-        @inlinable @inline(__always)
-        func precedes(_ other: Entry) -> Bool {
-            deadline < other.deadline || (deadline == other.deadline && sequence < other.sequence)
-        }
-    }
+    @usableFromInline typealias Entry = DeadlineHeap<Key>.Entry
 
     /// Cancelled or replaced entries stay until popped or compacted away.
-    @usableFromInline var heap: [Entry] = []
+    @usableFromInline var heap = DeadlineHeap<Key>()
     /// The sequence number of the live entry of each pending key.
     @usableFromInline var live: [Key: UInt64] = [:]
     @usableFromInline var nextSequence: UInt64 = 0
@@ -58,7 +41,7 @@ public struct DeadlineQueue<Key: Hashable & Sendable>: Sendable {
         let sequence = nextSequence
         nextSequence &+= 1
         live[key] = sequence
-        push(Entry(deadline: clock + max(delay, .zero), sequence: sequence, key: key))
+        heap.push(Entry(deadline: clock + max(delay, .zero), sequence: sequence, key: key))
         compactIfMostlyStale()
     }
 
@@ -70,7 +53,7 @@ public struct DeadlineQueue<Key: Hashable & Sendable>: Sendable {
     /// The earliest pending deadline.
     @inlinable public mutating func nextDeadline() -> Duration? {
         dropStaleTop()
-        return heap.first?.deadline
+        return heap.top?.deadline
     }
 
     /// Removes and returns the earliest pending key if it is due at or before `limit`, and moves
@@ -78,8 +61,8 @@ public struct DeadlineQueue<Key: Hashable & Sendable>: Sendable {
     /// before `limit` too.
     @inlinable public mutating func popNext(notAfter limit: Duration) -> (key: Key, deadline: Duration)? {
         dropStaleTop()
-        guard let top = heap.first, top.deadline <= limit else { return nil }
-        popTop()
+        guard let top = heap.top, top.deadline <= limit else { return nil }
+        heap.popTop()
         live[top.key] = nil
         if top.deadline > clock { clock = top.deadline }
         return (top.key, top.deadline)
@@ -96,51 +79,12 @@ public struct DeadlineQueue<Key: Hashable & Sendable>: Sendable {
     func isLive(_ e: Entry) -> Bool { live[e.key] == e.sequence }
 
     @inlinable mutating func dropStaleTop() {
-        while let top = heap.first, !isLive(top) { popTop() }
+        while let top = heap.top, !isLive(top) { heap.popTop() }
     }
 
-    /// Rebuilds the heap from the live entries when cancelled ones make up most of it, so that
-    /// cancelled deadlines cost no memory for long.
     @inlinable mutating func compactIfMostlyStale() {
-        guard heap.count > 64, heap.count > 2 * live.count else { return }
+        guard heap.isMostlyStale(liveCount: live.count) else { return }
         let live = self.live
-        heap.removeAll { live[$0.key] != $0.sequence }
-        var i = heap.count / 2
-        while i > 0 {
-            i -= 1
-            siftDown(i)
-        }
-    }
-
-    @inlinable mutating func push(_ e: Entry) {
-        heap.append(e)
-        var i = heap.count - 1
-        while i > 0 {
-            let parent = (i - 1) / 2
-            guard heap[i].precedes(heap[parent]) else { break }
-            heap.swapAt(i, parent)
-            i = parent
-        }
-    }
-
-    @inlinable mutating func popTop() {
-        guard !heap.isEmpty else { return }
-        let last = heap.removeLast()
-        guard !heap.isEmpty else { return }
-        heap[0] = last
-        siftDown(0)
-    }
-
-    @inlinable mutating func siftDown(_ start: Int) {
-        var i = start
-        while true {
-            let l = 2 * i + 1, r = l + 1
-            var m = i
-            if l < heap.count, heap[l].precedes(heap[m]) { m = l }
-            if r < heap.count, heap[r].precedes(heap[m]) { m = r }
-            if m == i { return }
-            heap.swapAt(i, m)
-            i = m
-        }
+        heap.compact { live[$0.key] == $0.sequence }
     }
 }

@@ -24,28 +24,10 @@ public struct TimerQueue<ID: Hashable & Sendable>: Sendable {
         }
     }
 
-    /// A deadline in the heap. Cancelled and replaced ones stay until popped or compacted away;
-    /// an entry is live while its transaction's ``Pending`` holds its sequence number.
-    @usableFromInline
-    struct Entry: Sendable {
-        @usableFromInline var deadline: Duration
-        @usableFromInline var sequence: UInt64
-        @usableFromInline var id: ID
-        @usableFromInline var timer: TransactionTimer
-
-        @inlinable
-        init(deadline: Duration, sequence: UInt64, id: ID, timer: TransactionTimer) {
-            self.deadline = deadline
-            self.sequence = sequence
-            self.id = id
-            self.timer = timer
-        }
-
-        @inlinable @inline(__always)
-        func precedes(_ other: Entry) -> Bool {
-            deadline < other.deadline || (deadline == other.deadline && sequence < other.sequence)
-        }
-    }
+    /// A deadline in the heap, keyed by transaction and timer. Cancelled and replaced ones stay
+    /// until popped or compacted away; an entry is live while its transaction's ``Pending`` (or
+    /// ``overflow``) holds its sequence number.
+    @usableFromInline typealias Entry = DeadlineHeap<Slot>.Entry
 
     /// The pending timers of one transaction, inline: a machine runs at most three at once (the
     /// INVITE server's Trying, G and H), so four places cover them, and a fifth kind goes to
@@ -62,10 +44,7 @@ public struct TimerQueue<ID: Hashable & Sendable>: Sendable {
         @inlinable var isEmpty: Bool { kinds == .max }
 
         /// The place of `timer`, or nil.
-        @inlinable func place(of timer: TransactionTimer) -> Int? {
-            for i in 0..<4 where UInt8(truncatingIfNeeded: kinds >> (8 * i)) == timer.rawValue { return i }
-            return nil
-        }
+        @inlinable func place(of timer: TransactionTimer) -> Int? { place(ofRaw: timer.rawValue) }
 
         @inlinable func sequence(at i: Int) -> UInt64 {
             switch i {
@@ -109,7 +88,7 @@ public struct TimerQueue<ID: Hashable & Sendable>: Sendable {
         }
     }
 
-    /// A timer of a transaction, for the rare fifth kind pending at once.
+    /// A timer of a transaction: the key of a heap entry, and of the rare fifth kind pending at once.
     @usableFromInline
     struct Slot: Hashable, Sendable {
         @usableFromInline var id: ID
@@ -122,7 +101,7 @@ public struct TimerQueue<ID: Hashable & Sendable>: Sendable {
         }
     }
 
-    @usableFromInline var heap: [Entry] = []
+    @usableFromInline var heap = DeadlineHeap<Slot>()
     /// The pending timers of each transaction that has any.
     @usableFromInline var live: [ID: Pending] = [:]
     /// Pending timers beyond the four places of a transaction (none with the RFC 3261 machines).
@@ -174,7 +153,7 @@ public struct TimerQueue<ID: Hashable & Sendable>: Sendable {
         if timer.isCoarse, coarseResolution > .zero {
             deadline = Self.roundedUp(deadline, to: coarseResolution)
         }
-        push(Entry(deadline: deadline, sequence: sequence, id: id, timer: timer))
+        heap.push(Entry(deadline: deadline, sequence: sequence, key: Slot(id: id, timer: timer)))
         compactIfMostlyStale()
     }
 
@@ -221,7 +200,7 @@ public struct TimerQueue<ID: Hashable & Sendable>: Sendable {
     /// The deadline of the earliest pending timer.
     @inlinable public mutating func nextDeadline() -> Duration? {
         dropStaleTop()
-        return heap.first?.deadline
+        return heap.top?.deadline
     }
 
     /// Removes and returns the earliest pending timer if it is due at or before `limit`, and moves
@@ -229,11 +208,11 @@ public struct TimerQueue<ID: Hashable & Sendable>: Sendable {
     /// before `limit` too.
     @inlinable public mutating func popNext(notAfter limit: Duration) -> Due? {
         dropStaleTop()
-        guard let top = heap.first, top.deadline <= limit else { return nil }
-        popTop()
-        cancel(top.timer, for: top.id)
+        guard let top = heap.top, top.deadline <= limit else { return nil }
+        heap.popTop()
+        cancel(top.key.timer, for: top.key.id)
         if top.deadline > clock { clock = top.deadline }
-        return Due(id: top.id, timer: top.timer, deadline: top.deadline)
+        return Due(id: top.key.id, timer: top.key.timer, deadline: top.deadline)
     }
 
     /// Moves the clock to `instant` (never backwards) without firing anything; fire what is due
@@ -261,56 +240,17 @@ public struct TimerQueue<ID: Hashable & Sendable>: Sendable {
 
     @inlinable @inline(__always)
     static func isLive(_ e: Entry, live: [ID: Pending], overflow: [Slot: UInt64]) -> Bool {
-        if let p = live[e.id], let i = p.place(of: e.timer) { return p.sequence(at: i) == e.sequence }
-        return !overflow.isEmpty && overflow[Slot(id: e.id, timer: e.timer)] == e.sequence
+        if let p = live[e.key.id], let i = p.place(of: e.key.timer) { return p.sequence(at: i) == e.sequence }
+        return !overflow.isEmpty && overflow[e.key] == e.sequence
     }
 
     @inlinable mutating func dropStaleTop() {
-        while let top = heap.first, !isLive(top) { popTop() }
+        while let top = heap.top, !isLive(top) { heap.popTop() }
     }
 
-    /// Rebuilds the heap from the live entries when cancelled ones make up most of it, so that
-    /// cancelled timers cost no memory for long.
     @inlinable mutating func compactIfMostlyStale() {
-        guard heap.count > 64, heap.count > 2 * pendingCount else { return }
+        guard heap.isMostlyStale(liveCount: pendingCount) else { return }
         let live = self.live, overflow = self.overflow
-        heap.removeAll { !Self.isLive($0, live: live, overflow: overflow) }
-        var i = heap.count / 2
-        while i > 0 {
-            i -= 1
-            siftDown(i)
-        }
-    }
-
-    @inlinable mutating func push(_ e: Entry) {
-        heap.append(e)
-        var i = heap.count - 1
-        while i > 0 {
-            let parent = (i - 1) / 2
-            guard heap[i].precedes(heap[parent]) else { break }
-            heap.swapAt(i, parent)
-            i = parent
-        }
-    }
-
-    @inlinable mutating func popTop() {
-        guard !heap.isEmpty else { return }
-        let last = heap.removeLast()
-        guard !heap.isEmpty else { return }
-        heap[0] = last
-        siftDown(0)
-    }
-
-    @inlinable mutating func siftDown(_ start: Int) {
-        var i = start
-        while true {
-            let l = 2 * i + 1, r = l + 1
-            var m = i
-            if l < heap.count, heap[l].precedes(heap[m]) { m = l }
-            if r < heap.count, heap[r].precedes(heap[m]) { m = r }
-            if m == i { return }
-            heap.swapAt(i, m)
-            i = m
-        }
+        heap.compact { Self.isLive($0, live: live, overflow: overflow) }
     }
 }
