@@ -10,24 +10,25 @@ import SIPTransport
 struct TransactionRoute: Sendable {
     var transport: any SIPTransport
     var target: SIPTransportTarget
-    /// What only a client transaction keeps; nil for a server transaction, the bulk of a
-    /// server's table, whose routes then stay small.
-    var client: ClientContext? = nil
 }
 
-/// A transaction's route as its entry in the table keeps it (``TransactionTable/context(of:)``),
-/// with the transaction's number in the shard's timer queue.
+/// What the shard keeps with a transaction, in its entry in the table
+/// (``TransactionTable/context(of:)``): its route, its number in the shard's timer queue, and
+/// for a client transaction what only that needs.
 final class RouteEntry: Sendable {
     let route: TransactionRoute
     let timerID: UInt64
+    /// Nil for a server transaction, the bulk of a server's table, whose entries stay small.
+    let client: ClientContext?
 
-    init(route: TransactionRoute, timerID: UInt64) {
+    init(route: TransactionRoute, timerID: UInt64, client: ClientContext? = nil) {
         self.route = route
         self.timerID = timerID
+        self.client = client
     }
 }
 
-/// What a client transaction's route carries besides where it sends.
+/// What a client transaction keeps besides where it sends.
 final class ClientContext: Sendable {
     /// When the transaction started, for the response-time timer.
     let started: NIODeadline
@@ -105,7 +106,8 @@ final class TransactionShard: @unchecked Sendable {
             return
         }
         let reliability: TransportReliability = route.transport.kind.isReliable ? .reliable : .unreliable
-        let entry = newEntry(route)
+        // An ACK makes no transaction (RFC 3261 §17.2.3): it needs no entry.
+        let entry = request.method == .ack ? nil : newEntry(route)
         switch table.receive(request, reliability: reliability, serverKey: key, context: entry) {
         case .server(let key, let actions, let isNew):
             let k = TransactionKey.server(key)
@@ -114,6 +116,7 @@ final class TransactionShard: @unchecked Sendable {
                 handle(actions, for: k, advanceClock: true)
                 return
             }
+            guard let entry else { return }
             adopt(k, entry)
             let verdict = validate ? SIPValidator.validate(request, policy: stack.configuration.validation) : .accept
             switch verdict {
@@ -188,9 +191,7 @@ final class TransactionShard: @unchecked Sendable {
         let reliability: TransportReliability = route.transport.kind.isReliable ? .reliable : .unreliable
         let k = TransactionKey.client(key)
         do {
-            var r = route
-            r.client = ClientContext(started: .now(), invite: key.method == .invite ? request : nil)
-            let entry = newEntry(r)
+            let entry = newEntry(route, client: ClientContext(started: .now(), invite: key.method == .invite ? request : nil))
             let (_, actions) = try table.send(request: request, reliability: reliability, context: entry)
             adopt(k, entry)
             counters.countOut(request)
@@ -215,9 +216,8 @@ final class TransactionShard: @unchecked Sendable {
     }
 
     private func sendCancel(_ key: ClientTransactionKey) {
-        guard let route = entry(.client(key))?.route, let cancel = route.client?.invite?.makeCancel() else { return }
-        start(request: cancel, key: ClientTransactionKey(branch: key.branch, method: .cancel),
-              route: TransactionRoute(transport: route.transport, target: route.target))
+        guard let entry = entry(.client(key)), let cancel = entry.client?.invite?.makeCancel() else { return }
+        start(request: cancel, key: ClientTransactionKey(branch: key.branch, method: .cancel), route: entry.route)
     }
 
     /// The core's response on the server transaction `key`; statelessly when it has none (§8.2.6,
@@ -257,9 +257,9 @@ final class TransactionShard: @unchecked Sendable {
     // MARK: - Actions
 
     /// A route numbered for the timer queue, for the table to keep with a new transaction.
-    private func newEntry(_ route: TransactionRoute) -> RouteEntry {
+    private func newEntry(_ route: TransactionRoute, client: ClientContext? = nil) -> RouteEntry {
         nextTimerID &+= 1
-        return RouteEntry(route: route, timerID: nextTimerID)
+        return RouteEntry(route: route, timerID: nextTimerID, client: client)
     }
 
     /// The route the table keeps with the transaction `key` (also right after the event that ended it).
@@ -342,7 +342,7 @@ final class TransactionShard: @unchecked Sendable {
             core?.receiveRequest(message, key: k, stack: stack)
         case .client(let k):
             counters.countIn(message)
-            if let status = message.status, status >= 200, let started = entry(key)?.route.client?.started {
+            if let status = message.status, status >= 200, let started = entry(key)?.client?.started {
                 metrics.responseTime.recordNanoseconds((NIODeadline.now() - started).nanoseconds)
             }
             if !pendingCancels.isEmpty, pendingCancels.contains(k) {

@@ -94,9 +94,9 @@ public struct TransactionTable: Sendable {
     /// RFC 3261 §17.2.3, RFC 2543 rules: the key an ACK computes (To tag of the final response) →
     /// the INVITE transaction's key, and back, for INVITEs whose response added a To tag.
     private var rfc2543Acks: [ServerTransactionKey: ServerTransactionKey] = [:]
+    private var rfc2543AckOf: [ServerTransactionKey: ServerTransactionKey] = [:]
     /// The transaction the last event ended, with its context (see ``context(of:)``).
     private var ended: (key: TransactionKey, context: Context?)?
-    private var rfc2543AckOf: [ServerTransactionKey: ServerTransactionKey] = [:]
 
     /// An empty table.
     public init(configuration: Configuration = Configuration()) {
