@@ -198,8 +198,7 @@ public final class EndpointCore: SIPCore {
             return true
         }
         guard admitted else {
-            let retry = SIPHeaderField(name: .retryAfter, value: "5")
-            send(SIPRejection(status: 503, detail: "too many dialogs", headers: [retry]).response(to: request), key, stack)
+            refuseDialog(request, key, stack)
             return
         }
         if let ring = options.ringAfter {
@@ -265,11 +264,17 @@ public final class EndpointCore: SIPCore {
             return true
         }
         guard admitted else {
-            let retry = SIPHeaderField(name: .retryAfter, value: "5")
-            send(SIPRejection(status: 503, detail: "too many dialogs", headers: [retry]).response(to: p.request), key, stack)
+            refuseDialog(p.request, key, stack)
             return
         }
         send(ok, key, stack)
+    }
+
+    /// RFC 3261 §21.5.4: 503 with a Retry-After (§20.33) for an INVITE beyond
+    /// ``Options/maxDialogs``.
+    private func refuseDialog(_ request: SIPMessage, _ key: ServerTransactionKey, _ stack: SIPStack) {
+        let retry = SIPHeaderField(name: .retryAfter, value: "5")
+        send(SIPRejection(status: 503, detail: "too many dialogs", headers: [retry]).response(to: request), key, stack)
     }
 
     /// Stops the 180 and final-response timers of a pending INVITE: those the options start at all.
