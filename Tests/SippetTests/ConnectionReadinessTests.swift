@@ -39,6 +39,21 @@ struct ConnectionReadinessTests {
         #expect(StreamEngine.transportError(error).kind == .tlsFailure, "\(error)")
     }
 
+    @Test("Limit: a closed connection's entry is kept only for the handshake timeout")
+    func closedEntryExpires() throws {
+        let readiness = ConnectionReadiness()
+        let channel = EmbeddedChannel()
+        let ready = readiness.register(channel, timeout: .seconds(5))
+        try channel.pipeline.syncOperations.addHandler(TLSHandshakeObserver(ready: ready))
+        channel.pipeline.fireErrorCaught(NIOSSLError.handshakeFailed(.sslError([])))
+        channel.close(promise: nil)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(6))
+        // The entry is gone: all that is left to say is that the connection closed.
+        let o = outcome(of: readiness.future(for: channel), on: channel)
+        let error = try #require(o.error)
+        #expect(StreamEngine.transportError(error).kind == .connectionClosed, "\(error)")
+    }
+
     @Test("A connection closed during the handshake reports a closed connection; a finished one is ready")
     func closedOrReady() throws {
         let readiness = ConnectionReadiness()
