@@ -102,6 +102,35 @@ struct MessageTests {
         #expect(trying.to?.tag == existing)
     }
 
+    @Test("§8.2.6.2: a response's copied fields are written canonically, whatever form the request had")
+    func responseCopiesCanonically() throws {
+        let text = "BYE sip:bob@biloxi.com SIP/2.0\r\n"
+            + "Via: SIP/2.0/UDP pc33.atlanta.com;branch=z9hG4bK7\r\n"  // canonical already
+            + "v:  SIP/2.0/UDP  proxy.example.com\r\n ;branch=z9hG4bKp1\r\n"  // compact, folded, runs of SP
+            + "From:\t<sip:alice@atlanta.com>;tag=1928\r\n"  // tab after the colon
+            + "To: <sip:bob@biloxi.com>;tag=b\r\n"
+            + "Call-ID: a84b4c76e66710\n"  // bare LF
+            + "CSeq: 2 BYE \r\n"  // trailing space
+            + "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        let req = try SIPMessage(parsing: Array(text.utf8))
+        let ok = req.makeResponse(status: 200)
+        let expected = "SIP/2.0 200 OK\r\n"
+            + "Via: SIP/2.0/UDP pc33.atlanta.com;branch=z9hG4bK7\r\n"
+            + "Via: SIP/2.0/UDP proxy.example.com ;branch=z9hG4bKp1\r\n"
+            + "From: <sip:alice@atlanta.com>;tag=1928\r\n"
+            + "To: <sip:bob@biloxi.com>;tag=b\r\n"
+            + "Call-ID: a84b4c76e66710\r\n"
+            + "CSeq: 2 BYE\r\n"
+            + "Content-Length: 0\r\n\r\n"
+        #expect(String(decoding: ok.serialized(), as: UTF8.self) == expected)
+        #expect(ok.serialized(canonical: true) == ok.serialized())
+        // A value outside ASCII is written as its text: invalid UTF-8 comes out repaired.
+        let latin = Array("OPTIONS sip:b@h SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: \"J".utf8) + [0xE9]
+            + Array("\" <sip:j@h>;tag=1\r\nTo: <sip:b@h>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n".utf8)
+        let from = try SIPMessage(parsing: latin).makeResponse(status: 200, toTag: "t").serialized()
+        #expect(String(decoding: from, as: UTF8.self).contains("From: \"J\u{FFFD}\" <sip:j@h>;tag=1\r\nTo: <sip:b@h>;tag=t\r\n"))
+    }
+
     @Test("reason phrases for every IANA code") func reasons() {
         #expect(SIPStatus.reasonPhrase(for: 200) == "OK")
         #expect(SIPStatus.reasonPhrase(for: 481) == "Call/Transaction Does Not Exist")

@@ -40,6 +40,9 @@ extension SIPMessage {
     public func makeResponse(status: Int, reason: String? = nil, toTag: String? = nil) -> SIPMessage {
         var r = SIPMessage.response(status: status, reason: reason)
         let h = headers
+        // Copied fields received in canonical form are kept as they are: the response shares the
+        // request's bytes, and writes those lines as serializing them anew would.
+        r.headers.source = h.source
         // A parsed request's To is a well-formed name-addr (the parser checked it), and its tag is
         // known: the tag parameter can be appended to the text, with no parse and no rewrite.
         let untagged = essentials.map { $0.toTag == nil }
@@ -48,16 +51,22 @@ extension SIPMessage {
             let copy = name == .via || name == .from || name == .callID || name == .cseq
                 || (status == 100 && name == .timestamp)
             if copy {
-                r.headers.fields.append(h.isRaw(i) ? ownedCopy(h, i) : h.fields[i])
+                r.headers.fields.append(h.isCanonicalLine(i) || !h.isRaw(i) ? h.fields[i] : ownedCopy(h, i))
             } else if name == .to {
                 if status != 100, untagged == true, h.isRaw(i) {
-                    let tagged = h.valueText(at: i) + ";tag=" + (toTag ?? SIPIdentifiers.tag())
-                    r.headers.fields.append(.owned(name: .to, value: Array(tagged.utf8)))
+                    let tag = toTag ?? SIPIdentifiers.tag()
+                    let (bytes, range) = h.valueBytes(at: i)
+                    var tagged: [UInt8] = []
+                    tagged.reserveCapacity(range.count + 5 + tag.utf8.count)
+                    appendUnfolded(bytes, range, into: &tagged)
+                    tagged.append(contentsOf: ";tag=".utf8)
+                    tagged.append(contentsOf: tag.utf8)
+                    r.headers.fields.append(.owned(name: .to, value: tagged))
                 } else if status != 100, untagged != false, var to = try? h.first(.to), to.tag == nil {
                     to.tag = toTag ?? SIPIdentifiers.tag()
                     r.headers.append(.to, to)
                 } else {
-                    r.headers.fields.append(ownedCopy(h, i))
+                    r.headers.fields.append(h.isCanonicalLine(i) ? h.fields[i] : ownedCopy(h, i))
                 }
             }
         }
@@ -65,6 +74,9 @@ extension SIPMessage {
     }
 
     private func ownedCopy(_ h: SIPHeaders, _ i: Int) -> SIPHeaders.Field {
-        .owned(name: h.name(at: i), value: Array(h.valueText(at: i).utf8))
+        let (bytes, range) = h.valueBytes(at: i)
+        var value: [UInt8] = []
+        appendUnfolded(bytes, range, into: &value)
+        return .owned(name: h.name(at: i), value: value)
     }
 }

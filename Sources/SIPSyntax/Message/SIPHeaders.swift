@@ -102,6 +102,19 @@ public struct SIPHeaders: Sendable, RandomAccessCollection {
         return false
     }
 
+    /// Whether field `i` is a received line already written canonically: the long name, `": "`,
+    /// a value with no fold, tab or run of spaces, all ASCII, and CRLF. Its bytes are then what
+    /// ``SIPMessage/serialized(canonical:)`` would write for it, and another message can share them.
+    func isCanonicalLine(_ i: Int) -> Bool {
+        guard case .raw(let id, let ls32, let ne32, let vs32, let ve32, let le32) = fields[i], id != 0 else { return false }
+        let ls = Int(ls32), ne = Int(ne32), vs = Int(vs32), ve = Int(ve32), le = Int(le32)
+        guard vs == ne + 2, le == ve + 2, source[ne] == ASCII.colon, source[ne + 1] == ASCII.sp,
+              source[ve] == ASCII.cr, source[ls..<ne].elementsEqual(KnownHeader.all[Int(id) - 1].name.utf8) else {
+            return false
+        }
+        return isPlainASCII(source, vs..<ve)
+    }
+
     // MARK: - By name, as text
 
     /// Indices of the fields named `name`, in order.

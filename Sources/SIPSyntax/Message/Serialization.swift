@@ -10,6 +10,8 @@ extension SIPMessage {
     }
 
     /// The message with every field written canonically (`Name: value`, folds removed, long names).
+    ///
+    /// Written straight into one buffer: no field goes through a `String` or an array of its own.
     public func serialized(canonical: Bool) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity((wire?.count ?? 256) + 64)
@@ -22,56 +24,80 @@ extension SIPMessage {
                 if sawContentLength { continue }
                 sawContentLength = true
                 if h.isRaw(i), !canonical, h.valueText(at: i) == String(body.count) {
-                    out += rawLine(h, i)
+                    appendRawLine(h, i, into: &out)
                 } else {
-                    out += Array("Content-Length: \(body.count)\r\n".utf8)
+                    Self.appendContentLength(body.count, into: &out)
                 }
                 continue
             }
             if h.isRaw(i), !canonical {
-                out += rawLine(h, i)
+                appendRawLine(h, i, into: &out)
             } else {
-                out += Array(h.name(at: i).text.utf8)
-                out += [ASCII.colon, ASCII.sp]
-                out += Array(h.valueText(at: i).utf8)
-                out += [ASCII.cr, ASCII.lf]
+                out.append(contentsOf: h.name(at: i).text.utf8)
+                out.append(ASCII.colon)
+                out.append(ASCII.sp)
+                let (bytes, range) = h.valueBytes(at: i)
+                appendUnfolded(bytes, range, into: &out)
+                out.append(ASCII.cr)
+                out.append(ASCII.lf)
             }
         }
-        if !sawContentLength { out += Array("Content-Length: \(body.count)\r\n".utf8) }
-        out += [ASCII.cr, ASCII.lf]
-        out += body
+        if !sawContentLength { Self.appendContentLength(body.count, into: &out) }
+        out.append(ASCII.cr)
+        out.append(ASCII.lf)
+        out.append(contentsOf: body)
         return out
     }
 
     /// The message as text (the body decoded as UTF-8, with replacement characters where it is not).
     public var text: String { String(decoding: serialized(), as: UTF8.self) }
 
-    private func rawLine(_ h: SIPHeaders, _ i: Int) -> ArraySlice<UInt8> {
-        guard case .raw(_, let ls, _, _, _, let le) = h.fields[i] else { return [] }
-        var slice = h.source[Int(ls)..<Int(le)]
-        // A line that ended in a bare LF on the wire is sent with CRLF.
-        if slice.last == ASCII.lf, slice.count >= 2, slice[slice.endIndex - 2] != ASCII.cr {
-            var a = Array(slice.dropLast())
-            a += [ASCII.cr, ASCII.lf]
-            slice = a[...]
+    /// `Content-Length: N` and its CRLF (RFC 3261 §20.14).
+    private static func appendContentLength(_ n: Int, into out: inout [UInt8]) {
+        out.append(contentsOf: "Content-Length: ".utf8)
+        out.append(contentsOf: String(n).utf8)
+        out.append(ASCII.cr)
+        out.append(ASCII.lf)
+    }
+
+    /// A field as it was received; a line that ended in a bare LF on the wire is sent with CRLF.
+    private func appendRawLine(_ h: SIPHeaders, _ i: Int, into out: inout [UInt8]) {
+        guard case .raw(_, let ls, _, _, _, let le) = h.fields[i] else { return }
+        var end = Int(le)
+        let bareLF = end - Int(ls) >= 2 && h.source[end - 1] == ASCII.lf && h.source[end - 2] != ASCII.cr
+        if bareLF { end -= 1 }
+        out.append(contentsOf: h.source[Int(ls)..<end])
+        if bareLF {
+            out.append(ASCII.cr)
+            out.append(ASCII.lf)
         }
-        return slice
     }
 
     private func writeStartLine(into out: inout [UInt8]) {
         if !startLineChanged, let wire, let lf = wire.firstIndex(of: ASCII.lf) {
             var line = wire[wire.startIndex..<lf]
             if line.last == ASCII.cr { line = line.dropLast() }
-            out += line
-            out += [ASCII.cr, ASCII.lf]
+            out.append(contentsOf: line)
+            out.append(ASCII.cr)
+            out.append(ASCII.lf)
             return
         }
         switch startLine {
         case .request(let l):
-            out += Array("\(l.method.rawValue) \(l.uri.description) \(l.version)\r\n".utf8)
+            out.append(contentsOf: l.method.rawValue.utf8)
+            out.append(ASCII.sp)
+            out.append(contentsOf: l.uri.description.utf8)
+            out.append(ASCII.sp)
+            out.append(contentsOf: l.version.utf8)
         case .response(let l):
-            out += Array("\(l.version) \(l.status) \(l.reason)\r\n".utf8)
+            out.append(contentsOf: l.version.utf8)
+            out.append(ASCII.sp)
+            out.append(contentsOf: String(l.status).utf8)
+            out.append(ASCII.sp)
+            out.append(contentsOf: l.reason.utf8)
         }
+        out.append(ASCII.cr)
+        out.append(ASCII.lf)
     }
 }
 

@@ -197,24 +197,57 @@ func printable(_ b: UInt8) -> String {
 /// The text of `range` with each run of LWS (folds included) made one SP, and the ends trimmed
 /// (RFC 3261 §7.3.1: a folded value is equivalent to the value on one line).
 func unfoldedText(_ bytes: [UInt8], _ range: Range<Int>) -> String {
+    let (r, plain, _) = lwsShape(bytes, range)
+    if plain { return String(decoding: bytes[r], as: UTF8.self) }
+    var out: [UInt8] = []
+    out.reserveCapacity(r.count)
+    appendCollapsingLWS(bytes, r, into: &out)
+    return String(decoding: out, as: UTF8.self)
+}
+
+/// The bytes of ``unfoldedText(_:_:)``, appended to `out` without making the `String`. A value with
+/// bytes outside ASCII goes through the text, so that invalid UTF-8 comes out repaired as there.
+func appendUnfolded(_ bytes: [UInt8], _ range: Range<Int>, into out: inout [UInt8]) {
+    let (r, plain, ascii) = lwsShape(bytes, range)
+    if !ascii {
+        out.append(contentsOf: unfoldedText(bytes, range).utf8)
+    } else if plain {
+        out.append(contentsOf: bytes[r])
+    } else {
+        appendCollapsingLWS(bytes, r, into: &out)
+    }
+}
+
+/// Whether `range` has no LWS at its ends, no fold, tab or run of LWS, and only ASCII: its unfolded
+/// form is itself.
+func isPlainASCII(_ bytes: [UInt8], _ range: Range<Int>) -> Bool {
+    let (r, plain, ascii) = lwsShape(bytes, range)
+    return plain && ascii && r == range
+}
+
+/// `range` without leading and trailing LWS; whether it holds no fold, tab or run of LWS (`plain`),
+/// and whether it is all ASCII.
+private func lwsShape(_ bytes: [UInt8], _ range: Range<Int>) -> (range: Range<Int>, plain: Bool, ascii: Bool) {
     var lo = range.lowerBound, hi = range.upperBound
     while lo < hi, ASCII.isLWS(bytes[lo]) { lo += 1 }
     while hi > lo, ASCII.isLWS(bytes[hi - 1]) { hi -= 1 }
-    var needsWork = false
+    var plain = true, ascii = true
     var i = lo
     while i < hi {
         let b = bytes[i]
+        if b >= 0x80 { ascii = false }
         if b == ASCII.cr || b == ASCII.lf || b == ASCII.htab || (b == ASCII.sp && i + 1 < hi && ASCII.isLWS(bytes[i + 1])) {
-            needsWork = true
-            break
+            plain = false
         }
         i += 1
     }
-    if !needsWork { return String(decoding: bytes[lo..<hi], as: UTF8.self) }
-    var out: [UInt8] = []
-    out.reserveCapacity(hi - lo)
+    return (lo..<hi, plain, ascii)
+}
+
+/// `range` (trimmed) with each run of LWS made one SP.
+private func appendCollapsingLWS(_ bytes: [UInt8], _ range: Range<Int>, into out: inout [UInt8]) {
     var inLWS = false
-    for j in lo..<hi {
+    for j in range {
         let b = bytes[j]
         if ASCII.isLWS(b) {
             if !inLWS { out.append(ASCII.sp); inLWS = true }
@@ -223,5 +256,4 @@ func unfoldedText(_ bytes: [UInt8], _ range: Range<Int>) -> String {
             inLWS = false
         }
     }
-    return String(decoding: out, as: UTF8.self)
 }
