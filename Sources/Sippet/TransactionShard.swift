@@ -52,9 +52,9 @@ final class TransactionShard: @unchecked Sendable {
     weak var stack: SIPStack?
     private var table: TransactionTable
     /// Timers by transaction number, not key: the heap and its index then hold plain integers,
-    /// with no string to hash, copy, retain or release.
+    /// with no string to hash, copy, retain or release. The queue keeps each number's key
+    /// (``TimerQueue/register(_:owner:)``) and hands it back with each timer due.
     private var timers = TimerQueue<UInt64>()
-    private var timerOwners: [UInt64: TransactionKey] = [:]
     private var nextTimerID: UInt64 = 0
     /// The transport error behind a `.transportError` event, to give the core the full error.
     private var transportErrors: [TransactionKey: SIPTransportError] = [:]
@@ -269,7 +269,7 @@ final class TransactionShard: @unchecked Sendable {
 
     /// Notes a new transaction, made with `entry`, as the owner of its timers.
     private func adopt(_ key: TransactionKey, _ entry: RouteEntry) {
-        timerOwners[entry.timerID] = key
+        timers.register(entry.timerID, owner: key)
         metrics.liveTransactions.increment()
     }
 
@@ -310,9 +310,8 @@ final class TransactionShard: @unchecked Sendable {
                 }
                 if let stack { core?.receiveError(error, key: key, stack: stack) }
             case .terminated:
-                if let timerID { timerOwners[timerID] = nil }
                 if case .client(let k) = key, !pendingCancels.isEmpty { pendingCancels.remove(k) }
-                transportErrors[key] = nil
+                if !transportErrors.isEmpty { transportErrors[key] = nil }
                 metrics.liveTransactions.decrement()
             case .startTimer, .cancelTimer:
                 break
@@ -379,7 +378,7 @@ final class TransactionShard: @unchecked Sendable {
         wakeUp = nil
         let limit = clock()
         while let due = timers.popNext(notAfter: limit) {
-            guard let key = timerOwners[due.id] else { continue }
+            guard let key = due.owner else { continue }
             let actions = table.timerFired(due.timer, for: key)
             if !actions.sent.isEmpty, due.timer != .trying { metrics.retransmissions.increment(by: actions.sent.count) }
             handle(actions, for: key, advanceClock: false)

@@ -52,6 +52,44 @@ struct TimerQueueTests {
         #expect(q.nextDeadline() == s(15))
     }
 
+    @Test("a top found live is checked again once cancelled, replaced or dropped with its transaction")
+    func topAfterChanges() {
+        var q = TimerQueue<String>()
+        q.start(.a, for: "x", after: s(1))
+        q.start(.e, for: "y", after: s(2))
+        q.start(.g, for: "z", after: s(3))
+        q.start(.b, for: "w", after: s(4))
+        #expect(q.nextDeadline() == s(1))
+        q.cancel(.a, for: "x")
+        #expect(q.nextDeadline() == s(2))
+        q.start(.e, for: "y", after: s(10))
+        #expect(q.nextDeadline() == s(3))
+        q.cancelAll(for: "z")
+        #expect(q.nextDeadline() == s(4))
+        #expect(drain(&q, until: s(20)) == ["w:Timer B:4.0 seconds", "y:Timer E:10.0 seconds"])
+    }
+
+    @Test("a registered transaction's key comes back with each of its timers, until cancelAll")
+    func owners() {
+        let key = TransactionKey.server(ServerTransactionKey(branch: "z9hG4bK1", sentBy: "h:5060", method: .bye))
+        var q = TimerQueue<UInt64>()
+        q.register(7, owner: key)
+        q.start(.j, for: 7, after: s(1))
+        q.start(.k, for: 8, after: s(1))
+        let first = q.popNext(notAfter: s(2))
+        #expect(first?.id == 7 && first?.owner == key)
+        // The key stays with the transaction after its last timer went.
+        #expect(q.owner(of: 7) == key)
+        let second = q.popNext(notAfter: s(2))
+        #expect(second?.id == 8 && second != nil && second?.owner == nil)
+        q.start(.j, for: 7, after: s(1))
+        #expect(q.popNext(notAfter: s(5))?.owner == key)
+        q.cancelAll(for: 7)
+        #expect(q.owner(of: 7) == nil)
+        q.start(.j, for: 7, after: s(1))
+        #expect(q.popNext(notAfter: s(10))?.owner == nil)
+    }
+
     @Test("apply() takes the timer actions and drops every timer on terminated")
     func applyActions() {
         var q = TimerQueue<String>()

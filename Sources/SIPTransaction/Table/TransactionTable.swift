@@ -130,14 +130,14 @@ public struct TransactionTable: Sendable {
     /// ended it (whose actions come back once the table has dropped it), until the next event.
     /// Nil otherwise, or when it has none.
     public func context(of key: TransactionKey) -> Context? {
+        // The transaction the last event ended first: its key is no longer in the maps.
+        if let ended, ended.key == key { return ended.context }
         let live: Context??
         switch key {
         case .client(let k): live = k.method == .invite ? inviteClients[k].map(\.context) : nonInviteClients[k].map(\.context)
         case .server(let k): live = k.method == .invite ? inviteServers[k].map(\.context) : nonInviteServers[k].map(\.context)
         }
-        if let live { return live }
-        if let ended, ended.key == key { return ended.context }
-        return nil
+        return live ?? nil
     }
 
     // MARK: - Matching
@@ -280,40 +280,56 @@ public struct TransactionTable: Sendable {
     /// A timer the transaction `key` started fired. Empty when the transaction is gone.
     public mutating func timerFired(_ timer: TransactionTimer, for key: TransactionKey) -> TransactionActions {
         ended = nil
-        let actions = perform(.timerFired(timer), on: key) ?? []
-        settle(key, actions)
-        return actions
+        return perform(.timerFired(timer), on: key) ?? []
     }
 
     /// RFC 3261 §17.1.4, §17.2.4: the transport could not send a message of the transaction `key`.
     public mutating func transportError(_ reason: String, for key: TransactionKey) -> TransactionActions {
         ended = nil
-        let actions = perform(.transportError(reason), on: key) ?? []
-        settle(key, actions)
-        return actions
+        return perform(.transportError(reason), on: key) ?? []
     }
 
     /// Ends the transaction `key` at once, whatever its state (Sippet's `terminate`), and removes it.
     /// Returns ``TransactionAction/terminated`` so the driver drops its timers; empty when it was not live.
     public mutating func terminate(_ key: TransactionKey) -> TransactionActions {
         ended = nil
-        let actions = perform(.terminate, on: key) ?? []
-        settle(key, actions)
-        return actions
+        return perform(.terminate, on: key) ?? []
     }
 
     // MARK: - Internals
 
-    /// Runs `operation` on the machine of `key`, in place; nil when no such transaction is live.
+    /// Runs `operation` on the machine of `key`, in place, and removes the transaction if that
+    /// terminated it; nil when no such transaction is live.
     private mutating func perform(_ operation: Operation, on key: TransactionKey) -> TransactionActions? {
         switch key {
         case .client(let k):
-            if k.method == .invite { return inviteClients[k]?.machine.perform(operation) }
-            return nonInviteClients[k]?.machine.perform(operation)
+            if k.method == .invite { return Self.perform(operation, on: key, k, in: &inviteClients, ended: &ended) }
+            return Self.perform(operation, on: key, k, in: &nonInviteClients, ended: &ended)
         case .server(let k):
-            if k.method == .invite { return inviteServers[k]?.machine.perform(operation) }
-            return nonInviteServers[k]?.machine.perform(operation)
+            if k.method == .invite {
+                let actions = Self.perform(operation, on: key, k, in: &inviteServers, ended: &ended)
+                if actions?.terminates == true { forgetRFC2543Ack(of: k) }
+                return actions
+            }
+            return Self.perform(operation, on: key, k, in: &nonInviteServers, ended: &ended)
         }
+    }
+
+    /// One look-up of the transaction, for the event and, when it ends it, the removal: a timer
+    /// ending a transaction (J, K, L, H, I, D, the usual end under load) finds it once.
+    private static func perform<K: Hashable, M: TransactionStateMachine>(
+        _ operation: Operation, on key: TransactionKey, _ k: K, in map: inout [K: Slot<M>],
+        ended: inout (key: TransactionKey, context: Context?)?
+    ) -> TransactionActions? {
+        guard let i = map.index(forKey: k) else { return nil }
+        let actions = map.values[i].machine.perform(operation)
+        if actions.terminates, let context = map.remove(at: i).value.context { ended = (key, context) }
+        return actions
+    }
+
+    private mutating func forgetRFC2543Ack(of key: ServerTransactionKey) {
+        guard !rfc2543AckOf.isEmpty, let ack = rfc2543AckOf.removeValue(forKey: key) else { return }
+        rfc2543Acks[ack] = nil
     }
 
     /// Removes the transaction `key` if `actions` terminated it.
@@ -330,7 +346,7 @@ public struct TransactionTable: Sendable {
         case .server(let k):
             if k.method == .invite {
                 context = inviteServers.removeValue(forKey: k)?.context
-                if let ack = rfc2543AckOf.removeValue(forKey: k) { rfc2543Acks[ack] = nil }
+                forgetRFC2543Ack(of: k)
             } else {
                 context = nonInviteServers.removeValue(forKey: k)?.context
             }

@@ -6,6 +6,10 @@
 ///
 /// Starting a timer of a kind that is already pending for the same transaction replaces it.
 /// Timers due at the same instant fire in the order they were started.
+///
+/// A driver that numbers its transactions can ``register(_:owner:)`` each with its key: the queue
+/// then hands the key back with every timer due (``Due/owner``), and the driver needs no map of its
+/// own from number to key, one insertion, look-up and removal fewer per transaction.
 public struct TimerQueue<ID: Hashable & Sendable>: Sendable {
     /// A timer due: which transaction, which timer, and when it was due.
     public struct Due: Sendable {
@@ -15,12 +19,15 @@ public struct TimerQueue<ID: Hashable & Sendable>: Sendable {
         public var timer: TransactionTimer
         /// Its deadline on the queue's clock.
         public var deadline: Duration
+        /// The key `id` was registered with (``register(_:owner:)``), if it was.
+        public var owner: TransactionKey?
 
         @inlinable
-        init(id: ID, timer: TransactionTimer, deadline: Duration) {
+        init(id: ID, timer: TransactionTimer, deadline: Duration, owner: TransactionKey?) {
             self.id = id
             self.timer = timer
             self.deadline = deadline
+            self.owner = owner
         }
     }
 
@@ -38,10 +45,14 @@ public struct TimerQueue<ID: Hashable & Sendable>: Sendable {
         /// The kinds in the four places, a byte each (``TransactionTimer`` raw values); 0xFF: empty.
         @usableFromInline var kinds: UInt32 = .max
         @usableFromInline var s0: UInt64 = 0, s1: UInt64 = 0, s2: UInt64 = 0, s3: UInt64 = 0
+        /// The transaction's key, from ``register(_:owner:)``; a registered entry stays until
+        /// ``cancelAll(for:)``, one with no owner until its last timer goes.
+        @usableFromInline var owner: TransactionKey?
 
-        @inlinable init() {}
+        @inlinable init(owner: TransactionKey? = nil) { self.owner = owner }
 
-        @inlinable var isEmpty: Bool { kinds == .max }
+        /// Whether the entry can go: no timer pending and no owner to keep.
+        @inlinable var isDisposable: Bool { kinds == .max && owner == nil }
 
         /// The place of `timer`, or nil.
         @inlinable func place(of timer: TransactionTimer) -> Int? { place(ofRaw: timer.rawValue) }
@@ -68,11 +79,11 @@ public struct TimerQueue<ID: Hashable & Sendable>: Sendable {
             return true
         }
 
-        /// Empties the place of `timer`; false when it was not here.
-        @inlinable mutating func remove(_ timer: TransactionTimer) -> Bool {
-            guard let i = place(of: timer) else { return false }
+        /// Empties the place of `timer`; its sequence number, or nil when it was not here.
+        @inlinable mutating func remove(_ timer: TransactionTimer) -> UInt64? {
+            guard let i = place(of: timer) else { return nil }
             kinds |= 0xFF << UInt32(8 * i)
-            return true
+            return sequence(at: i)
         }
 
         @inlinable func place(ofRaw raw: UInt8) -> Int? {
@@ -108,6 +119,10 @@ public struct TimerQueue<ID: Hashable & Sendable>: Sendable {
     @usableFromInline var overflow: [Slot: UInt64] = [:]
     @usableFromInline var pendingCount = 0
     @usableFromInline var nextSequence: UInt64 = 0
+    /// The sequence number of the heap's top entry when it was last found live, so that asking
+    /// for the next deadline (after every event) looks it up only when the top has changed. Any
+    /// change that makes an entry stale clears it if it was this one (``forget(_:)``).
+    @usableFromInline var topKnownLive: UInt64 = .max
     @usableFromInline var clock: Duration = .zero
 
     /// The queue's clock: the time since it was made, as far as the owner advanced it.
@@ -131,6 +146,15 @@ public struct TimerQueue<ID: Hashable & Sendable>: Sendable {
     /// The number of pending timers.
     @inlinable public var count: Int { pendingCount }
 
+    /// Notes that the transaction `id` has the key `owner`, which every timer of `id` that falls due
+    /// carries back (``Due/owner``), until ``cancelAll(for:)`` (its termination).
+    @inlinable public mutating func register(_ id: ID, owner: TransactionKey) {
+        live[id, default: Pending()].owner = owner
+    }
+
+    /// The key `id` was registered with, while it is.
+    @inlinable public func owner(of id: ID) -> TransactionKey? { live[id]?.owner }
+
     /// Whether `timer` is pending for `id`.
     @inlinable public func isPending(_ timer: TransactionTimer, for id: ID) -> Bool {
         if live[id]?.place(of: timer) != nil { return true }
@@ -141,13 +165,16 @@ public struct TimerQueue<ID: Hashable & Sendable>: Sendable {
     @inlinable public mutating func start(_ timer: TransactionTimer, for id: ID, after delay: Duration) {
         let sequence = nextSequence
         nextSequence &+= 1
-        let wasPending = isPending(timer, for: id)
-        let placed = live[id, default: Pending()].set(timer, sequence)
-        if !placed {
-            overflow[Slot(id: id, timer: timer)] = sequence
-        } else if wasPending, !overflow.isEmpty {
-            overflow[Slot(id: id, timer: timer)] = nil
+        // One look-up of the transaction's entry, for the check and the change.
+        let (placed, replaced) = Self.place(timer, sequence, in: &live[id, default: Pending()])
+        var wasPending = replaced != nil
+        if let replaced { forget(replaced) }
+        if !overflow.isEmpty, let old = overflow[Slot(id: id, timer: timer)] {
+            wasPending = true
+            forget(old)
+            if placed { overflow[Slot(id: id, timer: timer)] = nil }
         }
+        if !placed { overflow[Slot(id: id, timer: timer)] = sequence }
         if !wasPending { pendingCount += 1 }
         var deadline = clock + max(delay, .zero)
         if timer.isCoarse, coarseResolution > .zero {
@@ -157,24 +184,53 @@ public struct TimerQueue<ID: Hashable & Sendable>: Sendable {
         compactIfMostlyStale()
     }
 
-    /// Cancels `timer` for `id` if it is pending.
-    @inlinable public mutating func cancel(_ timer: TransactionTimer, for id: ID) {
-        var removed = false
-        if let i = live.index(forKey: id) {
-            removed = live.values[i].remove(timer)
-            if live.values[i].isEmpty { live.remove(at: i) }
-        }
-        if !removed, !overflow.isEmpty, overflow.removeValue(forKey: Slot(id: id, timer: timer)) != nil { removed = true }
-        if removed { pendingCount -= 1 }
+    /// Puts `timer` in `p`; whether it fitted, and the sequence number it replaced there.
+    @inlinable static func place(_ timer: TransactionTimer, _ sequence: UInt64, in p: inout Pending)
+        -> (placed: Bool, replaced: UInt64?) {
+        let old = p.place(of: timer).map { p.sequence(at: $0) }
+        return (p.set(timer, sequence), old)
     }
 
-    /// Cancels every pending timer of `id` (its transaction terminated).
-    @inlinable public mutating func cancelAll(for id: ID) {
-        if let p = live.removeValue(forKey: id) { pendingCount -= p.count }
-        guard !overflow.isEmpty else { return }
-        for timer in TransactionTimer.allCases where overflow.removeValue(forKey: Slot(id: id, timer: timer)) != nil {
-            pendingCount -= 1
+    /// Cancels `timer` for `id` if it is pending.
+    @inlinable public mutating func cancel(_ timer: TransactionTimer, for id: ID) {
+        _ = take(timer, for: id)
+    }
+
+    /// Cancels `timer` for `id` if it is pending, and returns the key `id` is registered with.
+    @inlinable mutating func take(_ timer: TransactionTimer, for id: ID) -> TransactionKey? {
+        var removed: UInt64?
+        var owner: TransactionKey?
+        if let i = live.index(forKey: id) {
+            removed = live.values[i].remove(timer)
+            owner = live.values[i].owner
+            if live.values[i].isDisposable { live.remove(at: i) }
         }
+        if removed == nil, !overflow.isEmpty { removed = overflow.removeValue(forKey: Slot(id: id, timer: timer)) }
+        if let removed {
+            pendingCount -= 1
+            forget(removed)
+        }
+        return owner
+    }
+
+    /// Cancels every pending timer of `id` (its transaction terminated), and forgets its owner.
+    @inlinable public mutating func cancelAll(for id: ID) {
+        if let p = live.removeValue(forKey: id) {
+            pendingCount -= p.count
+            for i in 0..<4 where UInt8(truncatingIfNeeded: p.kinds >> (8 * i)) != 0xFF { forget(p.sequence(at: i)) }
+        }
+        guard !overflow.isEmpty else { return }
+        for timer in TransactionTimer.allCases {
+            guard let old = overflow.removeValue(forKey: Slot(id: id, timer: timer)) else { continue }
+            pendingCount -= 1
+            forget(old)
+        }
+    }
+
+    /// The entry with sequence number `sequence` became stale: if it was the top known live, the
+    /// top must be checked again.
+    @inlinable @inline(__always) mutating func forget(_ sequence: UInt64) {
+        if sequence == topKnownLive { topKnownLive = .max }
     }
 
     /// Applies the timer actions of one event of transaction `id`: starts, cancels, and on
@@ -210,9 +266,9 @@ public struct TimerQueue<ID: Hashable & Sendable>: Sendable {
         dropStaleTop()
         guard let top = heap.top, top.deadline <= limit else { return nil }
         heap.popTop()
-        cancel(top.key.timer, for: top.key.id)
+        let owner = take(top.key.timer, for: top.key.id)
         if top.deadline > clock { clock = top.deadline }
-        return Due(id: top.key.id, timer: top.key.timer, deadline: top.deadline)
+        return Due(id: top.key.id, timer: top.key.timer, deadline: top.deadline, owner: owner)
     }
 
     /// Moves the clock to `instant` (never backwards) without firing anything; fire what is due
@@ -245,7 +301,14 @@ public struct TimerQueue<ID: Hashable & Sendable>: Sendable {
     }
 
     @inlinable mutating func dropStaleTop() {
-        while let top = heap.top, !isLive(top) { heap.popTop() }
+        while let top = heap.top {
+            if top.sequence == topKnownLive { return }
+            if isLive(top) {
+                topKnownLive = top.sequence
+                return
+            }
+            heap.popTop()
+        }
     }
 
     @inlinable mutating func compactIfMostlyStale() {
