@@ -450,6 +450,7 @@ extension SIPStack: SIPTransportDelegate {
         let sourceText = numeric == nil ? m.source.ipAddress ?? "" : nil
         let sameHost = numeric ?? Self.sameHost(sentByHost, sourceText ?? "")
         var via = ViaSummary(host: "", port: e.sentByPort, hasRport: e.hasRport, maddr: nil)
+        var reparsed = false
         if !sameHost || e.hasRport || transport.kind.isConnectionOriented, var top = request.topVia {
             let sourceIP = sourceText ?? m.source.ipAddress ?? ""
             var changed = false
@@ -473,9 +474,10 @@ extension SIPStack: SIPTransportDelegate {
                 if let again = try? SIPMessage(parsing: request.serialized(), limits: configuration.limits) {
                     request = again
                 }
+                reparsed = true
             }
         }
-        guard let key = ServerTransactionKey(request: request) else {
+        guard let key = reparsed ? ServerTransactionKey(request: request) : ServerTransactionKey(request: request, essentials: e) else {
             metrics.dropped.increment()
             return
         }

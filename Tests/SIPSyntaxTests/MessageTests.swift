@@ -147,6 +147,21 @@ struct MessageTests {
         #expect(SIPIdentifiers.tag().count == 16)
         #expect(SIPIdentifiers.callID(host: "h").hasSuffix("@h"))
     }
+
+    @Test("§19.3: tags are 64 random bits as hex, none repeated across many blocks of the random pool")
+    func tagsAreFresh() {
+        var seen = Set<String>()
+        var ones = 0
+        for _ in 0..<5_000 {
+            let t = SIPIdentifiers.tag()
+            #expect(t.utf8.count == 16 && t.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) })
+            seen.insert(t)
+            ones += t.utf8.reduce(0) { $0 + ((UInt8(ascii: "8")...UInt8(ascii: "9")).contains($1) || $1 >= UInt8(ascii: "a") ? 1 : 0) }
+        }
+        #expect(seen.count == 5_000)
+        // Half of all hex digits have their top bit set: 40,000 ± 5σ (σ = 200).
+        #expect((39_000...41_000).contains(ones))
+    }
 }
 
 @Suite("Limits: every one has a typed error naming it")

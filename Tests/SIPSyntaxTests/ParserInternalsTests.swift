@@ -8,7 +8,7 @@ struct ParserInternalsTests {
             (KnownHeader.via, "Via"), (KnownHeader.from, "From"), (KnownHeader.to, "To"), (KnownHeader.callID, "Call-ID"),
             (KnownHeader.cseq, "CSeq"), (KnownHeader.contentLength, "Content-Length"), (KnownHeader.maxForwards, "Max-Forwards"),
             (KnownHeader.contact, "Contact"), (KnownHeader.contentType, "Content-Type"), (KnownHeader.route, "Route"),
-            (KnownHeader.recordRoute, "Record-Route"),
+            (KnownHeader.recordRoute, "Record-Route"), (KnownHeader.timestamp, "Timestamp"),
         ]
         for (id, name) in ids { #expect(id == KnownHeader.id(name), "\(name)") }
     }

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Fresh identifiers for new requests and dialogs.
 public enum SIPIdentifiers {
     /// The RFC 3261 magic cookie that starts every compliant branch (§8.1.1.7).
@@ -16,19 +18,55 @@ public enum SIPIdentifiers {
         return host.map { id + "@" + $0 } ?? id
     }
 
-    /// Random bits as lowercase hex (token characters only).
+    /// Random bits as lowercase hex (token characters only), from the system's CSPRNG (§19.3 asks
+    /// tags to be cryptographically random). The bytes are drawn a block at a time
+    /// (``RandomPool``): one system call per hundreds of tags, not one per tag.
     static func randomToken(bits: Int) -> String {
-        var g = SystemRandomNumberGenerator()
-        var s = ""
-        var remaining = bits
-        while remaining > 0 {
-            let v = g.next() as UInt64
-            let take = Swift.min(64, remaining)
-            let hex = String(v >> (64 - UInt64(take)), radix: 16)
-            s += String(repeating: "0", count: (take + 3) / 4 - hex.count) + hex
-            remaining -= take
+        RandomPool.shared.hex(digits: (bits + 3) / 4)
+    }
+}
+
+/// Bytes from the system's random number generator (`getrandom`, through
+/// `SystemRandomNumberGenerator`), fetched 4 KiB at a time and each handed out once.
+final class RandomPool: Sendable {
+    static let shared = RandomPool()
+
+    private struct Block {
+        var bytes = [UInt8](repeating: 0, count: 4096)
+        var used = 4096
+    }
+
+    private let block = Mutex(Block())
+
+    /// `digits` (at most 8,192) random lowercase hex digits.
+    func hex(digits: Int) -> String {
+        let count = (digits + 1) / 2
+        precondition(count <= 4096)
+        return block.withLock { b -> String in
+            if b.used + count > b.bytes.count {
+                var g = SystemRandomNumberGenerator()
+                b.bytes.withUnsafeMutableBytes { raw in
+                    for i in stride(from: 0, to: raw.count, by: 8) {
+                        raw.storeBytes(of: g.next() as UInt64, toByteOffset: i, as: UInt64.self)
+                    }
+                }
+                b.used = 0
+            }
+            let start = b.used
+            b.used += count
+            let hex: StaticString = "0123456789abcdef"
+            return b.bytes.withUnsafeBufferPointer { random in
+                String(unsafeUninitializedCapacity: digits) { out in
+                    hex.withUTF8Buffer { h in
+                        for i in 0..<digits {
+                            let byte = random[start + i / 2]
+                            out[i] = h[Int(i % 2 == 0 ? byte >> 4 : byte & 0x0F)]
+                        }
+                    }
+                    return digits
+                }
+            }
         }
-        return s
     }
 }
 
@@ -43,16 +81,17 @@ extension SIPMessage {
         // Copied fields received in canonical form are kept as they are: the response shares the
         // request's bytes, and writes those lines as serializing them anew would.
         r.headers.source = h.source
+        r.headers.fields.reserveCapacity(h.fields.count + 4)
         // A parsed request's To is a well-formed name-addr (the parser checked it), and its tag is
         // known: the tag parameter can be appended to the text, with no parse and no rewrite.
-        let untagged = essentials.map { $0.toTag == nil }
+        let untagged = cache.map { $0.toTag == nil } ?? essentials.map { $0.toTag == nil }
         for i in h.indices {
-            let name = h.name(at: i)
-            let copy = name == .via || name == .from || name == .callID || name == .cseq
-                || (status == 100 && name == .timestamp)
+            let id = h.fields[i].id
+            let copy = id == KnownHeader.via || id == KnownHeader.from || id == KnownHeader.callID || id == KnownHeader.cseq
+                || (status == 100 && id == KnownHeader.timestamp)
             if copy {
                 r.headers.fields.append(h.isCanonicalLine(i) || !h.isRaw(i) ? h.fields[i] : ownedCopy(h, i))
-            } else if name == .to {
+            } else if id == KnownHeader.to {
                 if status != 100, untagged == true, h.isRaw(i) {
                     let tag = toTag ?? SIPIdentifiers.tag()
                     let (bytes, range) = h.valueBytes(at: i)

@@ -289,6 +289,10 @@ enum KnownHeader {
     static let contentType: UInt8 = 17
     static let route: UInt8 = 51
     static let recordRoute: UInt8 = 42
+    static let timestamp: UInt8 = 59
+
+    /// The long names as bytes, by id − 1, for comparing with received bytes.
+    static let names: [[UInt8]] = all.map { Array($0.name.utf8) }
 }
 
 extension SIPHeaderName {

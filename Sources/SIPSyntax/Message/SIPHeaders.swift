@@ -109,9 +109,12 @@ public struct SIPHeaders: Sendable, RandomAccessCollection {
         guard case .raw(let id, let ls32, let ne32, let vs32, let ve32, let le32) = fields[i], id != 0 else { return false }
         let ls = Int(ls32), ne = Int(ne32), vs = Int(vs32), ve = Int(ve32), le = Int(le32)
         guard vs == ne + 2, le == ve + 2, source[ne] == ASCII.colon, source[ne + 1] == ASCII.sp,
-              source[ve] == ASCII.cr, source[ls..<ne].elementsEqual(KnownHeader.all[Int(id) - 1].name.utf8) else {
+              source[ve] == ASCII.cr else {
             return false
         }
+        let name = KnownHeader.names[Int(id) - 1]
+        guard ne - ls == name.count else { return false }
+        for k in 0..<name.count where source[ls + k] != name[k] { return false }
         return isPlainASCII(source, vs..<ve)
     }
 

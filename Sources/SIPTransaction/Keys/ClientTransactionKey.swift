@@ -178,6 +178,26 @@ enum KeyText {
         String(decoding: bytes.map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }, as: UTF8.self)
     }
 
+    /// RFC 3261 §17.2.3: a sent-by as a key holds it, `host:port` with the host in lower case,
+    /// written in one go (no intermediate strings; short ones stay inline in the `String`).
+    static func sentBy(host: ByteView, port: Int) -> String {
+        let digits = String(port)  // short: inline in the String, no allocation
+        return String(unsafeUninitializedCapacity: host.count + 1 + digits.utf8.count) { out in
+            var i = 0
+            for b in host {
+                out[i] = b >= 65 && b <= 90 ? b + 32 : b
+                i += 1
+            }
+            out[i] = UInt8(ascii: ":")
+            i += 1
+            for b in digits.utf8 {
+                out[i] = b
+                i += 1
+            }
+            return i
+        }
+    }
+
     /// RFC 3261 §18.2.2, §19.1.2: the port a sent-by without one means: 5061 for TLS, 5060 otherwise.
     static func defaultPort(transport: String?) -> Int {
         guard let t = transport else { return 5060 }

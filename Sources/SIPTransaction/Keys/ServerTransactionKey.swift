@@ -90,11 +90,17 @@ public struct ServerTransactionKey: Hashable, Sendable, CustomStringConvertible,
     /// An ACK's key is that of the INVITE it acknowledges. The sent-by host is compared
     /// case-insensitively and an absent port is the transport's default (5060, 5061 for TLS).
     public init?(request: SIPMessage) {
-        guard let method = request.method, let e = request.essentials else { return nil }
+        guard let e = request.essentials else { return nil }
+        self.init(request: request, essentials: e)
+    }
+
+    /// The key of `request` (``init(request:)``), from its essentials when the caller has them.
+    public init?(request: SIPMessage, essentials e: MessageEssentials) {
+        guard let method = request.method else { return nil }
         if let b = e.branch, KeyText.hasMagicCookie(b) {
             guard let host = e.sentByHost, !host.isEmpty else { return nil }
             let port = e.sentByPort ?? KeyText.defaultPort(transport: e.transport?.string)
-            self.init(branch: b.string, sentBy: KeyText.lowercased(host) + ":" + String(port), method: method)
+            self.init(branch: b.string, sentBy: KeyText.sentBy(host: host, port: port), method: method)
             return
         }
         guard let callID = e.callID, let n = e.cseqNumber, let uri = request.requestURI, let via = request.topVia else {
@@ -112,7 +118,7 @@ public struct ServerTransactionKey: Hashable, Sendable, CustomStringConvertible,
         guard response.isResponse, let e = response.essentials, let b = e.branch, KeyText.hasMagicCookie(b),
               let host = e.sentByHost, !host.isEmpty, let m = e.cseqMethod, !m.isEmpty else { return nil }
         let port = e.sentByPort ?? KeyText.defaultPort(transport: e.transport?.string)
-        self.init(branch: b.string, sentBy: KeyText.lowercased(host) + ":" + String(port), method: SIPMethod(m.string))
+        self.init(branch: b.string, sentBy: KeyText.sentBy(host: host, port: port), method: SIPMethod(m.string))
     }
 
     /// RFC 3261 §8.1.1.7: the top Via branch, for an RFC 3261 key.
