@@ -50,9 +50,29 @@ public final class EndpointCore: SIPCore {
     /// A dialog this UAS is in (RFC 3261 §12.1.1): what it needs to match a BYE or an ACK and to
     /// send its own BYE.
     struct DialogID: Hashable {
-        var callID: String
-        var localTag: String
-        var remoteTag: String
+        let callID: String
+        let localTag: String
+        let remoteTag: String
+        /// Worked out once: a dialog's ID is looked up in the dialogs and, while its 2xx waits
+        /// for the ACK, in the timers, and hashing three strings each time showed in profiles.
+        private let hashCode: Int
+
+        init(callID: String, localTag: String, remoteTag: String) {
+            self.callID = callID
+            self.localTag = localTag
+            self.remoteTag = remoteTag
+            var h = Hasher()
+            h.combine(callID)
+            h.combine(localTag)
+            h.combine(remoteTag)
+            hashCode = h.finalize()
+        }
+
+        static func == (a: DialogID, b: DialogID) -> Bool {
+            a.hashCode == b.hashCode && a.callID == b.callID && a.localTag == b.localTag && a.remoteTag == b.remoteTag
+        }
+
+        func hash(into hasher: inout Hasher) { hasher.combine(hashCode) }
     }
 
     struct Dialog {
@@ -112,7 +132,7 @@ public final class EndpointCore: SIPCore {
     /// The origin of the timer queue's clock, and the loop its wake-up task runs on.
     private let origin = NIODeadline.now()
     private let timerLoop: any EventLoop
-    /// ``localAddress(for:stack:)`` by Via transport name.
+    /// ``localAddress(for:viaTransport:stack:)`` by Via transport name.
     private let localAddresses = NIOLockedValueBox<[String: (host: String, contact: String)]>([:])
 
     public init(options: Options = Options(), group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
@@ -242,12 +262,12 @@ public final class EndpointCore: SIPCore {
             return
         }
         var ok = p.request.makeResponse(status: status, toTag: p.tag)
-        let local = localAddress(for: p.request, stack: stack)
+        let e = p.request.essentials
+        let local = localAddress(for: p.request, viaTransport: e?.transport?.string, stack: stack)
         ok.headers.append(.contact, "<\(local.contact)>")
         ok.headers.append(.allow, Self.allowHeader)
         ok.headers.append(.contentType, "application/sdp")
         ok.body = sdpAnswer(offer: p.request.body, host: local.host)[...]
-        let e = p.request.essentials
         guard let callID = e?.callID?.string ?? p.request.callID, let remoteTag = e?.fromTag?.string ?? p.request.from?.tag else {
             send(ok, key, stack)
             return
@@ -336,8 +356,8 @@ public final class EndpointCore: SIPCore {
     func acknowledged(_ ack: SIPMessage) {
         guard let id = dialogID(of: ack) else { return }
         state.withLockedValue { s in
-            guard s.dialogs[id]?.unacked != nil else { return }
-            s.dialogs[id]?.unacked = nil
+            guard let i = s.dialogs.index(forKey: id), s.dialogs.values[i].unacked != nil else { return }
+            s.dialogs.values[i].unacked = nil
             s.timers.cancel(.retransmit(id))
         }
     }
@@ -471,8 +491,8 @@ public final class EndpointCore: SIPCore {
     /// This endpoint's address as the request reached it: the transport of the request's top Via,
     /// its advertised or bound host (the Request-URI's host when bound to a wildcard address).
     /// Kept per Via transport once worked out, unless the host came from the Request-URI.
-    func localAddress(for request: SIPMessage, stack: SIPStack) -> (host: String, contact: String) {
-        let viaTransport = (request.essentials?.transport?.string ?? request.topVia?.transport ?? "UDP").uppercased()
+    func localAddress(for request: SIPMessage, viaTransport written: String? = nil, stack: SIPStack) -> (host: String, contact: String) {
+        let viaTransport = (written ?? request.essentials?.transport?.string ?? request.topVia?.transport ?? "UDP").uppercased()
         if let known = localAddresses.withLockedValue({ $0[viaTransport] }) { return known }
         let transport = stack.transports.first { $0.kind.viaName == viaTransport } ?? stack.transports.first
         var host = transport?.advertisedHost ?? transport?.localAddress?.sipHost ?? "127.0.0.1"
@@ -498,7 +518,17 @@ public final class EndpointCore: SIPCore {
         let session = sessions.wrappingAdd(1, ordering: .relaxed).newValue
         var sdp: [UInt8] = []
         sdp.reserveCapacity(128 + offer.count / 2)
-        sdp += "v=0\r\no=sippet \(session) 1 IN \(ip) \(address)\r\ns=-\r\nc=IN \(ip) \(address)\r\nt=0 0\r\n".utf8
+        sdp += "v=0\r\no=sippet ".utf8
+        sdp += String(session).utf8
+        sdp += " 1 IN ".utf8
+        sdp += ip.utf8
+        sdp.append(UInt8(ascii: " "))
+        sdp += address.utf8
+        sdp += "\r\ns=-\r\nc=IN ".utf8
+        sdp += ip.utf8
+        sdp.append(UInt8(ascii: " "))
+        sdp += address.utf8
+        sdp += "\r\nt=0 0\r\n".utf8
         var media = 0
         var lineStart = offer.startIndex
         while lineStart < offer.endIndex {
