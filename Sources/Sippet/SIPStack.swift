@@ -439,7 +439,7 @@ extension SIPStack: SIPTransportDelegate {
     /// RFC 3261 §18.2.1, RFC 3581 §4, RFC 5923: a request's top Via gets `received` when its
     /// sent-by host is not the source address, and `rport` its value when asked; then the
     /// request goes to its transaction's loop.
-    private func received(request message: SIPMessage, _ m: SIPReceivedMessage, transport: any SIPTransport) {
+    private func received(request message: consuming SIPMessage, _ m: SIPReceivedMessage, transport: any SIPTransport) {
         var request = message
         guard let e = request.essentials, let sentByHost = e.sentByHost else {
             metrics.dropped.increment()
@@ -487,8 +487,13 @@ extension SIPStack: SIPTransportDelegate {
         // Shutting down: no new transactions (503); retransmissions still find theirs.
         let refuseNew = !isAcceptingRequests && request.method != .ack
         let validate = configuration.validatesRequests
-        let incoming = request
-        shard.run { shard.received(request: incoming, key: key, route: route, validate: validate, refuseNew: refuseNew) }
+        if shard.loop.inEventLoop {
+            // On the transaction's own loop: no closure to allocate and no copy of the message.
+            shard.received(request: request, key: key, route: route, validate: validate, refuseNew: refuseNew)
+            return
+        }
+        let incoming = consume request
+        shard.loop.execute { shard.received(request: incoming, key: key, route: route, validate: validate, refuseNew: refuseNew) }
     }
 
     /// RFC 3261 §18.1.2: a response whose top Via sent-by is not ours is discarded; the others go

@@ -20,10 +20,16 @@ struct DeadlineHeap<Key: Sendable>: Sendable {
             self.key = key
         }
 
-        @inlinable @inline(__always)
-        func precedes(_ other: Entry) -> Bool {
-            deadline < other.deadline || (deadline == other.deadline && sequence < other.sequence)
-        }
+    }
+
+    /// Whether the entry at `a` comes before the one at `b`, read in place: a method called on array elements
+    /// copies them, and with them their keys (a retain and a release each for a
+    /// key that holds a reference, on every step of every sift).
+    @inlinable @inline(__always)
+    static func precedes(_ p: UnsafeMutableBufferPointer<Entry>, _ a: Int, _ b: Int) -> Bool {
+        let x = p.baseAddress! + a, y = p.baseAddress! + b
+        return x.pointee.deadline < y.pointee.deadline
+            || (x.pointee.deadline == y.pointee.deadline && x.pointee.sequence < y.pointee.sequence)
     }
 
     @usableFromInline var entries: [Entry] = []
@@ -35,12 +41,14 @@ struct DeadlineHeap<Key: Sendable>: Sendable {
 
     @inlinable mutating func push(_ e: Entry) {
         entries.append(e)
-        var i = entries.count - 1
-        while i > 0 {
-            let parent = (i - 1) / 2
-            guard entries[i].precedes(entries[parent]) else { break }
-            entries.swapAt(i, parent)
-            i = parent
+        entries.withUnsafeMutableBufferPointer { p in
+            var i = p.count - 1
+            while i > 0 {
+                let parent = (i - 1) / 2
+                guard Self.precedes(p, i, parent) else { break }
+                p.swapAt(i, parent)
+                i = parent
+            }
         }
     }
 
@@ -69,15 +77,17 @@ struct DeadlineHeap<Key: Sendable>: Sendable {
     }
 
     @inlinable mutating func siftDown(_ start: Int) {
-        var i = start
-        while true {
-            let l = 2 * i + 1, r = l + 1
-            var m = i
-            if l < entries.count, entries[l].precedes(entries[m]) { m = l }
-            if r < entries.count, entries[r].precedes(entries[m]) { m = r }
-            if m == i { return }
-            entries.swapAt(i, m)
-            i = m
+        entries.withUnsafeMutableBufferPointer { p in
+            var i = start
+            while true {
+                let l = 2 * i + 1, r = l + 1
+                var m = i
+                if l < p.count, Self.precedes(p, l, m) { m = l }
+                if r < p.count, Self.precedes(p, r, m) { m = r }
+                if m == i { return }
+                p.swapAt(i, m)
+                i = m
+            }
         }
     }
 }

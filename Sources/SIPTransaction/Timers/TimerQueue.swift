@@ -54,6 +54,9 @@ public struct TimerQueue<ID: Hashable & Sendable>: Sendable {
         /// Whether the entry can go: no timer pending and no owner to keep.
         @inlinable var isDisposable: Bool { kinds == .max && owner == nil }
 
+        /// The sequence number of `timer` here, or nil.
+        @inlinable func sequence(of timer: TransactionTimer) -> UInt64? { place(of: timer).map(sequence(at:)) }
+
         /// The place of `timer`, or nil.
         @inlinable func place(of timer: TransactionTimer) -> Int? { place(ofRaw: timer.rawValue) }
 
@@ -157,7 +160,7 @@ public struct TimerQueue<ID: Hashable & Sendable>: Sendable {
 
     /// Whether `timer` is pending for `id`.
     @inlinable public func isPending(_ timer: TransactionTimer, for id: ID) -> Bool {
-        if live[id]?.place(of: timer) != nil { return true }
+        if let i = live.index(forKey: id), live.values[i].place(of: timer) != nil { return true }
         return !overflow.isEmpty && overflow[Slot(id: id, timer: timer)] != nil
     }
 
@@ -296,7 +299,8 @@ public struct TimerQueue<ID: Hashable & Sendable>: Sendable {
 
     @inlinable @inline(__always)
     static func isLive(_ e: Entry, live: [ID: Pending], overflow: [Slot: UInt64]) -> Bool {
-        if let p = live[e.key.id], let i = p.place(of: e.key.timer) { return p.sequence(at: i) == e.sequence }
+        // Read in place: a copy of the entry would retain and release its owner's key.
+        if let i = live.index(forKey: e.key.id), let s = live.values[i].sequence(of: e.key.timer) { return s == e.sequence }
         return !overflow.isEmpty && overflow[e.key] == e.sequence
     }
 
