@@ -264,7 +264,7 @@ final class TransactionShard: @unchecked Sendable {
 
     /// The route the table keeps with the transaction `key` (also right after the event that ended it).
     private func entry(_ key: TransactionKey) -> RouteEntry? {
-        table.context(of: key).map { unsafeDowncast($0, to: RouteEntry.self) }
+        table.contextInPlace(of: key).map { unsafeDowncast($0, to: RouteEntry.self) }
     }
 
     /// Notes a new transaction, made with `entry`, as the owner of its timers.

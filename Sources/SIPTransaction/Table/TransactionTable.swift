@@ -140,6 +140,11 @@ public struct TransactionTable: Sendable {
         return live ?? nil
     }
 
+    /// ``context(of:)`` through a mutating call (it changes nothing): a driver keeping the table in
+    /// a class property reads it in place this way, where a non-mutating call on the property
+    /// copies the whole table first (a retain and a release of each of its maps, per event).
+    public mutating func contextInPlace(of key: TransactionKey) -> Context? { context(of: key) }
+
     // MARK: - Matching
 
     /// The live transaction an incoming message belongs to, or nil (RFC 3261 §17.1.3, §17.2.3).

@@ -57,6 +57,9 @@ public struct TimerQueue<ID: Hashable & Sendable>: Sendable {
         /// The sequence number of `timer` here, or nil.
         @inlinable func sequence(of timer: TransactionTimer) -> UInt64? { place(of: timer).map(sequence(at:)) }
 
+        /// ``sequence(of:)`` through the dictionary's in-place accessor (mutating in name only).
+        @inlinable mutating func sequenceInPlace(of timer: TransactionTimer) -> UInt64? { sequence(of: timer) }
+
         /// The place of `timer`, or nil.
         @inlinable func place(of timer: TransactionTimer) -> Int? { place(ofRaw: timer.rawValue) }
 
@@ -295,19 +298,27 @@ public struct TimerQueue<ID: Hashable & Sendable>: Sendable {
     // MARK: - Heap
 
     @inlinable @inline(__always)
-    func isLive(_ e: Entry) -> Bool { Self.isLive(e, live: live, overflow: overflow) }
-
-    @inlinable @inline(__always)
     static func isLive(_ e: Entry, live: [ID: Pending], overflow: [Slot: UInt64]) -> Bool {
-        // Read in place: a copy of the entry would retain and release its owner's key.
-        if let i = live.index(forKey: e.key.id), let s = live.values[i].sequence(of: e.key.timer) { return s == e.sequence }
+        if let p = live[e.key.id], let s = p.sequence(of: e.key.timer) { return s == e.sequence }
+        return !overflow.isEmpty && overflow[e.key] == e.sequence
+    }
+
+    /// ``isLive(_:live:overflow:)`` with the transaction's entry read where it is: reading it
+    /// through the dictionary's getter copies it, and with it its owner's key (a retain and a
+    /// release), once per new top, which is after nearly every event.
+    @inlinable @inline(__always)
+    mutating func isLiveInPlace(_ e: Entry) -> Bool {
+        if let i = live.index(forKey: e.key.id) {
+            let sequence = live.values[i].sequenceInPlace(of: e.key.timer)
+            if let sequence { return sequence == e.sequence }
+        }
         return !overflow.isEmpty && overflow[e.key] == e.sequence
     }
 
     @inlinable mutating func dropStaleTop() {
         while let top = heap.top {
             if top.sequence == topKnownLive { return }
-            if isLive(top) {
+            if isLiveInPlace(top) {
                 topKnownLive = top.sequence
                 return
             }
