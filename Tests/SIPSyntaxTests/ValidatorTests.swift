@@ -18,6 +18,38 @@ struct ValidatorTests {
         #expect(Self.status(try Self.invite("Content-Type: text/plain\n")) == 415)
         #expect(Self.status(try Self.invite("Content-Type: application\n")) == 400)
         #expect(Self.status(try Self.invite("")) == 415)
+        // Written as one of the accepted types, in any case: accepted without a parse.
+        #expect(Self.status(try Self.invite("Content-Type: APPLICATION/sdp\n")) == nil)
+        #expect(Self.status(try Self.invite("Content-Type: application/sdp\nContent-Type: application/sdp\n")) == 400)
+        // A policy entry that is no media type does not let an unparseable Content-Type through.
+        var odd = SIPValidationPolicy.userAgent
+        odd.acceptedContentTypes = ["application", "application/sdp"]
+        guard case .reject(let r) = SIPValidator.validate(try Self.invite("Content-Type: application\n"), policy: odd) else {
+            Issue.record("accepted")
+            return
+        }
+        #expect(r.status == 400)
+    }
+
+    @Test("§8.1.1, §7.3.1: each missing mandatory header and each repeated single one is named")
+    func headerCounts() throws {
+        let base = ["Via: SIP/2.0/UDP h;branch=z9hG4bK1", "To: <sip:bob@biloxi.com>", "From: <sip:a@b>;tag=1", "Call-ID: c1",
+                    "CSeq: 1 OPTIONS", "Max-Forwards: 70"]
+        func reason(_ lines: [String]) throws -> String? {
+            let m = try SIPMessage(wire: "OPTIONS sip:bob@biloxi.com SIP/2.0\n" + lines.joined(separator: "\n") + "\n\n")
+            if case .reject(let r) = SIPValidator.validate(m) { return r.reason }
+            return nil
+        }
+        #expect(try reason(base) == nil)
+        for (i, name) in ["Via", "To", "From", "Call-ID", "CSeq"].enumerated() {
+            var lines = base
+            lines.remove(at: i)
+            #expect(try reason(lines) == "Missing \(name)")
+        }
+        for (i, name) in [(1, "To"), (2, "From"), (3, "Call-ID"), (4, "CSeq"), (5, "Max-Forwards")] {
+            #expect(try reason(base + [base[i]]) == "Multiple \(name)")
+        }
+        #expect(try reason(base + [base[0]]) == nil)  // Via may repeat
     }
 
     @Test("Accept ranges match by wildcard and honour q=0 (§20.1, RFC 4475 §3.3.15)") func accept() throws {

@@ -76,13 +76,16 @@ public enum SIPValidator {
     public static func validate(_ m: SIPMessage, policy: SIPValidationPolicy = .userAgent) -> SIPVerdict {
         guard case .request(let line) = m.startLine else { return validateResponse(m, policy: policy) }
         let h = m.headers
+        // One pass over the fields counts the headers the next two checks read.
+        var counts = HeaderCounts()
+        for f in h.fields { counts.note(f.id) }
         // §8.1.1: To, From, CSeq, Call-ID, Max-Forwards and Via are mandatory. Max-Forwards is
         // tolerated when absent, for RFC 2543 peers (RFC 4475 §3.4.1).
-        for name in [SIPHeaderName.via, .from, .to, .callID, .cseq] where !h.contains(name) {
+        for (id, name) in HeaderCounts.mandatory where counts[id] == 0 {
             return reject(400, "Missing \(name.text)", "the request has no \(name.text) header")
         }
         // §7.3.1, §20: these appear once (RFC 4475 §3.3.8).
-        for name in [SIPHeaderName.from, .to, .callID, .cseq, .maxForwards, .contentLength, .contentType] where h.count(name) > 1 {
+        for (id, name) in HeaderCounts.single where counts[id] > 1 {
             return reject(400, "Multiple \(name.text)", "\(name.text) appears \(h.count(name)) times")
         }
         let method = line.method
@@ -124,15 +127,26 @@ public enum SIPValidator {
         // §8.2.3: content processing. A multipart body is let through: its parts are the application's.
         if !m.body.isEmpty {
             var accept: SIPHeaderField { SIPHeaderField(name: .accept, value: policy.acceptedContentTypes.joined(separator: ", ")) }
-            guard let type = try? h.first(.contentType) else {
+            // The usual case, a Content-Type that is one of the accepted types as written, needs no parse.
+            let plainType = counts[KnownHeader.contentType] == 1 ? h.firstIndex(known: KnownHeader.contentType).map(h.valueText(at:)) : nil
+            let typeAccepted = plainType.map { t in
+                // type "/" subtype, both tokens (§20.15): what the parse would accept.
+                t.utf8.count(where: { $0 == UInt8(ascii: "/") }) == 1 && t.utf8.first != UInt8(ascii: "/")
+                    && t.utf8.last != UInt8(ascii: "/") && t.utf8.allSatisfy { $0 == UInt8(ascii: "/") || ASCII.isToken($0) }
+                    && policy.acceptedContentTypes.contains { asciiCaseInsensitiveEquals($0, t) }
+            } ?? false
+            if typeAccepted {
+                // Checked below as for any type: the content coding.
+            } else if let type = try? h.first(.contentType) {
+                let essence = type.essence
+                if !asciiCaseInsensitiveEquals(type.type, "multipart"),
+                   !policy.acceptedContentTypes.contains(where: { asciiCaseInsensitiveEquals($0, essence) }),
+                   !understood.contains(where: { $0.matches(type) }) {
+                    return .reject(SIPRejection(status: 415, detail: "\(essence) bodies are not understood", headers: [accept]))
+                }
+            } else {
                 if h.contains(.contentType) { return badHeader(.contentType) }
                 return .reject(SIPRejection(status: 415, detail: "a body without Content-Type", headers: [accept]))
-            }
-            let essence = type.essence
-            if !asciiCaseInsensitiveEquals(type.type, "multipart"),
-               !policy.acceptedContentTypes.contains(where: { asciiCaseInsensitiveEquals($0, essence) }),
-               !understood.contains(where: { $0.matches(type) }) {
-                return .reject(SIPRejection(status: 415, detail: "\(essence) bodies are not understood", headers: [accept]))
             }
             guard let codings = try? h.all(.contentEncoding) else { return badHeader(.contentEncoding) }
             if let coding = codings.first(where: { !asciiCaseInsensitiveEquals($0, "identity") }) {
@@ -151,6 +165,49 @@ public enum SIPValidator {
     }
 
     /// §8.1.3.3: a response with more than one Via is discarded by a UAC; one without Via anywhere.
+    /// How many times each header the request checks appears (saturating at 255).
+    struct HeaderCounts {
+        static let mandatory: [(UInt8, SIPHeaderName)] = [
+            (KnownHeader.via, .via), (KnownHeader.from, .from), (KnownHeader.to, .to),
+            (KnownHeader.callID, .callID), (KnownHeader.cseq, .cseq),
+        ]
+        static let single: [(UInt8, SIPHeaderName)] = [
+            (KnownHeader.from, .from), (KnownHeader.to, .to), (KnownHeader.callID, .callID), (KnownHeader.cseq, .cseq),
+            (KnownHeader.maxForwards, .maxForwards), (KnownHeader.contentLength, .contentLength),
+            (KnownHeader.contentType, .contentType),
+        ]
+        private var via: UInt8 = 0, from: UInt8 = 0, to: UInt8 = 0, callID: UInt8 = 0, cseq: UInt8 = 0
+        private var maxForwards: UInt8 = 0, contentLength: UInt8 = 0, contentType: UInt8 = 0
+
+        mutating func note(_ id: UInt8) {
+            switch id {
+            case KnownHeader.via: via = via &+ (via < 255 ? 1 : 0)
+            case KnownHeader.from: from = from &+ (from < 255 ? 1 : 0)
+            case KnownHeader.to: to = to &+ (to < 255 ? 1 : 0)
+            case KnownHeader.callID: callID = callID &+ (callID < 255 ? 1 : 0)
+            case KnownHeader.cseq: cseq = cseq &+ (cseq < 255 ? 1 : 0)
+            case KnownHeader.maxForwards: maxForwards = maxForwards &+ (maxForwards < 255 ? 1 : 0)
+            case KnownHeader.contentLength: contentLength = contentLength &+ (contentLength < 255 ? 1 : 0)
+            case KnownHeader.contentType: contentType = contentType &+ (contentType < 255 ? 1 : 0)
+            default: break
+            }
+        }
+
+        subscript(id: UInt8) -> UInt8 {
+            switch id {
+            case KnownHeader.via: return via
+            case KnownHeader.from: return from
+            case KnownHeader.to: return to
+            case KnownHeader.callID: return callID
+            case KnownHeader.cseq: return cseq
+            case KnownHeader.maxForwards: return maxForwards
+            case KnownHeader.contentLength: return contentLength
+            case KnownHeader.contentType: return contentType
+            default: return 0
+            }
+        }
+    }
+
     static func validateResponse(_ m: SIPMessage, policy: SIPValidationPolicy) -> SIPVerdict {
         guard let e = m.essentials, e.viaCount > 0 else { return .drop("a response without Via") }
         if policy.role == .userAgent, e.viaCount > 1 { return .drop("a response with \(e.viaCount) Via values (§8.1.3.3)") }
