@@ -102,9 +102,9 @@ public final class EndpointCore: SIPCore {
         var tag: String
     }
 
-    /// What this core waits for. All of them sit in one ``DeadlineQueue`` with one scheduled task
-    /// for the earliest: cancelling an event loop's own scheduled task searches all of that loop's
-    /// tasks, and a 2xx retransmission timer is cancelled by every ACK.
+    /// What this core waits for. Those of a stripe sit in its ``DeadlineQueue`` with one scheduled
+    /// task for the earliest: cancelling an event loop's own scheduled task searches all of that
+    /// loop's tasks, and a 2xx retransmission timer is cancelled by every ACK.
     enum Timer: Hashable, Sendable {
         /// Send 180 Ringing to the pending INVITE.
         case ring(ServerTransactionKey)
@@ -114,8 +114,11 @@ public final class EndpointCore: SIPCore {
         case retransmit(DialogID)
     }
 
-    struct State {
-        var registrar: Registrar
+    /// The dialogs and pending INVITEs of the Call-IDs that hash to one stripe, with their timers,
+    /// under one lock: every request of a dialog (INVITE, CANCEL, ACK, BYE) carries its Call-ID
+    /// (RFC 3261 §8.1.1.4, §9.1, §12.2.1.1), so each finds its stripe, and the loops of the stack,
+    /// which read requests of the same calls, seldom wait for one another.
+    struct Stripe {
         var pending: [ServerTransactionKey: Pending] = [:]
         var dialogs: [DialogID: Dialog] = [:]
         var timers = DeadlineQueue<Timer>()
@@ -123,9 +126,15 @@ public final class EndpointCore: SIPCore {
         var wakeUp: (deadline: NIODeadline, task: Scheduled<Void>)?
     }
 
+    /// The number of stripes (a power of two).
+    static let stripeCount = 16
+
     public let options: Options
     let logger: Logger
-    private let state: NIOLockedValueBox<State>
+    private let registrar: NIOLockedValueBox<Registrar>
+    private let stripes: [NIOLockedValueBox<Stripe>]
+    /// Dialogs and pending INVITEs held, over all stripes, for ``Options/maxDialogs``.
+    private let held = Atomic<Int>(0)
     private let clock = ContinuousClock()
     private let sessions = Atomic<UInt64>(0)
     private let epoch: ContinuousClock.Instant
@@ -139,15 +148,34 @@ public final class EndpointCore: SIPCore {
                 logger: Logger = Logger(label: "sippet.endpoint")) {
         self.options = options
         self.logger = logger
-        self.state = NIOLockedValueBox(State(registrar: Registrar(policy: options.registrar)))
+        self.registrar = NIOLockedValueBox(Registrar(policy: options.registrar))
+        self.stripes = (0..<Self.stripeCount).map { _ in NIOLockedValueBox(Stripe()) }
         self.epoch = clock.now
         self.timerLoop = group.next()
     }
 
     /// The number of dialogs held.
-    public var dialogCount: Int { state.withLockedValue { $0.dialogs.count } }
+    public var dialogCount: Int { stripes.reduce(0) { n, s in n + s.withLockedValue { $0.dialogs.count } } }
     /// The number of registered bindings.
-    public var bindingCount: Int { state.withLockedValue { $0.registrar.count } }
+    public var bindingCount: Int { registrar.withLockedValue { $0.count } }
+
+    /// The stripe of the calls with `callID` (FNV-1a of its bytes); stripe 0 without one.
+    static func stripe(of callID: String?) -> Int {
+        guard let callID else { return 0 }
+        var h: UInt32 = 2_166_136_261
+        for b in callID.utf8 { h = (h ^ UInt32(b)) &* 16_777_619 }
+        return Int(h ^ (h >> 16)) & (stripeCount - 1)
+    }
+
+    /// Counts one more dialog or pending INVITE, unless ``Options/maxDialogs`` are held.
+    private func admitOne() -> Bool {
+        if held.wrappingAdd(1, ordering: .relaxed).newValue <= options.maxDialogs { return true }
+        held.wrappingSubtract(1, ordering: .relaxed)
+        return false
+    }
+
+    /// A dialog or pending INVITE is gone.
+    private func releaseOne() { held.wrappingSubtract(1, ordering: .relaxed) }
 
     // MARK: - SIPCore
 
@@ -193,7 +221,7 @@ public final class EndpointCore: SIPCore {
 
     func register(_ request: SIPMessage) -> SIPMessage {
         let now = milliseconds()
-        return state.withLockedValue { $0.registrar.handle(request, now: now) }
+        return registrar.withLockedValue { $0.handle(request, now: now) }
     }
 
     // MARK: - INVITE
@@ -212,38 +240,40 @@ public final class EndpointCore: SIPCore {
             answer(Pending(request: request, tag: tag), key: key, admit: true, stack: stack)
             return
         }
-        let admitted = state.withLockedValue { s -> Bool in
-            guard s.dialogs.count + s.pending.count < options.maxDialogs else { return false }
-            s.pending[key] = Pending(request: request, tag: tag)
-            return true
-        }
-        guard admitted else {
+        guard admitOne() else {
             refuseDialog(request, key, stack)
             return
         }
+        let stripe = Self.stripe(of: Self.callID(of: request))
+        stripes[stripe].withLockedValue { $0.pending[key] = Pending(request: request, tag: tag) }
         if let ring = options.ringAfter {
             if ring <= .zero {
                 send(request.makeResponse(status: 180, toTag: tag), key, stack)
             } else {
-                start(.ring(key), after: ring, stack: stack)
+                start(.ring(key), after: ring, stripe: stripe, stack: stack)
             }
         }
         if options.answerAfter <= .zero {
-            answer(key, stack: stack)
+            answer(key, stripe: stripe, stack: stack)
         } else {
-            start(.answer(key), after: options.answerAfter, stack: stack)
+            start(.answer(key), after: options.answerAfter, stripe: stripe, stack: stack)
         }
     }
 
+    /// The request's Call-ID (§8.1.1.4), from the parser's offsets when it has them.
+    private static func callID(of request: SIPMessage) -> String? {
+        request.essentials.map { $0.callID?.string } ?? request.callID
+    }
+
     /// Sends 180 Ringing to a pending INVITE (unless its final response or a CANCEL came first).
-    private func ring(_ key: ServerTransactionKey, stack: SIPStack) {
-        guard let p = state.withLockedValue({ $0.pending[key] }) else { return }
+    private func ring(_ key: ServerTransactionKey, stripe: Int, stack: SIPStack) {
+        guard let p = stripes[stripe].withLockedValue({ $0.pending[key] }) else { return }
         send(p.request.makeResponse(status: 180, toTag: p.tag), key, stack)
     }
 
     /// Sends the final response to a pending INVITE (unless a CANCEL took it first).
-    func answer(_ key: ServerTransactionKey, stack: SIPStack) {
-        let removed = state.withLockedValue { s -> Pending? in
+    func answer(_ key: ServerTransactionKey, stripe: Int, stack: SIPStack) {
+        let removed = stripes[stripe].withLockedValue { s -> Pending? in
             cancelTimers(of: key, in: &s)
             return s.pending.removeValue(forKey: key)
         }
@@ -258,6 +288,7 @@ public final class EndpointCore: SIPCore {
         guard (200..<300).contains(status) else {
             // A non-2xx final response: the INVITE server transaction retransmits it until the
             // ACK (§17.2.1).
+            if !admit { releaseOne() }
             send(p.request.makeResponse(status: status, toTag: p.tag), key, stack)
             return
         }
@@ -269,6 +300,7 @@ public final class EndpointCore: SIPCore {
         ok.headers.append(.contentType, "application/sdp")
         ok.body = sdpAnswer(offer: p.request.body, host: local.host)[...]
         guard let callID = e?.callID?.string ?? p.request.callID, let remoteTag = e?.fromTag?.string ?? p.request.from?.tag else {
+            if !admit { releaseOne() }
             send(ok, key, stack)
             return
         }
@@ -276,17 +308,18 @@ public final class EndpointCore: SIPCore {
         let id = DialogID(callID: callID, localTag: p.tag, remoteTag: remoteTag)
         var dialog = Dialog(invite: p.request, local: ok.headers[.to] ?? "")
         dialog.unacked = Unacked(response: ok, key: key, interval: options.t1, elapsed: .zero)
-        let now = clockNow()
-        let admitted = state.withLockedValue { s -> Bool in
-            if admit, s.dialogs.count + s.pending.count >= options.maxDialogs { return false }
-            s.dialogs[id] = dialog
-            start(.retransmit(id), after: options.t1, now: now, in: &s, stack: stack)
-            return true
-        }
-        guard admitted else {
+        if admit, !admitOne() {
             refuseDialog(p.request, key, stack)
             return
         }
+        let now = clockNow()
+        let stripe = Self.stripe(of: callID)
+        let replaced = stripes[stripe].withLockedValue { s -> Bool in
+            let old = s.dialogs.updateValue(dialog, forKey: id)
+            start(.retransmit(id), after: options.t1, now: now, stripe: stripe, in: &s, stack: stack)
+            return old != nil
+        }
+        if replaced { releaseOne() }
         send(ok, key, stack)
     }
 
@@ -298,7 +331,7 @@ public final class EndpointCore: SIPCore {
     }
 
     /// Stops the 180 and final-response timers of a pending INVITE: those the options start at all.
-    private func cancelTimers(of key: ServerTransactionKey, in s: inout State) {
+    private func cancelTimers(of key: ServerTransactionKey, in s: inout Stripe) {
         if let ring = options.ringAfter, ring > .zero { s.timers.cancel(.ring(key)) }
         if options.answerAfter > .zero { s.timers.cancel(.answer(key)) }
     }
@@ -309,7 +342,8 @@ public final class EndpointCore: SIPCore {
         let limit = options.t1 * 64
         enum Step { case none, resend(SIPMessage, ServerTransactionKey), giveUp(Dialog) }
         let now = clockNow()
-        let step = state.withLockedValue { s -> Step in
+        let stripe = Self.stripe(of: id.callID)
+        let step = stripes[stripe].withLockedValue { s -> Step in
             guard var d = s.dialogs[id], var u = d.unacked else { return .none }
             u.elapsed += u.interval
             if u.elapsed >= limit {
@@ -321,7 +355,7 @@ public final class EndpointCore: SIPCore {
             let next = min(u.interval, limit - u.elapsed)
             d.unacked = u
             s.dialogs[id] = d
-            start(.retransmit(id), after: next, now: now, in: &s, stack: stack)
+            start(.retransmit(id), after: next, now: now, stripe: stripe, in: &s, stack: stack)
             return .resend(u.response, u.key)
         }
         switch step {
@@ -329,6 +363,7 @@ public final class EndpointCore: SIPCore {
         case .resend(let response, let key):
             send(response, key, stack)
         case .giveUp(let dialog):
+            releaseOne()
             logger.info("no ACK for the 2xx within 64*T1; ending the dialog with BYE", metadata: ["sip.call-id": "\(id.callID)"])
             var d = dialog
             d.localCSeq += 1
@@ -355,7 +390,7 @@ public final class EndpointCore: SIPCore {
     /// §13.3.1.4, §17.2.3: the ACK for a 2xx stops its retransmissions.
     func acknowledged(_ ack: SIPMessage) {
         guard let id = dialogID(of: ack) else { return }
-        state.withLockedValue { s in
+        stripes[Self.stripe(of: id.callID)].withLockedValue { s in
             guard let i = s.dialogs.index(forKey: id), s.dialogs.values[i].unacked != nil else { return }
             s.dialogs.values[i].unacked = nil
             s.timers.cancel(.retransmit(id))
@@ -365,7 +400,7 @@ public final class EndpointCore: SIPCore {
     /// §12.2.2: a re-INVITE in a known dialog is accepted (the session does not change); outside
     /// one it gets 481.
     private func reinvite(_ request: SIPMessage, key: ServerTransactionKey, stack: SIPStack) {
-        guard let id = dialogID(of: request), state.withLockedValue({ $0.dialogs[id] != nil }) else {
+        guard let id = dialogID(of: request), stripes[Self.stripe(of: id.callID)].withLockedValue({ $0.dialogs[id] != nil }) else {
             send(request.makeResponse(status: 481), key, stack)
             return
         }
@@ -375,9 +410,10 @@ public final class EndpointCore: SIPCore {
         ok.headers.append(.contentType, "application/sdp")
         ok.body = sdpAnswer(offer: request.body, host: local.host)[...]
         let now = clockNow()
-        state.withLockedValue { s in
+        let stripe = Self.stripe(of: id.callID)
+        stripes[stripe].withLockedValue { s in
             s.dialogs[id]?.unacked = Unacked(response: ok, key: key, interval: options.t1, elapsed: .zero)
-            start(.retransmit(id), after: options.t1, now: now, in: &s, stack: stack)
+            start(.retransmit(id), after: options.t1, now: now, stripe: stripe, in: &s, stack: stack)
         }
         send(ok, key, stack)
     }
@@ -388,18 +424,20 @@ public final class EndpointCore: SIPCore {
     func cancel(_ request: SIPMessage, key: ServerTransactionKey?, stack: SIPStack) {
         send(request.makeResponse(status: 200), key, stack)
         guard let invite = key?.cancelledInvite else { return }
-        let removed = state.withLockedValue { s -> Pending? in
+        // §9.1: a CANCEL has its INVITE's Call-ID, and so finds its stripe.
+        let removed = stripes[Self.stripe(of: Self.callID(of: request))].withLockedValue { s -> Pending? in
             cancelTimers(of: invite, in: &s)
             return s.pending.removeValue(forKey: invite)
         }
         guard let p = removed else { return }
+        releaseOne()
         send(p.request.makeResponse(status: 487, toTag: p.tag), invite, stack)
     }
 
     /// §15.1.2: a BYE ends its dialog (200); one that matches no dialog gets 481.
     func bye(_ request: SIPMessage, key: ServerTransactionKey?, stack: SIPStack) {
         let removed = dialogID(of: request).flatMap { id in
-            state.withLockedValue { s -> Dialog? in
+            stripes[Self.stripe(of: id.callID)].withLockedValue { s -> Dialog? in
                 guard let d = s.dialogs.removeValue(forKey: id) else { return nil }
                 if d.unacked != nil { s.timers.cancel(.retransmit(id)) }
                 return d
@@ -409,6 +447,7 @@ public final class EndpointCore: SIPCore {
             send(request.makeResponse(status: 481), key, stack)
             return
         }
+        releaseOne()
         send(request.makeResponse(status: 200), key, stack)
     }
 
@@ -428,35 +467,37 @@ public final class EndpointCore: SIPCore {
     /// The timer queue's clock: the time since `origin`.
     private func clockNow() -> Duration { .nanoseconds((NIODeadline.now() - origin).nanoseconds) }
 
-    /// Starts `timer` (replacing a pending one of the same kind), taking the lock.
-    private func start(_ timer: Timer, after delay: Duration, stack: SIPStack) {
+    /// Starts `timer` in `stripe` (replacing a pending one of the same kind), taking its lock.
+    private func start(_ timer: Timer, after delay: Duration, stripe: Int, stack: SIPStack) {
         let now = clockNow()
-        state.withLockedValue { start(timer, after: delay, now: now, in: &$0, stack: stack) }
+        stripes[stripe].withLockedValue { start(timer, after: delay, now: now, stripe: stripe, in: &$0, stack: stack) }
     }
 
-    /// Starts `timer` under the lock, and moves the wake-up task earlier if it now fires too late.
-    private func start(_ timer: Timer, after delay: Duration, now: Duration, in s: inout State, stack: SIPStack) {
+    /// Starts `timer` under the stripe's lock, and moves its wake-up task earlier if it now fires
+    /// too late.
+    private func start(_ timer: Timer, after delay: Duration, now: Duration, stripe: Int, in s: inout Stripe,
+                       stack: SIPStack) {
         s.timers.advance(to: now)
         s.timers.start(timer, after: delay)
-        arm(&s, stack: stack)
+        arm(&s, stripe: stripe, stack: stack)
     }
 
-    /// Keeps one scheduled task, for the earliest pending timer.
-    private func arm(_ s: inout State, stack: SIPStack) {
+    /// Keeps one scheduled task per stripe, for its earliest pending timer.
+    private func arm(_ s: inout Stripe, stripe: Int, stack: SIPStack) {
         guard let next = s.timers.nextDeadline() else { return }
         let deadline = origin + TimeAmount(next)
         if let w = s.wakeUp, w.deadline <= deadline { return }
         s.wakeUp?.task.cancel()
         s.wakeUp = (deadline, timerLoop.scheduleTask(deadline: deadline) { [weak self, weak stack] in
             guard let self, let stack else { return }
-            self.fire(stack: stack)
+            self.fire(stripe: stripe, stack: stack)
         })
     }
 
-    /// Runs every timer that is due, each outside the lock, then re-arms the wake-up task.
-    private func fire(stack: SIPStack) {
+    /// Runs every timer of `stripe` that is due, each outside the lock, then re-arms its wake-up task.
+    private func fire(stripe: Int, stack: SIPStack) {
         let now = clockNow()
-        let due = state.withLockedValue { s -> [Timer] in
+        let due = stripes[stripe].withLockedValue { s -> [Timer] in
             s.wakeUp = nil
             var due: [Timer] = []
             while let next = s.timers.popNext(notAfter: now) { due.append(next.key) }
@@ -464,12 +505,12 @@ public final class EndpointCore: SIPCore {
         }
         for timer in due {
             switch timer {
-            case .ring(let key): ring(key, stack: stack)
-            case .answer(let key): answer(key, stack: stack)
+            case .ring(let key): ring(key, stripe: stripe, stack: stack)
+            case .answer(let key): answer(key, stripe: stripe, stack: stack)
             case .retransmit(let id): retransmit(id, stack: stack)
             }
         }
-        state.withLockedValue { arm(&$0, stack: stack) }
+        stripes[stripe].withLockedValue { arm(&$0, stripe: stripe, stack: stack) }
     }
 
     // MARK: - Helpers

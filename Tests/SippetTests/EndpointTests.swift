@@ -333,6 +333,37 @@ struct EndpointTests {
         await rig.stop()
     }
 
+    @Test("Limit: a dialog ended by BYE and an INVITE ended by CANCEL free their place under maxDialogs")
+    func dialogLimitFreed() async throws {
+        let rig = try await Rig.start {
+            $0.maxDialogs = 1
+            $0.ringAfter = .zero
+            $0.answerAfter = .milliseconds(300)
+        }
+        // A pending INVITE holds the one place; its CANCEL frees it (§9.2).
+        let first = SIPIdentifiers.callID(), branch = SIPIdentifiers.branch()
+        rig.send(rig.request("INVITE", branch: branch, callID: first, body: Self.offer))
+        #expect(await rig.peer.wait { !$0.responses(180, .invite).isEmpty })
+        rig.send(rig.request("CANCEL", branch: branch, callID: first, cseqMethod: "CANCEL"))
+        #expect(await rig.peer.wait { !$0.responses(487, .invite).isEmpty })
+        // The place is free again: the next INVITE gets its 200, and holds the place as a dialog.
+        let second = SIPIdentifiers.callID()
+        rig.send(rig.request("INVITE", callID: second, body: Self.offer))
+        #expect(await rig.peer.wait { !$0.responses(200, .invite).isEmpty })
+        let tag = try #require(rig.peer.responses(200, .invite).first?.message.to?.tag)
+        rig.send(rig.request("ACK", callID: second, cseqMethod: "ACK", toTag: tag))
+        rig.send(rig.request("INVITE", callID: SIPIdentifiers.callID(), body: Self.offer))
+        #expect(await rig.peer.wait { !$0.responses(503, .invite).isEmpty })
+        // §15.1.2: its BYE ends the dialog, and a new INVITE is taken.
+        rig.send(rig.request("BYE", callID: second, cseq: 2, toTag: tag))
+        #expect(await rig.peer.wait { !$0.responses(200, .bye).isEmpty })
+        rig.send(rig.request("INVITE", callID: SIPIdentifiers.callID(), body: Self.offer))
+        #expect(await rig.peer.wait { $0.responses(200, .invite).count >= 2 })
+        // One INVITE refused (its 503 is retransmitted until an ACK, §17.2.1: count calls, not copies).
+        #expect(Set(rig.peer.responses(503, .invite).compactMap(\.message.callID)).count == 1)
+        await rig.stop()
+    }
+
     @Test("§10.3 over the stack: REGISTER binds, lists and removes")
     func register() async throws {
         let rig = try await Rig.start()
