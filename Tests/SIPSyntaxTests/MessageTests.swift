@@ -131,6 +131,15 @@ struct MessageTests {
         #expect(String(decoding: from, as: UTF8.self).contains("From: \"J\u{FFFD}\" <sip:j@h>;tag=1\r\nTo: <sip:b@h>;tag=t\r\n"))
     }
 
+    @Test("the Request-URI's scheme is read without building the URI, and is the URI's",
+          arguments: ["sip:bob@biloxi.com", "SIPS:bob@biloxi.com", "tel:+1-201-555-0123", "URN:service:sos", "Mailto:a@b.c"])
+    func requestURIScheme(uri: String) throws {
+        let m = try SIPMessage(wire: "OPTIONS \(uri) SIP/2.0\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\nCall-ID: c\nCSeq: 1 OPTIONS\n\n")
+        guard case .request(let line) = m.startLine else { Issue.record("not a request"); return }
+        #expect(line.uriScheme == line.uri.scheme)
+        #expect(line.uriScheme == uri.prefix { $0 != ":" }.lowercased())
+    }
+
     @Test("reason phrases for every IANA code") func reasons() {
         #expect(SIPStatus.reasonPhrase(for: 200) == "OK")
         #expect(SIPStatus.reasonPhrase(for: 481) == "Call/Transaction Does Not Exist")

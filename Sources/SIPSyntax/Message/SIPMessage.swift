@@ -107,6 +107,21 @@ public struct RequestLine: Sendable, Hashable {
     }
     public var version: String = "SIP/2.0"
 
+    /// The Request-URI's scheme, lowercased (``URI/scheme``), without building the URI from the
+    /// received bytes when it has not been read yet.
+    public var uriScheme: String {
+        switch storage {
+        case .typed(let u): return u.scheme
+        case .raw(let b, let r):
+            switch r.scheme {
+            case .sip: return "sip"
+            case .sips: return "sips"
+            case .tel: return "tel"
+            case .other: return String(decoding: b[r.schemeRange], as: UTF8.self).asciiLowercased
+            }
+        }
+    }
+
     enum Storage: Sendable {
         case raw([UInt8], URIRanges)
         case typed(URI)

@@ -102,7 +102,7 @@ public enum SIPValidator {
             return .reject(SIPRejection(status: 501, detail: "\(method) is not implemented", headers: [allow]))
         }
         // §8.2.2.1: Request-URI scheme.
-        let scheme = line.uri.scheme
+        let scheme = line.uriScheme
         if !policy.uriSchemes.contains(scheme) {
             return reject(416, nil, "the Request-URI scheme \(scheme) is not supported")
         }
