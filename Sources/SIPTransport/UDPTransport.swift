@@ -100,9 +100,11 @@ public final class UDPTransport: SIPTransport {
                 .channelOption(.maxMessagesPerRead, value: 1)
                 .channelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(c.receiveBufferSize))
                 .channelOption(.socketOption(.so_sndbuf), value: SocketOptionValue(c.sendBufferSize))
-                .channelInitializer { [weak self] channel in
-                    guard let self else { return channel.eventLoop.makeSucceededVoidFuture() }
-                    return channel.eventLoop.makeCompletedFuture {
+                // `self` held, not weakly: the initializer lives only until the bind, and a weak
+                // reference would give the transport a side table, making every retain of it
+                // (one per request, in the transaction's route) take the runtime's slow path.
+                .channelInitializer { [self] channel in
+                    channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(UDPReadHandler(transport: self, delegate: delegate))
                     }
                 }

@@ -327,8 +327,9 @@ final class TransactionShard: @unchecked Sendable {
     /// §17.2.4). Over UDP nothing is reported per datagram, and no closure is made.
     private func completion(for key: TransactionKey, route: TransactionRoute) -> SIPSendCompletion? {
         guard route.transport.kind.isConnectionOriented else { return nil }
-        return { [weak self] result in
-            guard case .failure(let e) = result, let self else { return }
+        // `self` held until the write completes, not weakly (see scheduleWakeUp()).
+        return { [self] result in
+            guard case .failure(let e) = result else { return }
             self.run { self.transportFailed(e, key: key) }
         }
     }
@@ -371,11 +372,15 @@ final class TransactionShard: @unchecked Sendable {
         let deadline = origin + .nanoseconds(Self.nanoseconds(next))
         if let w = wakeUp, w.deadline <= deadline { return }
         wakeUp?.task.cancel()
-        wakeUp = (deadline, loop.scheduleTask(deadline: deadline) { [weak self] in self?.fire() })
+        // `self` held until the task runs or is replaced, not weakly: a weak reference would give
+        // the shard a side table, and every retain of it (several per message) would take the
+        // runtime's slow path. A shard whose stack is gone stops at its next wake-up.
+        wakeUp = (deadline, loop.scheduleTask(deadline: deadline) { [self] in fire() })
     }
 
     private func fire() {
         wakeUp = nil
+        guard stack != nil else { return }
         let limit = clock()
         while let due = timers.popNext(notAfter: limit) {
             guard let key = due.owner else { continue }
