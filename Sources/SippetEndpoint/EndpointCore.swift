@@ -262,7 +262,7 @@ public final class EndpointCore: SIPCore {
 
     /// The request's Call-ID (§8.1.1.4), from the parser's offsets when it has them.
     private static func callID(of request: SIPMessage) -> String? {
-        request.essentials.map { $0.callID?.string } ?? request.callID
+        request.essentials?.callID?.string ?? request.callID
     }
 
     /// Sends 180 Ringing to a pending INVITE (unless its final response or a CANCEL came first).
