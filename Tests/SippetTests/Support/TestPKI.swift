@@ -70,6 +70,11 @@ struct TestPKI: Sendable {
         let dir = FileManager.default.temporaryDirectory
             .appendingPathComponent("sippet-test-pki-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        // Removed when the test process exits: the keys are of no use after it.
+        pkiDirectory = dir
+        atexit {
+            if let dir = pkiDirectory { try? FileManager.default.removeItem(atPath: dir) }
+        }
         func write(_ name: String, _ text: String) throws {
             try text.write(toFile: dir + "/" + name, atomically: true, encoding: .utf8)
         }
@@ -116,3 +121,7 @@ struct TestPKI: Sendable {
                        privateKeyPath: dir + "/server-key.pem")
     }
 }
+
+/// The directory ``TestPKI`` made, for the exit handler to remove. Written once, by the static
+/// initializer that makes the PKI, before the handler is registered.
+nonisolated(unsafe) private var pkiDirectory: String?
