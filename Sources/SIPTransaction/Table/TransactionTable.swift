@@ -193,14 +193,10 @@ public struct TransactionTable: Sendable {
         ended = nil
         if message.isResponse {
             guard let k = ClientTransactionKey(response: message) else { return .rejected(.unmatchable) }
-            let actions: TransactionActions?
-            if k.method == .invite {
-                actions = inviteClients[k]?.machine.received(message)
-            } else {
-                actions = nonInviteClients[k]?.machine.received(message)
-            }
+            let actions = k.method == .invite
+                ? Self.run(.client(k), k, in: &inviteClients, ended: &ended) { $0.received(message) }
+                : Self.run(.client(k), k, in: &nonInviteClients, ended: &ended) { $0.received(message) }
             guard let actions else { return .unmatched }
-            settle(.client(k), actions)
             return .client(k, actions)
         }
         guard let method = message.method, let computed = serverKey ?? ServerTransactionKey(request: message) else {
@@ -209,12 +205,11 @@ public struct TransactionTable: Sendable {
         var k = computed
         if method == .ack, inviteServers[k] == nil, let invite = rfc2543Acks[k] { k = invite }
         if k.method == .invite {
-            if let actions = inviteServers[k]?.machine.received(message) {
-                settle(.server(k), actions)
+            if let actions = Self.run(.server(k), k, in: &inviteServers, ended: &ended, { $0.received(message) }) {
+                if actions.terminates { forgetRFC2543Ack(of: k) }
                 return .server(k, actions, isNew: false)
             }
-        } else if let actions = nonInviteServers[k]?.machine.received(message) {
-            settle(.server(k), actions)
+        } else if let actions = Self.run(.server(k), k, in: &nonInviteServers, ended: &ended, { $0.received(message) }) {
             return .server(k, actions, isNew: false)
         }
         if method == .ack { return .unmatched }
@@ -268,17 +263,17 @@ public struct TransactionTable: Sendable {
     /// or drops it.
     public mutating func send(response: SIPMessage, on key: ServerTransactionKey) -> TransactionActions? {
         ended = nil
-        let actions: TransactionActions?
-        if key.method == .invite {
-            actions = inviteServers[key]?.machine.send(response)
-            if let actions, !actions.sent.isEmpty, !actions.terminates, key.isRFC2543 {
-                noteRFC2543Response(response, on: key)
-            }
-        } else {
-            actions = nonInviteServers[key]?.machine.send(response)
+        guard key.method == .invite else {
+            return Self.run(.server(key), key, in: &nonInviteServers, ended: &ended) { $0.send(response) }
         }
-        guard let actions else { return nil }
-        settle(.server(key), actions)
+        guard let actions = Self.run(.server(key), key, in: &inviteServers, ended: &ended, { $0.send(response) }) else {
+            return nil
+        }
+        if actions.terminates {
+            forgetRFC2543Ack(of: key)
+        } else if !actions.sent.isEmpty, key.isRFC2543 {
+            noteRFC2543Response(response, on: key)
+        }
         return actions
     }
 
@@ -308,55 +303,36 @@ public struct TransactionTable: Sendable {
     private mutating func perform(_ operation: Operation, on key: TransactionKey) -> TransactionActions? {
         switch key {
         case .client(let k):
-            if k.method == .invite { return Self.perform(operation, on: key, k, in: &inviteClients, ended: &ended) }
-            return Self.perform(operation, on: key, k, in: &nonInviteClients, ended: &ended)
+            if k.method == .invite { return Self.run(key, k, in: &inviteClients, ended: &ended) { $0.perform(operation) } }
+            return Self.run(key, k, in: &nonInviteClients, ended: &ended) { $0.perform(operation) }
         case .server(let k):
             if k.method == .invite {
-                let actions = Self.perform(operation, on: key, k, in: &inviteServers, ended: &ended)
+                let actions = Self.run(key, k, in: &inviteServers, ended: &ended) { $0.perform(operation) }
                 if actions?.terminates == true { forgetRFC2543Ack(of: k) }
                 return actions
             }
-            return Self.perform(operation, on: key, k, in: &nonInviteServers, ended: &ended)
+            return Self.run(key, k, in: &nonInviteServers, ended: &ended) { $0.perform(operation) }
         }
     }
 
-    /// One look-up of the transaction, for the event and, when it ends it, the removal: a timer
-    /// ending a transaction (J, K, L, H, I, D, the usual end under load) finds it once.
-    private static func perform<K: Hashable, M: TransactionStateMachine>(
-        _ operation: Operation, on key: TransactionKey, _ k: K, in map: inout [K: Slot<M>],
-        ended: inout (key: TransactionKey, context: Context?)?
+    /// Runs `event` on the machine of `k` in `map`, in place, and removes the transaction if that
+    /// terminated it, with its context kept as the one just ended: one look-up for the event and
+    /// the removal (a timer ending a transaction, the usual end under load, finds it once). Nil
+    /// when no such transaction is live.
+    private static func run<K: Hashable, M>(
+        _ key: TransactionKey, _ k: K, in map: inout [K: Slot<M>], ended: inout (key: TransactionKey, context: Context?)?,
+        _ event: (inout M) -> TransactionActions
     ) -> TransactionActions? {
         guard let i = map.index(forKey: k) else { return nil }
-        let actions = map.values[i].machine.perform(operation)
+        let actions = event(&map.values[i].machine)
         if actions.terminates, let context = map.remove(at: i).value.context { ended = (key, context) }
         return actions
     }
 
+    /// RFC 3261 §17.2.3: the RFC 2543 ACK key of an INVITE transaction that ended goes with it.
     private mutating func forgetRFC2543Ack(of key: ServerTransactionKey) {
         guard !rfc2543AckOf.isEmpty, let ack = rfc2543AckOf.removeValue(forKey: key) else { return }
         rfc2543Acks[ack] = nil
-    }
-
-    /// Removes the transaction `key` if `actions` terminated it.
-    private mutating func settle(_ key: TransactionKey, _ actions: TransactionActions) {
-        guard actions.terminates else { return }
-        let context: Context??
-        switch key {
-        case .client(let k):
-            if k.method == .invite {
-                context = inviteClients.removeValue(forKey: k)?.context
-            } else {
-                context = nonInviteClients.removeValue(forKey: k)?.context
-            }
-        case .server(let k):
-            if k.method == .invite {
-                context = inviteServers.removeValue(forKey: k)?.context
-                forgetRFC2543Ack(of: k)
-            } else {
-                context = nonInviteServers.removeValue(forKey: k)?.context
-            }
-        }
-        if let context { ended = (key, context) }
     }
 
     /// RFC 3261 §17.2.3: under RFC 2543 rules an ACK carries the To tag of the final response it
