@@ -159,12 +159,11 @@ public final class EndpointCore: SIPCore {
     /// The number of registered bindings.
     public var bindingCount: Int { registrar.withLockedValue { $0.count } }
 
-    /// The stripe of the calls with `callID` (FNV-1a of its bytes); stripe 0 without one.
+    /// The stripe of the calls with `callID`, by the process's seeded hash (Call-IDs chosen to
+    /// fall in one stripe cannot be worked out from outside); stripe 0 without one.
     static func stripe(of callID: String?) -> Int {
         guard let callID else { return 0 }
-        var h: UInt32 = 2_166_136_261
-        for b in callID.utf8 { h = (h ^ UInt32(b)) &* 16_777_619 }
-        return Int(h ^ (h >> 16)) & (stripeCount - 1)
+        return callID.hashValue & (stripeCount - 1)
     }
 
     /// Counts one more dialog or pending INVITE, unless ``Options/maxDialogs`` are held.
@@ -292,14 +291,22 @@ public final class EndpointCore: SIPCore {
             send(p.request.makeResponse(status: status, toTag: p.tag), key, stack)
             return
         }
-        var ok = p.request.makeResponse(status: status, toTag: p.tag)
         let e = p.request.essentials
+        let callID = e?.callID?.string ?? p.request.callID, remoteTag = e?.fromTag?.string ?? p.request.from?.tag
+        let makesDialog = callID != nil && remoteTag != nil
+        // Refused before the 2xx and its SDP answer are built.
+        if makesDialog, admit, !admitOne() {
+            refuseDialog(p.request, key, stack)
+            return
+        }
+        var ok = p.request.makeResponse(status: status, toTag: p.tag)
         let local = localAddress(for: p.request, viaTransport: e?.transport?.string, stack: stack)
         ok.headers.append(.contact, "<\(local.contact)>")
         ok.headers.append(.allow, Self.allowHeader)
         ok.headers.append(.contentType, "application/sdp")
         ok.body = sdpAnswer(offer: p.request.body, host: local.host)[...]
-        guard let callID = e?.callID?.string ?? p.request.callID, let remoteTag = e?.fromTag?.string ?? p.request.from?.tag else {
+        guard let callID, let remoteTag else {
+            // No dialog without a Call-ID and a From tag (§12.1.1).
             if !admit { releaseOne() }
             send(ok, key, stack)
             return
@@ -308,10 +315,6 @@ public final class EndpointCore: SIPCore {
         let id = DialogID(callID: callID, localTag: p.tag, remoteTag: remoteTag)
         var dialog = Dialog(invite: p.request, local: ok.headers[.to] ?? "")
         dialog.unacked = Unacked(response: ok, key: key, interval: options.t1, elapsed: .zero)
-        if admit, !admitOne() {
-            refuseDialog(p.request, key, stack)
-            return
-        }
         let now = clockNow()
         let stripe = Self.stripe(of: callID)
         let replaced = stripes[stripe].withLockedValue { s -> Bool in
