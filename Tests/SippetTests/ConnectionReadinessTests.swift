@@ -26,13 +26,19 @@ struct ConnectionReadinessTests {
         return o
     }
 
-    @Test("A TLS handshake refused and closed before the engine asks still reports a TLS failure")
-    func refusedBeforeAsked() throws {
+    /// A channel registered with a 5 s handshake timeout whose TLS handshake was refused at once.
+    static func handshakeRefused() throws -> (ConnectionReadiness, EmbeddedChannel) {
         let readiness = ConnectionReadiness()
         let channel = EmbeddedChannel()
         let ready = readiness.register(channel, timeout: .seconds(5))
         try channel.pipeline.syncOperations.addHandler(TLSHandshakeObserver(ready: ready))
         channel.pipeline.fireErrorCaught(NIOSSLError.handshakeFailed(.sslError([])))
+        return (readiness, channel)
+    }
+
+    @Test("A TLS handshake refused and closed before the engine asks still reports a TLS failure")
+    func refusedBeforeAsked() throws {
+        let (readiness, channel) = try Self.handshakeRefused()
         _ = try? channel.finish()
         let o = outcome(of: readiness.future(for: channel), on: channel)
         let error = try #require(o.error)
@@ -41,11 +47,7 @@ struct ConnectionReadinessTests {
 
     @Test("Limit: a closed connection's entry is kept only for the handshake timeout")
     func closedEntryExpires() throws {
-        let readiness = ConnectionReadiness()
-        let channel = EmbeddedChannel()
-        let ready = readiness.register(channel, timeout: .seconds(5))
-        try channel.pipeline.syncOperations.addHandler(TLSHandshakeObserver(ready: ready))
-        channel.pipeline.fireErrorCaught(NIOSSLError.handshakeFailed(.sslError([])))
+        let (readiness, channel) = try Self.handshakeRefused()
         channel.close(promise: nil)
         channel.embeddedEventLoop.advanceTime(by: .seconds(6))
         // The entry is gone: all that is left to say is that the connection closed.
