@@ -76,18 +76,24 @@ public enum SIPValidator {
     public static func validate(_ m: SIPMessage, policy: SIPValidationPolicy = .userAgent) -> SIPVerdict {
         guard case .request(let line) = m.startLine else { return validateResponse(m, policy: policy) }
         let h = m.headers
-        // One pass over the fields counts the headers the next two checks read.
-        var counts = HeaderCounts()
-        for f in h.fields { counts.note(f.id) }
-        // §8.1.1: To, From, CSeq, Call-ID, Max-Forwards and Via are mandatory. Max-Forwards is
-        // tolerated when absent, for RFC 2543 peers (RFC 4475 §3.4.1).
-        for (id, name) in HeaderCounts.mandatory where counts[id] == 0 {
-            return reject(400, "Missing \(name.text)", "the request has no \(name.text) header")
+        // One pass over the fields counts each known header (by id, saturating at 255).
+        var contentTypes: UInt8 = 0
+        let counted: SIPVerdict? = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 256) { counts in
+            counts.initialize(repeating: 0)
+            for f in h.fields where counts[Int(f.id)] < 255 { counts[Int(f.id)] += 1 }
+            contentTypes = counts[Int(KnownHeader.contentType)]
+            // §8.1.1: To, From, CSeq, Call-ID, Max-Forwards and Via are mandatory. Max-Forwards
+            // is tolerated when absent, for RFC 2543 peers (RFC 4475 §3.4.1).
+            for (id, name) in Self.mandatory where counts[Int(id)] == 0 {
+                return reject(400, "Missing \(name.text)", "the request has no \(name.text) header")
+            }
+            // §7.3.1, §20: these appear once (RFC 4475 §3.3.8).
+            for (id, name) in Self.single where counts[Int(id)] > 1 {
+                return reject(400, "Multiple \(name.text)", "\(name.text) appears \(h.count(name)) times")
+            }
+            return nil
         }
-        // §7.3.1, §20: these appear once (RFC 4475 §3.3.8).
-        for (id, name) in HeaderCounts.single where counts[id] > 1 {
-            return reject(400, "Multiple \(name.text)", "\(name.text) appears \(h.count(name)) times")
-        }
+        if let counted { return counted }
         let method = line.method
         // §16.3 step 3 (proxy): Max-Forwards 0 ends the request here — 483, except OPTIONS which may be answered.
         if policy.role == .proxy, m.maxForwards == 0, method != .options {
@@ -128,7 +134,7 @@ public enum SIPValidator {
         if !m.body.isEmpty {
             var accept: SIPHeaderField { SIPHeaderField(name: .accept, value: policy.acceptedContentTypes.joined(separator: ", ")) }
             // The usual case, a Content-Type that is one of the accepted types as written, needs no parse.
-            let plainType = counts[KnownHeader.contentType] == 1 ? h.firstIndex(known: KnownHeader.contentType).map(h.valueText(at:)) : nil
+            let plainType = contentTypes == 1 ? h.firstIndex(known: KnownHeader.contentType).map(h.valueText(at:)) : nil
             let typeAccepted = plainType.map { t in
                 // type "/" subtype, both tokens (§20.15): what the parse would accept.
                 t.utf8.count(where: { $0 == UInt8(ascii: "/") }) == 1 && t.utf8.first != UInt8(ascii: "/")
@@ -165,48 +171,16 @@ public enum SIPValidator {
     }
 
     /// §8.1.3.3: a response with more than one Via is discarded by a UAC; one without Via anywhere.
-    /// How many times each header the request checks appears (saturating at 255).
-    struct HeaderCounts {
-        static let mandatory: [(UInt8, SIPHeaderName)] = [
-            (KnownHeader.via, .via), (KnownHeader.from, .from), (KnownHeader.to, .to),
-            (KnownHeader.callID, .callID), (KnownHeader.cseq, .cseq),
-        ]
-        static let single: [(UInt8, SIPHeaderName)] = [
-            (KnownHeader.from, .from), (KnownHeader.to, .to), (KnownHeader.callID, .callID), (KnownHeader.cseq, .cseq),
-            (KnownHeader.maxForwards, .maxForwards), (KnownHeader.contentLength, .contentLength),
-            (KnownHeader.contentType, .contentType),
-        ]
-        private var via: UInt8 = 0, from: UInt8 = 0, to: UInt8 = 0, callID: UInt8 = 0, cseq: UInt8 = 0
-        private var maxForwards: UInt8 = 0, contentLength: UInt8 = 0, contentType: UInt8 = 0
-
-        mutating func note(_ id: UInt8) {
-            switch id {
-            case KnownHeader.via: via = via &+ (via < 255 ? 1 : 0)
-            case KnownHeader.from: from = from &+ (from < 255 ? 1 : 0)
-            case KnownHeader.to: to = to &+ (to < 255 ? 1 : 0)
-            case KnownHeader.callID: callID = callID &+ (callID < 255 ? 1 : 0)
-            case KnownHeader.cseq: cseq = cseq &+ (cseq < 255 ? 1 : 0)
-            case KnownHeader.maxForwards: maxForwards = maxForwards &+ (maxForwards < 255 ? 1 : 0)
-            case KnownHeader.contentLength: contentLength = contentLength &+ (contentLength < 255 ? 1 : 0)
-            case KnownHeader.contentType: contentType = contentType &+ (contentType < 255 ? 1 : 0)
-            default: break
-            }
-        }
-
-        subscript(id: UInt8) -> UInt8 {
-            switch id {
-            case KnownHeader.via: return via
-            case KnownHeader.from: return from
-            case KnownHeader.to: return to
-            case KnownHeader.callID: return callID
-            case KnownHeader.cseq: return cseq
-            case KnownHeader.maxForwards: return maxForwards
-            case KnownHeader.contentLength: return contentLength
-            case KnownHeader.contentType: return contentType
-            default: return 0
-            }
-        }
-    }
+    /// The headers a request must have (§8.1.1), and those it may have once only (§7.3.1, §20).
+    static let mandatory: [(UInt8, SIPHeaderName)] = [
+        (KnownHeader.via, .via), (KnownHeader.from, .from), (KnownHeader.to, .to),
+        (KnownHeader.callID, .callID), (KnownHeader.cseq, .cseq),
+    ]
+    static let single: [(UInt8, SIPHeaderName)] = [
+        (KnownHeader.from, .from), (KnownHeader.to, .to), (KnownHeader.callID, .callID), (KnownHeader.cseq, .cseq),
+        (KnownHeader.maxForwards, .maxForwards), (KnownHeader.contentLength, .contentLength),
+        (KnownHeader.contentType, .contentType),
+    ]
 
     static func validateResponse(_ m: SIPMessage, policy: SIPValidationPolicy) -> SIPVerdict {
         guard let e = m.essentials, e.viaCount > 0 else { return .drop("a response without Via") }
