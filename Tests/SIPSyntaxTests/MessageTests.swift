@@ -171,6 +171,21 @@ struct MessageTests {
         // Half of all hex digits have their top bit set: 40,000 ± 5σ (σ = 200).
         #expect((39_000...41_000).contains(ones))
     }
+
+    @Test("the random pool fills a block with one call to the system's CSPRNG, whatever its length",
+          arguments: [4096, 4095, 7, 1])
+    func poolFillsInBulk(count: Int) {
+        var bytes = [UInt8](repeating: 0, count: count)
+        let bulk = bytes.withUnsafeMutableBytes { RandomPool.fill($0) }
+        #expect(bulk)
+        // All zero has probability 2^-8 for one byte: check the longer buffers only.
+        if count >= 7 { #expect(bytes.contains { $0 != 0 }) }
+        if count == 4096 {
+            // Each bit value appears about half the time: 16,384 ± 5σ (σ = 64).
+            let ones = bytes.reduce(0) { $0 + $1.nonzeroBitCount }
+            #expect((16_064...16_704).contains(ones))
+        }
+    }
 }
 
 @Suite("Limits: every one has a typed error naming it")

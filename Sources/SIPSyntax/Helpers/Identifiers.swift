@@ -1,4 +1,11 @@
 import Synchronization
+#if canImport(Darwin)
+import Darwin
+#elseif canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// Fresh identifiers for new requests and dialogs.
 public enum SIPIdentifiers {
@@ -20,14 +27,14 @@ public enum SIPIdentifiers {
 
     /// Random bits as lowercase hex (token characters only), from the system's CSPRNG (§19.3 asks
     /// tags to be cryptographically random). The bytes are drawn a block at a time
-    /// (``RandomPool``): one system call per hundreds of tags, not one per tag.
+    /// (``RandomPool``): one system call per 512 tags, not one per tag.
     static func randomToken(bits: Int) -> String {
         RandomPool.shared.hex(digits: (bits + 3) / 4)
     }
 }
 
-/// Bytes from the system's random number generator (`getrandom`, through
-/// `SystemRandomNumberGenerator`), fetched 4 KiB at a time and each handed out once.
+/// Bytes from the system's CSPRNG, fetched 4 KiB at a time (one `getrandom` system call on
+/// Linux, `arc4random_buf` on Darwin) and each handed out once.
 final class RandomPool: Sendable {
     static let shared = RandomPool()
 
@@ -38,18 +45,58 @@ final class RandomPool: Sendable {
 
     private let block = Mutex(Block())
 
+    #if !canImport(Darwin)
+    /// `getrandom(2)` (glibc 2.25, musl 1.1.20), looked up at run time: the C library's headers
+    /// as Swift imports them do not declare it.
+    private typealias GetRandom = @convention(c) (UnsafeMutableRawPointer?, Int, UInt32) -> Int
+    private static let getrandom: GetRandom? =
+        dlsym(nil, "getrandom").map { unsafeBitCast($0, to: GetRandom.self) }
+    #endif
+
+    /// Fills `buffer` with random bytes. Returns whether it took the bulk path: one call for the
+    /// whole buffer (`getrandom`, `arc4random_buf`), rather than `SystemRandomNumberGenerator`,
+    /// which makes one system call per eight bytes.
+    @discardableResult
+    static func fill(_ buffer: UnsafeMutableRawBufferPointer) -> Bool {
+        guard let base = buffer.baseAddress, !buffer.isEmpty else { return true }
+        #if canImport(Darwin)
+        arc4random_buf(base, buffer.count)
+        return true
+        #else
+        if let getrandom {
+            var done = 0
+            while done < buffer.count {
+                // A request over 256 bytes may return fewer when a signal interrupts it.
+                let n = getrandom(base + done, buffer.count - done, 0)
+                if n > 0 {
+                    done += n
+                } else if n < 0 && errno == EINTR {
+                    continue
+                } else {
+                    break
+                }
+            }
+            if done == buffer.count { return true }
+        }
+        var g = SystemRandomNumberGenerator()
+        var i = 0
+        while i < buffer.count {
+            var word = g.next() as UInt64
+            let n = min(8, buffer.count - i)
+            withUnsafeBytes(of: &word) { (base + i).copyMemory(from: $0.baseAddress!, byteCount: n) }
+            i += n
+        }
+        return false
+        #endif
+    }
+
     /// `digits` (at most 8,192) random lowercase hex digits.
     func hex(digits: Int) -> String {
         let count = (digits + 1) / 2
         precondition(count <= 4096)
         return block.withLock { b -> String in
             if b.used + count > b.bytes.count {
-                var g = SystemRandomNumberGenerator()
-                b.bytes.withUnsafeMutableBytes { raw in
-                    for i in stride(from: 0, to: raw.count, by: 8) {
-                        raw.storeBytes(of: g.next() as UInt64, toByteOffset: i, as: UInt64.self)
-                    }
-                }
+                b.bytes.withUnsafeMutableBytes { _ = Self.fill($0) }
                 b.used = 0
             }
             let start = b.used
