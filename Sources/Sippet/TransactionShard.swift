@@ -13,17 +13,20 @@ struct TransactionRoute: Sendable {
 }
 
 /// What the shard keeps with a transaction, in its entry in the table
-/// (``TransactionTable/context(of:)``): its route, its number in the shard's timer queue, and
-/// for a client transaction what only that needs.
-final class RouteEntry: Sendable {
+/// (``TransactionTable/context(of:)``): its key, its route, its pending timers (the shard's
+/// ``OwnedTimerQueue`` reads them here, with no index of its own), and for a client transaction
+/// what only that needs.
+// @unchecked: `timerPlaces` is read and written on the shard's loop only.
+final class RouteEntry: TimerOwner, @unchecked Sendable {
+    let key: TransactionKey
     let route: TransactionRoute
-    let timerID: UInt64
+    var timerPlaces = TimerPlaces()
     /// Nil for a server transaction, the bulk of a server's table, whose entries stay small.
     let client: ClientContext?
 
-    init(route: TransactionRoute, timerID: UInt64, client: ClientContext? = nil) {
+    init(key: TransactionKey, route: TransactionRoute, client: ClientContext? = nil) {
+        self.key = key
         self.route = route
-        self.timerID = timerID
         self.client = client
     }
 }
@@ -51,11 +54,9 @@ final class TransactionShard: @unchecked Sendable {
     /// The stack, set once right after it is made.
     weak var stack: SIPStack?
     private var table: TransactionTable
-    /// Timers by transaction number, not key: the heap and its index then hold plain integers,
-    /// with no string to hash, copy, retain or release. The queue keeps each number's key
-    /// (``TimerQueue/register(_:owner:)``) and hands it back with each timer due.
-    private var timers = TimerQueue<UInt64>()
-    private var nextTimerID: UInt64 = 0
+    /// The timers of the transactions, each pointing at its transaction's entry, which holds
+    /// which of them are pending and hands back the key when one falls due.
+    private var timers = OwnedTimerQueue<RouteEntry>()
     /// The transport error behind a `.transportError` event, to give the core the full error.
     private var transportErrors: [TransactionKey: SIPTransportError] = [:]
     /// INVITE client transactions whose CANCEL waits for a provisional response (RFC 3261 §9.1).
@@ -107,7 +108,7 @@ final class TransactionShard: @unchecked Sendable {
         }
         let reliability: TransportReliability = route.transport.kind.isReliable ? .reliable : .unreliable
         // An ACK makes no transaction (RFC 3261 §17.2.3): it needs no entry.
-        let entry = request.method == .ack ? nil : newEntry(route)
+        let entry = request.method == .ack ? nil : RouteEntry(key: .server(key), route: route)
         switch table.receive(request, reliability: reliability, serverKey: key, context: entry) {
         case .server(let key, let actions, let isNew):
             let k = TransactionKey.server(key)
@@ -116,8 +117,8 @@ final class TransactionShard: @unchecked Sendable {
                 handle(actions, for: k, advanceClock: true)
                 return
             }
-            guard let entry else { return }
-            adopt(k, entry)
+            guard entry != nil else { return }
+            metrics.liveTransactions.increment()
             let verdict = validate ? SIPValidator.validate(request, policy: stack.configuration.validation) : .accept
             switch verdict {
             case .accept:
@@ -191,9 +192,10 @@ final class TransactionShard: @unchecked Sendable {
         let reliability: TransportReliability = route.transport.kind.isReliable ? .reliable : .unreliable
         let k = TransactionKey.client(key)
         do {
-            let entry = newEntry(route, client: ClientContext(started: .now(), invite: key.method == .invite ? request : nil))
+            let entry = RouteEntry(key: k, route: route,
+                                   client: ClientContext(started: .now(), invite: key.method == .invite ? request : nil))
             let (_, actions) = try table.send(request: request, reliability: reliability, context: entry)
-            adopt(k, entry)
+            metrics.liveTransactions.increment()
             counters.countOut(request)
             handle(actions, for: k, advanceClock: true)
         } catch {
@@ -256,21 +258,9 @@ final class TransactionShard: @unchecked Sendable {
 
     // MARK: - Actions
 
-    /// A route numbered for the timer queue, for the table to keep with a new transaction.
-    private func newEntry(_ route: TransactionRoute, client: ClientContext? = nil) -> RouteEntry {
-        nextTimerID &+= 1
-        return RouteEntry(route: route, timerID: nextTimerID, client: client)
-    }
-
     /// The route the table keeps with the transaction `key` (also right after the event that ended it).
     private func entry(_ key: TransactionKey) -> RouteEntry? {
         table.contextInPlace(of: key).map { unsafeDowncast($0, to: RouteEntry.self) }
-    }
-
-    /// Notes a new transaction, made with `entry`, as the owner of its timers.
-    private func adopt(_ key: TransactionKey, _ entry: RouteEntry) {
-        timers.register(entry.timerID, owner: key)
-        metrics.liveTransactions.increment()
     }
 
     /// Applies what a machine asked for: timers first (so that a core answering inline cannot see
@@ -279,17 +269,18 @@ final class TransactionShard: @unchecked Sendable {
     /// The one exception is the 200 ms timer of a new INVITE (RFC 3261 §17.2.1): it starts after
     /// the core had the INVITE, and only if the core has not answered it inline. A core that
     /// answers at once then leaves no cancelled timer behind in the queue.
+    /// `known` is the transaction's entry when the caller has it (a timer due), else it is read
+    /// from the table.
     private func handle(_ actions: TransactionActions, for key: TransactionKey, advanceClock: Bool,
-                        deliver: Bool = true) {
+                        deliver: Bool = true, entry known: RouteEntry? = nil) {
         if actions.isEmpty { return }
         // Read before anything else touches the table: after an event that ended the
         // transaction the table has its route only until the next event.
-        let entry = self.entry(key)
-        let timerID = entry?.timerID
+        let entry = known ?? self.entry(key)
         var trying: Duration?
-        if let timerID {
+        if let entry {
             if advanceClock { timers.advance(to: clock()) }
-            trying = timers.apply(actions, for: timerID, holding: deliver ? .trying : nil)
+            trying = timers.apply(actions, for: entry, holding: deliver ? .trying : nil)
         }
         for action in actions {
             switch action {
@@ -317,8 +308,8 @@ final class TransactionShard: @unchecked Sendable {
                 break
             }
         }
-        if let trying, let timerID, case .server(let k) = key, table.inviteServer(k)?.isTryingDue == true {
-            timers.start(.trying, for: timerID, after: trying)
+        if let trying, let entry, case .server(let k) = key, table.inviteServer(k)?.isTryingDue == true {
+            timers.start(.trying, for: entry, after: trying)
         }
         scheduleWakeUp()
     }
@@ -383,10 +374,10 @@ final class TransactionShard: @unchecked Sendable {
         guard stack != nil else { return }
         let limit = clock()
         while let due = timers.popNext(notAfter: limit) {
-            guard let key = due.owner else { continue }
+            let key = due.owner.key
             let actions = table.timerFired(due.timer, for: key)
             if !actions.sent.isEmpty, due.timer != .trying { metrics.retransmissions.increment(by: actions.sent.count) }
-            handle(actions, for: key, advanceClock: false)
+            handle(actions, for: key, advanceClock: false, entry: due.owner)
         }
         scheduleWakeUp()
     }

@@ -36,15 +36,12 @@ public struct TimerQueue<ID: Hashable & Sendable>: Sendable {
     /// ``overflow``) holds its sequence number.
     @usableFromInline typealias Entry = DeadlineHeap<Slot>.Entry
 
-    /// The pending timers of one transaction, inline: a machine runs at most three at once (the
-    /// INVITE server's Trying, G and H), so four places cover them, and a fifth kind goes to
-    /// ``overflow``. One index entry per transaction rather than per timer: ending a transaction
-    /// removes one entry, instead of looking up every kind of timer it might have started.
+    /// The pending timers of one transaction (``TimerPlaces``), and its key. One index entry per
+    /// transaction rather than per timer: ending a transaction removes one entry, instead of
+    /// looking up every kind of timer it might have started.
     @usableFromInline
     struct Pending: Sendable {
-        /// The kinds in the four places, a byte each (``TransactionTimer`` raw values); 0xFF: empty.
-        @usableFromInline var kinds: UInt32 = .max
-        @usableFromInline var s0: UInt64 = 0, s1: UInt64 = 0, s2: UInt64 = 0, s3: UInt64 = 0
+        @usableFromInline var places = TimerPlaces()
         /// The transaction's key, from ``register(_:owner:)``; a registered entry stays until
         /// ``cancelAll(for:)``, one with no owner until its last timer goes.
         @usableFromInline var owner: TransactionKey?
@@ -52,57 +49,11 @@ public struct TimerQueue<ID: Hashable & Sendable>: Sendable {
         @inlinable init(owner: TransactionKey? = nil) { self.owner = owner }
 
         /// Whether the entry can go: no timer pending and no owner to keep.
-        @inlinable var isDisposable: Bool { kinds == .max && owner == nil }
+        @inlinable var isDisposable: Bool { places.isEmpty && owner == nil }
 
-        /// The sequence number of `timer` here, or nil.
-        @inlinable func sequence(of timer: TransactionTimer) -> UInt64? { place(of: timer).map(sequence(at:)) }
-
-        /// ``sequence(of:)`` through the dictionary's in-place accessor (mutating in name only).
-        @inlinable mutating func sequenceInPlace(of timer: TransactionTimer) -> UInt64? { sequence(of: timer) }
-
-        /// The place of `timer`, or nil.
-        @inlinable func place(of timer: TransactionTimer) -> Int? { place(ofRaw: timer.rawValue) }
-
-        @inlinable func sequence(at i: Int) -> UInt64 {
-            switch i {
-            case 0: return s0
-            case 1: return s1
-            case 2: return s2
-            default: return s3
-            }
-        }
-
-        /// Puts `timer` with `sequence` in its place, or in a free one; false when all four hold others.
-        @inlinable mutating func set(_ timer: TransactionTimer, _ sequence: UInt64) -> Bool {
-            guard let i = place(of: timer) ?? place(ofRaw: 0xFF) else { return false }
-            kinds = (kinds & ~(0xFF << UInt32(8 * i))) | (UInt32(timer.rawValue) << UInt32(8 * i))
-            switch i {
-            case 0: s0 = sequence
-            case 1: s1 = sequence
-            case 2: s2 = sequence
-            default: s3 = sequence
-            }
-            return true
-        }
-
-        /// Empties the place of `timer`; its sequence number, or nil when it was not here.
-        @inlinable mutating func remove(_ timer: TransactionTimer) -> UInt64? {
-            guard let i = place(of: timer) else { return nil }
-            kinds |= 0xFF << UInt32(8 * i)
-            return sequence(at: i)
-        }
-
-        @inlinable func place(ofRaw raw: UInt8) -> Int? {
-            for i in 0..<4 where UInt8(truncatingIfNeeded: kinds >> (8 * i)) == raw { return i }
-            return nil
-        }
-
-        /// How many timers are here.
-        @inlinable var count: Int {
-            var n = 0
-            for i in 0..<4 where UInt8(truncatingIfNeeded: kinds >> (8 * i)) != 0xFF { n += 1 }
-            return n
-        }
+        /// ``TimerPlaces/sequence(of:)`` through the dictionary's in-place accessor (mutating in
+        /// name only).
+        @inlinable mutating func sequenceInPlace(of timer: TransactionTimer) -> UInt64? { places.sequence(of: timer) }
     }
 
     /// A timer of a transaction: the key of a heap entry, and of the rare fifth kind pending at once.
@@ -163,7 +114,7 @@ public struct TimerQueue<ID: Hashable & Sendable>: Sendable {
 
     /// Whether `timer` is pending for `id`.
     @inlinable public func isPending(_ timer: TransactionTimer, for id: ID) -> Bool {
-        if let i = live.index(forKey: id), live.values[i].place(of: timer) != nil { return true }
+        if let i = live.index(forKey: id), live.values[i].places.place(of: timer) != nil { return true }
         return !overflow.isEmpty && overflow[Slot(id: id, timer: timer)] != nil
     }
 
@@ -193,8 +144,8 @@ public struct TimerQueue<ID: Hashable & Sendable>: Sendable {
     /// Puts `timer` in `p`; whether it fitted, and the sequence number it replaced there.
     @inlinable static func place(_ timer: TransactionTimer, _ sequence: UInt64, in p: inout Pending)
         -> (placed: Bool, replaced: UInt64?) {
-        let old = p.place(of: timer).map { p.sequence(at: $0) }
-        return (p.set(timer, sequence), old)
+        let old = p.places.sequence(of: timer)
+        return (p.places.set(timer, sequence), old)
     }
 
     /// Cancels `timer` for `id` if it is pending.
@@ -207,7 +158,7 @@ public struct TimerQueue<ID: Hashable & Sendable>: Sendable {
         var removed: UInt64?
         var owner: TransactionKey?
         if let i = live.index(forKey: id) {
-            removed = live.values[i].remove(timer)
+            removed = live.values[i].places.remove(timer)
             owner = live.values[i].owner
             if live.values[i].isDisposable { live.remove(at: i) }
         }
@@ -222,8 +173,8 @@ public struct TimerQueue<ID: Hashable & Sendable>: Sendable {
     /// Cancels every pending timer of `id` (its transaction terminated), and forgets its owner.
     @inlinable public mutating func cancelAll(for id: ID) {
         if let p = live.removeValue(forKey: id) {
-            pendingCount -= p.count
-            for i in 0..<4 where UInt8(truncatingIfNeeded: p.kinds >> (8 * i)) != 0xFF { forget(p.sequence(at: i)) }
+            pendingCount -= p.places.count
+            p.places.forEachSequence { forget($0) }
         }
         guard !overflow.isEmpty else { return }
         for timer in TransactionTimer.allCases {
@@ -299,7 +250,7 @@ public struct TimerQueue<ID: Hashable & Sendable>: Sendable {
 
     @inlinable @inline(__always)
     static func isLive(_ e: Entry, live: [ID: Pending], overflow: [Slot: UInt64]) -> Bool {
-        if let p = live[e.key.id], let s = p.sequence(of: e.key.timer) { return s == e.sequence }
+        if let p = live[e.key.id], let s = p.places.sequence(of: e.key.timer) { return s == e.sequence }
         return !overflow.isEmpty && overflow[e.key] == e.sequence
     }
 
