@@ -9,42 +9,109 @@ public struct SIPMessage: Sendable {
         case response(StatusLine)
     }
 
+    /// The message's parts, in one object shared by its copies until one of them changes (copy
+    /// on write): a message is copied several times on its way through the stack (into its
+    /// transaction, into the actions that hand it to the core), and copying one reference costs
+    /// one retain where copying every part cost one for each of its buffers.
+    // @unchecked: a Storage is changed only when uniquely referenced (`makeUnique()`), so a
+    // shared one is immutable.
+    final class Storage: @unchecked Sendable {
+        var startLine: StartLine {
+            didSet { method = Self.method(of: startLine) }
+        }
+        /// The request's method, read once from the start line: asking for it copied the
+        /// Request-Line out of the enum, retaining its buffers.
+        private(set) var method: SIPMethod?
+        var headers: SIPHeaders
+        var body: ArraySlice<UInt8>
+        /// The received bytes of this message (start line to the end of its body), while unchanged.
+        var wire: ArraySlice<UInt8>?
+        var startLineChanged = false
+        var bodyChanged = false
+        /// What the parser found about the hot headers; nil once the headers change.
+        var cache: Essentials?
+
+        init(startLine: StartLine, headers: SIPHeaders, body: ArraySlice<UInt8>, wire: ArraySlice<UInt8>?, cache: Essentials?) {
+            self.startLine = startLine
+            self.method = Self.method(of: startLine)
+            self.headers = headers
+            self.body = body
+            self.wire = wire
+            self.cache = cache
+        }
+
+        static func method(of line: StartLine) -> SIPMethod? {
+            if case .request(let l) = line { return l.method }
+            return nil
+        }
+
+        func copy() -> Storage {
+            let c = Storage(startLine: startLine, headers: headers, body: body, wire: wire, cache: cache)
+            c.startLineChanged = startLineChanged
+            c.bodyChanged = bodyChanged
+            return c
+        }
+    }
+
+    var storage: Storage
+
+    /// Before any change: a storage other copies share is copied first.
+    @inline(__always)
+    mutating func makeUnique() {
+        if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
+    }
+
     public var startLine: StartLine {
-        didSet { startLineChanged = true }
+        _read { yield storage.startLine }
+        set {
+            makeUnique()
+            storage.startLine = newValue
+            storage.startLineChanged = true
+        }
     }
 
     public var headers: SIPHeaders {
-        didSet { cache = nil }
+        _read { yield storage.headers }
+        _modify {
+            makeUnique()
+            storage.cache = nil
+            yield &storage.headers
+        }
+        set {
+            makeUnique()
+            storage.cache = nil
+            storage.headers = newValue
+        }
     }
 
     /// The body, as bytes (RFC 3261 §7.4). On a parsed message it shares the received buffer.
     public var body: ArraySlice<UInt8> {
-        didSet { bodyChanged = true }
+        _read { yield storage.body }
+        set {
+            makeUnique()
+            storage.body = newValue
+            storage.bodyChanged = true
+        }
     }
 
     /// The received bytes of this message (start line to the end of its body), while unchanged.
-    var wire: ArraySlice<UInt8>?
-    var startLineChanged = false
-    var bodyChanged = false
+    var wire: ArraySlice<UInt8>? { storage.wire }
+    var startLineChanged: Bool { storage.startLineChanged }
+    var bodyChanged: Bool { storage.bodyChanged }
     /// What the parser found about the hot headers; nil once the headers change.
-    var cache: Essentials?
+    var cache: Essentials? { storage.cache }
 
     init(startLine: StartLine, headers: SIPHeaders, body: ArraySlice<UInt8>, wire: ArraySlice<UInt8>?, cache: Essentials?) {
-        self.startLine = startLine
-        self.headers = headers
-        self.body = body
-        self.wire = wire
-        self.cache = cache
+        storage = Storage(startLine: startLine, headers: headers, body: body, wire: wire, cache: cache)
     }
 
-    /// A new request with the given header fields (name, value) in order.
     public static func request(method: SIPMethod, uri: URI, headers: [(SIPHeaderName, String)] = [], body: [UInt8] = []) -> SIPMessage {
         var h = SIPHeaders()
         for (n, v) in headers { h.append(n, v) }
-        var m = SIPMessage(startLine: .request(RequestLine(method: method, uri: uri)), headers: h, body: body[...],
+        let m = SIPMessage(startLine: .request(RequestLine(method: method, uri: uri)), headers: h, body: body[...],
                            wire: nil, cache: nil)
-        m.startLineChanged = true
-        m.bodyChanged = true
+        m.storage.startLineChanged = true
+        m.storage.bodyChanged = true
         return m
     }
 
@@ -53,10 +120,10 @@ public struct SIPMessage: Sendable {
     public static func response(status: Int, reason: String? = nil, headers: [(SIPHeaderName, String)] = [], body: [UInt8] = []) -> SIPMessage {
         var h = SIPHeaders()
         for (n, v) in headers { h.append(n, v) }
-        var m = SIPMessage(startLine: .response(StatusLine(status: status, reason: reason ?? SIPStatus.reasonPhrase(for: status))),
+        let m = SIPMessage(startLine: .response(StatusLine(status: status, reason: reason ?? SIPStatus.reasonPhrase(for: status))),
                            headers: h, body: body[...], wire: nil, cache: nil)
-        m.startLineChanged = true
-        m.bodyChanged = true
+        m.storage.startLineChanged = true
+        m.storage.bodyChanged = true
         return m
     }
 
@@ -64,10 +131,7 @@ public struct SIPMessage: Sendable {
     public var isResponse: Bool { !isRequest }
 
     /// The request method, for a request.
-    public var method: SIPMethod? {
-        if case .request(let l) = startLine { return l.method }
-        return nil
-    }
+    public var method: SIPMethod? { storage.method }
 
     /// The Request-URI, for a request.
     public var requestURI: URI? {

@@ -262,12 +262,8 @@ extension SIPMessage {
         essentials.contentLength = contentLength.map { Int32(truncatingIfNeeded: $0) }
 
         if lenient {
-            // Stored directly rather than through the memberwise initializer, which costs a copy.
-            self.startLine = startLine
-            self.headers = SIPHeaders(source: bytes, fields: fields)
-            self.body = bytes[bodyStart..<n]
-            self.wire = nil
-            self.cache = nil
+            self.storage = Storage(startLine: startLine, headers: SIPHeaders(source: bytes, fields: fields),
+                                   body: bytes[bodyStart..<n], wire: nil, cache: nil)
             return
         }
         if let hotError { throw hotError }
@@ -278,11 +274,8 @@ extension SIPMessage {
                                     header: "CSeq", offset: m.lowerBound)
             }
         }
-        self.startLine = startLine
-        self.headers = SIPHeaders(source: bytes, fields: fields)
-        self.body = bytes[bodyStart..<bodyEnd]
-        self.wire = bytes[messageStart..<bodyEnd]
-        self.cache = essentials
+        self.storage = Storage(startLine: startLine, headers: SIPHeaders(source: bytes, fields: fields),
+                               body: bytes[bodyStart..<bodyEnd], wire: bytes[messageStart..<bodyEnd], cache: essentials)
     }
 }
 
