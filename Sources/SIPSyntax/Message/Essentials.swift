@@ -1,29 +1,38 @@
 /// The values that transaction matching and routing read from every message (RFC 3261 §17.1.3,
 /// §17.2.3, §18): views of the received bytes, so reading them allocates nothing.
 public struct MessageEssentials: Sendable {
+    /// The received bytes, held once: each view is made when read, so that making, copying and
+    /// dropping the essentials costs one retain and one release, not one per view.
+    let source: [UInt8]
+    let spans: Essentials
+    /// The Request-URI's bytes, and its user and host in them.
+    let uri: (bytes: [UInt8], user: Range<Int>?, host: Range<Int>?)?
+
+    @inline(__always) func view(_ span: Span?) -> ByteView? { span.map { ByteView(source, $0.range) } }
+
     /// Top Via branch (may be absent in RFC 2543 messages).
-    public var branch: ByteView?
+    public var branch: ByteView? { view(spans.viaBranch) }
     /// Top Via transport, as written.
-    public var transport: ByteView?
+    public var transport: ByteView? { spans.hasTopVia ? view(spans.viaTransport) : nil }
     /// Top Via sent-by host, as written (IPv6 with brackets).
-    public var sentByHost: ByteView?
+    public var sentByHost: ByteView? { spans.hasTopVia ? view(spans.viaHost) : nil }
     /// Top Via sent-by port, when given.
-    public var sentByPort: Int?
+    public var sentByPort: Int? { spans.viaPort.map(Int.init) }
     /// Top Via `received`.
-    public var received: ByteView?
+    public var received: ByteView? { view(spans.viaReceived) }
     /// Top Via has `rport`.
-    public var hasRport: Bool
-    public var callID: ByteView?
-    public var cseqNumber: UInt32?
-    public var cseqMethod: ByteView?
-    public var fromTag: ByteView?
-    public var toTag: ByteView?
-    public var maxForwards: Int?
+    public var hasRport: Bool { spans.viaHasRport }
+    public var callID: ByteView? { view(spans.callID) }
+    public var cseqNumber: UInt32? { spans.cseqNumber }
+    public var cseqMethod: ByteView? { view(spans.cseqMethod) }
+    public var fromTag: ByteView? { view(spans.fromTag) }
+    public var toTag: ByteView? { view(spans.toTag) }
+    public var maxForwards: Int? { spans.maxForwards.map(Int.init) }
     /// Request-URI user and host, for a request.
-    public var requestURIUser: ByteView?
-    public var requestURIHost: ByteView?
+    public var requestURIUser: ByteView? { uri.flatMap { u in u.user.map { ByteView(u.bytes, $0) } } }
+    public var requestURIHost: ByteView? { uri.flatMap { u in u.host.map { ByteView(u.bytes, $0) } } }
     /// Number of Via values.
-    public var viaCount: Int
+    public var viaCount: Int { spans.viaCount }
 }
 
 extension SIPMessage {
@@ -43,28 +52,21 @@ extension SIPMessage {
             e = c
             src = again.headers.source
         }
-        func v(_ r: Span?) -> ByteView? { r.map { ByteView(src, $0.range) } }
-        var ruriUser: ByteView? = nil, ruriHost: ByteView? = nil
+        var uri: (bytes: [UInt8], user: Range<Int>?, host: Range<Int>?)?
         if case .request(let rl) = startLine {
             switch rl.storage {
             case .raw(let b, let r):
-                ruriUser = r.user.map { ByteView(b, $0) }
-                ruriHost = (r.scheme == .sip || r.scheme == .sips) ? ByteView(b, r.host) : nil
+                uri = (b, r.user, (r.scheme == .sip || r.scheme == .sips) ? r.host : nil)
             case .typed(let u):
                 if case .sip(let s) = u {
-                    ruriUser = s.user.map(ByteView.init)
-                    ruriHost = ByteView(s.host.text)
+                    // user@host as bytes, with the two ranges in them.
+                    let user = s.user.map { Array($0.utf8) } ?? []
+                    let host = Array(s.host.text.utf8)
+                    uri = (user + host, s.user == nil ? nil : 0..<user.count, user.count..<(user.count + host.count))
                 }
             }
         }
-        let via = e.hasTopVia
-        // Built in one go, in the return slot (a `var` changed afterwards costs a copy).
-        return MessageEssentials(
-            branch: v(e.viaBranch), transport: via ? v(e.viaTransport) : nil, sentByHost: via ? v(e.viaHost) : nil,
-            sentByPort: e.viaPort.map(Int.init), received: v(e.viaReceived), hasRport: e.viaHasRport,
-            callID: v(e.callID), cseqNumber: e.cseqNumber, cseqMethod: v(e.cseqMethod), fromTag: v(e.fromTag),
-            toTag: v(e.toTag), maxForwards: e.maxForwards.map(Int.init), requestURIUser: ruriUser, requestURIHost: ruriHost,
-            viaCount: e.viaCount)
+        return MessageEssentials(source: src, spans: e, uri: uri)
     }
 
     // Typed shortcuts for the headers every element reads.
