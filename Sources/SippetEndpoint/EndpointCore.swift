@@ -581,14 +581,30 @@ public final class EndpointCore: SIPCore {
             lineStart = lineEnd < offer.endIndex ? offer.index(after: lineEnd) : lineEnd
             // "m=<media> <port> <proto> <fmt> …" (§5.14) → "m=<media> 9 <proto> <first fmt>".
             guard line.count > 2, line.first == UInt8(ascii: "m"), line[line.index(after: line.startIndex)] == UInt8(ascii: "=") else { continue }
-            let f = line.dropFirst(2).split(separator: UInt8(ascii: " "), maxSplits: 4)
-            guard f.count >= 4 else { continue }
+            // The first four space-separated fields, found in place (a split allocates an array).
+            var f: (ArraySlice<UInt8>, ArraySlice<UInt8>, ArraySlice<UInt8>) = ([], [], [])
+            var rest = line.dropFirst(2)
+            var n = 0
+            while n < 4, !rest.isEmpty {
+                let end = rest.firstIndex(of: UInt8(ascii: " ")) ?? rest.endIndex
+                let field = rest[rest.startIndex..<end]
+                rest = rest[end...].drop { $0 == UInt8(ascii: " ") }
+                guard !field.isEmpty else { continue }
+                switch n {
+                case 0: f.0 = field
+                case 2: f.1 = field
+                case 3: f.2 = field
+                default: break
+                }
+                n += 1
+            }
+            guard n == 4 else { continue }
             sdp += "m=".utf8
-            sdp += f[0]
+            sdp += f.0
             sdp += " 9 ".utf8
-            sdp += f[2]
+            sdp += f.1
             sdp.append(UInt8(ascii: " "))
-            sdp += f[3]
+            sdp += f.2
             sdp += "\r\na=inactive\r\n".utf8
             media += 1
         }

@@ -129,11 +129,11 @@ struct OwnedTimerQueueTests {
         }
         for i in stride(from: 1, to: 10_000, by: 2) { q.cancel(.j, for: owners[i]) }
         #expect(q.count == 5_000)
-        #expect(q.rings[0].ring.storage.count == 16_384)
+        #expect(q.rings[0].storage.count == 16_384)
         var fired: [Int] = []
         while let d = q.popNext(notAfter: s(100)) { fired.append(Int(d.owner.name)!) }
         #expect(fired == Array(stride(from: 0, to: 10_000, by: 2)))
-        #expect(q.rings[0].ring.count == 0 && q.rings[0].ring.storage.count <= 1_024)
+        #expect(q.rings[0].count == 0 && q.rings[0].storage.count <= 1_024)
     }
 
     @Test("a transaction's object is let go once its timers have fired or been dropped")

@@ -142,7 +142,8 @@ public struct SIPHeaders: Sendable, RandomAccessCollection {
 
     /// The value of the first field named `name`, unfolded.
     public subscript(name: SIPHeaderName) -> String? {
-        firstIndex(of: name).map(valueText(at:))
+        guard let i = firstIndex(of: name) else { return nil }
+        return valueText(at: i)
     }
 
     /// The value of every field named `name`, one per line, unfolded (a list header's line may hold several values).

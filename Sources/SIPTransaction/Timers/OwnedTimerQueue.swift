@@ -66,8 +66,9 @@ public struct OwnedTimerQueue<Owner: TimerOwner>: Sendable {
     }
 
     @usableFromInline var heap = DeadlineHeap<Slot>()
-    /// The coarse timers, one ring per delay, each in deadline order.
-    @usableFromInline var rings: [(delay: Duration, ring: DeadlineRing<Slot>)] = []
+    /// The coarse timers, one ring per delay (``ringDelays``), each in deadline order.
+    @usableFromInline var rings: [DeadlineRing<Slot>] = []
+    @usableFromInline var ringDelays: [Duration] = []
     @usableFromInline var overflow: [OverflowKey: UInt64] = [:]
     @usableFromInline var pendingCount = 0
     @usableFromInline var nextSequence: UInt64 = 0
@@ -117,12 +118,13 @@ public struct OwnedTimerQueue<Owner: TimerOwner>: Sendable {
         }
         var rounded = entry
         rounded.deadline = TimerQueue<Int>.roundedUp(entry.deadline, to: coarseResolution)
-        if let r = rings.firstIndex(where: { $0.delay == delay }), rings[r].ring.acceptsInOrder(rounded) {
-            rings[r].ring.append(rounded)
-        } else if rings.count < Self.maximumRings, !rings.contains(where: { $0.delay == delay }) {
+        if let r = ringDelays.firstIndex(of: delay), rings[r].acceptsInOrder(rounded) {
+            rings[r].append(rounded)
+        } else if rings.count < Self.maximumRings, !ringDelays.contains(delay) {
             var ring = DeadlineRing<Slot>()
             ring.append(rounded)
-            rings.append((delay, ring))
+            rings.append(ring)
+            ringDelays.append(delay)
         } else {
             heap.push(rounded)
             compactIfMostlyStale()
@@ -181,7 +183,7 @@ public struct OwnedTimerQueue<Owner: TimerOwner>: Sendable {
             top = heap.top!
             heap.popTop()
         } else {
-            top = rings[source].ring.removeFirst()
+            top = rings[source].removeFirst()
         }
         cancel(top.key.timer, for: top.key.owner)
         if top.deadline > clock { clock = top.deadline }
@@ -208,15 +210,26 @@ public struct OwnedTimerQueue<Owner: TimerOwner>: Sendable {
     /// stale entries in front of it; ties go to the timer started first.
     @inlinable mutating func earliest() -> (Duration, Int)? {
         while let top = heap.top, !isLive(top) { heap.popTop() }
-        var best: (deadline: Duration, sequence: UInt64, source: Int)?
-        if let top = heap.top { best = (top.deadline, top.sequence, -1) }
-        for r in rings.indices {
-            while let first = rings[r].ring.first, !isLive(first) { _ = rings[r].ring.removeFirst() }
-            guard let first = rings[r].ring.first else { continue }
-            if let b = best, (b.deadline, b.sequence) < (first.deadline, first.sequence) { continue }
-            best = (first.deadline, first.sequence, r)
+        var found = false
+        var deadline = Duration.zero, sequence: UInt64 = 0, source = -1
+        if let top = heap.top {
+            found = true
+            deadline = top.deadline
+            sequence = top.sequence
         }
-        return best.map { ($0.deadline, $0.source) }
+        var r = 0
+        while r < rings.count {
+            defer { r += 1 }
+            while rings[r].count > 0, !rings[r].isFirstLive(overflow: overflow) { rings[r].dropFirst() }
+            guard rings[r].count > 0 else { continue }
+            let d = rings[r].firstDeadline, q = rings[r].firstSequence
+            if found, deadline < d || (deadline == d && sequence < q) { continue }
+            found = true
+            deadline = d
+            sequence = q
+            source = r
+        }
+        return found ? (deadline, source) : nil
     }
 
     @inlinable mutating func compactIfMostlyStale() {
@@ -240,6 +253,13 @@ struct DeadlineRing<Key: Sendable>: Sendable {
     @inlinable init() {}
 
     @inlinable var first: Entry? { count == 0 ? nil : storage[head] }
+
+    /// The first entry's deadline and sequence number, read in place; the ring must not be empty.
+    @inlinable var firstDeadline: Duration { storage[head]!.deadline }
+    @inlinable var firstSequence: UInt64 { storage[head]!.sequence }
+
+    /// Drops the first entry; the ring must not be empty.
+    @inlinable mutating func dropFirst() { _ = removeFirst() }
 
     /// Whether `e` can go last and keep the ring in deadline order.
     @inlinable func acceptsInOrder(_ e: Entry) -> Bool {
@@ -268,5 +288,14 @@ struct DeadlineRing<Key: Sendable>: Sendable {
         for i in 0..<count { other[i] = storage[(head + i) & (storage.count - 1)].take() }
         storage = other
         head = 0
+    }
+}
+
+extension DeadlineRing {
+    /// Whether the first entry (the ring must not be empty) is still its transaction's timer.
+    @inlinable
+    func isFirstLive<Owner>(overflow: [OwnedTimerQueue<Owner>.OverflowKey: UInt64]) -> Bool
+        where Key == OwnedTimerQueue<Owner>.Slot {
+        OwnedTimerQueue<Owner>.isLive(storage[head]!, overflow: overflow)
     }
 }

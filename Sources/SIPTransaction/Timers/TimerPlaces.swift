@@ -16,7 +16,12 @@ public struct TimerPlaces: Sendable {
     @inlinable var isEmpty: Bool { kinds == .max }
 
     /// The sequence number of `timer` here, or nil.
-    @inlinable func sequence(of timer: TransactionTimer) -> UInt64? { place(of: timer).map(sequence(at:)) }
+    @inlinable func sequence(of timer: TransactionTimer) -> UInt64? {
+        // Not `place(of:).map(sequence(at:))`: the method reference is a closure over `self`,
+        // allocated on the heap at every call.
+        guard let i = place(of: timer) else { return nil }
+        return sequence(at: i)
+    }
 
     /// The place of `timer`, or nil.
     @inlinable func place(of timer: TransactionTimer) -> Int? { place(ofRaw: timer.rawValue) }
