@@ -322,3 +322,19 @@ struct RetransmissionTimingTests {
         #expect(t.tryingDelay == s(0.2))
     }
 }
+
+@Suite("Timer values")
+struct TransactionTimersValueTests {
+    @Test("T1, T2, T4, Timer D and the Trying delay keep the value given, to the nanosecond, in a copy half the size of five Durations")
+    func valuesKept() {
+        var t = TransactionTimers(t1: .microseconds(1_500), t2: .milliseconds(4_000), t4: .nanoseconds(5_000_000_001),
+                                  timerDUnreliable: .seconds(32), tryingDelay: .zero)
+        #expect(t.t1 == .microseconds(1_500) && t.t2 == .seconds(4) && t.t4 == .nanoseconds(5_000_000_001))
+        #expect(t.timerDUnreliable == .seconds(32) && t.tryingDelay == .zero)
+        #expect(t.b == .microseconds(96_000) && t.h == t.t1 * 64 && t.j(.unreliable) == .microseconds(96_000))
+        t.t1 = .milliseconds(250)
+        #expect(t.t1 == .milliseconds(250) && t != TransactionTimers.default)
+        #expect(TransactionTimers.default == TransactionTimers(t1: .milliseconds(500)))
+        #expect(MemoryLayout<TransactionTimers>.size == 40)
+    }
+}

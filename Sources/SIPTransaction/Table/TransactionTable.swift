@@ -319,13 +319,15 @@ public struct TransactionTable: Sendable {
     /// terminated it, with its context kept as the one just ended: one look-up for the event and
     /// the removal (a timer ending a transaction, the usual end under load, finds it once). Nil
     /// when no such transaction is live.
+    ///
+    /// `key` is made only when the event ended the transaction: building it copies the key.
     private static func run<K: Hashable, M>(
-        _ key: TransactionKey, _ k: K, in map: inout [K: Slot<M>], ended: inout (key: TransactionKey, context: Context?)?,
-        _ event: (inout M) -> TransactionActions
+        _ key: @autoclosure () -> TransactionKey, _ k: K, in map: inout [K: Slot<M>],
+        ended: inout (key: TransactionKey, context: Context?)?, _ event: (inout M) -> TransactionActions
     ) -> TransactionActions? {
         guard let i = map.index(forKey: k) else { return nil }
         let actions = event(&map.values[i].machine)
-        if actions.terminates, let context = map.remove(at: i).value.context { ended = (key, context) }
+        if actions.terminates, let context = map.remove(at: i).value.context { ended = (key(), context) }
         return actions
     }
 
