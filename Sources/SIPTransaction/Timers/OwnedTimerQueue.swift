@@ -21,7 +21,7 @@ public protocol TimerOwner: AnyObject, Sendable {
 /// Timer D), where adding and taking one is O(1) and reads memory in order; the rest (A, E, G,
 /// Trying) in a binary heap. Under load the rings hold nearly all of them: a server keeps the
 /// transactions of the last 32 s (Timer J and Timer L, RFC 3261 §17.2.2, RFC 6026 §8.7).
-public struct OwnedTimerQueue<Owner: TimerOwner>: Sendable {
+public struct OwnedTimerQueue<Owner: TimerOwner>: TransactionTimerStore, Sendable {
     /// A timer due: its transaction's object, which timer, and when it was due.
     public struct Due: Sendable {
         /// The transaction's object.
@@ -146,26 +146,6 @@ public struct OwnedTimerQueue<Owner: TimerOwner>: Sendable {
         for timer in TransactionTimer.allCases where overflow.removeValue(forKey: OverflowKey(owner, timer)) != nil {
             pendingCount -= 1
         }
-    }
-
-    /// Applies the timer actions of one event of `owner`'s transaction: starts, cancels, and on
-    /// ``TransactionAction/terminated`` cancels all its timers. Other actions are the caller's.
-    ///
-    /// A start of the timer `held` is not applied but returned: the caller starts it later, if it
-    /// is still wanted then.
-    @inlinable @discardableResult
-    public mutating func apply(_ actions: TransactionActions, for owner: Owner, holding held: TransactionTimer? = nil) -> Duration? {
-        var heldDelay: Duration?
-        for action in actions {
-            switch action {
-            case .startTimer(let t, let d) where t == held: heldDelay = d
-            case .startTimer(let t, let d): start(t, for: owner, after: d)
-            case .cancelTimer(let t): cancel(t, for: owner)
-            case .terminated: cancelAll(for: owner)
-            case .send, .passToTU, .informTU: break
-            }
-        }
-        return heldDelay
     }
 
     /// The deadline of the earliest pending timer.

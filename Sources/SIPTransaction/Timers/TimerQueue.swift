@@ -10,7 +10,7 @@
 /// A driver that numbers its transactions can ``register(_:owner:)`` each with its key: the queue
 /// then hands the key back with every timer due (``Due/owner``), and the driver needs no map of its
 /// own from number to key, one insertion, look-up and removal fewer per transaction.
-public struct TimerQueue<ID: Hashable & Sendable>: Sendable {
+public struct TimerQueue<ID: Hashable & Sendable>: TransactionTimerStore, Sendable {
     /// A timer due: which transaction, which timer, and when it was due.
     public struct Due: Sendable {
         /// The transaction.
@@ -188,26 +188,6 @@ public struct TimerQueue<ID: Hashable & Sendable>: Sendable {
     /// top must be checked again.
     @inlinable @inline(__always) mutating func forget(_ sequence: UInt64) {
         if sequence == topKnownLive { topKnownLive = .max }
-    }
-
-    /// Applies the timer actions of one event of transaction `id`: starts, cancels, and on
-    /// ``TransactionAction/terminated`` cancels all its timers. Other actions are the caller's.
-    ///
-    /// A start of the timer `held` is not applied but returned: the caller starts it later, if it
-    /// is still wanted then (the stack holds a new INVITE's Trying timer until its core had it).
-    @inlinable @discardableResult
-    public mutating func apply(_ actions: TransactionActions, for id: ID, holding held: TransactionTimer? = nil) -> Duration? {
-        var heldDelay: Duration?
-        for action in actions {
-            switch action {
-            case .startTimer(let t, let d) where t == held: heldDelay = d
-            case .startTimer(let t, let d): start(t, for: id, after: d)
-            case .cancelTimer(let t): cancel(t, for: id)
-            case .terminated: cancelAll(for: id)
-            case .send, .passToTU, .informTU: break
-            }
-        }
-        return heldDelay
     }
 
     /// The deadline of the earliest pending timer.
