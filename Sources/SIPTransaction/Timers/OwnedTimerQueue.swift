@@ -160,10 +160,12 @@ public struct OwnedTimerQueue<Owner: TimerOwner>: TransactionTimerStore, Sendabl
         guard let (deadline, source) = earliest(), deadline <= limit else { return nil }
         let top: Entry
         if source < 0 {
-            top = heap.top!
+            guard let t = heap.top else { return nil }
+            top = t
             heap.popTop()
         } else {
-            top = rings[source].removeFirst()
+            guard let t = rings[source].removeFirst() else { return nil }
+            top = t
         }
         cancel(top.key.timer, for: top.key.owner)
         if top.deadline > clock { clock = top.deadline }
@@ -202,7 +204,7 @@ public struct OwnedTimerQueue<Owner: TimerOwner>: TransactionTimerStore, Sendabl
             defer { r += 1 }
             while rings[r].count > 0, !rings[r].isFirstLive(overflow: overflow) { rings[r].dropFirst() }
             guard rings[r].count > 0 else { continue }
-            let d = rings[r].firstDeadline, q = rings[r].firstSequence
+            guard let (d, q) = rings[r].firstOrder else { continue }
             if found, deadline < d || (deadline == d && sequence < q) { continue }
             found = true
             deadline = d
@@ -234,11 +236,13 @@ struct DeadlineRing<Key: Sendable>: Sendable {
 
     @inlinable var first: Entry? { count == 0 ? nil : storage[head] }
 
-    /// The first entry's deadline and sequence number, read in place; the ring must not be empty.
-    @inlinable var firstDeadline: Duration { storage[head]!.deadline }
-    @inlinable var firstSequence: UInt64 { storage[head]!.sequence }
+    /// The first entry's deadline and sequence number; nil when the ring is empty.
+    @inlinable var firstOrder: (Duration, UInt64)? {
+        guard count > 0, let e = storage[head] else { return nil }
+        return (e.deadline, e.sequence)
+    }
 
-    /// Drops the first entry; the ring must not be empty.
+    /// Drops the first entry, if any.
     @inlinable mutating func dropFirst() { _ = removeFirst() }
 
     /// Whether `e` can go last and keep the ring in deadline order.
@@ -253,9 +257,10 @@ struct DeadlineRing<Key: Sendable>: Sendable {
         count += 1
     }
 
-    /// Takes the first entry; the ring must not be empty.
-    @inlinable mutating func removeFirst() -> Entry {
-        let e = storage[head].take()!
+    /// Takes the first entry; nil when the ring is empty.
+    @inlinable mutating func removeFirst() -> Entry? {
+        guard count > 0 else { return nil }
+        let e = storage[head].take()
         head = (head + 1) & (storage.count - 1)
         count -= 1
         // A ring that held a burst gives the memory back once it is mostly empty.
@@ -272,10 +277,11 @@ struct DeadlineRing<Key: Sendable>: Sendable {
 }
 
 extension DeadlineRing {
-    /// Whether the first entry (the ring must not be empty) is still its transaction's timer.
+    /// Whether the first entry is still its transaction's timer (false for an empty ring).
     @inlinable
     func isFirstLive<Owner>(overflow: [OwnedTimerQueue<Owner>.OverflowKey: UInt64]) -> Bool
         where Key == OwnedTimerQueue<Owner>.Slot {
-        OwnedTimerQueue<Owner>.isLive(storage[head]!, overflow: overflow)
+        guard count > 0, let e = storage[head] else { return false }
+        return OwnedTimerQueue<Owner>.isLive(e, overflow: overflow)
     }
 }
