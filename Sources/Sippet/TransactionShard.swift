@@ -63,6 +63,9 @@ final class TransactionShard: @unchecked Sendable {
     private var pendingCancels: Set<ClientTransactionKey> = []
     private let origin = NIODeadline.now()
     private var wakeUp: (deadline: NIODeadline, task: Scheduled<Void>)?
+    /// Set while ``fire()`` runs the due timers: it schedules the next wake-up once, at the end,
+    /// rather than each handled timer scheduling one for a deadline already past.
+    private var firing = false
     var core: (any SIPCore)?
     /// The stack's sent-by values (RFC 3261 §18.1.2), this loop's copy.
     var sentBy: [(host: String, port: Int)] = []
@@ -359,7 +362,7 @@ final class TransactionShard: @unchecked Sendable {
 
     /// Keeps one scheduled NIO task, for the earliest pending timer.
     private func scheduleWakeUp() {
-        guard let next = timers.nextDeadline() else { return }
+        guard !firing, let next = timers.nextDeadline() else { return }
         let deadline = origin + .nanoseconds(Self.nanoseconds(next))
         if let w = wakeUp, w.deadline <= deadline { return }
         wakeUp?.task.cancel()
@@ -373,13 +376,17 @@ final class TransactionShard: @unchecked Sendable {
         wakeUp = nil
         guard stack != nil else { return }
         let limit = clock()
+        firing = true
+        defer {
+            firing = false
+            scheduleWakeUp()
+        }
         while let due = timers.popNext(notAfter: limit) {
             let key = due.owner.key
             let actions = table.timerFired(due.timer, for: key)
             if !actions.sent.isEmpty, due.timer != .trying { metrics.retransmissions.increment(by: actions.sent.count) }
             handle(actions, for: key, advanceClock: false, entry: due.owner)
         }
-        scheduleWakeUp()
     }
 
     private static func nanoseconds(_ d: Duration) -> Int64 {
