@@ -65,6 +65,10 @@ public final class SIPStack: Sendable {
     /// The kinds of the transports, for routing.
     private let kinds: Set<SIPTransportKind>
     private let shards: [TransactionShard]
+    /// Each shard loop's requests for the other shards' loops (see ``HandOvers``), and which box
+    /// is whose.
+    private let handOvers: [HandOvers]
+    private let handOverIndex: [ObjectIdentifier: Int]
     private let state = NIOLockedValueBox(RunState())
     /// Whether the stack is running, read on every message without a lock.
     private let running = Atomic<Bool>(false)
@@ -98,6 +102,10 @@ public final class SIPStack: Sendable {
         let tableConfiguration = TransactionTable.Configuration(
             timers: configuration.timers, maxTransactions: configuration.maxTransactionsPerLoop)
         self.shards = loops.map { TransactionShard(loop: $0, configuration: tableConfiguration, metrics: metrics) }
+        self.handOvers = loops.map { HandOvers(loop: $0, shards: loops.count) }
+        var handOverIndex: [ObjectIdentifier: Int] = [:]
+        for (i, loop) in loops.enumerated() { handOverIndex[ObjectIdentifier(loop)] = i }
+        self.handOverIndex = handOverIndex
         for shard in shards { shard.stack = self }
     }
 
@@ -368,14 +376,38 @@ public final class SIPStack: Sendable {
 
     /// The loop of a transaction: by its branch (the CANCEL and the ACK of an INVITE share its
     /// branch, so all three land on the same loop), or for an RFC 2543 request by its Call-ID.
-    private func shard(for key: TransactionKey) -> TransactionShard {
-        if shards.count == 1 { return shards[0] }
+    private func shard(for key: TransactionKey) -> TransactionShard { shards[shardIndex(for: key)] }
+
+    private func shardIndex(for key: TransactionKey) -> Int {
+        if shards.count == 1 { return 0 }
         let h: Int
         switch key {
         case .client(let k): h = k.branch.hashValue
         case .server(let k): h = (k.branch ?? k.rfc2543?.callID ?? "").hashValue
         }
-        return shards[Int(UInt(bitPattern: h) % UInt(shards.count))]
+        return Int(UInt(bitPattern: h) % UInt(shards.count))
+    }
+
+    /// The hand-over box of the loop the caller runs on, when it is one of the shards' loops.
+    private func currentHandOvers() -> HandOvers? {
+        guard handOvers.count > 1, let loop = MultiThreadedEventLoopGroup.currentEventLoop,
+              let i = handOverIndex[ObjectIdentifier(loop)] else { return nil }
+        return handOvers[i]
+    }
+
+    /// Sends on the requests `box` holds, one task per loop they go to (see ``HandOvers``).
+    private func flush(_ box: HandOvers) {
+        box.queued = false
+        for t in box.pending.indices where !box.pending[t].isEmpty {
+            let batch = box.pending[t]
+            box.pending[t] = []
+            let shard = shards[t]
+            shard.loop.execute {
+                for r in batch {
+                    shard.received(request: r.request, key: r.key, route: r.route, validate: r.validate, refuseNew: r.refuseNew)
+                }
+            }
+        }
     }
 
     /// A transport of `kind` for a destination in `address`'s family, or of that kind at all.
@@ -483,7 +515,8 @@ extension SIPStack: SIPTransportDelegate {
         }
         let target = Routing.responseTarget(topVia: via, source: m.source, connection: m.connection, kind: transport.kind)
         let route = TransactionRoute(transport: transport, target: target)
-        let shard = shard(for: .server(key))
+        let index = shardIndex(for: .server(key))
+        let shard = shards[index]
         // Shutting down: no new transactions (503); retransmissions still find theirs.
         let refuseNew = !isAcceptingRequests && request.method != .ack
         let validate = configuration.validatesRequests
@@ -493,6 +526,16 @@ extension SIPStack: SIPTransportDelegate {
             return
         }
         let incoming = consume request
+        if let box = currentHandOvers() {
+            // Read on another shard's loop: held until this loop has read what it is reading.
+            box.pending[index].append(HandOver(request: incoming, key: key, route: route, validate: validate,
+                                               refuseNew: refuseNew))
+            if !box.queued {
+                box.queued = true
+                box.loop.execute { [self] in flush(box) }
+            }
+            return
+        }
         shard.loop.execute { shard.received(request: incoming, key: key, route: route, validate: validate, refuseNew: refuseNew) }
     }
 
@@ -580,5 +623,34 @@ extension SIPStack: Service {
         try await start()
         try? await gracefulShutdown()
         await shutdown()
+    }
+}
+
+/// A request read on one loop whose transaction lives on another (by its key's hash).
+struct HandOver: Sendable {
+    var request: SIPMessage
+    var key: ServerTransactionKey
+    var route: TransactionRoute
+    var validate: Bool
+    var refuseNew: Bool
+}
+
+/// The requests one loop has read for the other loops' transactions, held until the loop has
+/// read what it is reading (one recvmmsg of datagrams, say), then handed over in one task per
+/// loop: queueing a task on another loop takes its lock and may wake it with a write to its
+/// eventfd, and this pays that once per burst rather than once per request. Order is kept: a
+/// loop's requests for another loop go over in the order they were read.
+// @unchecked: read and written only on its own loop.
+final class HandOvers: @unchecked Sendable {
+    /// The loop that reads them.
+    let loop: any EventLoop
+    /// By the index of the shard they go to.
+    var pending: [[HandOver]]
+    /// Whether the task that hands them over is queued.
+    var queued = false
+
+    init(loop: any EventLoop, shards: Int) {
+        self.loop = loop
+        pending = Array(repeating: [], count: shards)
     }
 }
