@@ -374,8 +374,9 @@ public final class SIPStack: Sendable {
 
     // MARK: - Helpers
 
-    /// The loop of a transaction: by its branch (the CANCEL and the ACK of an INVITE share its
-    /// branch, so all three land on the same loop), or for an RFC 2543 request by its Call-ID.
+    /// The loop of a transaction: by its branch (and for a server transaction its sent-by: the
+    /// CANCEL and the ACK of an INVITE share both, so all three land on the same loop), or for an
+    /// RFC 2543 request by its Call-ID (``ServerTransactionKey/routingHash``).
     private func shard(for key: TransactionKey) -> TransactionShard { shards[shardIndex(for: key)] }
 
     private func shardIndex(for key: TransactionKey) -> Int {
@@ -383,7 +384,7 @@ public final class SIPStack: Sendable {
         let h: Int
         switch key {
         case .client(let k): h = k.branch.hashValue
-        case .server(let k): h = (k.branch ?? k.rfc2543?.callID ?? "").hashValue
+        case .server(let k): h = k.routingHash
         }
         return Int(UInt(bitPattern: h) % UInt(shards.count))
     }

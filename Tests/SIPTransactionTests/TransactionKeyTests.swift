@@ -120,4 +120,50 @@ struct TransactionKeyTests {
         #expect(ServerTransactionKey(request: try Fixtures.response(200, to: try Fixtures.request())) == nil)
         #expect(ClientTransactionKey(response: try Fixtures.request()) == nil)
     }
+
+    /// Branch and sent-by lengths on either side of the 62 bytes a key holds in itself.
+    static let branchLengths = [8, 30, 47, 48, 49, 80]
+
+    @Test("a key is the same whether its branch and sent-by are held in the key or as strings",
+          arguments: branchLengths)
+    func packedAndUnpacked(branchLength: Int) throws {
+        // "client.atlanta.example.com:5060" is 31 bytes: 8 + 31 and 30 + 31 fit in 62, 47 + 31 do not.
+        let branch = "z9hG4bK" + String(repeating: "a", count: branchLength - 7)
+        let invite = try Fixtures.invite(branch: branch, via: "Client.Atlanta.Example.COM:5060")
+        let fromRequest = try #require(ServerTransactionKey(request: invite))
+        let fromParts = ServerTransactionKey(branch: branch, sentBy: "client.atlanta.example.com:5060", method: .invite)
+        let fromText = try #require(ServerTransactionKey(fromParts.description))
+        #expect(fromRequest == fromParts)
+        #expect(fromRequest == fromText)
+        #expect(fromRequest.hashValue == fromParts.hashValue)
+        #expect(fromRequest.branch == branch)
+        #expect(fromRequest.sentBy == "client.atlanta.example.com:5060")
+        #expect(fromRequest.description == "~K[\(branch)|INVITE|client.atlanta.example.com:5060]")
+        // Another sent-by, method or branch is another transaction (RFC 3261 §17.2.3).
+        #expect(fromRequest != ServerTransactionKey(branch: branch, sentBy: "client.atlanta.example.com:5061", method: .invite))
+        #expect(fromRequest != ServerTransactionKey(branch: branch, sentBy: "client.atlanta.example.com:5060", method: .bye))
+        #expect(fromRequest != ServerTransactionKey(branch: branch + "b", sentBy: "client.atlanta.example.com:5060", method: .invite))
+        let shorter = String(branch.dropLast())
+        #expect(fromRequest != ServerTransactionKey(branch: shorter, sentBy: "client.atlanta.example.com:5060", method: .invite))
+        // The ACK of a non-2xx and the CANCEL route with the INVITE, and the ACK matches it.
+        let ack = try Fixtures.ack(for: invite, response: try Fixtures.response(486, to: invite))
+        let ackKey = try #require(ServerTransactionKey(request: ack))
+        let cancelKey = try #require(ServerTransactionKey(request: try Fixtures.cancel(for: invite)))
+        #expect(ackKey == fromRequest)
+        #expect(cancelKey.cancelledInvite == fromRequest)
+        #expect(ackKey.routingHash == fromRequest.routingHash)
+        #expect(cancelKey.routingHash == fromRequest.routingHash)
+        // A response's key (the TU sending on the transaction) is the request's.
+        #expect(ServerTransactionKey(response: try Fixtures.response(200, to: invite)) == fromRequest)
+    }
+
+    @Test("keys that differ only past the branch, in the sent-by's port, stay apart when packed")
+    func packedPort() {
+        let a = ServerTransactionKey(branch: "z9hG4bK1", sentBy: "h:5060", method: .invite)
+        let b = ServerTransactionKey(branch: "z9hG4bK1h", sentBy: ":5060", method: .invite)
+        #expect(a != b)
+        #expect(a.branch == "z9hG4bK1")
+        #expect(b.branch == "z9hG4bK1h")
+        #expect(Set([a, b, ServerTransactionKey(branch: "z9hG4bK1", sentBy: "h:5060", method: .invite)]).count == 2)
+    }
 }

@@ -51,19 +51,29 @@ public struct ServerTransactionKey: Hashable, Sendable, CustomStringConvertible,
         func hash(into hasher: inout Hasher) { hasher.combine(identity) }
     }
 
+    /// An RFC 3261 key is packed when its branch and sent-by fit (``PackedKeyText``), and held
+    /// as strings only when they do not: which one depends on the text alone, so equal keys are
+    /// always held alike.
     private enum Storage: Hashable, Sendable {
+        case packed(PackedKeyText)
         case rfc3261(branch: String, sentBy: String)
         case rfc2543(Legacy)
+
+        static func rfc3261(_ branch: String, _ sentBy: String) -> Storage {
+            if let p = PackedKeyText(branch: branch, sentBy: sentBy) { return .packed(p) }
+            return .rfc3261(branch: branch, sentBy: sentBy)
+        }
     }
 
-    /// RFC 3261 §17.2.3: the method of the request that created the transaction; INVITE for an ACK.
-    public let method: SIPMethod
-    private let storage: Storage
     /// The hash of the method and the identity, worked out once: a key is looked up in several
     /// tables per message (the transactions, their routes, their timers), and hashing its strings
     /// each time showed in profiles. Still every field's hash, so that keys built to collide on a
-    /// part (one branch with many sent-by values) do not pile up in one bucket.
+    /// part (one branch with many sent-by values) do not pile up in one bucket. First, so that a
+    /// look-up's first comparison reads the key's first bytes.
     private let hashCode: Int
+    /// RFC 3261 §17.2.3: the method of the request that created the transaction; INVITE for an ACK.
+    public let method: SIPMethod
+    private let storage: Storage
 
     public static func == (a: ServerTransactionKey, b: ServerTransactionKey) -> Bool {
         a.hashCode == b.hashCode && a.method == b.method && a.storage == b.storage
@@ -74,7 +84,7 @@ public struct ServerTransactionKey: Hashable, Sendable, CustomStringConvertible,
     /// RFC 3261 §17.2.3: the key of a request with an RFC 3261 branch. `sentBy` is `host:port`;
     /// `method` ACK is taken as INVITE.
     public init(branch: String, sentBy: String, method: SIPMethod) {
-        self.init(method: method == .ack ? .invite : method, storage: .rfc3261(branch: branch, sentBy: sentBy))
+        self.init(method: method == .ack ? .invite : method, storage: .rfc3261(branch, sentBy))
     }
 
     /// RFC 3261 §17.2.3: the key of a request without an RFC 3261 branch. `method` ACK is taken as
@@ -100,7 +110,12 @@ public struct ServerTransactionKey: Hashable, Sendable, CustomStringConvertible,
         if let b = e.branch, KeyText.hasMagicCookie(b) {
             guard let host = e.sentByHost, !host.isEmpty else { return nil }
             let port = e.sentByPort ?? KeyText.defaultPort(transport: e.transport?.string)
-            self.init(branch: b.string, sentBy: KeyText.sentBy(host: host, port: port), method: method)
+            let m = method == .ack ? SIPMethod.invite : method
+            if let packed = PackedKeyText(branch: b, host: host, port: port) {
+                self.init(method: m, storage: .packed(packed))
+            } else {
+                self.init(method: m, storage: .rfc3261(branch: b.string, sentBy: KeyText.sentBy(host: host, port: port)))
+            }
             return
         }
         guard let callID = e.callID, let n = e.cseqNumber, let uri = request.requestURI, let via = request.topVia else {
@@ -118,14 +133,45 @@ public struct ServerTransactionKey: Hashable, Sendable, CustomStringConvertible,
         guard response.isResponse, let e = response.essentials, let b = e.branch, KeyText.hasMagicCookie(b),
               let host = e.sentByHost, !host.isEmpty, let m = e.cseqMethod, !m.isEmpty else { return nil }
         let port = e.sentByPort ?? KeyText.defaultPort(transport: e.transport?.string)
-        self.init(branch: b.string, sentBy: KeyText.sentBy(host: host, port: port), method: SIPMethod(m.string))
+        let method = SIPMethod(m.string)
+        let storage: Storage = PackedKeyText(branch: b, host: host, port: port).map { .packed($0) }
+            ?? .rfc3261(branch: b.string, sentBy: KeyText.sentBy(host: host, port: port))
+        self.init(method: method == .ack ? .invite : method, storage: storage)
     }
 
     /// RFC 3261 §8.1.1.7: the top Via branch, for an RFC 3261 key.
-    public var branch: String? { if case .rfc3261(let b, _) = storage { return b } else { return nil } }
+    public var branch: String? {
+        switch storage {
+        case .packed(let p): return p.branch
+        case .rfc3261(let b, _): return b
+        case .rfc2543: return nil
+        }
+    }
 
     /// RFC 3261 §17.2.3: the top Via sent-by as `host:port`, for an RFC 3261 key.
-    public var sentBy: String? { if case .rfc3261(_, let s) = storage { return s } else { return nil } }
+    public var sentBy: String? {
+        switch storage {
+        case .packed(let p): return p.sentBy
+        case .rfc3261(_, let s): return s
+        case .rfc2543: return nil
+        }
+    }
+
+    /// The same for a request, its CANCEL and the ACK of a non-2xx response to it (RFC 3261
+    /// §17.2.3, §9.2), whatever the method: the hash of the branch and sent-by, or for an RFC 2543
+    /// key of the Call-ID (such an ACK has another To tag). For spreading transactions over
+    /// loops so that these land together.
+    public var routingHash: Int {
+        switch storage {
+        case .packed(let p): return p.hashValue
+        case .rfc3261(let b, let s):
+            var h = Hasher()
+            h.combine(b)
+            h.combine(s)
+            return h.finalize()
+        case .rfc2543(let l): return l.identity.callID.hashValue
+        }
+    }
 
     /// RFC 3261 §17.2.3: the identity of an RFC 2543 request, for a key without a magic cookie.
     public var rfc2543: RFC2543Identity? { if case .rfc2543(let l) = storage { return l.identity } else { return nil } }
@@ -160,6 +206,8 @@ public struct ServerTransactionKey: Hashable, Sendable, CustomStringConvertible,
     /// `~K[z9hG4bK74b21|INVITE|client.biloxi.example.com:5060]`, or the RFC 2543 form.
     public var description: String {
         switch storage {
+        case .packed(let p):
+            return KeyText.format([p.branch, method.rawValue, p.sentBy])
         case .rfc3261(let b, let s):
             return KeyText.format([b, method.rawValue, s])
         case .rfc2543(let l):
