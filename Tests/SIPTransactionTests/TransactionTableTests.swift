@@ -295,6 +295,10 @@ struct TransactionTableTests {
             return
         }
         #expect(e == .tooManyTransactions(live: 1, maximum: 1))
+        // A retransmission of the live one still finds it (RFC 3261 §17.2.3).
+        let again = t.receive(try Fixtures.request())
+        #expect(again.server?.isNew == false)
+        #expect(t.table.count == 1)
         #expect(throws: TransactionTableError.tooManyTransactions(live: 1, maximum: 1)) {
             try t.table.send(request: Fixtures.invite(), reliability: .unreliable)
         }

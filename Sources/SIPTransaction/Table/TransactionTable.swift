@@ -203,7 +203,28 @@ public struct TransactionTable: Sendable {
             return .rejected(.unmatchable)
         }
         var k = computed
-        if method == .ack, inviteServers[k] == nil, let invite = rfc2543Acks[k] { k = invite }
+        if method == .ack, !rfc2543Acks.isEmpty, inviteServers[k] == nil, let invite = rfc2543Acks[k] { k = invite }
+        // A request other than ACK is most often new: it is put in at once, one look-up in a
+        // table of hundreds of thousands rather than a miss and then an insertion, and in the
+        // rarer case of a retransmission the live transaction is put back and gets it.
+        if method != .ack, count < configuration.maxTransactions {
+            let timers = configuration.timers
+            if method == .invite {
+                var t = InviteServerTransaction(key: k, invite: message, reliability: reliability, timers: timers)
+                let actions = t.start()
+                guard let live = inviteServers.updateValue(Slot(machine: t, context: context), forKey: k) else {
+                    return .server(k, actions, isNew: true)
+                }
+                inviteServers[k] = live
+            } else {
+                var t = NonInviteServerTransaction(key: k, request: message, reliability: reliability, timers: timers)
+                let actions = t.start()
+                guard let live = nonInviteServers.updateValue(Slot(machine: t, context: context), forKey: k) else {
+                    return .server(k, actions, isNew: true)
+                }
+                nonInviteServers[k] = live
+            }
+        }
         if k.method == .invite {
             if let actions = Self.run(.server(k), k, in: &inviteServers, ended: &ended, { $0.received(message) }) {
                 if actions.terminates { forgetRFC2543Ack(of: k) }
@@ -213,21 +234,7 @@ public struct TransactionTable: Sendable {
             return .server(k, actions, isNew: false)
         }
         if method == .ack { return .unmatched }
-        guard count < configuration.maxTransactions else {
-            return .rejected(.tooManyTransactions(live: count, maximum: configuration.maxTransactions))
-        }
-        let timers = configuration.timers
-        let actions: TransactionActions
-        if method == .invite {
-            var t = InviteServerTransaction(key: k, invite: message, reliability: reliability, timers: timers)
-            actions = t.start()
-            inviteServers[k] = Slot(machine: t, context: context)
-        } else {
-            var t = NonInviteServerTransaction(key: k, request: message, reliability: reliability, timers: timers)
-            actions = t.start()
-            nonInviteServers[k] = Slot(machine: t, context: context)
-        }
-        return .server(k, actions, isNew: true)
+        return .rejected(.tooManyTransactions(live: count, maximum: configuration.maxTransactions))
     }
 
     /// The TU sends a request: a new client transaction for it (RFC 3261 §17.1), started on the
