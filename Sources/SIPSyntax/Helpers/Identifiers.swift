@@ -16,8 +16,11 @@ public enum SIPIdentifiers {
     /// across space and time).
     public static func branch() -> String { magicCookie + randomToken(bits: 96) }
 
-    /// A new From/To tag: 64 random bits (§19.3 asks for at least 32).
-    public static func tag() -> String { randomToken(bits: 64) }
+    /// A new From/To tag: 60 random bits as 15 hex digits (§19.3 asks for at least 32). Fifteen
+    /// bytes is the most a Swift `String` holds inline: a tag, which a dialog keeps and reads back
+    /// from every request in it (§12.2.2), is then made, copied and compared with no allocation
+    /// and no reference count.
+    public static func tag() -> String { randomToken(bits: 60) }
 
     /// A new Call-ID: 128 random bits, `@host` appended when given (§8.1.1.4).
     public static func callID(host: String? = nil) -> String {
