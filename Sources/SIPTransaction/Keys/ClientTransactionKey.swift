@@ -183,19 +183,25 @@ enum KeyText {
     static func sentBy(host: ByteView, port: Int) -> String {
         let digits = String(port)  // short: inline in the String, no allocation
         return String(unsafeUninitializedCapacity: host.count + 1 + digits.utf8.count) { out in
-            var i = 0
-            for b in host {
-                out[i] = b >= 65 && b <= 90 ? b + 32 : b
-                i += 1
-            }
-            out[i] = UInt8(ascii: ":")
-            i += 1
-            for b in digits.utf8 {
-                out[i] = b
-                i += 1
-            }
-            return i
+            writeSentBy(host: host, digits: digits, into: UnsafeMutableRawBufferPointer(out), at: 0)
         }
+    }
+
+    /// Writes `host:digits` at `start` of `out`, the host in lower case; returns the index after it.
+    static func writeSentBy(host: some Collection<UInt8>, digits: String, into out: UnsafeMutableRawBufferPointer,
+                            at start: Int) -> Int {
+        var i = start
+        for b in host {
+            out[i] = b >= 65 && b <= 90 ? b + 32 : b
+            i += 1
+        }
+        out[i] = UInt8(ascii: ":")
+        i += 1
+        for b in digits.utf8 {
+            out[i] = b
+            i += 1
+        }
+        return i
     }
 
     /// RFC 3261 §18.2.2, §19.1.2: the port a sent-by without one means: 5061 for TLS, 5060 otherwise.

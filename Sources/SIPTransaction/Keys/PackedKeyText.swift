@@ -29,16 +29,7 @@ struct PackedKeyText: Hashable, Sendable {
                 out[i] = b
                 i += 1
             }
-            for b in host {
-                out[i] = b >= 65 && b <= 90 ? b + 32 : b
-                i += 1
-            }
-            out[i] = UInt8(ascii: ":")
-            i += 1
-            for b in digits.utf8 {
-                out[i] = b
-                i += 1
-            }
+            _ = KeyText.writeSentBy(host: host, digits: digits, into: out, at: i)
             out[62] = UInt8(branchCount)
             out[63] = UInt8(total)
         }
