@@ -363,7 +363,7 @@ final class TransactionShard: @unchecked Sendable {
     /// Keeps one scheduled NIO task, for the earliest pending timer.
     private func scheduleWakeUp() {
         guard !firing, let next = timers.nextDeadline() else { return }
-        let deadline = origin + .nanoseconds(Self.nanoseconds(next))
+        let deadline = origin + .nanoseconds(next.wholeNanoseconds)
         if let w = wakeUp, w.deadline <= deadline { return }
         wakeUp?.task.cancel()
         // `self` held until the task runs or is replaced, not weakly: a weak reference would give
@@ -387,10 +387,5 @@ final class TransactionShard: @unchecked Sendable {
             if !actions.sent.isEmpty, due.timer != .trying { metrics.retransmissions.increment(by: actions.sent.count) }
             handle(actions, for: key, advanceClock: false, entry: due.owner)
         }
-    }
-
-    private static func nanoseconds(_ d: Duration) -> Int64 {
-        let (s, a) = d.components
-        return s * 1_000_000_000 + a / 1_000_000_000
     }
 }

@@ -337,4 +337,15 @@ struct TransactionTimersValueTests {
         #expect(TransactionTimers.default == TransactionTimers(t1: .milliseconds(500)))
         #expect(MemoryLayout<TransactionTimers>.size == 40)
     }
+
+    @Test("a timer value beyond what 64 bits of nanoseconds hold (±292 years) is clamped, and a fraction of a nanosecond dropped")
+    func valuesClamped() {
+        var t = TransactionTimers(t1: .seconds(Int64.max), t2: .seconds(Int64.min))
+        #expect(t.t1 == .nanoseconds(Int64.max))
+        #expect(t.t2 == .nanoseconds(Int64.min))
+        t.t4 = .seconds(9_223_372_036) + .nanoseconds(854_775_807)
+        #expect(t.t4 == .nanoseconds(Int64.max), "the largest value held is kept as is")
+        t.tryingDelay = Duration(secondsComponent: 0, attosecondsComponent: 1_500_000_000)
+        #expect(t.tryingDelay == .nanoseconds(1))
+    }
 }

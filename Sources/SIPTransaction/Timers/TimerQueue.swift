@@ -216,11 +216,7 @@ public struct TimerQueue<ID: Hashable & Sendable>: TransactionTimerStore, Sendab
 
     /// `d` rounded up to a multiple of `step`, in whole nanoseconds.
     @inlinable static func roundedUp(_ d: Duration, to step: Duration) -> Duration {
-        func nanoseconds(_ d: Duration) -> Int64 {
-            let (s, a) = d.components
-            return s &* 1_000_000_000 &+ a / 1_000_000_000
-        }
-        let n = nanoseconds(d), q = nanoseconds(step)
+        let n = d.wholeNanoseconds, q = step.wholeNanoseconds
         guard q > 0, n > 0 else { return d }
         let r = n % q
         return r == 0 ? d : .nanoseconds(n - r + q)
