@@ -122,12 +122,13 @@ struct TransactionKeyTests {
     }
 
     /// Branch and sent-by lengths on either side of the 62 bytes a key holds in itself.
-    static let branchLengths = [8, 30, 47, 48, 49, 80]
+    static let branchLengths = [8, 30, 31, 32, 47, 48, 49, 80]
 
     @Test("a key is the same whether its branch and sent-by are held in the key or as strings",
           arguments: branchLengths)
     func packedAndUnpacked(branchLength: Int) throws {
-        // "client.atlanta.example.com:5060" is 31 bytes: 8 + 31 and 30 + 31 fit in 62, 47 + 31 do not.
+        // "client.atlanta.example.com:5060" is 31 bytes: up to 31 + 31 fits in 62, from 32 + 31 on
+        // it does not.
         let branch = "z9hG4bK" + String(repeating: "a", count: branchLength - 7)
         let invite = try Fixtures.invite(branch: branch, via: "Client.Atlanta.Example.COM:5060")
         let fromRequest = try #require(ServerTransactionKey(request: invite))

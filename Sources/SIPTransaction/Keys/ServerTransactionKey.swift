@@ -63,6 +63,12 @@ public struct ServerTransactionKey: Hashable, Sendable, CustomStringConvertible,
             if let p = PackedKeyText(branch: branch, sentBy: sentBy) { return .packed(p) }
             return .rfc3261(branch: branch, sentBy: sentBy)
         }
+
+        /// The same from a message's top Via: its branch, sent-by host and port.
+        static func rfc3261(_ branch: ByteView, host: ByteView, port: Int) -> Storage {
+            if let p = PackedKeyText(branch: branch, host: host, port: port) { return .packed(p) }
+            return .rfc3261(branch: branch.string, sentBy: KeyText.sentBy(host: host, port: port))
+        }
     }
 
     /// The hash of the method and the identity, worked out once: a key is looked up in several
@@ -84,13 +90,13 @@ public struct ServerTransactionKey: Hashable, Sendable, CustomStringConvertible,
     /// RFC 3261 §17.2.3: the key of a request with an RFC 3261 branch. `sentBy` is `host:port`;
     /// `method` ACK is taken as INVITE.
     public init(branch: String, sentBy: String, method: SIPMethod) {
-        self.init(method: method == .ack ? .invite : method, storage: .rfc3261(branch, sentBy))
+        self.init(method: method, storage: .rfc3261(branch, sentBy))
     }
 
     /// RFC 3261 §17.2.3: the key of a request without an RFC 3261 branch. `method` ACK is taken as
     /// INVITE.
     public init(rfc2543 identity: RFC2543Identity, method: SIPMethod) {
-        self.init(method: method == .ack ? .invite : method, storage: .rfc2543(Legacy(identity)))
+        self.init(method: method, storage: .rfc2543(Legacy(identity)))
     }
 
     /// RFC 3261 §17.2.3: the key of the server transaction `request` belongs to (or creates). Nil
@@ -110,12 +116,7 @@ public struct ServerTransactionKey: Hashable, Sendable, CustomStringConvertible,
         if let b = e.branch, KeyText.hasMagicCookie(b) {
             guard let host = e.sentByHost, !host.isEmpty else { return nil }
             let port = e.sentByPort ?? KeyText.defaultPort(transport: e.transport?.string)
-            let m = method == .ack ? SIPMethod.invite : method
-            if let packed = PackedKeyText(branch: b, host: host, port: port) {
-                self.init(method: m, storage: .packed(packed))
-            } else {
-                self.init(method: m, storage: .rfc3261(branch: b.string, sentBy: KeyText.sentBy(host: host, port: port)))
-            }
+            self.init(method: method, storage: .rfc3261(b, host: host, port: port))
             return
         }
         guard let callID = e.callID, let n = e.cseqNumber, let uri = request.requestURI, let via = request.topVia else {
@@ -133,10 +134,7 @@ public struct ServerTransactionKey: Hashable, Sendable, CustomStringConvertible,
         guard response.isResponse, let e = response.essentials, let b = e.branch, KeyText.hasMagicCookie(b),
               let host = e.sentByHost, !host.isEmpty, let m = e.cseqMethod, !m.isEmpty else { return nil }
         let port = e.sentByPort ?? KeyText.defaultPort(transport: e.transport?.string)
-        let method = SIPMethod(m.string)
-        let storage: Storage = PackedKeyText(branch: b, host: host, port: port).map { .packed($0) }
-            ?? .rfc3261(branch: b.string, sentBy: KeyText.sentBy(host: host, port: port))
-        self.init(method: method == .ack ? .invite : method, storage: storage)
+        self.init(method: SIPMethod(m.string), storage: .rfc3261(b, host: host, port: port))
     }
 
     /// RFC 3261 §8.1.1.7: the top Via branch, for an RFC 3261 key.
@@ -194,7 +192,9 @@ public struct ServerTransactionKey: Hashable, Sendable, CustomStringConvertible,
         return ServerTransactionKey(rfc2543: id, method: method)
     }
 
-    private init(method: SIPMethod, storage: Storage) {
+    /// `method` ACK is taken as INVITE (RFC 3261 §17.2.3), for every way a key is made.
+    private init(method given: SIPMethod, storage: Storage) {
+        let method = given == .ack ? SIPMethod.invite : given
         self.method = method
         self.storage = storage
         var hasher = Hasher()
