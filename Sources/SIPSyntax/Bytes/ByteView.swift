@@ -23,6 +23,12 @@ public struct ByteView: Sendable, Hashable, RandomAccessCollection, CustomString
 
     public subscript(position: Int) -> UInt8 { base[position] }
 
+    /// The bytes in place: a view is always contiguous, so algorithms that copy or compare in
+    /// bulk need not go byte by byte.
+    public func withContiguousStorageIfAvailable<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R? {
+        try base.withUnsafeBufferPointer { try body(UnsafeBufferPointer(rebasing: $0[startIndex..<endIndex])) }
+    }
+
     public var string: String { String(decoding: base[startIndex..<endIndex], as: UTF8.self) }
     public var description: String { string }
 

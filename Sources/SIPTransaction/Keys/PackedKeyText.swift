@@ -14,7 +14,7 @@ struct PackedKeyText: Hashable, Sendable {
     /// The most bytes of branch and sent-by together.
     static let capacity = 62
 
-    private var words: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
+    private var bytes = InlineBytes64()
 
     /// Packs `branch` and `host:port`, the host in lower case (RFC 3261 §19.1.4: hosts compare
     /// case-insensitively), as ``KeyText/sentBy(host:port:)`` writes it. Nil when they do not fit.
@@ -23,7 +23,7 @@ struct PackedKeyText: Hashable, Sendable {
         let branchCount = branch.count
         let total = branchCount + host.count + 1 + digits.utf8.count
         guard total <= Self.capacity else { return nil }
-        withUnsafeMutableBytes(of: &words) { out in
+        bytes.withUnsafeMutableBytes { out in
             var i = 0
             for b in branch {
                 out[i] = b
@@ -39,7 +39,7 @@ struct PackedKeyText: Hashable, Sendable {
     init?(branch: String, sentBy: String) {
         let b = branch.utf8.count, s = sentBy.utf8.count
         guard b + s <= Self.capacity else { return nil }
-        withUnsafeMutableBytes(of: &words) { out in
+        bytes.withUnsafeMutableBytes { out in
             var i = 0
             for c in branch.utf8 {
                 out[i] = c
@@ -56,27 +56,11 @@ struct PackedKeyText: Hashable, Sendable {
 
     /// The branch, as a string.
     var branch: String {
-        withUnsafeBytes(of: words) { String(decoding: $0[0..<Int($0[62])], as: UTF8.self) }
+        bytes.string(0..<bytes.withUnsafeBytes { Int($0[62]) })
     }
 
     /// The sent-by, `host:port`.
     var sentBy: String {
-        withUnsafeBytes(of: words) { String(decoding: $0[Int($0[62])..<Int($0[63])], as: UTF8.self) }
-    }
-
-    static func == (a: PackedKeyText, b: PackedKeyText) -> Bool {
-        a.words.0 == b.words.0 && a.words.1 == b.words.1 && a.words.2 == b.words.2 && a.words.3 == b.words.3
-            && a.words.4 == b.words.4 && a.words.5 == b.words.5 && a.words.6 == b.words.6 && a.words.7 == b.words.7
-    }
-
-    func hash(into hasher: inout Hasher) {
-        hasher.combine(words.0)
-        hasher.combine(words.1)
-        hasher.combine(words.2)
-        hasher.combine(words.3)
-        hasher.combine(words.4)
-        hasher.combine(words.5)
-        hasher.combine(words.6)
-        hasher.combine(words.7)
+        bytes.string(bytes.withUnsafeBytes { Int($0[62])..<Int($0[63]) })
     }
 }
