@@ -47,30 +47,95 @@ public final class EndpointCore: SIPCore {
     /// The methods this core implements (the Allow header, §20.5).
     public static let allowedMethods: [SIPMethod] = [.invite, .ack, .cancel, .bye, .options, .register]
 
-    /// A dialog this UAS is in (RFC 3261 §12.1.1): what it needs to match a BYE or an ACK and to
-    /// send its own BYE.
-    struct DialogID: Hashable {
-        let callID: String
-        let localTag: String
-        let remoteTag: String
-        /// Worked out once: a dialog's ID is looked up in the dialogs and, while its 2xx waits
-        /// for the ACK, in the timers, and hashing three strings each time showed in profiles.
+    /// A dialog this UAS is in (RFC 3261 §12.1.1): its Call-ID, local tag (ours) and remote tag
+    /// (theirs), compared as written (§12: the three together identify the dialog).
+    ///
+    /// Each ACK and BYE makes one to find its dialog, and while a 2xx waits for its ACK the ID sits
+    /// in a timer too. Packed (``InlineBytes64``) when the three fit in 61 bytes, as the Call-IDs
+    /// and tags of common agents do, an ID allocates nothing and is copied without reference
+    /// counts; longer ones are kept as strings. Which depends on the text alone, so equal IDs are
+    /// held alike.
+    struct DialogID: Hashable, Sendable {
+        enum Text: Hashable, Sendable {
+            /// Bytes 0..<61: Call-ID, local tag, remote tag; bytes 61, 62, 63: where each ends.
+            case packed(InlineBytes64)
+            case spelled(callID: String, localTag: String, remoteTag: String)
+        }
+
+        /// The most bytes of Call-ID and tags together that are packed.
+        static let packedCapacity = 61
+
+        let text: Text
+        /// Worked out once: an ID is looked up in the dialogs, and hashing its text each time
+        /// showed in profiles.
         private let hashCode: Int
 
-        init(callID: String, localTag: String, remoteTag: String) {
-            self.callID = callID
-            self.localTag = localTag
-            self.remoteTag = remoteTag
-            var h = Hasher()
-            h.combine(callID)
-            h.combine(localTag)
-            h.combine(remoteTag)
-            hashCode = h.finalize()
+        init<C: Collection<UInt8>, L: Collection<UInt8>, R: Collection<UInt8>>(callID: C, localTag: L, remoteTag: R) {
+            let c = callID.count, l = localTag.count, r = remoteTag.count
+            if c + l + r <= Self.packedCapacity {
+                var bytes = InlineBytes64()
+                bytes.withUnsafeMutableBytes { out in
+                    var i = 0
+                    Self.put(callID, into: out, at: &i)
+                    Self.put(localTag, into: out, at: &i)
+                    Self.put(remoteTag, into: out, at: &i)
+                    out[61] = UInt8(c)
+                    out[62] = UInt8(c + l)
+                    out[63] = UInt8(c + l + r)
+                }
+                text = .packed(bytes)
+                hashCode = bytes.hashValue
+            } else {
+                let t = (String(decoding: callID, as: UTF8.self), String(decoding: localTag, as: UTF8.self),
+                         String(decoding: remoteTag, as: UTF8.self))
+                text = .spelled(callID: t.0, localTag: t.1, remoteTag: t.2)
+                var h = Hasher()
+                h.combine(t.0)
+                h.combine(t.1)
+                h.combine(t.2)
+                hashCode = h.finalize()
+            }
         }
 
-        static func == (a: DialogID, b: DialogID) -> Bool {
-            a.hashCode == b.hashCode && a.callID == b.callID && a.localTag == b.localTag && a.remoteTag == b.remoteTag
+        /// Copies `part` to `out` at `i` (in bulk when it is contiguous, as views of a parsed
+        /// message and native strings are), and moves `i` past it.
+        private static func put(_ part: some Collection<UInt8>, into out: UnsafeMutableRawBufferPointer, at i: inout Int) {
+            let start = i
+            let copied = part.withContiguousStorageIfAvailable { source in
+                UnsafeMutableRawBufferPointer(rebasing: out[start..<start + source.count]).copyMemory(from: UnsafeRawBufferPointer(source))
+                return source.count
+            }
+            if let copied {
+                i += copied
+                return
+            }
+            for b in part {
+                out[i] = b
+                i += 1
+            }
         }
+
+        init(callID: String, localTag: String, remoteTag: String) {
+            self.init(callID: callID.utf8, localTag: localTag.utf8, remoteTag: remoteTag.utf8)
+        }
+
+        /// The Call-ID, the local tag and the remote tag.
+        var parts: (callID: String, localTag: String, remoteTag: String) {
+            switch text {
+            case .packed(let b):
+                let ends = b.withUnsafeBytes { (Int($0[61]), Int($0[62]), Int($0[63])) }
+                return (b.string(0..<ends.0), b.string(ends.0..<ends.1), b.string(ends.1..<ends.2))
+            case .spelled(let c, let l, let r):
+                return (c, l, r)
+            }
+        }
+
+        var callID: String { parts.callID }
+
+        /// The dialog's stripe, from the hash worked out once.
+        var stripe: Int { hashCode & (EndpointCore.stripeCount - 1) }
+
+        static func == (a: DialogID, b: DialogID) -> Bool { a.hashCode == b.hashCode && a.text == b.text }
 
         func hash(into hasher: inout Hasher) { hasher.combine(hashCode) }
     }
@@ -94,6 +159,8 @@ public final class EndpointCore: SIPCore {
         var key: ServerTransactionKey
         var interval: Duration
         var elapsed: Duration
+        /// Its retransmission timer, in the stripe's ``FixedDelayTimers``.
+        var timer: FixedDelayTimers<DialogID>.Handle
     }
 
     /// An INVITE not yet answered with a final response.
@@ -102,26 +169,27 @@ public final class EndpointCore: SIPCore {
         var tag: String
     }
 
-    /// What this core waits for. Those of a stripe sit in its ``DeadlineQueue`` with one scheduled
-    /// task for the earliest: cancelling an event loop's own scheduled task searches all of that
-    /// loop's tasks, and a 2xx retransmission timer is cancelled by every ACK.
+    /// What this core waits for on a pending INVITE (with ``Options/ringAfter`` or
+    /// ``Options/answerAfter``). Those of a stripe sit in its ``DeadlineQueue``, and with its 2xx
+    /// retransmissions they share one scheduled task for the earliest: cancelling an event loop's
+    /// own scheduled task searches all of that loop's tasks.
     enum Timer: Hashable, Sendable {
         /// Send 180 Ringing to the pending INVITE.
         case ring(ServerTransactionKey)
         /// Send the final response to the pending INVITE.
         case answer(ServerTransactionKey)
-        /// Retransmit the dialog's unacknowledged 2xx (or give up and send BYE).
-        case retransmit(DialogID)
     }
 
-    /// The dialogs and pending INVITEs of the Call-IDs that hash to one stripe, with their timers,
-    /// under one lock: every request of a dialog (INVITE, CANCEL, ACK, BYE) carries its Call-ID
-    /// (RFC 3261 §8.1.1.4, §9.1, §12.2.1.1), so each finds its stripe, and the loops of the stack,
+    /// The pending INVITEs of the Call-IDs and the dialogs of the IDs that hash to one stripe, with
+    /// their timers, under one lock: a CANCEL carries its INVITE's Call-ID (RFC 3261 §9.1), an ACK
+    /// or BYE its dialog's ID (§12.2.1.1), so each finds its stripe, and the loops of the stack,
     /// which read requests of the same calls, seldom wait for one another.
     struct Stripe {
         var pending: [ServerTransactionKey: Pending] = [:]
         var dialogs: [DialogID: Dialog] = [:]
         var timers = DeadlineQueue<Timer>()
+        /// The 2xx retransmission timers of the dialogs (§13.3.1.4), each cancelled by its ACK.
+        var retransmits = FixedDelayTimers<DialogID>()
         /// The scheduled task that fires the earliest timer, and when.
         var wakeUp: (deadline: NIODeadline, task: Scheduled<Void>)?
     }
@@ -159,12 +227,15 @@ public final class EndpointCore: SIPCore {
     /// The number of registered bindings.
     public var bindingCount: Int { registrar.withLockedValue { $0.count } }
 
-    /// The stripe of the calls with `callID`, by the process's seeded hash (Call-IDs chosen to
-    /// fall in one stripe cannot be worked out from outside); stripe 0 without one.
+    /// The stripe of the pending INVITEs with `callID`, by the process's seeded hash (Call-IDs
+    /// chosen to fall in one stripe cannot be worked out from outside); stripe 0 without one.
     static func stripe(of callID: String?) -> Int {
         guard let callID else { return 0 }
         return callID.hashValue & (stripeCount - 1)
     }
+
+    /// The stripe of a dialog, by the same seeded hash as its table's.
+    static func stripe(of id: DialogID) -> Int { id.stripe }
 
     /// Counts one more dialog or pending INVITE, unless ``Options/maxDialogs`` are held.
     private func admitOne() -> Bool {
@@ -314,12 +385,15 @@ public final class EndpointCore: SIPCore {
         // §12.1.1: the dialog, from the INVITE and the 2xx.
         let id = DialogID(callID: callID, localTag: p.tag, remoteTag: remoteTag)
         var dialog = Dialog(invite: p.request, local: ok.headers[.to] ?? "")
-        dialog.unacked = Unacked(response: ok, key: key, interval: options.t1, elapsed: .zero)
         let now = clockNow()
-        let stripe = Self.stripe(of: callID)
+        let stripe = Self.stripe(of: id)
         let replaced = stripes[stripe].withLockedValue { s -> Bool in
+            s.retransmits.advance(to: now)
+            let timer = s.retransmits.start(id, after: options.t1)
+            dialog.unacked = Unacked(response: ok, key: key, interval: options.t1, elapsed: .zero, timer: timer)
             let old = s.dialogs.updateValue(dialog, forKey: id)
-            start(.retransmit(id), after: options.t1, now: now, stripe: stripe, in: &s, stack: stack)
+            if let t = old?.unacked?.timer { s.retransmits.cancel(t) }
+            arm(&s, stripe: stripe, stack: stack)
             return old != nil
         }
         if replaced { releaseOne() }
@@ -339,33 +413,39 @@ public final class EndpointCore: SIPCore {
         if options.answerAfter > .zero { s.timers.cancel(.answer(key)) }
     }
 
+    /// What a due 2xx retransmission timer leads to, done outside the stripe's lock.
+    enum RetransmitStep {
+        case none
+        case resend(SIPMessage, ServerTransactionKey)
+        case giveUp(Dialog, DialogID)
+    }
+
     /// §13.3.1.4: the 2xx goes out again at T1, 2·T1, 4·T1… (capped at T2) until the ACK; after
-    /// 64·T1 the session is ended with a BYE.
-    private func retransmit(_ id: DialogID, stack: SIPStack) {
+    /// 64·T1 the session is ended with a BYE. Called under the stripe's lock, with its
+    /// retransmission clock at the present.
+    private func retransmitStep(_ id: DialogID, in s: inout Stripe) -> RetransmitStep {
         let limit = options.t1 * 64
-        enum Step { case none, resend(SIPMessage, ServerTransactionKey), giveUp(Dialog) }
-        let now = clockNow()
-        let stripe = Self.stripe(of: id.callID)
-        let step = stripes[stripe].withLockedValue { s -> Step in
-            guard var d = s.dialogs[id], var u = d.unacked else { return .none }
-            u.elapsed += u.interval
-            if u.elapsed >= limit {
-                d.unacked = nil
-                s.dialogs[id] = nil
-                return .giveUp(d)
-            }
-            u.interval = min(u.interval * 2, options.t2)
-            let next = min(u.interval, limit - u.elapsed)
-            d.unacked = u
-            s.dialogs[id] = d
-            start(.retransmit(id), after: next, now: now, stripe: stripe, in: &s, stack: stack)
-            return .resend(u.response, u.key)
+        guard var d = s.dialogs[id], var u = d.unacked else { return .none }
+        u.elapsed += u.interval
+        if u.elapsed >= limit {
+            d.unacked = nil
+            s.dialogs[id] = nil
+            return .giveUp(d, id)
         }
+        u.interval = min(u.interval * 2, options.t2)
+        u.timer = s.retransmits.start(id, after: min(u.interval, limit - u.elapsed))
+        d.unacked = u
+        s.dialogs[id] = d
+        return .resend(u.response, u.key)
+    }
+
+    /// Does what ``retransmitStep(_:in:)`` decided.
+    private func perform(_ step: RetransmitStep, stack: SIPStack) {
         switch step {
         case .none: return
         case .resend(let response, let key):
             send(response, key, stack)
-        case .giveUp(let dialog):
+        case .giveUp(let dialog, let id):
             releaseOne()
             logger.info("no ACK for the 2xx within 64*T1; ending the dialog with BYE", metadata: ["sip.call-id": "\(id.callID)"])
             var d = dialog
@@ -393,17 +473,17 @@ public final class EndpointCore: SIPCore {
     /// §13.3.1.4, §17.2.3: the ACK for a 2xx stops its retransmissions.
     func acknowledged(_ ack: SIPMessage) {
         guard let id = dialogID(of: ack) else { return }
-        stripes[Self.stripe(of: id.callID)].withLockedValue { s in
-            guard let i = s.dialogs.index(forKey: id), s.dialogs.values[i].unacked != nil else { return }
+        stripes[Self.stripe(of: id)].withLockedValue { s in
+            guard let i = s.dialogs.index(forKey: id), let timer = s.dialogs.values[i].unacked?.timer else { return }
             s.dialogs.values[i].unacked = nil
-            s.timers.cancel(.retransmit(id))
+            s.retransmits.cancel(timer)
         }
     }
 
     /// §12.2.2: a re-INVITE in a known dialog is accepted (the session does not change); outside
     /// one it gets 481.
     private func reinvite(_ request: SIPMessage, key: ServerTransactionKey, stack: SIPStack) {
-        guard let id = dialogID(of: request), stripes[Self.stripe(of: id.callID)].withLockedValue({ $0.dialogs[id] != nil }) else {
+        guard let id = dialogID(of: request), stripes[Self.stripe(of: id)].withLockedValue({ $0.dialogs[id] != nil }) else {
             send(request.makeResponse(status: 481), key, stack)
             return
         }
@@ -413,10 +493,15 @@ public final class EndpointCore: SIPCore {
         ok.headers.append(.contentType, "application/sdp")
         ok.body = sdpAnswer(offer: request.body, host: local.host)[...]
         let now = clockNow()
-        let stripe = Self.stripe(of: id.callID)
+        let stripe = Self.stripe(of: id)
         stripes[stripe].withLockedValue { s in
-            s.dialogs[id]?.unacked = Unacked(response: ok, key: key, interval: options.t1, elapsed: .zero)
-            start(.retransmit(id), after: options.t1, now: now, stripe: stripe, in: &s, stack: stack)
+            // The dialog may have ended (BYE) since it was looked up.
+            guard let i = s.dialogs.index(forKey: id) else { return }
+            if let t = s.dialogs.values[i].unacked?.timer { s.retransmits.cancel(t) }
+            s.retransmits.advance(to: now)
+            let timer = s.retransmits.start(id, after: options.t1)
+            s.dialogs.values[i].unacked = Unacked(response: ok, key: key, interval: options.t1, elapsed: .zero, timer: timer)
+            arm(&s, stripe: stripe, stack: stack)
         }
         send(ok, key, stack)
     }
@@ -440,9 +525,9 @@ public final class EndpointCore: SIPCore {
     /// §15.1.2: a BYE ends its dialog (200); one that matches no dialog gets 481.
     func bye(_ request: SIPMessage, key: ServerTransactionKey?, stack: SIPStack) {
         let removed = dialogID(of: request).flatMap { id in
-            stripes[Self.stripe(of: id.callID)].withLockedValue { s -> Dialog? in
+            stripes[Self.stripe(of: id)].withLockedValue { s -> Dialog? in
                 guard let d = s.dialogs.removeValue(forKey: id) else { return nil }
-                if d.unacked != nil { s.timers.cancel(.retransmit(id)) }
+                if let t = d.unacked?.timer { s.retransmits.cancel(t) }
                 return d
             }
         }
@@ -459,7 +544,7 @@ public final class EndpointCore: SIPCore {
         if let e = request.essentials {
             // The parser's offsets: no header parsed again.
             guard let callID = e.callID, let local = e.toTag, let remote = e.fromTag else { return nil }
-            return DialogID(callID: callID.string, localTag: local.string, remoteTag: remote.string)
+            return DialogID(callID: callID, localTag: local, remoteTag: remote)
         }
         guard let callID = request.callID, let local = request.to?.tag, let remote = request.from?.tag else { return nil }
         return DialogID(callID: callID, localTag: local, remoteTag: remote)
@@ -487,7 +572,9 @@ public final class EndpointCore: SIPCore {
 
     /// Keeps one scheduled task per stripe, for its earliest pending timer.
     private func arm(_ s: inout Stripe, stripe: Int, stack: SIPStack) {
-        guard let next = s.timers.nextDeadline() else { return }
+        var earliest = s.timers.nextDeadline()
+        if let r = s.retransmits.nextDeadline(), earliest.map({ r < $0 }) ?? true { earliest = r }
+        guard let next = earliest else { return }
         let deadline = origin + TimeAmount(next)
         if let w = s.wakeUp, w.deadline <= deadline { return }
         s.wakeUp?.task.cancel()
@@ -500,17 +587,20 @@ public final class EndpointCore: SIPCore {
     /// Runs every timer of `stripe` that is due, each outside the lock, then re-arms its wake-up task.
     private func fire(stripe: Int, stack: SIPStack) {
         let now = clockNow()
-        let due = stripes[stripe].withLockedValue { s -> [Timer] in
+        let (due, steps) = stripes[stripe].withLockedValue { s -> ([Timer], [RetransmitStep]) in
             s.wakeUp = nil
             var due: [Timer] = []
             while let next = s.timers.popNext(notAfter: now) { due.append(next.key) }
-            return due
+            var steps: [RetransmitStep] = []
+            s.retransmits.advance(to: now)
+            while let next = s.retransmits.popNext(notAfter: now) { steps.append(retransmitStep(next.key, in: &s)) }
+            return (due, steps)
         }
+        for step in steps { perform(step, stack: stack) }
         for timer in due {
             switch timer {
             case .ring(let key): ring(key, stripe: stripe, stack: stack)
             case .answer(let key): answer(key, stripe: stripe, stack: stack)
-            case .retransmit(let id): retransmit(id, stack: stack)
             }
         }
         stripes[stripe].withLockedValue { arm(&$0, stripe: stripe, stack: stack) }
