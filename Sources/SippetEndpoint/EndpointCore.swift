@@ -76,9 +76,9 @@ public final class EndpointCore: SIPCore {
                 var bytes = InlineBytes64()
                 bytes.withUnsafeMutableBytes { out in
                     var i = 0
-                    Self.put(callID, into: out, at: &i)
-                    Self.put(localTag, into: out, at: &i)
-                    Self.put(remoteTag, into: out, at: &i)
+                    InlineBytes64.copy(callID, into: out, at: &i)
+                    InlineBytes64.copy(localTag, into: out, at: &i)
+                    InlineBytes64.copy(remoteTag, into: out, at: &i)
                     out[61] = UInt8(c)
                     out[62] = UInt8(c + l)
                     out[63] = UInt8(c + l + r)
@@ -94,24 +94,6 @@ public final class EndpointCore: SIPCore {
                 h.combine(t.1)
                 h.combine(t.2)
                 hashCode = h.finalize()
-            }
-        }
-
-        /// Copies `part` to `out` at `i` (in bulk when it is contiguous, as views of a parsed
-        /// message and native strings are), and moves `i` past it.
-        private static func put(_ part: some Collection<UInt8>, into out: UnsafeMutableRawBufferPointer, at i: inout Int) {
-            let start = i
-            let copied = part.withContiguousStorageIfAvailable { source in
-                UnsafeMutableRawBufferPointer(rebasing: out[start..<start + source.count]).copyMemory(from: UnsafeRawBufferPointer(source))
-                return source.count
-            }
-            if let copied {
-                i += copied
-                return
-            }
-            for b in part {
-                out[i] = b
-                i += 1
             }
         }
 

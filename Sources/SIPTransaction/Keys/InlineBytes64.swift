@@ -23,6 +23,24 @@ package struct InlineBytes64: Hashable, Sendable {
         try Swift.withUnsafeMutableBytes(of: &words, body)
     }
 
+    /// Copies `part` to `out` at `i` (in bulk when it is contiguous, as views of a parsed message
+    /// and native strings are), and moves `i` past it. The caller has checked that it fits.
+    package static func copy(_ part: some Collection<UInt8>, into out: UnsafeMutableRawBufferPointer, at i: inout Int) {
+        let start = i
+        let copied = part.withContiguousStorageIfAvailable { source in
+            UnsafeMutableRawBufferPointer(rebasing: out[start..<start + source.count]).copyMemory(from: UnsafeRawBufferPointer(source))
+            return source.count
+        }
+        if let copied {
+            i += copied
+            return
+        }
+        for b in part {
+            out[i] = b
+            i += 1
+        }
+    }
+
     /// The bytes in `range`, as a string.
     package func string(_ range: Range<Int>) -> String {
         withUnsafeBytes { String(decoding: $0[range], as: UTF8.self) }

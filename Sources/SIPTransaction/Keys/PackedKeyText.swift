@@ -25,10 +25,7 @@ struct PackedKeyText: Hashable, Sendable {
         guard total <= Self.capacity else { return nil }
         bytes.withUnsafeMutableBytes { out in
             var i = 0
-            for b in branch {
-                out[i] = b
-                i += 1
-            }
+            InlineBytes64.copy(branch, into: out, at: &i)
             _ = KeyText.writeSentBy(host: host, digits: digits, into: out, at: i)
             out[62] = UInt8(branchCount)
             out[63] = UInt8(total)
@@ -41,14 +38,8 @@ struct PackedKeyText: Hashable, Sendable {
         guard b + s <= Self.capacity else { return nil }
         bytes.withUnsafeMutableBytes { out in
             var i = 0
-            for c in branch.utf8 {
-                out[i] = c
-                i += 1
-            }
-            for c in sentBy.utf8 {
-                out[i] = c
-                i += 1
-            }
+            InlineBytes64.copy(branch.utf8, into: out, at: &i)
+            InlineBytes64.copy(sentBy.utf8, into: out, at: &i)
             out[62] = UInt8(b)
             out[63] = UInt8(b + s)
         }
