@@ -20,9 +20,7 @@ struct TransactionRoute: Sendable {
 final class RouteEntry: TimerOwner, @unchecked Sendable {
     let key: TransactionKey
     let route: TransactionRoute
-    /// Read and written only by the shard's ``OwnedTimerQueue``, one access at a time (see
-    /// ``TransactionShard``), so without the run-time exclusivity check.
-    @exclusivity(unchecked) var timerPlaces = TimerPlaces()
+    var timerPlaces = TimerPlaces()
     /// Nil for a server transaction, the bulk of a server's table, whose entries stay small.
     let client: ClientContext?
 
@@ -50,19 +48,15 @@ final class ClientContext: Sendable {
 ///
 /// Everything here runs on `loop` (DESIGN.md: a transaction lives on one loop, chosen by hashing
 /// its key, so that its table needs no lock). Entry points from elsewhere hop with ``run(_:)``.
-///
-/// Its state is confined to `loop`, and no access to it overlaps another: the table and the timer
-/// queue hand back what to do, and the shard does it after their call returns. So the hottest
-/// properties skip the run-time exclusivity check, a call into the runtime on every access.
 // @unchecked: the mutable state is confined to `loop`; every method asserts it runs there.
 final class TransactionShard: @unchecked Sendable {
     let loop: any EventLoop
     /// The stack, set once right after it is made.
     weak var stack: SIPStack?
-    @exclusivity(unchecked) private var table: TransactionTable
+    private var table: TransactionTable
     /// The timers of the transactions, each pointing at its transaction's entry, which holds
     /// which of them are pending and hands back the key when one falls due.
-    @exclusivity(unchecked) private var timers = OwnedTimerQueue<RouteEntry>()
+    private var timers = OwnedTimerQueue<RouteEntry>()
     /// The transport error behind a `.transportError` event, to give the core the full error.
     private var transportErrors: [TransactionKey: SIPTransportError] = [:]
     /// INVITE client transactions whose CANCEL waits for a provisional response (RFC 3261 §9.1).
@@ -76,7 +70,7 @@ final class TransactionShard: @unchecked Sendable {
     /// The stack's sent-by values (RFC 3261 §18.1.2), this loop's copy.
     var sentBy: [(host: String, port: Int)] = []
     private let metrics: StackMetrics
-    @exclusivity(unchecked) private var counters: MessageCounters
+    private var counters: MessageCounters
 
     init(loop: any EventLoop, configuration: TransactionTable.Configuration, metrics: StackMetrics) {
         self.loop = loop

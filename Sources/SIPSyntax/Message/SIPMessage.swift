@@ -13,29 +13,23 @@ public struct SIPMessage: Sendable {
     /// on write): a message is copied several times on its way through the stack (into its
     /// transaction, into the actions that hand it to the core), and copying one reference costs
     /// one retain where copying every part cost one for each of its buffers.
-    ///
-    /// Its properties are read and written only through ``SIPMessage``, whose own accesses the
-    /// compiler checks statically, and written only once ``makeUnique()`` has made the storage
-    /// the message's own: no two accesses to one storage can overlap, so the run-time exclusivity
-    /// check (a call on every read of a message's start line, headers or body, 1–2% of a loaded
-    /// server's time with the checks of the transaction layer) is left out.
     // @unchecked: a Storage is changed only when uniquely referenced (`makeUnique()`), so a
     // shared one is immutable.
     final class Storage: @unchecked Sendable {
-        @exclusivity(unchecked) var startLine: StartLine {
+        var startLine: StartLine {
             didSet { method = Self.method(of: startLine) }
         }
         /// The request's method, read once from the start line: asking for it copied the
         /// Request-Line out of the enum, retaining its buffers.
-        @exclusivity(unchecked) private(set) var method: SIPMethod?
-        @exclusivity(unchecked) var headers: SIPHeaders
-        @exclusivity(unchecked) var body: ArraySlice<UInt8>
+        private(set) var method: SIPMethod?
+        var headers: SIPHeaders
+        var body: ArraySlice<UInt8>
         /// The received bytes of this message (start line to the end of its body), while unchanged.
-        @exclusivity(unchecked) var wire: ArraySlice<UInt8>?
-        @exclusivity(unchecked) var startLineChanged = false
-        @exclusivity(unchecked) var bodyChanged = false
+        var wire: ArraySlice<UInt8>?
+        var startLineChanged = false
+        var bodyChanged = false
         /// What the parser found about the hot headers; nil once the headers change.
-        @exclusivity(unchecked) var cache: Essentials?
+        var cache: Essentials?
 
         init(startLine: StartLine, headers: SIPHeaders, body: ArraySlice<UInt8>, wire: ArraySlice<UInt8>?, cache: Essentials?) {
             self.startLine = startLine
