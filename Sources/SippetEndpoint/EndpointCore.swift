@@ -114,7 +114,8 @@ public final class EndpointCore: SIPCore {
 
         var callID: String { parts.callID }
 
-        /// The dialog's stripe, from the hash worked out once.
+        /// The dialog's stripe: the low bits of the hash worked out once (seeded per process, so
+        /// IDs chosen to fall in one stripe cannot be worked out from outside).
         var stripe: Int { hashCode & (EndpointCore.stripeCount - 1) }
 
         static func == (a: DialogID, b: DialogID) -> Bool { a.hashCode == b.hashCode && a.text == b.text }
@@ -215,9 +216,6 @@ public final class EndpointCore: SIPCore {
         guard let callID else { return 0 }
         return callID.hashValue & (stripeCount - 1)
     }
-
-    /// The stripe of a dialog, by the same seeded hash as its table's.
-    static func stripe(of id: DialogID) -> Int { id.stripe }
 
     /// Counts one more dialog or pending INVITE, unless ``Options/maxDialogs`` are held.
     private func admitOne() -> Bool {
@@ -368,7 +366,7 @@ public final class EndpointCore: SIPCore {
         let id = DialogID(callID: callID, localTag: p.tag, remoteTag: remoteTag)
         var dialog = Dialog(invite: p.request, local: ok.headers[.to] ?? "")
         let now = clockNow()
-        let stripe = Self.stripe(of: id)
+        let stripe = id.stripe
         let replaced = stripes[stripe].withLockedValue { s -> Bool in
             s.retransmits.advance(to: now)
             let timer = s.retransmits.start(id, after: options.t1)
@@ -455,7 +453,7 @@ public final class EndpointCore: SIPCore {
     /// §13.3.1.4, §17.2.3: the ACK for a 2xx stops its retransmissions.
     func acknowledged(_ ack: SIPMessage) {
         guard let id = dialogID(of: ack) else { return }
-        stripes[Self.stripe(of: id)].withLockedValue { s in
+        stripes[id.stripe].withLockedValue { s in
             guard let i = s.dialogs.index(forKey: id), let timer = s.dialogs.values[i].unacked?.timer else { return }
             s.dialogs.values[i].unacked = nil
             s.retransmits.cancel(timer)
@@ -465,7 +463,7 @@ public final class EndpointCore: SIPCore {
     /// §12.2.2: a re-INVITE in a known dialog is accepted (the session does not change); outside
     /// one it gets 481.
     private func reinvite(_ request: SIPMessage, key: ServerTransactionKey, stack: SIPStack) {
-        guard let id = dialogID(of: request), stripes[Self.stripe(of: id)].withLockedValue({ $0.dialogs[id] != nil }) else {
+        guard let id = dialogID(of: request), stripes[id.stripe].withLockedValue({ $0.dialogs[id] != nil }) else {
             send(request.makeResponse(status: 481), key, stack)
             return
         }
@@ -475,7 +473,7 @@ public final class EndpointCore: SIPCore {
         ok.headers.append(.contentType, "application/sdp")
         ok.body = sdpAnswer(offer: request.body, host: local.host)[...]
         let now = clockNow()
-        let stripe = Self.stripe(of: id)
+        let stripe = id.stripe
         stripes[stripe].withLockedValue { s in
             // The dialog may have ended (BYE) since it was looked up.
             guard let i = s.dialogs.index(forKey: id) else { return }
@@ -507,7 +505,7 @@ public final class EndpointCore: SIPCore {
     /// §15.1.2: a BYE ends its dialog (200); one that matches no dialog gets 481.
     func bye(_ request: SIPMessage, key: ServerTransactionKey?, stack: SIPStack) {
         let removed = dialogID(of: request).flatMap { id in
-            stripes[Self.stripe(of: id)].withLockedValue { s -> Dialog? in
+            stripes[id.stripe].withLockedValue { s -> Dialog? in
                 guard let d = s.dialogs.removeValue(forKey: id) else { return nil }
                 if let t = d.unacked?.timer { s.retransmits.cancel(t) }
                 return d

@@ -75,7 +75,6 @@ struct FixedDelayTimers<Key: Sendable>: Sendable {
         guard rings[handle.ring].entries[i].key != nil else { return }
         rings[handle.ring].entries[i].key = nil
         count -= 1
-        if offset == 0 { rings[handle.ring].dropCancelled() }
     }
 
     /// The earliest pending deadline.
