@@ -35,8 +35,9 @@ func runFramer(_ bytes: [UInt8], chunkSizes: (Int) -> Int) -> FramerRun {
         framer.append(bytes[offset..<(offset + n)])
         offset += n
         k += 1
-        fuzzCheck(framer.bufferedByteCount >= 0 && framer.bufferedByteCount <= offset,
-                  "the framer buffers \(framer.bufferedByteCount) bytes after \(offset) were given", bytes)
+        fuzzCheck(
+            framer.bufferedByteCount >= 0 && framer.bufferedByteCount <= offset,
+            "the framer buffers \(framer.bufferedByteCount) bytes after \(offset) were given", bytes)
         while true {
             do {
                 guard let frame = try framer.next() else { break }
@@ -63,24 +64,38 @@ func fuzzFramer(_ bytes: [UInt8]) {
     // A byte at a time (bounded, to keep each input fast), and in pseudo-random pieces derived
     // from the input.
     var seed = UInt64(truncatingIfNeeded: bytes.count) &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(bytes.first ?? 0)
-    let pieces = runFramer(bytes, chunkSizes: { _ in
-        seed = seed &* 6364136223846793005 &+ 1442695040888963407
-        return Int(truncatingIfNeeded: (seed >> 33) % 97) + 1
-    })
-    fuzzCheck(pieces == whole, "framing in pieces differs from framing at once: \(pieces.frames.count) frames, "
-              + "error \(String(describing: pieces.error)) vs \(whole.frames.count) frames, error \(String(describing: whole.error))", bytes)
+    let pieces = runFramer(
+        bytes,
+        chunkSizes: { _ in
+            seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int(truncatingIfNeeded: (seed >> 33) % 97) + 1
+        })
+    fuzzCheck(
+        pieces == whole,
+        "framing in pieces differs from framing at once: \(pieces.frames.count) frames, "
+            + "error \(String(describing: pieces.error)) vs \(whole.frames.count) frames, error \(String(describing: whole.error))",
+        bytes)
     if bytes.count <= 1024 {
         let single = runFramer(bytes, chunkSizes: { _ in 1 })
-        fuzzCheck(single == whole, "framing a byte at a time differs from framing at once: \(single.frames.count) frames, "
-                  + "error \(String(describing: single.error)) vs \(whole.frames.count) frames, error \(String(describing: whole.error))", bytes)
+        fuzzCheck(
+            single == whole,
+            "framing a byte at a time differs from framing at once: \(single.frames.count) frames, "
+                + "error \(String(describing: single.error)) vs \(whole.frames.count) frames, error \(String(describing: whole.error))",
+            bytes)
     }
     var framed = 0
     for frame in whole.frames {
-        guard case .message(let message) = frame else { framed += frame == .ping ? 4 : 1; continue }
+        guard case .message(let message) = frame else {
+            framed += frame == .ping ? 4 : 1
+            continue
+        }
         framed += message.count
-        fuzzCheck(!message.isEmpty && message.count <= SIPLimits.default.maxMessageSize + SIPLimits.default.maxBodySize,
-                  "the framer cut a message of \(message.count) bytes", bytes)
-        switch Result(catching: { () throws(SIPParseError) in try SIPMessage(parsing: message, limits: .default, framing: .stream) }) {
+        fuzzCheck(
+            !message.isEmpty && message.count <= SIPLimits.default.maxMessageSize + SIPLimits.default.maxBodySize,
+            "the framer cut a message of \(message.count) bytes", bytes)
+        switch Result(catching: { () throws(SIPParseError) in
+            try SIPMessage(parsing: message, limits: .default, framing: .stream)
+        }) {
         case .success(let m):
             fuzzCheck(m.serialized().count == message.count, "a framed message parses to a different length", bytes)
             exercise(m, framing: .stream, input: message)

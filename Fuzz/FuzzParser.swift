@@ -19,11 +19,14 @@ let roundTripLimits = SIPLimits(
     maxBodySize: SIPLimits.default.maxBodySize)
 
 @inline(never)
-func fuzzCheck(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String,
-               _ input: @autoclosure () -> [UInt8]) {
+func fuzzCheck(
+    _ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String,
+    _ input: @autoclosure () -> [UInt8]
+) {
     if !condition() {
         let text = String(decoding: input(), as: UTF8.self)
-        fatalError("fuzz property violated: \(message())\n--- input (\(input().count) bytes) ---\n\(text.debugDescription)")
+        fatalError(
+            "fuzz property violated: \(message())\n--- input (\(input().count) bytes) ---\n\(text.debugDescription)")
     }
 }
 
@@ -35,41 +38,84 @@ func sink<T>(_ value: T) { withExtendedLifetime(value) {} }
 func exercise(_ m: SIPMessage, framing: SIPFraming, input: [UInt8]) {
     // Accessors.
     if let e = m.essentials {
-        sink(e.branch?.string); sink(e.transport?.string); sink(e.sentByHost?.string); sink(e.sentByPort)
-        sink(e.received?.string); sink(e.callID?.string); sink(e.cseqMethod?.string); sink(e.fromTag?.string)
-        sink(e.toTag?.string); sink(e.requestURIUser?.string); sink(e.requestURIHost?.string)
+        sink(e.branch?.string)
+        sink(e.transport?.string)
+        sink(e.sentByHost?.string)
+        sink(e.sentByPort)
+        sink(e.received?.string)
+        sink(e.callID?.string)
+        sink(e.cseqMethod?.string)
+        sink(e.fromTag?.string)
+        sink(e.toTag?.string)
+        sink(e.requestURIUser?.string)
+        sink(e.requestURIHost?.string)
         if let b = e.branch { sink(b.hashValue) }
     } else {
         fuzzCheck(false, "a parsed message has no essentials", input)
     }
     for v in m.via {
-        sink(v.description); sink(v.branch); sink(v.received); sink(v.rport); sink(v.maddr); sink(v.ttl)
-        sink(v.host.canonical); sink(v.host.isIPv4); sink(v.host.address)
+        sink(v.description)
+        sink(v.branch)
+        sink(v.received)
+        sink(v.rport)
+        sink(v.maddr)
+        sink(v.ttl)
+        sink(v.host.canonical)
+        sink(v.host.isIPv4)
+        sink(v.host.address)
     }
     sink(m.topVia)
     for a in [m.from, m.to].compactMap({ $0 }) {
-        sink(a.description); sink(a.tag); sink(a.uri.description); sink(a.uri.scheme)
-        if let u = a.uri.sipURI { sink(u.user); sink(u.password); sink(u.transport); sink(u.hashValue) }
+        sink(a.description)
+        sink(a.tag)
+        sink(a.uri.description)
+        sink(a.uri.scheme)
+        if let u = a.uri.sipURI {
+            sink(u.user)
+            sink(u.password)
+            sink(u.transport)
+            sink(u.hashValue)
+        }
     }
     for c in m.contact {
-        sink(c.description); sink(c.expires); sink(c.q)
-        if let u = c.address?.uri.sipURI { sink(u.user); sink(u.isLooseRouter); sink(u.maddr) }
+        sink(c.description)
+        sink(c.expires)
+        sink(c.q)
+        if let u = c.address?.uri.sipURI {
+            sink(u.user)
+            sink(u.isLooseRouter)
+            sink(u.maddr)
+        }
     }
-    sink(m.cseq?.description); sink(m.callID); sink(m.maxForwards)
+    sink(m.cseq?.description)
+    sink(m.callID)
+    sink(m.maxForwards)
     if let uri = m.requestURI {
-        sink(uri.description); sink(uri.scheme); sink(uri.hashValue)
-        if let u = uri.sipURI { sink(u.user); sink(u.password); sink(u.host.canonical); sink(u.transport) }
+        sink(uri.description)
+        sink(uri.scheme)
+        sink(uri.hashValue)
+        if let u = uri.sipURI {
+            sink(u.user)
+            sink(u.password)
+            sink(u.host.canonical)
+            sink(u.transport)
+        }
     }
-    sink(m.method); sink(m.status); sink(m.reasonPhrase)
+    sink(m.method)
+    sink(m.status)
+    sink(m.reasonPhrase)
     for i in m.headers.indices {
         let f = m.headers[i]
-        sink(f.description); sink(f.name.isList)
+        sink(f.description)
+        sink(f.name.isList)
         sink(m.headers.wireName(at: i))
     }
 
     // Other typed headers (errors are fine: these are parsed when read, not when the message is).
-    for key in [SIPHeaderKey<NameAddress>.route, .recordRoute, .path, .serviceRoute, .pAssertedIdentity, .replyTo,
-                .referTo, .referredBy] {
+    for key in [
+        SIPHeaderKey<NameAddress>.route, .recordRoute, .path, .serviceRoute, .pAssertedIdentity, .replyTo,
+        .referTo, .referredBy,
+    ] {
         if let all = try? m.headers.all(key) { for a in all { sink(a.description) } }
     }
     for key in [SIPHeaderKey<Int>.expires, .minExpires, .rseq, .contentLength] { sink(try? m.headers.first(key)) }
@@ -88,8 +134,10 @@ func exercise(_ m: SIPMessage, framing: SIPFraming, input: [UInt8]) {
         switch Result(catching: { () throws(SIPParseError) in try SIPMessage(parsing: rb, limits: roundTripLimits) }) {
         case .success: break
         case .failure(let error):
-            fuzzCheck(false, "the response to a parsed request does not parse: \(error)\n--- response ---\n"
-                      + String(decoding: rb, as: UTF8.self).debugDescription, input)
+            fuzzCheck(
+                false,
+                "the response to a parsed request does not parse: \(error)\n--- response ---\n"
+                    + String(decoding: rb, as: UTF8.self).debugDescription, input)
         }
         sink(r.essentials)
     }
@@ -101,23 +149,31 @@ func exercise(_ m: SIPMessage, framing: SIPFraming, input: [UInt8]) {
 
     // What we send must parse again: the received bytes (a parsed message nobody changed is sent as
     // it came) and the canonical form.
-    switch Result(catching: { () throws(SIPParseError) in try SIPMessage(parsing: wire, limits: roundTripLimits, framing: framing) }) {
+    switch Result(catching: { () throws(SIPParseError) in
+        try SIPMessage(parsing: wire, limits: roundTripLimits, framing: framing)
+    }) {
     case .success: break
     case .failure(let error): fuzzCheck(false, "serialized() does not parse again: \(error)", input)
     }
     let again: SIPMessage
-    switch Result(catching: { () throws(SIPParseError) in try SIPMessage(parsing: canonical, limits: roundTripLimits, framing: framing) }) {
+    switch Result(catching: { () throws(SIPParseError) in
+        try SIPMessage(parsing: canonical, limits: roundTripLimits, framing: framing)
+    }) {
     case .success(let m2): again = m2
     case .failure(let error):
-        fuzzCheck(false, "serialized(canonical: true) does not parse again: \(error)\n--- canonical ---\n"
-                  + String(decoding: canonical, as: UTF8.self).debugDescription, input)
+        fuzzCheck(
+            false,
+            "serialized(canonical: true) does not parse again: \(error)\n--- canonical ---\n"
+                + String(decoding: canonical, as: UTF8.self).debugDescription, input)
         return
     }
     // The canonical form is a fixed point, and it keeps the start line and the body.
     let canonical2 = again.serialized(canonical: true)
-    fuzzCheck(canonical2 == canonical, "canonical serialization is not stable:\n"
-              + String(decoding: canonical, as: UTF8.self).debugDescription + "\n"
-              + String(decoding: canonical2, as: UTF8.self).debugDescription, input)
+    fuzzCheck(
+        canonical2 == canonical,
+        "canonical serialization is not stable:\n"
+            + String(decoding: canonical, as: UTF8.self).debugDescription + "\n"
+            + String(decoding: canonical2, as: UTF8.self).debugDescription, input)
     fuzzCheck(again.startLine == m.startLine, "the canonical form changes the start line", input)
     fuzzCheck(again.body.elementsEqual(m.body), "the canonical form changes the body", input)
 }
@@ -131,17 +187,22 @@ func roundTrip(_ text: String, _ what: String, _ input: [UInt8], _ parse: (Strin
 
 /// Parses `bytes` with the given framing; on success exercises the message.
 func fuzzParse(_ bytes: [UInt8], framing: SIPFraming) {
-    switch Result(catching: { () throws(SIPParseError) in try SIPMessage(parsing: bytes, limits: .default, framing: framing) }) {
+    switch Result(catching: { () throws(SIPParseError) in
+        try SIPMessage(parsing: bytes, limits: .default, framing: framing)
+    }) {
     case .success(let m):
         if framing == .stream {
             // A framed message is all message: its bytes end where Content-Length says (only the
             // CRLFs before the start line are not part of it).
             let lead = bytes.prefix { $0 == 0x0D || $0 == 0x0A }.count
-            fuzzCheck(m.serialized().elementsEqual(bytes.dropFirst(lead)),
-                      "a stream message of \(bytes.count) bytes parses as \(m.serialized().count) bytes", bytes)
+            fuzzCheck(
+                m.serialized().elementsEqual(bytes.dropFirst(lead)),
+                "a stream message of \(bytes.count) bytes parses as \(m.serialized().count) bytes", bytes)
         }
         exercise(m, framing: framing, input: bytes)
-    case .failure(let error): sink(error.description); sink(error.suggestedStatus)
+    case .failure(let error):
+        sink(error.description)
+        sink(error.suggestedStatus)
     }
 }
 
@@ -151,7 +212,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     fuzzParse(bytes, framing: .datagram)
     fuzzParse(bytes, framing: .stream)
     #if SIPPET_FUZZ_FRAMER
-    fuzzFramer(bytes)
+        fuzzFramer(bytes)
     #endif
     return 0
 }

@@ -54,7 +54,8 @@ final class ConnectionReadiness: Sendable {
     /// longer than `timeout` ago.
     func future(for channel: any Channel) -> EventLoopFuture<Void> {
         guard let entry = pending.withLockedValue({ $0.removeValue(forKey: ObjectIdentifier(channel)) }) else {
-            return channel.eventLoop.makeFailedFuture(SIPTransportError(.connectionClosed, "closed during the handshake"))
+            return channel.eventLoop.makeFailedFuture(
+                SIPTransportError(.connectionClosed, "closed during the handshake"))
         }
         let promise = entry.promise
         if entry.closed { return promise.futureResult }

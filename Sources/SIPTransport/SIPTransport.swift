@@ -31,20 +31,25 @@ public struct SIPTransportKind: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// RFC 3261 §18: UDP, port 5060, unreliable.
-    public static let udp = SIPTransportKind(viaName: "UDP", isReliable: false, isSecure: false,
-                                             isConnectionOriented: false, defaultPort: 5060)
+    public static let udp = SIPTransportKind(
+        viaName: "UDP", isReliable: false, isSecure: false,
+        isConnectionOriented: false, defaultPort: 5060)
     /// RFC 3261 §18: TCP, port 5060.
-    public static let tcp = SIPTransportKind(viaName: "TCP", isReliable: true, isSecure: false,
-                                             isConnectionOriented: true, defaultPort: 5060)
+    public static let tcp = SIPTransportKind(
+        viaName: "TCP", isReliable: true, isSecure: false,
+        isConnectionOriented: true, defaultPort: 5060)
     /// RFC 3261 §18, §26.2: TLS over TCP, port 5061.
-    public static let tls = SIPTransportKind(viaName: "TLS", isReliable: true, isSecure: true,
-                                             isConnectionOriented: true, defaultPort: 5061)
+    public static let tls = SIPTransportKind(
+        viaName: "TLS", isReliable: true, isSecure: true,
+        isConnectionOriented: true, defaultPort: 5061)
     /// RFC 7118: SIP over WebSocket. A `sip:` URI with `transport=ws` and no port means port 80.
-    public static let ws = SIPTransportKind(viaName: "WS", isReliable: true, isSecure: false,
-                                            isConnectionOriented: true, defaultPort: 80)
+    public static let ws = SIPTransportKind(
+        viaName: "WS", isReliable: true, isSecure: false,
+        isConnectionOriented: true, defaultPort: 80)
     /// RFC 7118: SIP over secure WebSocket; port 443.
-    public static let wss = SIPTransportKind(viaName: "WSS", isReliable: true, isSecure: true,
-                                             isConnectionOriented: true, defaultPort: 443)
+    public static let wss = SIPTransportKind(
+        viaName: "WSS", isReliable: true, isSecure: true,
+        isConnectionOriented: true, defaultPort: 443)
 
     /// The built-in kinds.
     public static let builtIn: [SIPTransportKind] = [.udp, .tcp, .tls, .ws, .wss]
@@ -102,7 +107,9 @@ public struct SIPReceivedMessage: Sendable {
     /// The connection it came on; nil for a datagram.
     public var connection: SIPConnectionHandle?
 
-    public init(bytes: [UInt8], source: SocketAddress, local: SocketAddress? = nil, connection: SIPConnectionHandle? = nil) {
+    public init(
+        bytes: [UInt8], source: SocketAddress, local: SocketAddress? = nil, connection: SIPConnectionHandle? = nil
+    ) {
         self.bytes = bytes
         self.source = source
         self.local = local

@@ -5,9 +5,9 @@ import NIOSSL
 import SIPSyntax
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// Settings every stream transport (TCP, TLS, WebSocket) shares: limits on connections and on
@@ -94,8 +94,10 @@ final class StreamEngine: Sendable {
         var stopping = false
     }
 
-    init(kind: SIPTransportKind, host: String, port: Int, group: any EventLoopGroup, settings: SIPStreamSettings,
-         pipeline: any StreamPipeline) {
+    init(
+        kind: SIPTransportKind, host: String, port: Int, group: any EventLoopGroup, settings: SIPStreamSettings,
+        pipeline: any StreamPipeline
+    ) {
         self.kind = kind
         self.host = host
         self.port = port
@@ -175,8 +177,9 @@ final class StreamEngine: Sendable {
                 victim = oldest.channel
             }
             let id = ObjectIdentifier(channel)
-            s.connections[id] = Connection(channel: channel, remote: remote, inbound: inbound, opened: .now(),
-                                           deliveredMessage: false, aliases: [])
+            s.connections[id] = Connection(
+                channel: channel, remote: remote, inbound: inbound, opened: .now(),
+                deliveredMessage: false, aliases: [])
             if s.byAddress[remote] == nil || !inbound { s.byAddress[remote] = id }
             return victim
         }
@@ -206,8 +209,11 @@ final class StreamEngine: Sendable {
         case .message(let bytes):
             markDelivered(channel)
             let handle = SIPConnectionHandle(object: channel, remoteAddress: remote)
-            delegate.transport(owner, received: SIPReceivedMessage(bytes: bytes, source: remote,
-                                                                   local: channel.localAddress, connection: handle))
+            delegate.transport(
+                owner,
+                received: SIPReceivedMessage(
+                    bytes: bytes, source: remote,
+                    local: channel.localAddress, connection: handle))
         case .keepAlive:
             delegate.transport(owner, observed: .keepAlive(remote: remote))
         case .broken(let why):
@@ -296,8 +302,9 @@ final class StreamEngine: Sendable {
                 guard let self else { return channel.eventLoop.makeFailedFuture(SIPTransportError(.notRunning)) }
                 return channel.eventLoop.makeCompletedFuture {
                     try self.addCommonHandlers(channel, remote: target.address)
-                    try pipeline.configureConnected(channel, target: target,
-                                                    deliver: { [weak self] ch, input in self?.input(input, on: ch) })
+                    try pipeline.configureConnected(
+                        channel, target: target,
+                        deliver: { [weak self] ch, input in self?.input(input, on: ch) })
                 }
             }
         bootstrap.connect(to: target.address)
@@ -329,7 +336,9 @@ final class StreamEngine: Sendable {
             let refused = e.connectionErrors.contains { ($0.error as? IOError)?.errnoCode == ECONNREFUSED }
             return SIPTransportError(refused ? .connectionRefused : .connectFailed, "\(e)")
         }
-        if let e = error as? IOError, e.errnoCode == ECONNREFUSED { return SIPTransportError(.connectionRefused, "\(e)") }
+        if let e = error as? IOError, e.errnoCode == ECONNREFUSED {
+            return SIPTransportError(.connectionRefused, "\(e)")
+        }
         if let e = error as? ChannelError {
             // NIO's own connect timeout (ClientBootstrap.connectTimeout) is a failed connect.
             if case .connectTimeout = e { return SIPTransportError(.connectFailed, "\(e)") }

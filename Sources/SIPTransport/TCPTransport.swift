@@ -21,8 +21,10 @@ public struct SIPTLSConfiguration: Sendable {
 
     /// A server certificate chain and key read from PEM files, and `trustRoots` to verify the
     /// servers this side connects to (the system's by default).
-    public static func pem(certificateChain certificatePath: String, privateKey keyPath: String,
-                           trustRoots: NIOSSLTrustRoots = .default) throws -> SIPTLSConfiguration {
+    public static func pem(
+        certificateChain certificatePath: String, privateKey keyPath: String,
+        trustRoots: NIOSSLTrustRoots = .default
+    ) throws -> SIPTLSConfiguration {
         let chain = try NIOSSLCertificate.fromPEMFile(certificatePath).map { NIOSSLCertificateSource.certificate($0) }
         let key = try NIOSSLPrivateKey(file: keyPath, format: .pem)
         let server = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
@@ -83,14 +85,18 @@ public final class TCPTransport: SIPTransport {
     private let engine: StreamEngine
 
     /// A TCP transport listening on `host`:`port` (port 0 picks a free one), or TLS when `tls` is set.
-    public init(host: String, port: Int, tls: SIPTLSConfiguration? = nil,
-                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-                settings: SIPStreamSettings = SIPStreamSettings()) throws {
+    public init(
+        host: String, port: Int, tls: SIPTLSConfiguration? = nil,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        settings: SIPStreamSettings = SIPStreamSettings()
+    ) throws {
         let contexts = try tls.map(TLSContexts.init)
         kind = tls == nil ? .tcp : .tls
-        engine = StreamEngine(kind: kind, host: host, port: port, group: group, settings: settings,
-                              pipeline: TCPPipeline(tls: contexts, limits: settings.limits,
-                                                    handshakeTimeout: settings.connectTimeout))
+        engine = StreamEngine(
+            kind: kind, host: host, port: port, group: group, settings: settings,
+            pipeline: TCPPipeline(
+                tls: contexts, limits: settings.limits,
+                handshakeTimeout: settings.connectTimeout))
     }
 
     public var localAddress: SocketAddress? { engine.localAddress }

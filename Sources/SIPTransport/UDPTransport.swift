@@ -2,12 +2,13 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// SIP over UDP (RFC 3261 §18), IPv4 or IPv6, on one bound socket, or one per event loop.
@@ -70,8 +71,10 @@ public final class UDPTransport: SIPTransport {
     }
 
     /// A UDP transport that binds `host`:`port` (port 0 picks a free one) on a loop of `group`.
-    public init(host: String, port: Int, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-                configuration: Configuration = Configuration()) {
+    public init(
+        host: String, port: Int, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        configuration: Configuration = Configuration()
+    ) {
         self.host = host
         self.port = port
         self.group = group
@@ -94,7 +97,10 @@ public final class UDPTransport: SIPTransport {
                 .channelOption(.datagramVectorReadMessageCount, value: c.vectorReadCount)
                 // The read manager cuts the buffer into one slot per datagram of the vector:
                 // 64 KiB each, or a datagram longer than its slot would arrive cut short.
-                .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: Self.slotSize * max(1, c.vectorReadCount)))
+                .channelOption(
+                    .recvAllocator,
+                    value: FixedSizeRecvByteBufferAllocator(capacity: Self.slotSize * max(1, c.vectorReadCount))
+                )
                 // One vector read per readiness event: epoll reports the socket again while
                 // datagrams remain, and a second read would only find it empty at light load.
                 .channelOption(.maxMessagesPerRead, value: 1)
@@ -105,7 +111,8 @@ public final class UDPTransport: SIPTransport {
                 // (one per request, in the transaction's route) take the runtime's slow path.
                 .channelInitializer { [self] channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(UDPReadHandler(transport: self, delegate: delegate))
+                        try channel.pipeline.syncOperations.addHandler(
+                            UDPReadHandler(transport: self, delegate: delegate))
                     }
                 }
         }
@@ -138,9 +145,12 @@ public final class UDPTransport: SIPTransport {
     }
 
     public func send(_ bytes: [UInt8], to target: SIPTransportTarget, completion: SIPSendCompletion?) {
-        guard let socket = state.withLockedValue({ s -> Socket? in
-            s.channels.count == 1 ? s.channels[0] : s.channels.first { $0.channel.eventLoop.inEventLoop } ?? s.channels.first
-        }) else {
+        guard
+            let socket = state.withLockedValue({ s -> Socket? in
+                s.channels.count == 1
+                    ? s.channels[0] : s.channels.first { $0.channel.eventLoop.inEventLoop } ?? s.channels.first
+            })
+        else {
             completion?(.failure(SIPTransportError(.notRunning)))
             return
         }
@@ -154,7 +164,8 @@ public final class UDPTransport: SIPTransport {
         let envelope = AddressedEnvelope(remoteAddress: target.address, data: buffer)
         let promise = completion.map { completion in
             let p = channel.eventLoop.makePromise(of: Void.self)
-            p.futureResult.whenComplete { result in completion(result.mapError { SIPTransportError(.ioError, "\($0)") }) }
+            p.futureResult.whenComplete { result in completion(result.mapError { SIPTransportError(.ioError, "\($0)") })
+            }
             return p
         }
         guard channel.eventLoop.inEventLoop else {
@@ -244,24 +255,28 @@ enum ReusePortSteering {
 
     /// `A = random; A %= sockets; return A`.
     static func instructions(sockets: Int) -> [Instruction] {
-        [Instruction(code: ldAbsWord, k: randomNumber),
-         Instruction(code: modConstant, k: UInt32(sockets)),
-         Instruction(code: returnA, k: 0)]
+        [
+            Instruction(code: ldAbsWord, k: randomNumber),
+            Instruction(code: modConstant, k: UInt32(sockets)),
+            Instruction(code: returnA, k: 0),
+        ]
     }
 
     /// Attaches the program to the group of `channels` (all bound to one address with
     /// `SO_REUSEPORT`). A kernel that refuses it keeps its own choice by source address.
     static func spreadAtRandom(_ channels: [any Channel]) async {
         #if os(Linux)
-        guard channels.count > 1, let provider = channels[0] as? any SocketOptionProvider else { return }
-        let code = instructions(sockets: channels.count)
-        let buffer = UnsafeMutablePointer<Instruction>.allocate(capacity: code.count)
-        buffer.initialize(from: code, count: code.count)
-        defer { buffer.deallocate() }
-        let program = Program(length: UInt16(code.count), instructions: buffer)
-        try? await provider.unsafeSetSocketOption(level: NIOBSDSocket.OptionLevel(rawValue: SOL_SOCKET),
-                                                   name: NIOBSDSocket.Option(rawValue: SO_ATTACH_REUSEPORT_CBPF),
-                                                   value: program).get()
+            guard channels.count > 1, let provider = channels[0] as? any SocketOptionProvider else { return }
+            let code = instructions(sockets: channels.count)
+            let buffer = UnsafeMutablePointer<Instruction>.allocate(capacity: code.count)
+            buffer.initialize(from: code, count: code.count)
+            defer { buffer.deallocate() }
+            let program = Program(length: UInt16(code.count), instructions: buffer)
+            try? await provider.unsafeSetSocketOption(
+                level: NIOBSDSocket.OptionLevel(rawValue: SOL_SOCKET),
+                name: NIOBSDSocket.Option(rawValue: SO_ATTACH_REUSEPORT_CBPF),
+                value: program
+            ).get()
         #endif
     }
 }

@@ -25,15 +25,19 @@ public final class WebSocketTransport: SIPTransport {
 
     /// A WebSocket transport listening on `host`:`port` (port 0 picks a free one), secure WebSocket
     /// when `tls` is set; connections it makes ask for `path`.
-    public init(host: String, port: Int, tls: SIPTLSConfiguration? = nil,
-                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-                settings: SIPStreamSettings = SIPStreamSettings(), path: String = "/") throws {
+    public init(
+        host: String, port: Int, tls: SIPTLSConfiguration? = nil,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        settings: SIPStreamSettings = SIPStreamSettings(), path: String = "/"
+    ) throws {
         let contexts = try tls.map(TLSContexts.init)
         kind = tls == nil ? .ws : .wss
         self.path = path.hasPrefix("/") ? path : "/" + path
-        engine = StreamEngine(kind: kind, host: host, port: port, group: group, settings: settings,
-                              pipeline: WebSocketPipeline(kind: kind, tls: contexts, limits: settings.limits,
-                                                          handshakeTimeout: settings.connectTimeout, path: self.path))
+        engine = StreamEngine(
+            kind: kind, host: host, port: port, group: group, settings: settings,
+            pipeline: WebSocketPipeline(
+                kind: kind, tls: contexts, limits: settings.limits,
+                handshakeTimeout: settings.connectTimeout, path: self.path))
     }
 
     public var localAddress: SocketAddress? { engine.localAddress }
@@ -103,14 +107,17 @@ private struct WebSocketPipeline: StreamPipeline {
                     let sync = channel.pipeline.syncOperations
                     let gate = try sync.handler(type: WebSocketServerGate.self)
                     sync.removeHandler(gate, promise: nil)
-                    try sync.addHandler(SIPWebSocketHandler(role: .server, maxMessageSize: maxMessageSize,
-                                                            deliver: sink.value))
+                    try sync.addHandler(
+                        SIPWebSocketHandler(
+                            role: .server, maxMessageSize: maxMessageSize,
+                            deliver: sink.value))
                 }
             })
         let sync = channel.pipeline.syncOperations
-        try sync.configureHTTPServerPipeline(withPipeliningAssistance: false,
-                                             withServerUpgrade: (upgraders: [upgrader], completionHandler: { _ in }),
-                                             withErrorHandling: true)
+        try sync.configureHTTPServerPipeline(
+            withPipeliningAssistance: false,
+            withServerUpgrade: (upgraders: [upgrader], completionHandler: { _ in }),
+            withErrorHandling: true)
         try sync.addHandler(WebSocketServerGate(deliver: deliver))
     }
 
@@ -124,8 +131,10 @@ private struct WebSocketPipeline: StreamPipeline {
                 let sync = channel.pipeline.syncOperations
                 let gate = try sync.handler(type: WebSocketClientGate.self)
                 sync.removeHandler(gate, promise: nil)
-                try sync.addHandler(SIPWebSocketHandler(role: .client, maxMessageSize: maxMessageSize,
-                                                        deliver: sink.value))
+                try sync.addHandler(
+                    SIPWebSocketHandler(
+                        role: .client, maxMessageSize: maxMessageSize,
+                        deliver: sink.value))
                 ready.succeed()
             }.flatMapErrorThrowing { error in
                 ready.fail(error)
@@ -133,12 +142,14 @@ private struct WebSocketPipeline: StreamPipeline {
                 throw error
             }
         }
-        let request = HTTPRequestHead(version: .http1_1, method: .GET, uri: path,
-                                      headers: HTTPHeaders([("Host", Self.hostHeader(target, kind: kind))]))
+        let request = HTTPRequestHead(
+            version: .http1_1, method: .GET, uri: path,
+            headers: HTTPHeaders([("Host", Self.hostHeader(target, kind: kind))]))
         let sync = channel.pipeline.syncOperations
         // Bytes after the 101 response (a first frame in the same read) go on to the frame decoder.
-        try sync.addHTTPClientHandlers(leftOverBytesStrategy: .forwardBytes,
-                                       withClientUpgrade: (upgraders: [upgrader], completionHandler: { _ in }))
+        try sync.addHTTPClientHandlers(
+            leftOverBytesStrategy: .forwardBytes,
+            withClientUpgrade: (upgraders: [upgrader], completionHandler: { _ in }))
         try sync.addHandler(WebSocketClientGate(request: request, ready: ready))
     }
 
@@ -159,10 +170,13 @@ private struct WebSocketPipeline: StreamPipeline {
 private final class SIPWebSocketClientUpgrader: NIOHTTPClientProtocolUpgrader, Sendable {
     private let upgrader: NIOWebSocketClientUpgrader
 
-    init(maxFrameSize: Int,
-         upgradePipelineHandler: @escaping @Sendable (any Channel, HTTPResponseHead) -> EventLoopFuture<Void>) {
-        upgrader = NIOWebSocketClientUpgrader(maxFrameSize: maxFrameSize, automaticErrorHandling: false,
-                                              upgradePipelineHandler: upgradePipelineHandler)
+    init(
+        maxFrameSize: Int,
+        upgradePipelineHandler: @escaping @Sendable (any Channel, HTTPResponseHead) -> EventLoopFuture<Void>
+    ) {
+        upgrader = NIOWebSocketClientUpgrader(
+            maxFrameSize: maxFrameSize, automaticErrorHandling: false,
+            upgradePipelineHandler: upgradePipelineHandler)
     }
 
     var supportedProtocol: String { upgrader.supportedProtocol }
@@ -219,8 +233,12 @@ private final class WebSocketClientGate: ChannelDuplexHandler, RemovableChannelH
     /// The upgrade handler passes on a response that is not an upgrade it accepted.
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard case .head(let response) = unwrapInboundIn(data) else { return }
-        fail(context, SIPTransportError(.connectFailed, "WebSocket handshake refused: \(response.status.code) "
-                                            + response.status.reasonPhrase))
+        fail(
+            context,
+            SIPTransportError(
+                .connectFailed,
+                "WebSocket handshake refused: \(response.status.code) "
+                    + response.status.reasonPhrase))
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -275,8 +293,9 @@ private final class WebSocketServerGate: ChannelDuplexHandler, RemovableChannelH
             headers.add(name: "Upgrade", value: "websocket")
             headers.add(name: SIPSubprotocol.header, value: SIPSubprotocol.name)
         }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))),
-                      promise: nil)
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))),
+            promise: nil)
         let channel = context.channel
         context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
             self.deliver(channel, .broken(reason))
@@ -339,8 +358,11 @@ final class SIPWebSocketHandler: ChannelDuplexHandler {
         let frame = unwrapInboundIn(data)
         // RFC 6455 §5.1: a server closes on an unmasked frame, a client on a masked one.
         guard (frame.maskKey != nil) == (role == .server) else {
-            return fail(context, .protocolError, role == .server ? "unmasked WebSocket frame from a client"
-                                                                 : "masked WebSocket frame from a server")
+            return fail(
+                context, .protocolError,
+                role == .server
+                    ? "unmasked WebSocket frame from a client"
+                    : "masked WebSocket frame from a server")
         }
         // §5.2: no extension was negotiated, so no reserved bit may be set.
         guard !frame.rsv1, !frame.rsv2, !frame.rsv3 else {

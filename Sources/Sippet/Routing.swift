@@ -63,7 +63,9 @@ enum Routing {
     /// `transport` parameter when present; else TLS for `sips:` and UDP for `sip:`, or TCP when the
     /// request is larger than 1300 bytes (RFC 3261 §18.1.1). `maddr` overrides the host (§19.1.1).
     /// The port is the URI's, else the transport's default (5060, 5061 for TLS).
-    static func nextHop(for uri: SIPURI, messageSize: Int, available: Set<SIPTransportKind>) throws(SIPStackError) -> NextHop {
+    static func nextHop(for uri: SIPURI, messageSize: Int, available: Set<SIPTransportKind>) throws(SIPStackError)
+        -> NextHop
+    {
         var kind: SIPTransportKind
         var explicit = false
         if let param = uri.transport {
@@ -74,7 +76,11 @@ enum Routing {
             kind = k
             // RFC 3261 §26.2.2: a sips: URI needs TLS hop by hop; transport=tcp means TLS.
             if uri.isSecure {
-                if k == .tcp { kind = .tls } else if k == .ws { kind = .wss } else if k == .udp {
+                if k == .tcp {
+                    kind = .tls
+                } else if k == .ws {
+                    kind = .wss
+                } else if k == .udp {
                     throw .noTransport("a sips: URI cannot use UDP")
                 }
             }
@@ -90,8 +96,9 @@ enum Routing {
         var host = uri.maddr ?? uri.host.text
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         let port = uri.port ?? kind.defaultPort
-        return NextHop(kind: kind, host: host, port: port, address: try? SocketAddress(ipAddress: host, port: port),
-                       transportIsExplicit: explicit)
+        return NextHop(
+            kind: kind, host: host, port: port, address: try? SocketAddress(ipAddress: host, port: port),
+            transportIsExplicit: explicit)
     }
 
     /// RFC 3261 §18.2.2 and RFC 3581 §4: where the responses to a request received from `source`
@@ -99,15 +106,19 @@ enum Routing {
     /// the source IP (the `received` value) and the sent-by port. Over UDP, to `maddr` when the
     /// Via has one; to the source address when the Via asks for `rport`; else to the source IP
     /// and the sent-by port (5060 when absent, §18.2.2).
-    static func responseTarget(topVia via: ViaSummary, source: SocketAddress, connection: SIPConnectionHandle?,
-                               kind: SIPTransportKind) -> SIPTransportTarget {
+    static func responseTarget(
+        topVia via: ViaSummary, source: SocketAddress, connection: SIPConnectionHandle?,
+        kind: SIPTransportKind
+    ) -> SIPTransportTarget {
         let port: Int
         if via.hasRport {
             port = source.port ?? kind.defaultPort
         } else {
             port = via.port ?? kind.defaultPort
         }
-        if !kind.isConnectionOriented, let maddr = via.maddr, let a = try? SocketAddress(ipAddress: maddr, port: via.port ?? kind.defaultPort) {
+        if !kind.isConnectionOriented, let maddr = via.maddr,
+            let a = try? SocketAddress(ipAddress: maddr, port: via.port ?? kind.defaultPort)
+        {
             return SIPTransportTarget(address: a)
         }
         var address = source
@@ -119,7 +130,9 @@ enum Routing {
 
     /// RFC 3261 §18.2.2 for a response that has no server transaction (sent statelessly): the
     /// top Via's `received` (or sent-by host) and its `rport` value (or sent-by port).
-    static func statelessResponseTarget(_ response: SIPMessage) throws(SIPStackError) -> (SIPTransportKind, SIPTransportTarget) {
+    static func statelessResponseTarget(_ response: SIPMessage) throws(SIPStackError) -> (
+        SIPTransportKind, SIPTransportTarget
+    ) {
         guard let via = response.topVia else { throw .invalidMessage("a response needs a Via") }
         guard let kind = SIPTransportKind(name: via.transport) else {
             throw .noTransport("Via transport \(via.transport)")

@@ -82,9 +82,11 @@ public final class SIPStack: Sendable {
     private enum Phase { case idle, starting, running, stopping, stopped }
 
     /// A stack named `name` over `transports`, its transactions on the loops of `group`.
-    public init(name: String, configuration: Configuration = Configuration(), transports: [any SIPTransport],
-                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-                resolver: any SIPResolver = SystemResolver(), logger: Logger? = nil) {
+    public init(
+        name: String, configuration: Configuration = Configuration(), transports: [any SIPTransport],
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        resolver: any SIPResolver = SystemResolver(), logger: Logger? = nil
+    ) {
         self.name = name
         self.configuration = configuration
         self.transports = transports
@@ -120,7 +122,8 @@ public final class SIPStack: Sendable {
     /// The stack's events as an async sequence, for a core written with tasks. Registers a core
     /// that feeds the sequence (replacing the one registered before).
     public func events(bufferingPolicy: AsyncStream<SIPStackEvent>.Continuation.BufferingPolicy = .unbounded)
-        -> AsyncStream<SIPStackEvent> {
+        -> AsyncStream<SIPStackEvent>
+    {
         let (stream, continuation) = AsyncStream.makeStream(of: SIPStackEvent.self, bufferingPolicy: bufferingPolicy)
         register(core: StreamingCore(continuation))
         return stream
@@ -142,17 +145,23 @@ public final class SIPStack: Sendable {
             for t in transports {
                 try await t.start(delegate: self)
                 started.append(t)
-                logger.info("listening", metadata: ["sip.transport": "\(t.kind)", "sip.address": "\(t.localAddress.map { "\($0)" } ?? "?")"])
+                logger.info(
+                    "listening",
+                    metadata: ["sip.transport": "\(t.kind)", "sip.address": "\(t.localAddress.map { "\($0)" } ?? "?")"])
             }
         } catch {
             for t in started { await t.shutdown() }
             state.withLockedValue { $0.phase = .stopped }
             throw error
         }
-        let sentBy = transports.compactMap { t -> (String, Int)? in
-            guard let a = t.localAddress, let port = a.port else { return nil }
-            return ((t.advertisedHost ?? a.sipHost ?? "").lowercased(), port)
-        } + configuration.extraSentByHosts.flatMap { h in transports.compactMap { t in t.localAddress?.port.map { (h.lowercased(), $0) } } }
+        let sentBy =
+            transports.compactMap { t -> (String, Int)? in
+                guard let a = t.localAddress, let port = a.port else { return nil }
+                return ((t.advertisedHost ?? a.sipHost ?? "").lowercased(), port)
+            }
+            + configuration.extraSentByHosts.flatMap { h in
+                transports.compactMap { t in t.localAddress?.port.map { (h.lowercased(), $0) } }
+            }
         state.withLockedValue {
             $0.sentBy = sentBy
             $0.phase = .running
@@ -288,8 +297,10 @@ public final class SIPStack: Sendable {
 
     /// Puts the transport's Via in place and hands the request to its transaction (or, for an
     /// ACK, to the transport).
-    private func dispatch(_ outgoing: OutgoingRequest, key: ClientTransactionKey?, hop: NextHop, address: SocketAddress,
-                          branch: String) throws(SIPStackError) {
+    private func dispatch(
+        _ outgoing: OutgoingRequest, key: ClientTransactionKey?, hop: NextHop, address: SocketAddress,
+        branch: String
+    ) throws(SIPStackError) {
         guard let transport = transport(kind: hop.kind, family: address) else {
             throw .noTransport("no \(hop.kind) transport for \(address)")
         }
@@ -367,8 +378,10 @@ public final class SIPStack: Sendable {
             return SIPTransportKind(name: t)?.isReliable ?? (t.uppercased() != "UDP")
         }
         guard message.isRequest, let uri = try? Routing.targetURI(of: message),
-              let hop = try? Routing.nextHop(for: uri, messageSize: message.serialized().count,
-                                             available: kinds) else { return false }
+            let hop = try? Routing.nextHop(
+                for: uri, messageSize: message.serialized().count,
+                available: kinds)
+        else { return false }
         return hop.kind.isReliable
     }
 
@@ -392,7 +405,8 @@ public final class SIPStack: Sendable {
     /// The hand-over box of the loop the caller runs on, when it is one of the shards' loops.
     private func currentHandOvers() -> HandOvers? {
         guard handOvers.count > 1, let loop = MultiThreadedEventLoopGroup.currentEventLoop,
-              let i = handOverIndex[ObjectIdentifier(loop)] else { return nil }
+            let i = handOverIndex[ObjectIdentifier(loop)]
+        else { return nil }
         return handOvers[i]
     }
 
@@ -405,7 +419,8 @@ public final class SIPStack: Sendable {
             let shard = shards[t]
             shard.loop.execute {
                 for r in batch {
-                    shard.received(request: r.request, key: r.key, route: r.route, validate: r.validate, refuseNew: r.refuseNew)
+                    shard.received(
+                        request: r.request, key: r.key, route: r.route, validate: r.validate, refuseNew: r.refuseNew)
                 }
             }
         }
@@ -497,7 +512,8 @@ extension SIPStack: SIPTransportDelegate {
                 changed = true
             }
             if let connection = m.connection, top.parameters.contains("alias"),
-               let a = try? SocketAddress(ipAddress: sourceIP, port: top.port ?? transport.kind.defaultPort) {
+                let a = try? SocketAddress(ipAddress: sourceIP, port: top.port ?? transport.kind.defaultPort)
+            {
                 transport.addAlias(a, for: connection)
             }
             via.maddr = top.maddr
@@ -510,11 +526,15 @@ extension SIPStack: SIPTransportDelegate {
                 reparsed = true
             }
         }
-        guard let key = reparsed ? ServerTransactionKey(request: request) : ServerTransactionKey(request: request, essentials: e) else {
+        guard
+            let key = reparsed
+                ? ServerTransactionKey(request: request) : ServerTransactionKey(request: request, essentials: e)
+        else {
             metrics.dropped.increment()
             return
         }
-        let target = Routing.responseTarget(topVia: via, source: m.source, connection: m.connection, kind: transport.kind)
+        let target = Routing.responseTarget(
+            topVia: via, source: m.source, connection: m.connection, kind: transport.kind)
         let route = TransactionRoute(transport: transport, target: target)
         let index = shardIndex(for: .server(key))
         let shard = shards[index]
@@ -529,15 +549,19 @@ extension SIPStack: SIPTransportDelegate {
         let incoming = consume request
         if let box = currentHandOvers() {
             // Read on another shard's loop: held until this loop has read what it is reading.
-            box.pending[index].append(HandOver(request: incoming, key: key, route: route, validate: validate,
-                                               refuseNew: refuseNew))
+            box.pending[index].append(
+                HandOver(
+                    request: incoming, key: key, route: route, validate: validate,
+                    refuseNew: refuseNew))
             if !box.queued {
                 box.queued = true
                 box.loop.execute { [self] in flush(box) }
             }
             return
         }
-        shard.loop.execute { shard.received(request: incoming, key: key, route: route, validate: validate, refuseNew: refuseNew) }
+        shard.loop.execute {
+            shard.received(request: incoming, key: key, route: route, validate: validate, refuseNew: refuseNew)
+        }
     }
 
     /// RFC 3261 §18.1.2: a response whose top Via sent-by is not ours is discarded; the others go
@@ -550,7 +574,8 @@ extension SIPStack: SIPTransportDelegate {
         let shard = shard(for: .client(ClientTransactionKey(branch: branch.string, method: .invite)))
         let port = e.sentByPort
         shard.run { [self] in
-            guard shard.sentBy.contains(where: { Self.sameHost(host, $0.host) && (port == nil || port == $0.port) }) else {
+            guard shard.sentBy.contains(where: { Self.sameHost(host, $0.host) && (port == nil || port == $0.port) })
+            else {
                 metrics.dropped.increment()
                 logger.debug("dropping a response whose top Via is not ours", metadata: ["sip.sent-by": "\(host)"])
                 return
@@ -563,14 +588,19 @@ extension SIPStack: SIPTransportDelegate {
     /// 3261 prescribes (400, 505, …) with a Warning saying why; the rest is dropped and counted.
     private func unparseable(_ m: SIPReceivedMessage, error: SIPParseError, transport: any SIPTransport) {
         metrics.parseErrors.increment()
-        guard let response = SIPValidator.rejectionResponse(for: m.bytes, error: error, policy: configuration.validation),
-              let via = response.topVia else {
+        guard
+            let response = SIPValidator.rejectionResponse(for: m.bytes, error: error, policy: configuration.validation),
+            let via = response.topVia
+        else {
             logger.debug("dropping an unparseable message", metadata: ["sip.why": "\(error)"])
             return
         }
         let summary = ViaSummary(host: via.host.text, port: via.port, hasRport: via.rport != nil, maddr: via.maddr)
-        let target = Routing.responseTarget(topVia: summary, source: m.source, connection: m.connection, kind: transport.kind)
-        logger.debug("answering an unparseable request", metadata: ["sip.status": "\(response.status ?? 0)", "sip.why": "\(error)"])
+        let target = Routing.responseTarget(
+            topVia: summary, source: m.source, connection: m.connection, kind: transport.kind)
+        logger.debug(
+            "answering an unparseable request",
+            metadata: ["sip.status": "\(response.status ?? 0)", "sip.why": "\(error)"])
         metrics.rejected.increment()
         transport.send(response.serialized(), to: target, completion: nil)
     }
@@ -580,7 +610,10 @@ extension SIPStack: SIPTransportDelegate {
     /// tell: another family, a name, or an unusual spelling (leading zeros).
     static func isIPv4(_ sentBy: ByteView, of source: SocketAddress) -> Bool? {
         guard case .v4(let a) = source else { return nil }
-        var value: UInt32 = 0, octet: UInt32 = 0, digits = 0, dots = 0
+        var value: UInt32 = 0
+        var octet: UInt32 = 0
+        var digits = 0
+        var dots = 0
         for b in sentBy {
             switch b {
             case UInt8(ascii: "0")...UInt8(ascii: "9"):
@@ -612,7 +645,8 @@ extension SIPStack: SIPTransportDelegate {
         if s == i { return true }
         // Different spellings of one IPv6 address.
         guard s.contains(":"), let a = try? SocketAddress(ipAddress: s, port: 0),
-              let b = try? SocketAddress(ipAddress: i, port: 0) else { return false }
+            let b = try? SocketAddress(ipAddress: i, port: 0)
+        else { return false }
         return a.ipAddress == b.ipAddress
     }
 }

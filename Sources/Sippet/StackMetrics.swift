@@ -41,7 +41,9 @@ final class StackMetrics: Sendable {
         case .status(let s): d = [("stack", stack), ("status", String(s))]
         case .method(let m): d = [("stack", stack), ("method", m)]
         }
-        return (Counter(label: "sippet_messages_in", dimensions: d), Counter(label: "sippet_messages_out", dimensions: d))
+        return (
+            Counter(label: "sippet_messages_in", dimensions: d), Counter(label: "sippet_messages_out", dimensions: d)
+        )
     }
 
     private static let knownMethods: Set<String> = [

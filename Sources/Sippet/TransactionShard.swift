@@ -100,8 +100,10 @@ final class TransactionShard: @unchecked Sendable {
     // MARK: - From the transport
 
     /// A request arrived (RFC 3261 §17.2.3 matching, §8.2 validation of a new one).
-    func received(request: SIPMessage, key: ServerTransactionKey, route: TransactionRoute, validate: Bool,
-                  refuseNew: Bool) {
+    func received(
+        request: SIPMessage, key: ServerTransactionKey, route: TransactionRoute, validate: Bool,
+        refuseNew: Bool
+    ) {
         assert(loop.inEventLoop)
         guard let stack else { return }
         if refuseNew, table.match(request) == nil {
@@ -134,8 +136,12 @@ final class TransactionShard: @unchecked Sendable {
                 handle(actions, for: k, advanceClock: true)
             case .reject(let rejection):
                 metrics.rejected.increment()
-                stack.logger.debug("rejecting request", metadata: ["sip.status": "\(rejection.status)",
-                                                                    "sip.why": "\(rejection.detail)"])
+                stack.logger.debug(
+                    "rejecting request",
+                    metadata: [
+                        "sip.status": "\(rejection.status)",
+                        "sip.why": "\(rejection.detail)",
+                    ])
                 handle(actions, for: k, advanceClock: true, deliver: false)
                 respond(rejection.response(to: request, agent: stack.configuration.userAgent), on: key)
             case .drop(let why):
@@ -195,8 +201,9 @@ final class TransactionShard: @unchecked Sendable {
         let reliability: TransportReliability = route.transport.kind.isReliable ? .reliable : .unreliable
         let k = TransactionKey.client(key)
         do {
-            let entry = RouteEntry(key: k, route: route,
-                                   client: ClientContext(started: .now(), invite: key.method == .invite ? request : nil))
+            let entry = RouteEntry(
+                key: k, route: route,
+                client: ClientContext(started: .now(), invite: key.method == .invite ? request : nil))
             let (_, actions) = try table.send(request: request, reliability: reliability, context: entry)
             metrics.liveTransactions.increment()
             counters.countOut(request)
@@ -274,8 +281,10 @@ final class TransactionShard: @unchecked Sendable {
     /// answers at once then leaves no cancelled timer behind in the queue.
     /// `known` is the transaction's entry when the caller has it (a timer due), else it is read
     /// from the table.
-    private func handle(_ actions: TransactionActions, for key: TransactionKey, advanceClock: Bool,
-                        deliver: Bool = true, entry known: RouteEntry? = nil) {
+    private func handle(
+        _ actions: TransactionActions, for key: TransactionKey, advanceClock: Bool,
+        deliver: Bool = true, entry known: RouteEntry? = nil
+    ) {
         if actions.isEmpty { return }
         // Read before anything else touches the table: after an event that ended the
         // transaction the table has its route only until the next event.

@@ -71,7 +71,9 @@ public final class EndpointCore: SIPCore {
         private let hashCode: Int
 
         init<C: Collection<UInt8>, L: Collection<UInt8>, R: Collection<UInt8>>(callID: C, localTag: L, remoteTag: R) {
-            let c = callID.count, l = localTag.count, r = remoteTag.count
+            let c = callID.count
+            let l = localTag.count
+            let r = remoteTag.count
             if c + l + r <= Self.packedCapacity {
                 var bytes = InlineBytes64()
                 bytes.withUnsafeMutableBytes { out in
@@ -86,8 +88,10 @@ public final class EndpointCore: SIPCore {
                 text = .packed(bytes)
                 hashCode = bytes.hashValue
             } else {
-                let t = (String(decoding: callID, as: UTF8.self), String(decoding: localTag, as: UTF8.self),
-                         String(decoding: remoteTag, as: UTF8.self))
+                let t = (
+                    String(decoding: callID, as: UTF8.self), String(decoding: localTag, as: UTF8.self),
+                    String(decoding: remoteTag, as: UTF8.self)
+                )
                 text = .spelled(callID: t.0, localTag: t.1, remoteTag: t.2)
                 var h = Hasher()
                 h.combine(t.0)
@@ -195,8 +199,10 @@ public final class EndpointCore: SIPCore {
     /// ``localAddress(for:viaTransport:stack:)`` by Via transport name.
     private let localAddresses = NIOLockedValueBox<[String: (host: String, contact: String)]>([:])
 
-    public init(options: Options = Options(), group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-                logger: Logger = Logger(label: "sippet.endpoint")) {
+    public init(
+        options: Options = Options(), group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger = Logger(label: "sippet.endpoint")
+    ) {
         self.options = options
         self.logger = logger
         self.registrar = NIOLockedValueBox(Registrar(policy: options.registrar))
@@ -241,7 +247,9 @@ public final class EndpointCore: SIPCore {
         default:
             let status = SIPMethod.standard.contains(method) ? 405 : 501
             let allow = SIPHeaderField(name: .allow, value: Self.allowHeader)
-            send(SIPRejection(status: status, detail: "\(method) is not handled here", headers: [allow]).response(to: request), key, stack)
+            send(
+                SIPRejection(status: status, detail: "\(method) is not handled here", headers: [allow]).response(
+                    to: request), key, stack)
         }
     }
 
@@ -343,7 +351,8 @@ public final class EndpointCore: SIPCore {
             return
         }
         let e = p.request.essentials
-        let callID = e?.callID?.string ?? p.request.callID, remoteTag = e?.fromTag?.string ?? p.request.from?.tag
+        let callID = e?.callID?.string ?? p.request.callID
+        let remoteTag = e?.fromTag?.string ?? p.request.from?.tag
         let makesDialog = callID != nil && remoteTag != nil
         // Refused before the 2xx and its SDP answer are built.
         if makesDialog, admit, !admitOne() {
@@ -427,7 +436,9 @@ public final class EndpointCore: SIPCore {
             send(response, key, stack)
         case .giveUp(let dialog, let id):
             releaseOne()
-            logger.info("no ACK for the 2xx within 64*T1; ending the dialog with BYE", metadata: ["sip.call-id": "\(id.callID)"])
+            logger.info(
+                "no ACK for the 2xx within 64*T1; ending the dialog with BYE", metadata: ["sip.call-id": "\(id.callID)"]
+            )
             var d = dialog
             d.localCSeq += 1
             sendBye(in: d, id: id, stack: stack)
@@ -437,7 +448,9 @@ public final class EndpointCore: SIPCore {
     /// §15.1.1: a BYE in the dialog — to the remote target along the route set, From our URI, To
     /// theirs, a new CSeq.
     private func sendBye(in d: Dialog, id: DialogID, stack: SIPStack) {
-        var uri = d.invite.contact.first?.address?.uri ?? d.invite.requestURI ?? .absolute(AbsoluteURI(scheme: "sip", rest: ""))
+        var uri =
+            d.invite.contact.first?.address?.uri ?? d.invite.requestURI
+            ?? .absolute(AbsoluteURI(scheme: "sip", rest: ""))
         var routes = ((try? d.invite.headers.all(.recordRoute)) ?? []).map(\.description)
         // §12.2.1.1: a strict router first in the route set gets the Request-URI.
         if let first = routes.first, let r = try? NameAddress(first), let sip = r.uri.sipURI, !sip.isLooseRouter {
@@ -445,7 +458,9 @@ public final class EndpointCore: SIPCore {
             routes.append("<\(uri)>")
             uri = r.uri
         }
-        var fields: [(SIPHeaderName, String)] = [(.from, d.local), (.to, d.invite.headers[.from] ?? ""), (.callID, id.callID), (.cseq, "\(d.localCSeq) BYE")]
+        var fields: [(SIPHeaderName, String)] = [
+            (.from, d.local), (.to, d.invite.headers[.from] ?? ""), (.callID, id.callID), (.cseq, "\(d.localCSeq) BYE"),
+        ]
         for r in routes { fields.append((.route, r)) }
         _ = try? stack.send(.request(method: .bye, uri: uri, headers: fields))
     }
@@ -480,7 +495,8 @@ public final class EndpointCore: SIPCore {
             if let t = s.dialogs.values[i].unacked?.timer { s.retransmits.cancel(t) }
             s.retransmits.advance(to: now)
             let timer = s.retransmits.start(id, after: options.t1)
-            s.dialogs.values[i].unacked = Unacked(response: ok, key: key, interval: options.t1, elapsed: .zero, timer: timer)
+            s.dialogs.values[i].unacked = Unacked(
+                response: ok, key: key, interval: options.t1, elapsed: .zero, timer: timer)
             arm(&s, stripe: stripe, stack: stack)
         }
         send(ok, key, stack)
@@ -526,7 +542,9 @@ public final class EndpointCore: SIPCore {
             guard let callID = e.callID, let local = e.toTag, let remote = e.fromTag else { return nil }
             return DialogID(callID: callID, localTag: local, remoteTag: remote)
         }
-        guard let callID = request.callID, let local = request.to?.tag, let remote = request.from?.tag else { return nil }
+        guard let callID = request.callID, let local = request.to?.tag, let remote = request.from?.tag else {
+            return nil
+        }
         return DialogID(callID: callID, localTag: local, remoteTag: remote)
     }
 
@@ -543,8 +561,10 @@ public final class EndpointCore: SIPCore {
 
     /// Starts `timer` under the stripe's lock, and moves its wake-up task earlier if it now fires
     /// too late.
-    private func start(_ timer: Timer, after delay: Duration, now: Duration, stripe: Int, in s: inout Stripe,
-                       stack: SIPStack) {
+    private func start(
+        _ timer: Timer, after delay: Duration, now: Duration, stripe: Int, in s: inout Stripe,
+        stack: SIPStack
+    ) {
         s.timers.advance(to: now)
         s.timers.start(timer, after: delay)
         arm(&s, stripe: stripe, stack: stack)
@@ -558,10 +578,13 @@ public final class EndpointCore: SIPCore {
         let deadline = origin + TimeAmount(next)
         if let w = s.wakeUp, w.deadline <= deadline { return }
         s.wakeUp?.task.cancel()
-        s.wakeUp = (deadline, timerLoop.scheduleTask(deadline: deadline) { [weak self, weak stack] in
-            guard let self, let stack else { return }
-            self.fire(stripe: stripe, stack: stack)
-        })
+        s.wakeUp = (
+            deadline,
+            timerLoop.scheduleTask(deadline: deadline) { [weak self, weak stack] in
+                guard let self, let stack else { return }
+                self.fire(stripe: stripe, stack: stack)
+            }
+        )
     }
 
     /// Runs every timer of `stripe` that is due, each outside the lock, then re-arms its wake-up task.
@@ -605,8 +628,11 @@ public final class EndpointCore: SIPCore {
     /// This endpoint's address as the request reached it: the transport of the request's top Via,
     /// its advertised or bound host (the Request-URI's host when bound to a wildcard address).
     /// Kept per Via transport once worked out, unless the host came from the Request-URI.
-    func localAddress(for request: SIPMessage, viaTransport written: String? = nil, stack: SIPStack) -> (host: String, contact: String) {
-        let viaTransport = (written ?? request.essentials?.transport?.string ?? request.topVia?.transport ?? "UDP").uppercased()
+    func localAddress(for request: SIPMessage, viaTransport written: String? = nil, stack: SIPStack) -> (
+        host: String, contact: String
+    ) {
+        let viaTransport = (written ?? request.essentials?.transport?.string ?? request.topVia?.transport ?? "UDP")
+            .uppercased()
         if let known = localAddresses.withLockedValue({ $0[viaTransport] }) { return known }
         let transport = stack.transports.first { $0.kind.viaName == viaTransport } ?? stack.transports.first
         var host = transport?.advertisedHost ?? transport?.localAddress?.sipHost ?? "127.0.0.1"
@@ -650,7 +676,9 @@ public final class EndpointCore: SIPCore {
             let line = offer[lineStart..<lineEnd]
             lineStart = lineEnd < offer.endIndex ? offer.index(after: lineEnd) : lineEnd
             // "m=<media> <port> <proto> <fmt> …" (§5.14) → "m=<media> 9 <proto> <first fmt>".
-            guard line.count > 2, line.first == UInt8(ascii: "m"), line[line.index(after: line.startIndex)] == UInt8(ascii: "=") else { continue }
+            guard line.count > 2, line.first == UInt8(ascii: "m"),
+                line[line.index(after: line.startIndex)] == UInt8(ascii: "=")
+            else { continue }
             // The first four space-separated fields, found in place (a split allocates an array).
             var f: (ArraySlice<UInt8>, ArraySlice<UInt8>, ArraySlice<UInt8>) = ([], [], [])
             var rest = line.dropFirst(2)

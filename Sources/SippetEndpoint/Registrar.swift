@@ -81,7 +81,9 @@ public struct Registrar: Sendable {
         }
         let headerExpires: Int?
         if request.headers.contains(.expires) {
-            guard let e = try? request.headers.first(.expires) else { return reject(request, 400, "the Expires header is not delta-seconds") }
+            guard let e = try? request.headers.first(.expires) else {
+                return reject(request, 400, "the Expires header is not delta-seconds")
+            }
             headerExpires = e
         } else {
             headerExpires = nil
@@ -105,7 +107,9 @@ public struct Registrar: Sendable {
                 // Step 6: the contact's expires parameter, else the Expires header, else the default.
                 var seconds: UInt32
                 if let p = address.parameters.value("expires") {
-                    guard let v = UInt32(p) else { return reject(request, 400, "the expires parameter is not delta-seconds") }
+                    guard let v = UInt32(p) else {
+                        return reject(request, 400, "the expires parameter is not delta-seconds")
+                    }
                     seconds = v
                 } else if let h = headerExpires {
                     seconds = UInt32(clamping: h)
@@ -113,8 +117,9 @@ public struct Registrar: Sendable {
                     seconds = policy.defaultExpires
                 }
                 if seconds > 0, seconds < policy.minExpires {
-                    return reject(request, 423, "an interval of \(seconds) s is below the minimum",
-                                  [SIPHeaderField(name: .minExpires, value: String(policy.minExpires))])
+                    return reject(
+                        request, 423, "an interval of \(seconds) s is below the minimum",
+                        [SIPHeaderField(name: .minExpires, value: String(policy.minExpires))])
                 }
                 seconds = min(seconds, policy.maxExpires)
                 // Step 7: a binding for the same URI (compared by §19.1.4) is updated or removed,
@@ -128,10 +133,15 @@ public struct Registrar: Sendable {
                     if seconds == 0 {
                         list.remove(at: i)
                     } else {
-                        list[i] = Binding(contact: bound, callID: callID, cseq: cseq.sequence, expiresAt: now + UInt64(seconds) * 1000)
+                        list[i] = Binding(
+                            contact: bound, callID: callID, cseq: cseq.sequence, expiresAt: now + UInt64(seconds) * 1000
+                        )
                     }
                 } else if seconds > 0 {
-                    list.append(Binding(contact: bound, callID: callID, cseq: cseq.sequence, expiresAt: now + UInt64(seconds) * 1000))
+                    list.append(
+                        Binding(
+                            contact: bound, callID: callID, cseq: cseq.sequence, expiresAt: now + UInt64(seconds) * 1000
+                        ))
                 }
             }
         }
@@ -144,8 +154,9 @@ public struct Registrar: Sendable {
             if total - before + list.count > policy.maxBindings {
                 sweep(now: now)
                 if total - (bindings[aor]?.count ?? 0) + list.count > policy.maxBindings {
-                    return reject(request, 503, "the location service is full",
-                                  [SIPHeaderField(name: .retryAfter, value: "60")])
+                    return reject(
+                        request, 503, "the location service is full",
+                        [SIPHeaderField(name: .retryAfter, value: "60")])
                 }
             }
         }
@@ -176,7 +187,9 @@ public struct Registrar: Sendable {
 
     /// The rejection with a Warning saying why (RFC 3261 §20.43), as the stack's own validation
     /// answers.
-    private func reject(_ request: SIPMessage, _ status: Int, _ why: String, _ headers: [SIPHeaderField] = []) -> SIPMessage {
+    private func reject(_ request: SIPMessage, _ status: Int, _ why: String, _ headers: [SIPHeaderField] = [])
+        -> SIPMessage
+    {
         SIPRejection(status: status, detail: why, headers: headers).response(to: request)
     }
 }

@@ -47,7 +47,8 @@ public final class InMemoryNetwork: Sendable {
     }
 
     func deliver(_ bytes: [UInt8], from source: SocketAddress, to destination: SocketAddress, kind: SIPTransportKind)
-        -> Result<Void, SIPTransportError> {
+        -> Result<Void, SIPTransportError>
+    {
         let receiver: InMemoryTransport? = state.withLockedValue { s in
             guard let r = s.transports[destination] else { return nil }
             if !kind.isReliable, s.lossRate > 0, s.random.nextUnit() < s.lossRate {
@@ -80,8 +81,10 @@ public final class InMemoryTransport: SIPTransport {
     private let delegate = NIOLockedValueBox<(any SIPTransportDelegate)?>(nil)
 
     /// A transport at `address` on `network`, delivering on `loop`.
-    public init(network: InMemoryNetwork, address: SocketAddress, kind: SIPTransportKind = .udp,
-                loop: any EventLoop, advertisedHost: String? = nil) {
+    public init(
+        network: InMemoryNetwork, address: SocketAddress, kind: SIPTransportKind = .udp,
+        loop: any EventLoop, advertisedHost: String? = nil
+    ) {
         self.network = network
         self.address = address
         self.kind = kind

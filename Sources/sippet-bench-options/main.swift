@@ -19,7 +19,7 @@ import SIPTransport
 import Sippet
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 struct Arguments {
@@ -78,9 +78,12 @@ final class Driver: SIPCore {
             return c.started
         }
         guard let n else { return }
-        let request = SIPMessage.request(method: .options, uri: (try? URI(target)) ?? .absolute(AbsoluteURI(scheme: "sip", rest: "")),
-                                         headers: [(.from, "<sip:bench@127.0.0.1>;tag=b\(n)"), (.to, "<\(target)>"),
-                                                   (.callID, "\(n)-\(callIDPrefix)"), (.cseq, "1 OPTIONS")])
+        let request = SIPMessage.request(
+            method: .options, uri: (try? URI(target)) ?? .absolute(AbsoluteURI(scheme: "sip", rest: "")),
+            headers: [
+                (.from, "<sip:bench@127.0.0.1>;tag=b\(n)"), (.to, "<\(target)>"),
+                (.callID, "\(n)-\(callIDPrefix)"), (.cseq, "1 OPTIONS"),
+            ])
         _ = try? stack.send(request)
     }
 
@@ -124,7 +127,9 @@ let elapsed = clock.now - start
 let counts = driver.counts.withLockedValue { $0 }
 let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
 let rate = Double(counts.completed) / seconds
-print("sippet-options transactions=\(counts.completed) seconds=\(format3(seconds)) tps=\(Int(rate)) timeouts=\(counts.timeouts)")
+print(
+    "sippet-options transactions=\(counts.completed) seconds=\(format3(seconds)) tps=\(Int(rate)) timeouts=\(counts.timeouts)"
+)
 await uac.shutdown()
 await uas.shutdown()
 

@@ -7,9 +7,9 @@
 import SIPSyntax
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 let peerName = "sippet"
@@ -34,7 +34,9 @@ func loadCorpus(_ dir: String) -> [(name: String, bytes: [UInt8])] {
     guard let d = opendir(dir) else { fail("cannot open corpus dir \(dir)") }
     var names: [String] = []
     while let e = readdir(d) {
-        let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+        let name = withUnsafeBytes(of: e.pointee.d_name) {
+            String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self)
+        }
         if name.hasSuffix(".sip") { names.append(name) }
     }
     closedir(d)
@@ -57,31 +59,46 @@ func loadCorpus(_ dir: String) -> [(name: String, bytes: [UInt8])] {
 /// The EXPECTED.txt rendering of one message's essentials, or nil when one is missing.
 func render(_ m: SIPMessage) -> String? {
     guard let e = m.essentials, let branch = e.branch, let host = e.sentByHost, let cseq = e.cseqNumber,
-          let cseqMethod = e.cseqMethod, let callID = e.callID, m.headers.contains(.from), m.headers.contains(.to)
+        let cseqMethod = e.cseqMethod, let callID = e.callID, m.headers.contains(.from), m.headers.contains(.to)
     else { return nil }
     func s(_ v: ByteView?) -> String { v.map { $0.isEmpty ? "-" : $0.string } ?? "-" }
-    let kind: String, status: String, user: String, rhost: String
+    let kind: String
+    let status: String
+    let user: String
+    let rhost: String
     switch m.startLine {
     case .request(let l):
-        kind = "REQ"; status = l.method.rawValue; user = s(e.requestURIUser); rhost = s(e.requestURIHost)
+        kind = "REQ"
+        status = l.method.rawValue
+        user = s(e.requestURIUser)
+        rhost = s(e.requestURIHost)
     case .response(let l):
-        kind = "RESP"; status = String(l.status); user = "-"; rhost = "-"
+        kind = "RESP"
+        status = String(l.status)
+        user = "-"
+        rhost = "-"
     }
-    return [kind, status, user, rhost, branch.string, host.string, e.sentByPort.map(String.init) ?? "-", String(cseq),
-            cseqMethod.string, callID.string, s(e.fromTag), s(e.toTag)].joined(separator: "|")
+    return [
+        kind, status, user, rhost, branch.string, host.string, e.sentByPort.map(String.init) ?? "-", String(cseq),
+        cseqMethod.string, callID.string, s(e.fromTag), s(e.toTag),
+    ].joined(separator: "|")
 }
 
 @inline(never)
 func onePass(_ corpus: [(name: String, bytes: [UInt8])], roundtrip: Bool) -> UInt64 {
     var sink: UInt64 = 0
     for msg in corpus {
-        guard let m = try? SIPMessage(parsing: msg.bytes) else { fail("ERROR: parse failed during run (\(msg.name))", code: 3) }
+        guard let m = try? SIPMessage(parsing: msg.bytes) else {
+            fail("ERROR: parse failed during run (\(msg.name))", code: 3)
+        }
         guard let e = m.essentials, let branch = e.branch, let host = e.sentByHost, let cseq = e.cseqNumber,
-              let method = e.cseqMethod, let callID = e.callID
+            let method = e.cseqMethod, let callID = e.callID
         else { fail("ERROR: extract failed during run (\(msg.name))", code: 3) }
         // consume: touch the first byte of every extracted value
         sink &+= UInt64(m.status ?? 0) &+ UInt64(e.sentByPort ?? 0) &+ UInt64(cseq)
-        sink &+= UInt64(branch.first ?? 0) &+ UInt64(host.first ?? 0) &+ UInt64(method.first ?? 0) &+ UInt64(callID.first ?? 0)
+        sink &+=
+            UInt64(branch.first ?? 0) &+ UInt64(host.first ?? 0) &+ UInt64(method.first ?? 0)
+            &+ UInt64(callID.first ?? 0)
         if let t = e.fromTag { sink &+= UInt64(t.first ?? 0) }
         if let t = e.toTag { sink &+= UInt64(t.first ?? 0) }
         if let u = e.requestURIUser { sink &+= UInt64(u.first ?? 0) }
@@ -96,10 +113,21 @@ func onePass(_ corpus: [(name: String, bytes: [UInt8])], roundtrip: Bool) -> UIn
 }
 
 var args = Array(CommandLine.arguments.dropFirst())
-var roundtrip = false, dump = false, passes: Int? = nil
-if let f = args.first, f == "--roundtrip" { roundtrip = true; args.removeFirst() }
-if let f = args.first, f == "--dump" { dump = true; args.removeFirst() }
-if let f = args.first, f == "--passes", args.count >= 3 { passes = Int(args[1]); args.removeFirst(2) }
+var roundtrip = false
+var dump = false
+var passes: Int? = nil
+if let f = args.first, f == "--roundtrip" {
+    roundtrip = true
+    args.removeFirst()
+}
+if let f = args.first, f == "--dump" {
+    dump = true
+    args.removeFirst()
+}
+if let f = args.first, f == "--passes", args.count >= 3 {
+    passes = Int(args[1])
+    args.removeFirst(2)
+}
 guard args.count >= (passes == nil && !dump ? 2 : 1) else {
     printError("usage: sippet-bench-parse [--roundtrip|--dump] CORPUS_DIR SECONDS")
     exit(2)
@@ -142,5 +170,7 @@ repeat {
     elapsed = now() - start
 } while elapsed < seconds
 let name = peerName + (roundtrip ? ":roundtrip" : "")
-print("\(name) msgs_per_sec=\(Int((Double(count) / elapsed).rounded())) ns_per_msg=\(Int((elapsed * 1e9 / Double(count)).rounded()))")
+print(
+    "\(name) msgs_per_sec=\(Int((Double(count) / elapsed).rounded())) ns_per_msg=\(Int((elapsed * 1e9 / Double(count)).rounded()))"
+)
 if sink == 42 { printError("") }

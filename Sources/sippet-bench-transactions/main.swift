@@ -9,15 +9,16 @@
 //
 // Usage: sippet-bench-transactions [count]
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import SIPSyntax
 import SIPTransaction
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// Resident set size in bytes, from the second field of /proc/self/statm (pages).
 func residentBytes() -> Int {
@@ -40,7 +41,8 @@ func hex(_ v: Int, width: Int) -> String {
 /// A REGISTER as a softphone sends it; every one has its own branch, Call-ID, tag and address.
 func register(_ i: Int) -> [UInt8] {
     let ip = "10.\((i >> 16) & 255).\((i >> 8) & 255).\(i & 255)"
-    let text = "REGISTER sip:registrar.biloxi.example.com SIP/2.0\r\n"
+    let text =
+        "REGISTER sip:registrar.biloxi.example.com SIP/2.0\r\n"
         + "Via: SIP/2.0/UDP \(ip):5060;branch=z9hG4bK\(hex(i &* 2_654_435_761 & 0xffff_ffff, width: 8))\(hex(i, width: 8))nashds7\r\n"
         + "Max-Forwards: 70\r\n"
         + "To: Bob <sip:bob\(i)@biloxi.example.com>\r\n"
@@ -71,7 +73,8 @@ do {
     var q = TimerQueue<TransactionKey>()
     for i in 0..<1000 {
         guard let m = try? SIPMessage(parsing: register(count + i)),
-              case .server(let k, let a, _) = warm.receive(m, reliability: .unreliable) else { continue }
+            case .server(let k, let a, _) = warm.receive(m, reliability: .unreliable)
+        else { continue }
         q.apply(a, for: .server(k))
         if let a2 = warm.send(response: ok(for: m, i), on: k) { q.apply(a2, for: .server(k)) }
     }
@@ -86,7 +89,8 @@ var failures = 0
 let before = residentBytes()
 for i in 0..<count {
     guard let request = try? SIPMessage(parsing: register(i)),
-          case .server(let key, let actions, true) = table.receive(request, reliability: .unreliable) else {
+        case .server(let key, let actions, true) = table.receive(request, reliability: .unreliable)
+    else {
         failures += 1
         continue
     }
@@ -102,7 +106,9 @@ for i in 0..<count {
     }
     storedBytes += t.storedByteCount
     // Strings above 15 UTF-8 bytes live on the heap: a 32-byte header and the bytes, in a malloc block.
-    for s in [key.branch ?? "", key.sentBy ?? ""] where s.utf8.count > 15 { keyHeapBytes += (32 + s.utf8.count + 1 + 15) / 16 * 16 }
+    for s in [key.branch ?? "", key.sentBy ?? ""] where s.utf8.count > 15 {
+        keyHeapBytes += (32 + s.utf8.count + 1 + 15) / 16 * 16
+    }
 }
 let after = residentBytes()
 
@@ -125,8 +131,11 @@ func buckets(for n: Int) -> Int {
 let load = Double(buckets(for: count)) / Double(count)
 let entry = Double(MemoryLayout<ServerTransactionKey>.stride + MemoryLayout<NonInviteServerTransaction>.stride) * load
 let arrayHeader = 32.0 + 8.0  // header, and on average half a 16-byte malloc granule
-let timerEntry = Double(MemoryLayout<TransactionKey>.stride + 24) + Double(MemoryLayout<TransactionKey>.stride + 16) * load
+let timerEntry =
+    Double(MemoryLayout<TransactionKey>.stride + 24) + Double(MemoryLayout<TransactionKey>.stride + 16) * load
 let estimated = entry + Double(keyHeapBytes) / Double(count) + arrayHeader + timerEntry
 
-print("transactions=\(count) rss_bytes_per_txn=\(Int(perTransaction.rounded())) stored_message_bytes=\(Int(stored.rounded())) "
-    + "overhead_per_txn=\(Int((perTransaction - stored).rounded())) estimated_overhead_per_txn=\(Int(estimated.rounded()))")
+print(
+    "transactions=\(count) rss_bytes_per_txn=\(Int(perTransaction.rounded())) stored_message_bytes=\(Int(stored.rounded())) "
+        + "overhead_per_txn=\(Int((perTransaction - stored).rounded())) estimated_overhead_per_txn=\(Int(estimated.rounded()))"
+)

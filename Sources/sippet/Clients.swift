@@ -10,9 +10,9 @@ import SIPTransport
 import Sippet
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// What every client command takes.
@@ -27,7 +27,9 @@ struct ClientOptions: ParsableArguments {
     var t1Ms: Int = 500
 
     func validate() throws {
-        if let transport, SIPTransportKind(name: transport) == nil { throw ValidationError("unknown transport \(transport)") }
+        if let transport, SIPTransportKind(name: transport) == nil {
+            throw ValidationError("unknown transport \(transport)")
+        }
         guard count >= 1 else { throw ValidationError("--count must be at least 1") }
         guard t1Ms > 0 else { throw ValidationError("--t1-ms must be positive") }
     }
@@ -71,7 +73,8 @@ final class Client: SIPCore {
             uri = .sip(sip)
         }
         target = uri
-        let kind: SIPTransportKind = sip.transport.flatMap { SIPTransportKind(name: $0) } ?? (sip.isSecure ? .tls : .udp)
+        let kind: SIPTransportKind =
+            sip.transport.flatMap { SIPTransportKind(name: $0) } ?? (sip.isSecure ? .tls : .udp)
         let port = sip.port ?? kind.defaultPort
         // The local address is the one the kernel would send from toward the target.
         let remote: SocketAddress
@@ -92,7 +95,8 @@ final class Client: SIPCore {
         default: throw ClientFailure("transport \(kind) is not supported by the client commands")
         }
         var configuration = SIPStack.Configuration()
-        configuration.timers = TransactionTimers(t1: .milliseconds(options.t1Ms), t2: max(.seconds(4), .milliseconds(options.t1Ms)))
+        configuration.timers = TransactionTimers(
+            t1: .milliseconds(options.t1Ms), t2: max(.seconds(4), .milliseconds(options.t1Ms)))
         configuration.shutdownGracePeriod = .zero
         var logger = Logger(label: "sippet")
         logger.logLevel = .critical
@@ -168,7 +172,8 @@ final class Client: SIPCore {
 
     func receiveResponse(_ response: SIPMessage, key: ClientTransactionKey?, stack: SIPStack) {
         if let s = response.status, (200..<300).contains(s), response.cseq?.method == .invite, let id = response.callID,
-           let invite = invites.withLockedValue({ $0[id] }), let ack = invite.makeAck(for: response) {
+            let invite = invites.withLockedValue({ $0[id] }), let ack = invite.makeAck(for: response)
+        {
             _ = try? stack.send(ack)
         }
         if let key { continuation.yield((.client(key), .response(response))) }
@@ -199,17 +204,23 @@ func sourceAddress(toward remote: SocketAddress) -> String? {
     guard got == 0 else { return nil }
     var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
     if Int32(storage.ss_family) == AF_INET6 {
-        var a = withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_addr } }
+        var a = withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_addr }
+        }
         guard inet_ntop(AF_INET6, &a, &buffer, socklen_t(buffer.count)) != nil else { return nil }
     } else {
-        var a = withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr } }
+        var a = withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr }
+        }
         guard inet_ntop(AF_INET, &a, &buffer, socklen_t(buffer.count)) != nil else { return nil }
     }
     return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
 /// Runs `body` `count` times on one client and exits with the worst outcome.
-func runClient(_ uri: String, _ options: ClientOptions, _ body: (Client, inout Client.Inbox) async -> Outcome) async throws {
+func runClient(_ uri: String, _ options: ClientOptions, _ body: (Client, inout Client.Inbox) async -> Outcome)
+    async throws
+{
     let client: Client
     do {
         client = try await Client(uri: uri, options: options)
@@ -237,13 +248,16 @@ func outcome(_ result: Result<SIPMessage, SIPStackError>, _ what: String) -> Out
 extension Client {
     /// A request outside a dialog (RFC 3261 §8.1.1): To the target, From us with a tag, a new
     /// Call-ID, CSeq 1, our Contact. The stack adds Via and Max-Forwards.
-    func request(_ method: SIPMethod, uri: URI? = nil, to: String? = nil, extra: [(SIPHeaderName, String)] = [],
-                 body: [UInt8] = []) -> SIPMessage {
-        let fields: [(SIPHeaderName, String)] = [
-            (.from, "<\(to ?? "sip:sippet@\(localHostReference)")>;tag=\(SIPIdentifiers.tag())"),
-            (.to, "<\(to ?? target.description)>"), (.callID, SIPIdentifiers.callID()), (.cseq, "1 \(method)"),
-            (.contact, "<\(contact)>"), (.userAgent, "sippet"),
-        ] + extra
+    func request(
+        _ method: SIPMethod, uri: URI? = nil, to: String? = nil, extra: [(SIPHeaderName, String)] = [],
+        body: [UInt8] = []
+    ) -> SIPMessage {
+        let fields: [(SIPHeaderName, String)] =
+            [
+                (.from, "<\(to ?? "sip:sippet@\(localHostReference)")>;tag=\(SIPIdentifiers.tag())"),
+                (.to, "<\(to ?? target.description)>"), (.callID, SIPIdentifiers.callID()), (.cseq, "1 \(method)"),
+                (.contact, "<\(contact)>"), (.userAgent, "sippet"),
+            ] + extra
         return .request(method: method, uri: uri ?? target, headers: fields, body: body)
     }
 }
@@ -271,7 +285,8 @@ struct CallCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "call",
         abstract: "Make a call: INVITE (with an SDP offer), ACK the 2xx, wait, BYE.",
-        discussion: "Prints every status line. Exits 0 when the call was answered and ended, 1 on a failure response, 2 on a timeout or transport error."
+        discussion:
+            "Prints every status line. Exits 0 when the call was answered and ended, 1 on a failure response, 2 on a timeout or transport error."
     )
     @Argument(help: "The callee, e.g. sip:service@127.0.0.1:5060.") var uri: String
     @Option(help: "Seconds to stay in the call before the BYE.") var duration: Double = 1
@@ -286,7 +301,8 @@ struct CallCommand: AsyncParsableCommand {
         try await runClient(uri, client) { c, inbox in
             let host = c.localHost
             let ip = host.contains(":") ? "IP6" : "IP4"
-            let sdp = "v=0\r\no=sippet 1 1 IN \(ip) \(host)\r\ns=-\r\nc=IN \(ip) \(host)\r\nt=0 0\r\nm=audio 9 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
+            let sdp =
+                "v=0\r\no=sippet 1 1 IN \(ip) \(host)\r\ns=-\r\nc=IN \(ip) \(host)\r\nt=0 0\r\nm=audio 9 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
             let invite = c.request(.invite, extra: [(.contentType, "application/sdp")], body: Array(sdp.utf8))
             let result = await c.finalResponse(to: invite, &inbox)
             let o = outcome(result, "INVITE")
@@ -307,7 +323,8 @@ struct CallCommand: AsyncParsableCommand {
                 (.cseq, "\((invite.cseq?.sequence ?? 1) + 1) BYE"),
             ]
             for r in ((try? ok.headers.all(.recordRoute)) ?? []).reversed() { fields.append((.route, r.description)) }
-            return outcome(await c.finalResponse(to: .request(method: .bye, uri: target, headers: fields), &inbox), "BYE")
+            return outcome(
+                await c.finalResponse(to: .request(method: .bye, uri: target, headers: fields), &inbox), "BYE")
         }
     }
 }
@@ -324,12 +341,14 @@ struct RegisterCommand: AsyncParsableCommand {
             """
     )
     @Argument(help: "The address-of-record.") var uri: String
-    @Option(help: "The contact to bind, or '*' (with --expires 0) to remove all; none just queries.") var contact: String?
+    @Option(help: "The contact to bind, or '*' (with --expires 0) to remove all; none just queries.") var contact:
+        String?
     @Option(help: "The Expires header: seconds the binding should last (0 removes it).") var expires: Int?
     @OptionGroup var client: ClientOptions
 
     func run() async throws {
-        let contact = self.contact, expires = self.expires
+        let contact = self.contact
+        let expires = self.expires
         try await runClient(uri, client) { c, inbox in
             // §10.2: the Request-URI names the domain (no user part); To and From are the AOR.
             guard var domain = c.target.sipURI else { return .error }
@@ -338,7 +357,9 @@ struct RegisterCommand: AsyncParsableCommand {
             let aor = c.target.description
             var r = c.request(.register, uri: .sip(domain), to: aor)
             _ = r.headers.remove(.contact)
-            if let contact { r.headers.append(.contact, contact == "*" ? "*" : (contact.hasPrefix("<") ? contact : "<\(contact)>")) }
+            if let contact {
+                r.headers.append(.contact, contact == "*" ? "*" : (contact.hasPrefix("<") ? contact : "<\(contact)>"))
+            }
             if let expires { r.headers.append(.expires, String(expires)) }
             let result = await c.finalResponse(to: r, &inbox)
             if case .success(let ok) = result {

@@ -83,7 +83,11 @@ enum JSONView {
             o.append(("status", .number(l.status)))
             o.append(("reason", .string(l.reason)))
         }
-        o.append(("headers", .array(m.headers.map { .object([("name", .string($0.name.text)), ("value", .string($0.value))]) })))
+        o.append(
+            (
+                "headers",
+                .array(m.headers.map { .object([("name", .string($0.name.text)), ("value", .string($0.value))]) })
+            ))
         o.append(("via", .array(m.via.map(via))))
         o.append(("from", m.from.map(nameAddress) ?? .null))
         o.append(("to", m.to.map(nameAddress) ?? .null))
@@ -95,7 +99,12 @@ enum JSONView {
             o.append(("contact", .array(m.contact.compactMap { $0.address.map(nameAddress) })))
         }
         o.append(("callID", .optional(m.callID)))
-        o.append(("cseq", m.cseq.map { .object([("seq", .number(Int($0.sequence))), ("method", .string($0.method.rawValue))]) } ?? .null))
+        o.append(
+            (
+                "cseq",
+                m.cseq.map { .object([("seq", .number(Int($0.sequence))), ("method", .string($0.method.rawValue))]) }
+                    ?? .null
+            ))
         o.append(("maxForwards", .optional(m.maxForwards)))
         o.append(("contentLength", .optional(try? m.headers.first(.contentLength))))
         o.append(("bodyLength", .number(m.body.count)))
@@ -110,18 +119,21 @@ enum JSONView {
         switch u {
         case .sip(let s):
             return .object([
-                ("scheme", .string(s.isSecure ? "sips" : "sip")), ("user", .optional(s.user)), ("password", .optional(s.password)),
+                ("scheme", .string(s.isSecure ? "sips" : "sip")), ("user", .optional(s.user)),
+                ("password", .optional(s.password)),
                 ("host", .string(s.host.text)), ("port", .optional(s.port)), ("params", pairs(Array(s.parameters))),
                 ("headers", pairs(s.headers)),
             ])
         case .tel(let t):
             return .object([
-                ("scheme", .string("tel")), ("user", .string(t.number)), ("password", .null), ("host", .null), ("port", .null),
+                ("scheme", .string("tel")), ("user", .string(t.number)), ("password", .null), ("host", .null),
+                ("port", .null),
                 ("params", pairs(Array(t.parameters))), ("headers", .array([])),
             ])
         case .absolute(let a):
             return .object([
-                ("scheme", .string(a.scheme.lowercased())), ("user", .null), ("password", .null), ("host", .null), ("port", .null),
+                ("scheme", .string(a.scheme.lowercased())), ("user", .null), ("password", .null), ("host", .null),
+                ("port", .null),
                 ("params", .array([])), ("headers", .array([])), ("opaque", .string(a.rest)),
             ])
         }

@@ -10,9 +10,9 @@ import Sippet
 import SippetEndpoint
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// `sippet serve`: a UAS and registrar (``EndpointCore``) on a stack, until SIGINT or SIGTERM.
@@ -28,15 +28,24 @@ struct Serve: AsyncParsableCommand {
             """
     )
 
-    @Option(name: .customLong("udp"), help: ArgumentHelp("Listen on UDP HOST:PORT (repeatable).", valueName: "host:port"))
+    @Option(
+        name: .customLong("udp"), help: ArgumentHelp("Listen on UDP HOST:PORT (repeatable).", valueName: "host:port"))
     var udp: [String] = []
-    @Option(name: .customLong("tcp"), help: ArgumentHelp("Listen on TCP HOST:PORT (repeatable).", valueName: "host:port"))
+    @Option(
+        name: .customLong("tcp"), help: ArgumentHelp("Listen on TCP HOST:PORT (repeatable).", valueName: "host:port"))
     var tcp: [String] = []
-    @Option(name: .customLong("tls"), help: ArgumentHelp("Listen on TLS HOST:PORT (repeatable; needs --cert and --key).", valueName: "host:port"))
+    @Option(
+        name: .customLong("tls"),
+        help: ArgumentHelp("Listen on TLS HOST:PORT (repeatable; needs --cert and --key).", valueName: "host:port"))
     var tls: [String] = []
-    @Option(name: .customLong("ws"), help: ArgumentHelp("Listen on WebSocket HOST:PORT (RFC 7118; repeatable).", valueName: "host:port"))
+    @Option(
+        name: .customLong("ws"),
+        help: ArgumentHelp("Listen on WebSocket HOST:PORT (RFC 7118; repeatable).", valueName: "host:port"))
     var ws: [String] = []
-    @Option(name: .customLong("wss"), help: ArgumentHelp("Listen on secure WebSocket HOST:PORT (repeatable; needs --cert and --key).", valueName: "host:port"))
+    @Option(
+        name: .customLong("wss"),
+        help: ArgumentHelp(
+            "Listen on secure WebSocket HOST:PORT (repeatable; needs --cert and --key).", valueName: "host:port"))
     var wss: [String] = []
     @Option(help: ArgumentHelp("The PEM certificate chain for --tls and --wss.", valueName: "pem"))
     var cert: String?
@@ -44,28 +53,39 @@ struct Serve: AsyncParsableCommand {
     var key: String?
     @Option(help: "The final response to an INVITE (a 2xx carries an SDP answer).")
     var answer: Int = 200
-    @Option(name: .customLong("ring-after-ms"), help: "Send 180 Ringing this long after an INVITE arrives (default: no 180).")
+    @Option(
+        name: .customLong("ring-after-ms"),
+        help: "Send 180 Ringing this long after an INVITE arrives (default: no 180).")
     var ringAfterMs: Int?
     @Option(name: .customLong("answer-after-ms"), help: "Send the final response this long after an INVITE arrives.")
     var answerAfterMs: Int = 0
-    @Option(name: .customLong("t1-ms"), help: "RFC 3261 timer T1 (the round-trip estimate all retransmission timers derive from).")
+    @Option(
+        name: .customLong("t1-ms"),
+        help: "RFC 3261 timer T1 (the round-trip estimate all retransmission timers derive from).")
     var t1Ms: Int = 500
-    @Option(help: "Event loops that hold transactions (default: one per core). 1 keeps every transaction on the loop that reads the UDP socket.")
+    @Option(
+        help:
+            "Event loops that hold transactions (default: one per core). 1 keeps every transaction on the loop that reads the UDP socket."
+    )
     var threads: Int?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "notice"
 
     func validate() throws {
-        guard (200...699).contains(answer) else { throw ValidationError("--answer must be a final status code, 200-699") }
+        guard (200...699).contains(answer) else {
+            throw ValidationError("--answer must be a final status code, 200-699")
+        }
         guard t1Ms > 0, t1Ms <= 60_000 else { throw ValidationError("--t1-ms must be 1-60000") }
         guard answerAfterMs >= 0, (ringAfterMs ?? 0) >= 0 else { throw ValidationError("delays must not be negative") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
-        if !(tls.isEmpty && wss.isEmpty), cert == nil || key == nil { throw ValidationError("--tls and --wss need --cert and --key") }
+        if !(tls.isEmpty && wss.isEmpty), cert == nil || key == nil {
+            throw ValidationError("--tls and --wss need --cert and --key")
+        }
     }
 
     func run() async throws {
-            let level = Logger.Level(rawValue: logLevel) ?? .notice
+        let level = Logger.Level(rawValue: logLevel) ?? .notice
         LoggingSystem.bootstrap { label in
             var h = StreamLogHandler.standardError(label: label)
             h.logLevel = level
@@ -86,7 +106,9 @@ struct Serve: AsyncParsableCommand {
             let (h, p) = try hostPort(a)
             transports.append(try TCPTransport(host: h, port: p))
         }
-        let secure = try cert.flatMap { c in try key.map { k in try SIPTLSConfiguration.pem(certificateChain: c, privateKey: k) } }
+        let secure = try cert.flatMap { c in
+            try key.map { k in try SIPTLSConfiguration.pem(certificateChain: c, privateKey: k) }
+        }
         for a in tls {
             let (h, p) = try hostPort(a)
             transports.append(try TCPTransport(host: h, port: p, tls: secure))
@@ -124,7 +146,8 @@ struct Serve: AsyncParsableCommand {
             guard let a = t.localAddress, let host = a.sipHost, let port = a.port else { continue }
             say("listening \(t.kind.uriParameter) \(host):\(port)")
         }
-        let group = ServiceGroup(configuration: .init(services: [stack], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let group = ServiceGroup(
+            configuration: .init(services: [stack], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
 }
@@ -136,7 +159,9 @@ func hostPort(_ s: String) throws -> (String, Int) {
         let host = String(s[s.index(after: s.startIndex)..<close])
         let rest = s[s.index(after: close)...]
         if rest.isEmpty { return (host, 5060) }
-        guard rest.hasPrefix(":"), let port = Int(rest.dropFirst()), (0...65_535).contains(port) else { throw ValidationError("bad port in \(s)") }
+        guard rest.hasPrefix(":"), let port = Int(rest.dropFirst()), (0...65_535).contains(port) else {
+            throw ValidationError("bad port in \(s)")
+        }
         return (host, port)
     }
     let parts = s.split(separator: ":", omittingEmptySubsequences: false)

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import SIPSyntax
 
 /// Every message of RFC 4475 and RFC 5118, with what MANIFEST.tsv says a conforming stack does.
@@ -9,13 +10,15 @@ struct ConformanceTests {
         // invalid-syntax
         "badinv01": "400", "clerr": "400", "ncl": "400", "scalar02": "400", "scalarlg": "drop", "quotbal": "400",
         "ltgtruri": "400", "lwsruri": "400", "lwsstart": "400", "trws": "400", "escruri": "400", "baddate": "400",
-        "regbadct": "400", "badaspec": "400", "baddn": "400", "badvers": "505", "mismatch01": "400", "mismatch02": "501",
+        "regbadct": "400", "badaspec": "400", "baddn": "400", "badvers": "505", "mismatch01": "400",
+        "mismatch02": "501",
         "bigcode": "drop", "ipv6-bad": "400",
         // invalid-transaction
         "badbranch": "accept",
         // invalid-application
         "insuf": "400", "unkscm": "416", "novelsc": "416", "unksm2": "400", "bext01": "420", "invut": "415",
-        "regaut01": "accept", "multi01": "400", "mcl01": "400", "bcast": "drop", "zeromf": "accept", "cparam01": "accept",
+        "regaut01": "accept", "multi01": "400", "mcl01": "400", "bcast": "drop", "zeromf": "accept",
+        "cparam01": "accept",
         "cparam02": "accept", "regescrt": "accept", "sdp01": "406",
         // backward-compat
         "inv2543": "accept",
@@ -48,24 +51,30 @@ struct ConformanceTests {
         #expect(Corpus.manifest.allSatisfy { !Corpus.raw($0).isEmpty })
     }
 
-    @Test("valid and backward-compatible messages parse, every known header included", arguments: Corpus.manifest.filter {
-        ["valid", "backward-compat", "invalid-transaction"].contains($0.expected)
-    })
+    @Test(
+        "valid and backward-compatible messages parse, every known header included",
+        arguments: Corpus.manifest.filter {
+            ["valid", "backward-compat", "invalid-transaction"].contains($0.expected)
+        })
     func validParses(_ e: Corpus.Entry) throws {
         let m = try Self.strictParse(Corpus.wire(e))
         #expect(m.essentials != nil)
     }
 
-    @Test("syntactically invalid messages are rejected with a specific error", arguments: Corpus.manifest.filter {
-        $0.expected == "invalid-syntax"
-    })
+    @Test(
+        "syntactically invalid messages are rejected with a specific error",
+        arguments: Corpus.manifest.filter {
+            $0.expected == "invalid-syntax"
+        })
     func invalidSyntaxRejected(_ e: Corpus.Entry) {
         #expect(throws: SIPParseError.self) { try Self.strictParse(Corpus.wire(e)) }
     }
 
-    @Test("invalid-application messages parse (mcl01's framing is undefined and is refused)", arguments: Corpus.manifest.filter {
-        $0.expected == "invalid-application" && $0.name != "mcl01"
-    })
+    @Test(
+        "invalid-application messages parse (mcl01's framing is undefined and is refused)",
+        arguments: Corpus.manifest.filter {
+            $0.expected == "invalid-application" && $0.name != "mcl01"
+        })
     func applicationLevelParses(_ e: Corpus.Entry) throws {
         _ = try SIPMessage(parsing: Corpus.wire(e))
     }
@@ -77,7 +86,10 @@ struct ConformanceTests {
 
     @Test("the specific errors") func specificErrors() {
         func kind(_ name: String) -> SIPParseError.Kind? {
-            do { _ = try Self.strictParse(Corpus.wire(Corpus.entry(name))); return nil } catch { return error.kind }
+            do {
+                _ = try Self.strictParse(Corpus.wire(Corpus.entry(name)))
+                return nil
+            } catch { return error.kind }
         }
         #expect(kind("badvers") == .unsupportedVersion)
         #expect(kind("mismatch01") == .cseqMethodMismatch)
@@ -97,21 +109,32 @@ struct ConformanceTests {
 
     @Test("420 lists the unsupported option tags; 415 says what is accepted") func rejectionHeaders() throws {
         let bext = try Corpus.parse("bext01")
-        guard case .reject(let r) = SIPValidator.validate(bext) else { Issue.record("bext01 accepted"); return }
+        guard case .reject(let r) = SIPValidator.validate(bext) else {
+            Issue.record("bext01 accepted")
+            return
+        }
         #expect(r.headers.first { $0.name == .unsupported }?.value == "nothingSupportsThis, nothingSupportsThisEither")
         let response = r.response(to: bext)
         #expect(response.status == 420)
         #expect(response.headers[.unsupported] == "nothingSupportsThis, nothingSupportsThisEither")
         #expect(response.headers[.callID] == bext.headers[.callID])
         let invut = try Corpus.parse("invut")
-        guard case .reject(let u) = SIPValidator.validate(invut) else { Issue.record("invut accepted"); return }
+        guard case .reject(let u) = SIPValidator.validate(invut) else {
+            Issue.record("invut accepted")
+            return
+        }
         #expect(u.headers.first { $0.name == .accept }?.value == "application/sdp")
     }
 
-    @Test("an unparseable but answerable request gets its 400 with the request's Via, Call-ID and CSeq") func answeringBroken() throws {
+    @Test("an unparseable but answerable request gets its 400 with the request's Via, Call-ID and CSeq")
+    func answeringBroken() throws {
         let bytes = Corpus.wire(Corpus.entry("badinv01"))
         let error: SIPParseError
-        do { _ = try SIPMessage(parsing: bytes); Issue.record("badinv01 parsed"); return } catch let e { error = e }
+        do {
+            _ = try SIPMessage(parsing: bytes)
+            Issue.record("badinv01 parsed")
+            return
+        } catch let e { error = e }
         let response = try #require(SIPValidator.rejectionResponse(for: bytes, error: error))
         #expect(response.status == 400)
         #expect(response.headers[.via] == "SIP/2.0/UDP 192.0.2.15;;,;,,")
@@ -225,8 +248,12 @@ struct ConformanceTests {
 
     // MARK: Round trip
 
-    @Test("an unmodified message serializes byte-identical; a canonical one parses to an equal message",
-          arguments: Corpus.manifest.filter { ["valid", "backward-compat", "invalid-transaction", "invalid-application"].contains($0.expected) && $0.name != "mcl01" })
+    @Test(
+        "an unmodified message serializes byte-identical; a canonical one parses to an equal message",
+        arguments: Corpus.manifest.filter {
+            ["valid", "backward-compat", "invalid-transaction", "invalid-application"].contains($0.expected)
+                && $0.name != "mcl01"
+        })
     func roundTrip(_ e: Corpus.Entry) throws {
         let bytes = Corpus.wire(e)
         let m = try SIPMessage(parsing: bytes)

@@ -1,4 +1,5 @@
 import Foundation
+
 @testable import SIPSyntax
 
 /// The shared conformance corpus (RFC 4475, RFC 5118) beside the package: ../shared/conformance.
@@ -16,7 +17,8 @@ enum Corpus {
 
     /// MANIFEST.tsv: rfc, name, section, expected, …
     static let manifest: [Entry] = {
-        guard let text = try? String(contentsOf: conformance.appendingPathComponent("MANIFEST.tsv"), encoding: .utf8) else { return [] }
+        guard let text = try? String(contentsOf: conformance.appendingPathComponent("MANIFEST.tsv"), encoding: .utf8)
+        else { return [] }
         return text.split(separator: "\n").dropFirst().compactMap { line in
             let f = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
             guard f.count > 3 else { return nil }
@@ -44,7 +46,9 @@ enum Corpus {
         let parts = text.components(separatedBy: "\n\n")
         var head = parts[0].split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         while head.last == "" { head.removeLast() }
-        let body = parts.count > 1 ? parts.dropFirst().joined(separator: "\n\n").replacingOccurrences(of: "\n", with: "\r\n") : ""
+        let body =
+            parts.count > 1
+            ? parts.dropFirst().joined(separator: "\n\n").replacingOccurrences(of: "\n", with: "\r\n") : ""
         head = head.map { line in
             line.lowercased().hasPrefix("content-length:") || line.lowercased().hasPrefix("l:")
                 ? "Content-Length: \(body.utf8.count)" : line

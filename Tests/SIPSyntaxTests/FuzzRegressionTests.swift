@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import SIPSyntax
 
 /// Replays the inputs the fuzzer once broke the parser with (Fuzz/regressions/, see Fuzz/run.sh):

@@ -1,12 +1,15 @@
 import Testing
+
 @testable import SIPSyntax
 
 @Suite("Parser internals")
 struct ParserInternalsTests {
     @Test("the hot-path header ids are those of the table") func knownHeaderIDs() {
         let ids: [(UInt8, String)] = [
-            (KnownHeader.via, "Via"), (KnownHeader.from, "From"), (KnownHeader.to, "To"), (KnownHeader.callID, "Call-ID"),
-            (KnownHeader.cseq, "CSeq"), (KnownHeader.contentLength, "Content-Length"), (KnownHeader.maxForwards, "Max-Forwards"),
+            (KnownHeader.via, "Via"), (KnownHeader.from, "From"), (KnownHeader.to, "To"),
+            (KnownHeader.callID, "Call-ID"),
+            (KnownHeader.cseq, "CSeq"), (KnownHeader.contentLength, "Content-Length"),
+            (KnownHeader.maxForwards, "Max-Forwards"),
             (KnownHeader.contact, "Contact"), (KnownHeader.contentType, "Content-Type"), (KnownHeader.route, "Route"),
             (KnownHeader.recordRoute, "Record-Route"), (KnownHeader.timestamp, "Timestamp"),
         ]
@@ -45,7 +48,10 @@ extension ParserInternalsTests {
     }
 
     @Test("Via values are counted outside quotes and angle brackets") func listCounting() {
-        func count(_ s: String) -> Int { let b = Array(s.utf8); return MessageParser.countListValues(b, 0..<b.count) }
+        func count(_ s: String) -> Int {
+            let b = Array(s.utf8)
+            return MessageParser.countListValues(b, 0..<b.count)
+        }
         #expect(count("SIP/2.0/UDP a;branch=z9hG4bK1") == 1)
         #expect(count("SIP/2.0/UDP a, SIP/2.0/UDP b,SIP/2.0/TCP c") == 3)
         #expect(count("SIP/2.0/UDP a;x=\"1,2\\\",3\", SIP/2.0/UDP b") == 2)
@@ -70,7 +76,10 @@ extension ParserInternalsTests {
 
     @Test("request methods come out as written") func methods() throws {
         for name in ["ACK", "BYE", "INVITE", "CANCEL", "OPTIONS", "MESSAGE", "REGISTER", "PUBLISH", "INVITe", "FOO"] {
-            let m = try SIPMessage(parsing: "\(name) sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:b@c>\r\nCall-ID: x\r\nCSeq: 1 \(name)\r\nContent-Length: 0\r\n\r\n")
+            let m = try SIPMessage(
+                parsing:
+                    "\(name) sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:b@c>\r\nCall-ID: x\r\nCSeq: 1 \(name)\r\nContent-Length: 0\r\n\r\n"
+            )
             #expect(m.method?.rawValue == name)
         }
     }

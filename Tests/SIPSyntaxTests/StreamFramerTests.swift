@@ -1,4 +1,5 @@
 import Testing
+
 @testable import SIPSyntax
 
 @Suite("Stream framing (RFC 3261 §18.3, RFC 5626 §3.5.1)")
@@ -33,7 +34,10 @@ struct StreamFramerTests {
     @Test("a Content-Length of 10^9 is refused at once, not waited for") func hugeLength() {
         var f = SIPStreamFramer()
         f.append(Array("INVITE sip:a@b SIP/2.0\r\nContent-Length: 1000000000\r\n\r\n".utf8))
-        do { _ = try f.next(); Issue.record("accepted") } catch { #expect(error.limit?.limit == .bodySize) }
+        do {
+            _ = try f.next()
+            Issue.record("accepted")
+        } catch { #expect(error.limit?.limit == .bodySize) }
     }
 
     @Test("an endless header line stops at the message size limit") func endlessLine() {
@@ -42,7 +46,10 @@ struct StreamFramerTests {
         var error: SIPParseError? = nil
         for _ in 0..<100 {
             f.append([UInt8](repeating: 0x61, count: 100))
-            do { _ = try f.next() } catch let e { error = e; break }
+            do { _ = try f.next() } catch let e {
+                error = e
+                break
+            }
         }
         #expect(error?.limit?.limit == .messageSize)
         #expect(f.bufferedByteCount <= 4096 + 100)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import SIPSyntax
 
 /// One header value given to a typed key, erased so that cases of different keys share a test.
@@ -15,14 +16,16 @@ struct HeaderCase: Sendable, CustomTestStringConvertible {
 }
 
 func hc<V>(_ key: SIPHeaderKey<V>, _ value: String, _ canonical: String...) -> HeaderCase {
-    HeaderCase(header: key.name.text, value: value, canonical: canonical, isList: key.isList,
-               parse: { (text: String) throws(SIPParseError) -> [String] in try key.parse(text).map { key.writeValue($0) } })
+    HeaderCase(
+        header: key.name.text, value: value, canonical: canonical, isList: key.isList,
+        parse: { (text: String) throws(SIPParseError) -> [String] in try key.parse(text).map { key.writeValue($0) } })
 }
 
 /// The RFC 3261 §20 / §25 examples (and those of the extension RFCs), with their canonical text.
 let rfcExamples: [HeaderCase] = [
-    hc(.accept, "application/sdp;level=1, application/x-private, text/html",
-       "application/sdp;level=1", "application/x-private", "text/html"),
+    hc(
+        .accept, "application/sdp;level=1, application/x-private, text/html",
+        "application/sdp;level=1", "application/x-private", "text/html"),
     hc(.accept, "*/*;q=0.5,  application/*", "*/*;q=0.5", "application/*"),
     hc(.accept, ""),
     hc(.acceptEncoding, "gzip", "gzip"),
@@ -33,12 +36,16 @@ let rfcExamples: [HeaderCase] = [
     hc(.allow, "INVITE, ACK, OPTIONS, CANCEL, BYE", "INVITE", "ACK", "OPTIONS", "CANCEL", "BYE"),
     hc(.allow, ""),
     hc(.authenticationInfo, "nextnonce=\"47364c23432d2e131a5fb210812c\"", "nextnonce=\"47364c23432d2e131a5fb210812c\""),
-    hc(.authorization,
-       "Digest username=\"Alice\", realm=\"atlanta.com\",\r\n nonce=\"84a4cc6f3082121f32b42a2187831a9e\",\r\n response=\"7587245234b3434cc3412213e5f113a5432\"",
-       "Digest username=\"Alice\", realm=\"atlanta.com\", nonce=\"84a4cc6f3082121f32b42a2187831a9e\", response=\"7587245234b3434cc3412213e5f113a5432\""),
+    hc(
+        .authorization,
+        "Digest username=\"Alice\", realm=\"atlanta.com\",\r\n nonce=\"84a4cc6f3082121f32b42a2187831a9e\",\r\n response=\"7587245234b3434cc3412213e5f113a5432\"",
+        "Digest username=\"Alice\", realm=\"atlanta.com\", nonce=\"84a4cc6f3082121f32b42a2187831a9e\", response=\"7587245234b3434cc3412213e5f113a5432\""
+    ),
     hc(.authorization, "NoOneKnowsThisScheme opaque-data=here", "NoOneKnowsThisScheme opaque-data=here"),
-    hc(.callInfo, "<http://wwww.example.com/alice/photo.jpg> ;purpose=icon,\r\n <http://www.example.com/alice/> ;purpose=info",
-       "<http://wwww.example.com/alice/photo.jpg>;purpose=icon", "<http://www.example.com/alice/>;purpose=info"),
+    hc(
+        .callInfo,
+        "<http://wwww.example.com/alice/photo.jpg> ;purpose=icon,\r\n <http://www.example.com/alice/> ;purpose=info",
+        "<http://wwww.example.com/alice/photo.jpg>;purpose=icon", "<http://www.example.com/alice/>;purpose=info"),
     hc(.contentDisposition, "session", "session"),
     hc(.contentDisposition, "icon;handling=optional", "icon;handling=optional"),
     hc(.contentEncoding, "gzip", "gzip"),
@@ -49,18 +56,23 @@ let rfcExamples: [HeaderCase] = [
     hc(.contentType, "multipart/mixed;boundary=7a9cbec02ceef655", "multipart/mixed;boundary=7a9cbec02ceef655"),
     hc(.date, "Sat, 13 Nov 2010 23:29:00 GMT", "Sat, 13 Nov 2010 23:29:00 GMT"),
     hc(.errorInfo, "<sip:not-in-service-recording@atlanta.com>", "<sip:not-in-service-recording@atlanta.com>"),
-    hc(.inReplyTo, "70710@saturn.bell-tel.com, 17320@saturn.bell-tel.com",
-       "70710@saturn.bell-tel.com", "17320@saturn.bell-tel.com"),
+    hc(
+        .inReplyTo, "70710@saturn.bell-tel.com, 17320@saturn.bell-tel.com",
+        "70710@saturn.bell-tel.com", "17320@saturn.bell-tel.com"),
     hc(.mimeVersion, "1.0", "1.0"),
     hc(.organization, "Boxes by Bob", "Boxes by Bob"),
     hc(.organization, ""),
     hc(.priority, "emergency", "emergency"),
-    hc(.proxyAuthenticate,
-       "Digest realm=\"atlanta.com\",\r\n domain=\"sip:ss1.carrier.com\", qop=\"auth\",\r\n nonce=\"f84f1cec41e6cbe5aea9c8e88d359\",\r\n opaque=\"\", stale=FALSE, algorithm=MD5",
-       "Digest realm=\"atlanta.com\", domain=\"sip:ss1.carrier.com\", qop=\"auth\", nonce=\"f84f1cec41e6cbe5aea9c8e88d359\", opaque=\"\", stale=FALSE, algorithm=MD5"),
-    hc(.proxyAuthorization,
-       "Digest username=\"Alice\", realm=\"atlanta.com\",\r\n nonce=\"c60f3082ee1212b402a21831ae\",\r\n response=\"245f23415f11432b3434341c022\"",
-       "Digest username=\"Alice\", realm=\"atlanta.com\", nonce=\"c60f3082ee1212b402a21831ae\", response=\"245f23415f11432b3434341c022\""),
+    hc(
+        .proxyAuthenticate,
+        "Digest realm=\"atlanta.com\",\r\n domain=\"sip:ss1.carrier.com\", qop=\"auth\",\r\n nonce=\"f84f1cec41e6cbe5aea9c8e88d359\",\r\n opaque=\"\", stale=FALSE, algorithm=MD5",
+        "Digest realm=\"atlanta.com\", domain=\"sip:ss1.carrier.com\", qop=\"auth\", nonce=\"f84f1cec41e6cbe5aea9c8e88d359\", opaque=\"\", stale=FALSE, algorithm=MD5"
+    ),
+    hc(
+        .proxyAuthorization,
+        "Digest username=\"Alice\", realm=\"atlanta.com\",\r\n nonce=\"c60f3082ee1212b402a21831ae\",\r\n response=\"245f23415f11432b3434341c022\"",
+        "Digest username=\"Alice\", realm=\"atlanta.com\", nonce=\"c60f3082ee1212b402a21831ae\", response=\"245f23415f11432b3434341c022\""
+    ),
     hc(.proxyRequire, "foo", "foo"),
     hc(.require, "100rel", "100rel"),
     hc(.retryAfter, "18000;duration=3600", "18000;duration=3600"),
@@ -76,14 +88,20 @@ let rfcExamples: [HeaderCase] = [
     hc(.unsupported, "foo", "foo"),
     hc(.userAgent, "Softphone Beta1.5", "Softphone Beta1.5"),
     hc(.userAgent, "SIPimp.org/0.2.5 (curses)", "SIPimp.org/0.2.5 (curses)"),
-    hc(.userAgent, "Linphone/5.2.0 (Ubuntu 22.04; x86_64) LinphoneCore/5.3.0", "Linphone/5.2.0 (Ubuntu 22.04; x86_64) LinphoneCore/5.3.0"),
-    hc(.warning, "307 isi.edu \"Session parameter 'foo' not understood\"",
-       "307 isi.edu \"Session parameter 'foo' not understood\""),
-    hc(.warning, "301 isi.edu \"Incompatible network address type 'E.164'\", 399 [2001:db8::1]:5060 \"x\"",
-       "301 isi.edu \"Incompatible network address type 'E.164'\"", "399 [2001:db8::1]:5060 \"x\""),
-    hc(.wwwAuthenticate,
-       "Digest realm=\"atlanta.com\",\r\n domain=\"sip:boxesbybob.com\", qop=\"auth\",\r\n nonce=\"f84f1cec41e6cbe5aea9c8e88d359\",\r\n opaque=\"\", stale=FALSE, algorithm=MD5",
-       "Digest realm=\"atlanta.com\", domain=\"sip:boxesbybob.com\", qop=\"auth\", nonce=\"f84f1cec41e6cbe5aea9c8e88d359\", opaque=\"\", stale=FALSE, algorithm=MD5"),
+    hc(
+        .userAgent, "Linphone/5.2.0 (Ubuntu 22.04; x86_64) LinphoneCore/5.3.0",
+        "Linphone/5.2.0 (Ubuntu 22.04; x86_64) LinphoneCore/5.3.0"),
+    hc(
+        .warning, "307 isi.edu \"Session parameter 'foo' not understood\"",
+        "307 isi.edu \"Session parameter 'foo' not understood\""),
+    hc(
+        .warning, "301 isi.edu \"Incompatible network address type 'E.164'\", 399 [2001:db8::1]:5060 \"x\"",
+        "301 isi.edu \"Incompatible network address type 'E.164'\"", "399 [2001:db8::1]:5060 \"x\""),
+    hc(
+        .wwwAuthenticate,
+        "Digest realm=\"atlanta.com\",\r\n domain=\"sip:boxesbybob.com\", qop=\"auth\",\r\n nonce=\"f84f1cec41e6cbe5aea9c8e88d359\",\r\n opaque=\"\", stale=FALSE, algorithm=MD5",
+        "Digest realm=\"atlanta.com\", domain=\"sip:boxesbybob.com\", qop=\"auth\", nonce=\"f84f1cec41e6cbe5aea9c8e88d359\", opaque=\"\", stale=FALSE, algorithm=MD5"
+    ),
     // RFC 6665
     hc(.event, "presence;id=1", "presence;id=1"),
     hc(.event, "dialog", "dialog"),
@@ -91,9 +109,12 @@ let rfcExamples: [HeaderCase] = [
     hc(.subscriptionState, "active;expires=60", "active;expires=60"),
     hc(.subscriptionState, "terminated;reason=timeout;retry-after=30", "terminated;reason=timeout;retry-after=30"),
     // RFC 3891, 3262, 4028, 3323, 3326, 3841
-    hc(.replaces, "425928@bobster.example.org;to-tag=7743;from-tag=6472", "425928@bobster.example.org;to-tag=7743;from-tag=6472"),
-    hc(.replaces, "98732@sip.example.com\r\n ;from-tag=r33th4x0r\r\n ;to-tag=ff87ff;early-only",
-       "98732@sip.example.com;from-tag=r33th4x0r;to-tag=ff87ff;early-only"),
+    hc(
+        .replaces, "425928@bobster.example.org;to-tag=7743;from-tag=6472",
+        "425928@bobster.example.org;to-tag=7743;from-tag=6472"),
+    hc(
+        .replaces, "98732@sip.example.com\r\n ;from-tag=r33th4x0r\r\n ;to-tag=ff87ff;early-only",
+        "98732@sip.example.com;from-tag=r33th4x0r;to-tag=ff87ff;early-only"),
     hc(.rack, "776656 1 INVITE", "776656 1 INVITE"),
     hc(.sessionExpires, "4000;refresher=uac", "4000;refresher=uac"),
     hc(.sessionExpires, "1800", "1800"),
@@ -101,22 +122,24 @@ let rfcExamples: [HeaderCase] = [
     hc(.privacy, "id;header", "id;header"),
     hc(.privacy, "none", "none"),
     hc(.reason, "SIP ;cause=200 ;text=\"Call completed elsewhere\"", "SIP;cause=200;text=\"Call completed elsewhere\""),
-    hc(.reason, "Q.850 ;cause=16 ;text=\"Terminated\", SIP;cause=480",
-       "Q.850;cause=16;text=\"Terminated\"", "SIP;cause=480"),
+    hc(
+        .reason, "Q.850 ;cause=16 ;text=\"Terminated\", SIP;cause=480",
+        "Q.850;cause=16;text=\"Terminated\"", "SIP;cause=480"),
     hc(.acceptContact, "*;audio;require;explicit", "*;audio;require;explicit"),
-    hc(.acceptContact, "*;+sip.instance=\"<urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6>\"",
-       "*;+sip.instance=\"<urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6>\""),
+    hc(
+        .acceptContact, "*;+sip.instance=\"<urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6>\"",
+        "*;+sip.instance=\"<urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6>\""),
     hc(.rejectContact, "*;actor=\"msg-taker\";video", "*;actor=\"msg-taker\";video"),
     hc(.requestDisposition, "proxy, recurse, parallel", "proxy", "recurse", "parallel"),
 ]
 
 /// Values each header's grammar refuses.
 let rejected: [(String, String)] = [
-    ("Warning", "1812 overture \"In Progress\""),       // RFC 4475 §3.1.2.5: four-digit code
+    ("Warning", "1812 overture \"In Progress\""),  // RFC 4475 §3.1.2.5: four-digit code
     ("Warning", "30 isi.edu \"x\""),
-    ("Warning", "307 isi.edu Session"),                 // text not quoted
+    ("Warning", "307 isi.edu Session"),  // text not quoted
     ("Warning", "307 isi.edu \"unterminated"),
-    ("Date", "Fri, 01 Jan 2010 16:00:00 EST"),          // RFC 4475 §3.1.2.12
+    ("Date", "Fri, 01 Jan 2010 16:00:00 EST"),  // RFC 4475 §3.1.2.12
     ("Date", "Fri, 01 Jan 2010 16:00:00 UTC"),
     ("Date", "Fri, 01 Jan 2010 16:00:00"),
     ("Date", "Fri, 1 Jan 2010 16:00:00 GMT"),
@@ -124,14 +147,14 @@ let rejected: [(String, String)] = [
     ("Date", "Fri, 01 Jan 2010 24:00:00 GMT"),
     ("Date", "Fri 01 Jan 2010 16:00:00 GMT"),
     ("Date", "Fri, 01 Foo 2010 16:00:00 GMT"),
-    ("Retry-After", "949302838503028349304023988"),     // RFC 4475 §3.1.2.5
-    ("Retry-After", "1000000000000000000000000000000"), // 10^30
+    ("Retry-After", "949302838503028349304023988"),  // RFC 4475 §3.1.2.5
+    ("Retry-After", "1000000000000000000000000000000"),  // 10^30
     ("Retry-After", "4294967296"),
     ("Retry-After", "120 (unterminated"),
     ("Retry-After", "18000;duration=forever"),
     ("Retry-After", "-5"),
     ("Authorization", "Digest username=\"Alice, realm=\"atlanta.com\""),
-    ("Authorization", "Digest username=\"Alice"),       // unterminated quoted string
+    ("Authorization", "Digest username=\"Alice"),  // unterminated quoted string
     ("Authorization", "Digest"),
     ("Authorization", "Digest username"),
     ("Authorization", "Digest username=\"a\",, realm=\"b\""),
@@ -169,7 +192,7 @@ let rejected: [(String, String)] = [
     ("Reason", "SIP;cause=abc"),
     ("Reason", "SIP;text=unquoted"),
     ("Privacy", "id;"),
-    ("Call-Info", "http://www.example.com/alice/"),     // no <>
+    ("Call-Info", "http://www.example.com/alice/"),  // no <>
     ("Call-Info", "<http://www.example.com/alice/"),
     ("Alert-Info", "<>"),
     ("In-Reply-To", "70710@"),
@@ -186,7 +209,8 @@ let rejected: [(String, String)] = [
         let values = try c.parse(c.value)
         #expect(values == c.canonical)
         // The canonical text parses back to the same values.
-        let again = try c.isList ? c.parse(c.canonical.joined(separator: ", ")) : c.canonical.flatMap { try c.parse($0) }
+        let again =
+            try c.isList ? c.parse(c.canonical.joined(separator: ", ")) : c.canonical.flatMap { try c.parse($0) }
         #expect(again == c.canonical)
     }
 
@@ -204,8 +228,10 @@ let rejected: [(String, String)] = [
     // MARK: - Values
 
     @Test func authorization() throws {
-        let a = try #require(try SIPHeaderKey.authorization.parse(
-            "Digest username=\"Alice\", realm=\"atlanta.com\", nonce=\"84a4cc6f3082121f32b42a2187831a9e\", response=\"7587245234b3434cc3412213e5f113a5432\"").first)
+        let a = try #require(
+            try SIPHeaderKey.authorization.parse(
+                "Digest username=\"Alice\", realm=\"atlanta.com\", nonce=\"84a4cc6f3082121f32b42a2187831a9e\", response=\"7587245234b3434cc3412213e5f113a5432\""
+            ).first)
         #expect(a.scheme == "Digest")
         #expect(a.isDigest)
         #expect(a.parameters.map(\.name) == ["username", "realm", "nonce", "response"])
@@ -220,14 +246,17 @@ let rejected: [(String, String)] = [
         #expect(!odd.isDigest)
         #expect(odd.value("opaque-data") == "here")
 
-        let built = AuthValue(scheme: "Digest", parameters: [.quoted("username", "bob \"the\" builder"), AuthParameter("nc", "00000001")])
+        let built = AuthValue(
+            scheme: "Digest", parameters: [.quoted("username", "bob \"the\" builder"), AuthParameter("nc", "00000001")])
         #expect(built.description == "Digest username=\"bob \\\"the\\\" builder\", nc=00000001")
         #expect(try AuthValue(built.description).value("username") == "bob \"the\" builder")
     }
 
     @Test func authenticationInfo() throws {
-        let info = try #require(try SIPHeaderKey.authenticationInfo.parse(
-            "nextnonce=\"47364c23432d2e131a5fb210812c\", qop=auth, rspauth=\"6629fae49393a05397450978507c4ef1\", cnonce=\"0a4f113b\", nc=00000001").first)
+        let info = try #require(
+            try SIPHeaderKey.authenticationInfo.parse(
+                "nextnonce=\"47364c23432d2e131a5fb210812c\", qop=auth, rspauth=\"6629fae49393a05397450978507c4ef1\", cnonce=\"0a4f113b\", nc=00000001"
+            ).first)
         #expect(info.parameters.count == 5)
         #expect(info.value("nextnonce") == "47364c23432d2e131a5fb210812c")
         #expect(info.value("nc") == "00000001")
@@ -275,11 +304,13 @@ let rejected: [(String, String)] = [
     }
 
     @Test func warning() throws {
-        let w = try #require(try SIPHeaderKey.warning.parse("307 isi.edu \"Session parameter 'foo' not understood\"").first)
+        let w = try #require(
+            try SIPHeaderKey.warning.parse("307 isi.edu \"Session parameter 'foo' not understood\"").first)
         #expect(w.code == 307)
         #expect(w.agent == "isi.edu")
         #expect(w.text == "Session parameter 'foo' not understood")
-        #expect(SIPWarning(code: 399, agent: "pc33.atlanta.com:5060", text: "say \"hi\"").description
+        #expect(
+            SIPWarning(code: 399, agent: "pc33.atlanta.com:5060", text: "say \"hi\"").description
                 == "399 pc33.atlanta.com:5060 \"say \\\"hi\\\"\"")
     }
 
@@ -292,7 +323,9 @@ let rejected: [(String, String)] = [
         #expect(m.seconds == 120)
         #expect(m.comment == "I'm in a meeting")
         #expect(try SIPHeaderKey.retryAfter.parse("4294967295").first?.seconds == 4_294_967_295)
-        #expect(try SIPHeaderKey.retryAfter.parse("5 (a (nested) \\) comment);duration=1").first?.comment == "a (nested) \\) comment")
+        #expect(
+            try SIPHeaderKey.retryAfter.parse("5 (a (nested) \\) comment);duration=1").first?.comment
+                == "a (nested) \\) comment")
     }
 
     @Test func smallValues() throws {
@@ -314,13 +347,15 @@ let rejected: [(String, String)] = [
         let ss = try #require(try SIPHeaderKey.subscriptionState.parse("active;expires=60").first)
         #expect(ss.value == "active" && ss.parameters.value("expires") == "60")
 
-        let rep = try #require(try SIPHeaderKey.replaces.parse("425928@bobster.example.org;to-tag=7743;from-tag=6472").first)
+        let rep = try #require(
+            try SIPHeaderKey.replaces.parse("425928@bobster.example.org;to-tag=7743;from-tag=6472").first)
         #expect(rep.value == "425928@bobster.example.org")
         #expect(rep.parameters.value("to-tag") == "7743" && rep.parameters.value("from-tag") == "6472")
 
         #expect(try SIPHeaderKey.privacy.parse("id;header").first == ["id", "header"])
 
-        let reason = try #require(try SIPHeaderKey.reason.parse("SIP ;cause=200 ;text=\"Call completed elsewhere\"").first)
+        let reason = try #require(
+            try SIPHeaderKey.reason.parse("SIP ;cause=200 ;text=\"Call completed elsewhere\"").first)
         #expect(reason.value == "SIP")
         #expect(reason.parameters.value("cause") == "200")
         #expect(reason.parameters.value("text") == "Call completed elsewhere")
@@ -328,7 +363,8 @@ let rejected: [(String, String)] = [
         let lang = try SIPHeaderKey.acceptLanguage.parse("da, en-gb;q=0.8")
         #expect(lang.map(\.value) == ["da", "en-gb"] && lang[1].q == 0.8)
 
-        let info = try #require(try SIPHeaderKey.callInfo.parse("<http://wwww.example.com/alice/photo.jpg> ;purpose=icon").first)
+        let info = try #require(
+            try SIPHeaderKey.callInfo.parse("<http://wwww.example.com/alice/photo.jpg> ;purpose=icon").first)
         #expect(info.purpose == "icon")
         #expect(info.uri.scheme == "http")
 
@@ -338,22 +374,23 @@ let rejected: [(String, String)] = [
     }
 
     @Test func typedAccessOnAMessage() throws {
-        var m = try SIPMessage(wire: """
-            SIP/2.0 503 Service Unavailable
-            Via: SIP/2.0/UDP pc33.atlanta.com;branch=z9hG4bK776asdhds
-            To: <sip:bob@biloxi.com>;tag=a6c85cf
-            From: <sip:alice@atlanta.com>;tag=1928301774
-            Call-ID: a84b4c76e66710
-            CSeq: 314159 INVITE
-            Retry-After: 18000;duration=3600
-            Warning: 307 isi.edu "Session parameter 'foo' not understood"
-            Warning: 301 isi.edu "Incompatible network address type 'E.164'"
-            Supported: 100rel,
-             timer
-            c: application/sdp
-            Date: Sat, 13 Nov 2010 23:29:00 GMT
+        var m = try SIPMessage(
+            wire: """
+                SIP/2.0 503 Service Unavailable
+                Via: SIP/2.0/UDP pc33.atlanta.com;branch=z9hG4bK776asdhds
+                To: <sip:bob@biloxi.com>;tag=a6c85cf
+                From: <sip:alice@atlanta.com>;tag=1928301774
+                Call-ID: a84b4c76e66710
+                CSeq: 314159 INVITE
+                Retry-After: 18000;duration=3600
+                Warning: 307 isi.edu "Session parameter 'foo' not understood"
+                Warning: 301 isi.edu "Incompatible network address type 'E.164'"
+                Supported: 100rel,
+                 timer
+                c: application/sdp
+                Date: Sat, 13 Nov 2010 23:29:00 GMT
 
-            """)
+                """)
         try m.headers.validateKnownHeaders()
         #expect(try m.headers.all(.warning).map(\.code) == [307, 301])
         #expect(try m.headers.all(.supported) == ["100rel", "timer"])
@@ -424,7 +461,8 @@ let rejected: [(String, String)] = [
         .deletingLastPathComponent()
 
     static func torture(_ name: String) throws -> SIPMessage {
-        let url = packageRoot.deletingLastPathComponent().appendingPathComponent("shared/conformance/rfc4475/\(name).dat")
+        let url = packageRoot.deletingLastPathComponent().appendingPathComponent(
+            "shared/conformance/rfc4475/\(name).dat")
         let data = try #require(FileManager.default.contents(atPath: url.path), "missing \(url.path)")
         return try SIPMessage(parsing: Array(data))
     }

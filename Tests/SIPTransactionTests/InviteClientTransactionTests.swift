@@ -7,10 +7,14 @@ import Testing
 struct InviteClientTransactionTests {
     typealias ICT = InviteClientTransaction
 
-    func started(_ reliability: TransportReliability = .unreliable, timers: TransactionTimers = rfcTimers,
-                 timeoutReport: ClientTimeoutReport = .error) throws -> VirtualClock<ICT> {
-        let ict = try #require(ICT(invite: try Fixtures.invite(), reliability: reliability, timers: timers,
-                                   timeoutReport: timeoutReport))
+    func started(
+        _ reliability: TransportReliability = .unreliable, timers: TransactionTimers = rfcTimers,
+        timeoutReport: ClientTimeoutReport = .error
+    ) throws -> VirtualClock<ICT> {
+        let ict = try #require(
+            ICT(
+                invite: try Fixtures.invite(), reliability: reliability, timers: timers,
+                timeoutReport: timeoutReport))
         var c = VirtualClock(ict)
         c.event { $0.start() }
         return c
@@ -141,8 +145,11 @@ struct InviteClientTransactionTests {
         let a = c.receive(busy)
         #expect(c.machine.state == .completed)
         #expect(a.passedToTU.isEmpty)
-        #expect(c.sentLines == ["INVITE sip:bob@biloxi.example.com SIP/2.0", "ACK sip:bob@biloxi.example.com SIP/2.0",
-                                "ACK sip:bob@biloxi.example.com SIP/2.0"])
+        #expect(
+            c.sentLines == [
+                "INVITE sip:bob@biloxi.example.com SIP/2.0", "ACK sip:bob@biloxi.example.com SIP/2.0",
+                "ACK sip:bob@biloxi.example.com SIP/2.0",
+            ])
         #expect(c.sends[2].bytes == c.sends[1].bytes, "the same ACK")
     }
 
@@ -198,7 +205,9 @@ struct InviteClientTransactionTests {
 
     // MARK: - The ACK (§17.1.1.3)
 
-    @Test("ICT builds the ACK of §17.1.1.3: Request-URI, Call-ID, From, CSeq number of the INVITE; To of the response; only the top Via; the Route")
+    @Test(
+        "ICT builds the ACK of §17.1.1.3: Request-URI, Call-ID, From, CSeq number of the INVITE; To of the response; only the top Via; the Route"
+    )
     func ackContents() throws {
         let invite = try Fixtures.invite()
         var ict = try #require(ICT(invite: invite, reliability: .unreliable))

@@ -8,7 +8,8 @@ struct InviteServerTransactionTests {
     typealias IST = InviteServerTransaction
 
     func started(_ reliability: TransportReliability = .unreliable, timers: TransactionTimers = rfcTimers)
-        throws -> VirtualClock<IST> {
+        throws -> VirtualClock<IST>
+    {
         let t = try #require(IST(invite: try Fixtures.proxiedInvite(), reliability: reliability, timers: timers))
         var c = VirtualClock(t)
         c.event { $0.start() }

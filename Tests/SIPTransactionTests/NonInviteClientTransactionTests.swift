@@ -7,10 +7,14 @@ import Testing
 struct NonInviteClientTransactionTests {
     typealias NICT = NonInviteClientTransaction
 
-    func started(_ reliability: TransportReliability = .unreliable, timers: TransactionTimers = rfcTimers,
-                 timeoutReport: ClientTimeoutReport = .error) throws -> VirtualClock<NICT> {
-        let t = try #require(NICT(request: try Fixtures.request(), reliability: reliability, timers: timers,
-                                  timeoutReport: timeoutReport))
+    func started(
+        _ reliability: TransportReliability = .unreliable, timers: TransactionTimers = rfcTimers,
+        timeoutReport: ClientTimeoutReport = .error
+    ) throws -> VirtualClock<NICT> {
+        let t = try #require(
+            NICT(
+                request: try Fixtures.request(), reliability: reliability, timers: timers,
+                timeoutReport: timeoutReport))
         var c = VirtualClock(t)
         c.event { $0.start() }
         return c

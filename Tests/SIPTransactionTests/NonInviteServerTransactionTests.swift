@@ -8,7 +8,8 @@ struct NonInviteServerTransactionTests {
     typealias NIST = NonInviteServerTransaction
 
     func started(_ reliability: TransportReliability = .unreliable, timers: TransactionTimers = rfcTimers)
-        throws -> VirtualClock<NIST> {
+        throws -> VirtualClock<NIST>
+    {
         let t = try #require(NIST(request: try Fixtures.request("REGISTER"), reliability: reliability, timers: timers))
         var c = VirtualClock(t)
         c.event { $0.start() }
@@ -136,7 +137,8 @@ struct NonInviteServerTransactionTests {
         let a = try c.respond(response(180))
         let b = try c.respond(response(500))
         #expect(a.isEmpty && b.isEmpty)
-        #expect(c.machine.storedByteCount == c.sends[0].bytes.count, "it keeps the final response's bytes, and only those")
+        #expect(
+            c.machine.storedByteCount == c.sends[0].bytes.count, "it keeps the final response's bytes, and only those")
     }
 
     @Test("NIST refuses INVITE and ACK")

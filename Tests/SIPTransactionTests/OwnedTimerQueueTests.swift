@@ -1,5 +1,6 @@
-@testable import SIPTransaction
 import Testing
+
+@testable import SIPTransaction
 
 /// A transaction's object, as a driver keeps it.
 final class TestOwner: TimerOwner, @unchecked Sendable {
@@ -20,7 +21,9 @@ struct OwnedTimerQueueTests {
     @Test("timers fire in deadline order, ties in the order they were started, across the heap and the rings")
     func order() {
         var q = OwnedTimerQueue<TestOwner>()
-        let x = TestOwner("x"), y = TestOwner("y"), z = TestOwner("z")
+        let x = TestOwner("x")
+        let y = TestOwner("y")
+        let z = TestOwner("z")
         q.start(.b, for: x, after: s(32))
         q.start(.a, for: x, after: s(0.5))
         q.start(.e, for: y, after: s(0.5))
@@ -33,7 +36,8 @@ struct OwnedTimerQueueTests {
         #expect(q.nextDeadline() == s(0.5))
         #expect(drain(&q, until: s(1)) == ["x:Timer A:0.5 seconds", "y:Timer E:0.5 seconds", "y:Timer F:1.0 seconds"])
         #expect(q.now == s(1))
-        #expect(drain(&q, until: s(40)) == ["z:Timer K:5.0 seconds", "x:Timer B:32.0 seconds", "z:Timer G:32.0 seconds"])
+        #expect(
+            drain(&q, until: s(40)) == ["z:Timer K:5.0 seconds", "x:Timer B:32.0 seconds", "z:Timer G:32.0 seconds"])
         #expect(q.count == 0)
         #expect(q.nextDeadline() == nil)
     }
@@ -41,7 +45,8 @@ struct OwnedTimerQueueTests {
     @Test("starting a pending timer again replaces it, in a ring as in the heap; cancel and cancelAll remove")
     func replaceAndCancel() {
         var q = OwnedTimerQueue<TestOwner>()
-        let x = TestOwner("x"), y = TestOwner("y")
+        let x = TestOwner("x")
+        let y = TestOwner("y")
         q.start(.g, for: x, after: s(0.5))
         q.start(.g, for: x, after: s(2))
         q.start(.h, for: x, after: s(32))
@@ -65,15 +70,21 @@ struct OwnedTimerQueueTests {
     @Test("coarse timers fall due on a 10 ms grid, together; retransmission timers keep their exact deadlines")
     func coarseResolution() {
         var q = OwnedTimerQueue<TestOwner>()
-        let w = TestOwner("w"), x = TestOwner("x"), y = TestOwner("y"), z = TestOwner("z")
+        let w = TestOwner("w")
+        let x = TestOwner("x")
+        let y = TestOwner("y")
+        let z = TestOwner("z")
         q.advance(to: .microseconds(300))
         q.start(.j, for: x, after: s(32))
         q.start(.e, for: y, after: s(0.5))
         q.advance(to: .milliseconds(4))
         q.start(.l, for: z, after: s(32))
         q.start(.k, for: w, after: .milliseconds(6))
-        #expect(drain(&q, until: s(40)) == ["w:Timer K:0.01 seconds", "y:Timer E:0.5003 seconds",
-                                           "x:Timer J:32.01 seconds", "z:Timer L:32.01 seconds"])
+        #expect(
+            drain(&q, until: s(40)) == [
+                "w:Timer K:0.01 seconds", "y:Timer E:0.5003 seconds",
+                "x:Timer J:32.01 seconds", "z:Timer L:32.01 seconds",
+            ])
         var exact = OwnedTimerQueue<TestOwner>(coarseResolution: .zero)
         exact.advance(to: .microseconds(300))
         exact.start(.j, for: x, after: s(32))
@@ -94,10 +105,13 @@ struct OwnedTimerQueueTests {
         #expect(drain(&q, until: s(20)) == expected.reversed())
     }
 
-    @Test("more kinds pending for one transaction than its four places: each fires once, replaced ones at their new time")
+    @Test(
+        "more kinds pending for one transaction than its four places: each fires once, replaced ones at their new time")
     func manyKindsForOneTransaction() {
         var q = OwnedTimerQueue<TestOwner>()
-        let x = TestOwner("x"), y = TestOwner("y"), z = TestOwner("z")
+        let x = TestOwner("x")
+        let y = TestOwner("y")
+        let z = TestOwner("z")
         let kinds: [TransactionTimer] = [.a, .b, .d, .e, .f, .g, .h]
         for (i, t) in kinds.enumerated() { q.start(t, for: x, after: s(Double(i + 1))) }
         q.start(.trying, for: y, after: s(3.5))
@@ -108,8 +122,11 @@ struct OwnedTimerQueueTests {
         q.cancel(.h, for: x)
         #expect(q.count == 6)
         #expect(q.isPending(.g, for: x) && !q.isPending(.h, for: x) && !q.isPending(.a, for: x))
-        #expect(drain(&q, until: s(20)) == ["x:Timer D:3.0 seconds", "y:Timer 100 Trying:3.5 seconds", "x:Timer E:4.0 seconds",
-                                           "x:Timer F:5.0 seconds", "x:Timer B:10.0 seconds", "x:Timer G:11.0 seconds"])
+        #expect(
+            drain(&q, until: s(20)) == [
+                "x:Timer D:3.0 seconds", "y:Timer 100 Trying:3.5 seconds", "x:Timer E:4.0 seconds",
+                "x:Timer F:5.0 seconds", "x:Timer B:10.0 seconds", "x:Timer G:11.0 seconds",
+            ])
         #expect(q.count == 0)
         for t in kinds { q.start(t, for: z, after: s(30)) }
         q.cancelAll(for: z)
@@ -117,7 +134,9 @@ struct OwnedTimerQueueTests {
         #expect(drain(&q, until: s(100)).isEmpty)
     }
 
-    @Test("a ring of 10,000 timers, every other one cancelled: the rest fire in order, and the ring gives its memory back")
+    @Test(
+        "a ring of 10,000 timers, every other one cancelled: the rest fire in order, and the ring gives its memory back"
+    )
     func largeRing() {
         var q = OwnedTimerQueue<TestOwner>()
         var owners: [TestOwner] = []
@@ -142,7 +161,8 @@ struct OwnedTimerQueueTests {
         weak var fired: TestOwner?
         weak var dropped: TestOwner?
         do {
-            let a = TestOwner("a"), b = TestOwner("b")
+            let a = TestOwner("a")
+            let b = TestOwner("b")
             fired = a
             dropped = b
             q.start(.j, for: a, after: s(32))

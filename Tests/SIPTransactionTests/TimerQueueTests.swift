@@ -104,13 +104,16 @@ struct TimerQueueTests {
     @Test("apply(holding:) returns the held timer's delay instead of starting it")
     func applyHolding() {
         var q = TimerQueue<String>()
-        let held = q.apply([.send([1]), .startTimer(.trying, s(0.2)), .startTimer(.l, s(32))],
-                           for: "i", holding: .trying)
+        let held = q.apply(
+            [.send([1]), .startTimer(.trying, s(0.2)), .startTimer(.l, s(32))],
+            for: "i", holding: .trying)
         #expect(held == s(0.2))
         #expect(!q.isPending(.trying, for: "i") && q.isPending(.l, for: "i"))
     }
 
-    @Test("more kinds pending for one transaction than the machines use: each fires once, replaced ones at their new time")
+    @Test(
+        "more kinds pending for one transaction than the machines use: each fires once, replaced ones at their new time"
+    )
     func manyKindsForOneTransaction() {
         var q = TimerQueue<String>()
         let kinds: [TransactionTimer] = [.a, .b, .d, .e, .f, .g, .h]
@@ -124,8 +127,11 @@ struct TimerQueueTests {
         q.cancel(.h, for: "x")
         #expect(q.count == 6)
         #expect(q.isPending(.g, for: "x") && !q.isPending(.h, for: "x") && !q.isPending(.a, for: "x"))
-        #expect(drain(&q, until: s(20)) == ["x:Timer D:3.0 seconds", "y:Timer 100 Trying:3.5 seconds", "x:Timer E:4.0 seconds",
-                                           "x:Timer F:5.0 seconds", "x:Timer B:10.0 seconds", "x:Timer G:11.0 seconds"])
+        #expect(
+            drain(&q, until: s(20)) == [
+                "x:Timer D:3.0 seconds", "y:Timer 100 Trying:3.5 seconds", "x:Timer E:4.0 seconds",
+                "x:Timer F:5.0 seconds", "x:Timer B:10.0 seconds", "x:Timer G:11.0 seconds",
+            ])
         #expect(q.count == 0)
         for t in kinds { q.start(t, for: "z", after: s(30)) }
         q.cancelAll(for: "z")
@@ -142,8 +148,11 @@ struct TimerQueueTests {
         q.advance(to: .milliseconds(4))
         q.start(.l, for: "z", after: s(32))
         q.start(.k, for: "w", after: .milliseconds(6))
-        #expect(drain(&q, until: s(40)) == ["w:Timer K:0.01 seconds", "y:Timer E:0.5003 seconds",
-                                           "x:Timer J:32.01 seconds", "z:Timer L:32.01 seconds"])
+        #expect(
+            drain(&q, until: s(40)) == [
+                "w:Timer K:0.01 seconds", "y:Timer E:0.5003 seconds",
+                "x:Timer J:32.01 seconds", "z:Timer L:32.01 seconds",
+            ])
         var exact = TimerQueue<String>(coarseResolution: .zero)
         exact.advance(to: .microseconds(300))
         exact.start(.j, for: "x", after: s(32))

@@ -29,8 +29,11 @@ struct TransactionKeyTests {
         #expect(k.branch == "z9hG4bK74b21")
         #expect(k.sentBy == "client.biloxi.example.com:5060")
         #expect(!k.isRFC2543)
-        let tls = try #require(ServerTransactionKey(request: try Fixtures.invite(via: "client.biloxi.example.com",
-                                                                                 transport: "TLS")))
+        let tls = try #require(
+            ServerTransactionKey(
+                request: try Fixtures.invite(
+                    via: "client.biloxi.example.com",
+                    transport: "TLS")))
         #expect(tls.sentBy == "client.biloxi.example.com:5061")
     }
 
@@ -40,7 +43,8 @@ struct TransactionKeyTests {
         let k = try #require(ClientTransactionKey(request: invite))
         #expect(k == ClientTransactionKey(branch: Fixtures.inviteBranch, method: .invite))
         #expect(ClientTransactionKey(response: try Fixtures.response(180, to: invite)) == k)
-        #expect(ClientTransactionKey(response: try Fixtures.response(200, to: try Fixtures.cancel(for: invite)))
+        #expect(
+            ClientTransactionKey(response: try Fixtures.response(200, to: try Fixtures.cancel(for: invite)))
                 == ClientTransactionKey(branch: Fixtures.inviteBranch, method: .cancel))
     }
 
@@ -68,7 +72,10 @@ struct TransactionKeyTests {
         #expect(id.cseqNumber == 56)
         #expect(id.fromTag == nil && id.toTag == nil)
         #expect(id.topVia == "SIP/2.0/UDP iftgw.example.com")
-        #expect(k.description == "~K[2543|INVITE|sip:UserB@example.com|inv2543.1717@ift.client.example.com|56|||SIP/2.0/UDP iftgw.example.com]")
+        #expect(
+            k.description
+                == "~K[2543|INVITE|sip:UserB@example.com|inv2543.1717@ift.client.example.com|56|||SIP/2.0/UDP iftgw.example.com]"
+        )
         #expect(ServerTransactionKey(k.description) == k)
         #expect(TransactionKey(k.description) == .server(k))
     }
@@ -81,13 +88,15 @@ struct TransactionKeyTests {
         #expect(ServerTransactionKey(k.description) == k)
     }
 
-    @Test("text form round trip", arguments: [
-        "~K[z9hG4bK230f2.1|INVITE]",
-        "~K[z9hG4bKa%7Cb%25c|MESSAGE]",
-        "~K[z9hG4bK74b21|BYE|[2001:db8::9]:5070]",
-        "~K[z9hG4bK74b21|ACKNOWLEDGE|192.0.2.1:5060]",
-        "~K[2543|OPTIONS|sip:a@b|x%7Cy@h|7|t1|t2|SIP/2.0/UDP h;received=192.0.2.9]",
-    ])
+    @Test(
+        "text form round trip",
+        arguments: [
+            "~K[z9hG4bK230f2.1|INVITE]",
+            "~K[z9hG4bKa%7Cb%25c|MESSAGE]",
+            "~K[z9hG4bK74b21|BYE|[2001:db8::9]:5070]",
+            "~K[z9hG4bK74b21|ACKNOWLEDGE|192.0.2.1:5060]",
+            "~K[2543|OPTIONS|sip:a@b|x%7Cy@h|7|t1|t2|SIP/2.0/UDP h;received=192.0.2.9]",
+        ])
     func roundTrip(text: String) throws {
         let k = try #require(TransactionKey(text))
         #expect(k.description == text)
@@ -98,15 +107,19 @@ struct TransactionKeyTests {
         let k = ClientTransactionKey(branch: "z9hG4bKa|b%c", method: .message)
         #expect(k.description == "~K[z9hG4bKa%7Cb%25c|MESSAGE]")
         #expect(ClientTransactionKey(k.description)?.branch == "z9hG4bKa|b%c")
-        let s = ServerTransactionKey(rfc2543: .init(requestURI: "sip:a@b", toTag: nil, fromTag: "f", callID: "c|d",
-                                                    cseqNumber: 1, topVia: "SIP/2.0/UDP h"), method: .options)
+        let s = ServerTransactionKey(
+            rfc2543: .init(
+                requestURI: "sip:a@b", toTag: nil, fromTag: "f", callID: "c|d",
+                cseqNumber: 1, topVia: "SIP/2.0/UDP h"), method: .options)
         #expect(ServerTransactionKey(s.description) == s)
     }
 
-    @Test("texts that are no key", arguments: [
-        "", "~K[]", "~K[z9hG4bK1]", "K[z9hG4bK1|INVITE]", "~K[z9hG4bK1|INVITE", "~K[|INVITE]", "~K[z9hG4bK1|]",
-        "~K[a|b|c|d]", "~K[2543|INVITE|u|c|notanumber|f|t|v]", "~K[z9hG4bK%ZZ|INVITE]", "~K[z9hG4bK%2|INVITE]",
-    ])
+    @Test(
+        "texts that are no key",
+        arguments: [
+            "", "~K[]", "~K[z9hG4bK1]", "K[z9hG4bK1|INVITE]", "~K[z9hG4bK1|INVITE", "~K[|INVITE]", "~K[z9hG4bK1|]",
+            "~K[a|b|c|d]", "~K[2543|INVITE|u|c|notanumber|f|t|v]", "~K[z9hG4bK%ZZ|INVITE]", "~K[z9hG4bK%2|INVITE]",
+        ])
     func invalidText(text: String) {
         #expect(TransactionKey(text) == nil)
     }
@@ -124,8 +137,9 @@ struct TransactionKeyTests {
     /// Branch and sent-by lengths on either side of the 62 bytes a key holds in itself.
     static let branchLengths = [8, 30, 31, 32, 47, 48, 49, 80]
 
-    @Test("a key is the same whether its branch and sent-by are held in the key or as strings",
-          arguments: branchLengths)
+    @Test(
+        "a key is the same whether its branch and sent-by are held in the key or as strings",
+        arguments: branchLengths)
     func packedAndUnpacked(branchLength: Int) throws {
         // "client.atlanta.example.com:5060" is 31 bytes: up to 31 + 31 fits in 62, from 32 + 31 on
         // it does not.
@@ -141,11 +155,20 @@ struct TransactionKeyTests {
         #expect(fromRequest.sentBy == "client.atlanta.example.com:5060")
         #expect(fromRequest.description == "~K[\(branch)|INVITE|client.atlanta.example.com:5060]")
         // Another sent-by, method or branch is another transaction (RFC 3261 §17.2.3).
-        #expect(fromRequest != ServerTransactionKey(branch: branch, sentBy: "client.atlanta.example.com:5061", method: .invite))
-        #expect(fromRequest != ServerTransactionKey(branch: branch, sentBy: "client.atlanta.example.com:5060", method: .bye))
-        #expect(fromRequest != ServerTransactionKey(branch: branch + "b", sentBy: "client.atlanta.example.com:5060", method: .invite))
+        #expect(
+            fromRequest
+                != ServerTransactionKey(branch: branch, sentBy: "client.atlanta.example.com:5061", method: .invite))
+        #expect(
+            fromRequest != ServerTransactionKey(branch: branch, sentBy: "client.atlanta.example.com:5060", method: .bye)
+        )
+        #expect(
+            fromRequest
+                != ServerTransactionKey(
+                    branch: branch + "b", sentBy: "client.atlanta.example.com:5060", method: .invite))
         let shorter = String(branch.dropLast())
-        #expect(fromRequest != ServerTransactionKey(branch: shorter, sentBy: "client.atlanta.example.com:5060", method: .invite))
+        #expect(
+            fromRequest
+                != ServerTransactionKey(branch: shorter, sentBy: "client.atlanta.example.com:5060", method: .invite))
         // The ACK of a non-2xx and the CANCEL route with the INVITE, and the ACK matches it.
         let ack = try Fixtures.ack(for: invite, response: try Fixtures.response(486, to: invite))
         let ackKey = try #require(ServerTransactionKey(request: ack))

@@ -29,7 +29,8 @@ struct TransactionTableTests {
     @Test("a transaction's context: kept while live, read after the event that ended it, gone after the next")
     func context() throws {
         final class Route: Sendable {}
-        let first = Route(), second = Route()
+        let first = Route()
+        let second = Route()
         var table = TransactionTable(configuration: .init(timers: .default))
         let options = try Fixtures.request()
         guard case .server(let key, _, true) = table.receive(options, reliability: .reliable, context: first) else {
@@ -251,8 +252,9 @@ struct TransactionTableTests {
         let a = t.send(response: Fixtures.serverResponse(200, to: request), on: key)
         #expect(a?.terminates == true)
         #expect(t.table.count == 0)
-        #expect(t.send(response: Fixtures.serverResponse(200, to: request), on: key) == nil,
-                "no transaction: the caller sends statelessly")
+        #expect(
+            t.send(response: Fixtures.serverResponse(200, to: request), on: key) == nil,
+            "no transaction: the caller sends statelessly")
     }
 
     @Test("terminate(key) ends a client INVITE in Proceeding and removes it")

@@ -41,8 +41,10 @@ struct EndpointTests {
 
         /// Waits until none of `arrivals` is younger than `window`, giving up at `deadline`: true
         /// when that quiet spell began in time.
-        func quiet(for window: Duration, by deadline: ContinuousClock.Instant,
-                   _ arrivals: (Peer) -> [(at: ContinuousClock.Instant, message: SIPMessage)]) async -> Bool {
+        func quiet(
+            for window: Duration, by deadline: ContinuousClock.Instant,
+            _ arrivals: (Peer) -> [(at: ContinuousClock.Instant, message: SIPMessage)]
+        ) async -> Bool {
             while true {
                 let now = ContinuousClock.now
                 if arrivals(self).allSatisfy({ now - $0.at >= window }) { return true }
@@ -58,14 +60,17 @@ struct EndpointTests {
         let peer: Peer
         let address: SocketAddress
 
-        static func start(socketPerLoop: Bool = false, _ configure: (inout EndpointCore.Options) -> Void = { _ in },
-                          validates: Bool = true) async throws -> Rig {
+        static func start(
+            socketPerLoop: Bool = false, _ configure: (inout EndpointCore.Options) -> Void = { _ in },
+            validates: Bool = true
+        ) async throws -> Rig {
             var configuration = testConfiguration()
             configuration.validatesRequests = validates
             var udp = UDPTransport.Configuration()
             udp.socketPerLoop = socketPerLoop
-            let stack = SIPStack(name: "serve", configuration: configuration,
-                                 transports: [UDPTransport(host: "127.0.0.1", port: 0, configuration: udp)])
+            let stack = SIPStack(
+                name: "serve", configuration: configuration,
+                transports: [UDPTransport(host: "127.0.0.1", port: 0, configuration: udp)])
             var options = EndpointCore.Options()
             options.t1 = testTimers.t1
             options.t2 = testTimers.t2
@@ -84,9 +89,11 @@ struct EndpointTests {
 
         /// A request from `peer` (or the rig's); `branch`, `callID` and tags can be reused for ACK,
         /// CANCEL, BYE.
-        func request(_ method: String, branch: String = SIPIdentifiers.branch(), callID: String, cseq: Int = 1,
-                     cseqMethod: String? = nil, toTag: String? = nil, body: String = "", extra: String = "",
-                     peer via: Peer? = nil) -> String {
+        func request(
+            _ method: String, branch: String = SIPIdentifiers.branch(), callID: String, cseq: Int = 1,
+            cseqMethod: String? = nil, toTag: String? = nil, body: String = "", extra: String = "",
+            peer via: Peer? = nil
+        ) -> String {
             let port = (via ?? peer).port
             return "\(method) sip:service@127.0.0.1:\(address.port ?? 0) SIP/2.0\r\n"
                 + "Via: SIP/2.0/UDP 127.0.0.1:\(port);branch=\(branch)\r\n"
@@ -104,20 +111,27 @@ struct EndpointTests {
         }
     }
 
-    static let offer = "v=0\r\no=peer 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 8 0\r\n"
+    static let offer =
+        "v=0\r\no=peer 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 8 0\r\n"
 
-    static func ms(_ d: Duration) -> Double { Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15 }
+    static func ms(_ d: Duration) -> Double {
+        Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
+    }
 
     /// Retransmission `i` (copy `i + 1`) arrives no sooner than `due[i]` ms after the request was
     /// sent — timers never fire early, and a fixed interval would come too soon — and not much
     /// later: 4 s at most (a loaded test machine has been seen to hold a timer back 2 s; the
     /// interop suite checks the intervals to ±30% against sipp).
-    static func expectSchedule(_ arrivals: [ContinuousClock.Instant], from sent: ContinuousClock.Instant, _ due: [Double],
-                               sourceLocation: SourceLocation = #_sourceLocation) {
+    static func expectSchedule(
+        _ arrivals: [ContinuousClock.Instant], from sent: ContinuousClock.Instant, _ due: [Double],
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         let at = arrivals.dropFirst().map { ms($0 - sent) }
         #expect(at.count >= due.count, sourceLocation: sourceLocation)
         for (i, d) in due.enumerated() where i < at.count {
-            #expect(at[i] >= d && at[i] < d + 4000, "retransmission \(i + 1) at \(at[i]) ms, due at \(d) ms: \(at)", sourceLocation: sourceLocation)
+            #expect(
+                at[i] >= d && at[i] < d + 4000, "retransmission \(i + 1) at \(at[i]) ms, due at \(d) ms: \(at)",
+                sourceLocation: sourceLocation)
         }
     }
 
@@ -127,7 +141,8 @@ struct EndpointTests {
         rig.send(rig.request("OPTIONS", callID: SIPIdentifiers.callID()))
         #expect(await rig.peer.wait { !$0.responses(200, .options).isEmpty })
         let ok = try #require(rig.peer.responses(200, .options).first?.message)
-        let allow = Set(ok.headers.values(.allow).flatMap { $0.split(separator: ",").map { String($0.filter { $0 != " " }) } })
+        let allow = Set(
+            ok.headers.values(.allow).flatMap { $0.split(separator: ",").map { String($0.filter { $0 != " " }) } })
         #expect(allow == ["INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "REGISTER"])
         #expect(ok.headers[.accept] == "application/sdp")
         #expect(ok.headers.contains(.supported))
@@ -153,8 +168,9 @@ struct EndpointTests {
         // Then silence: without the ACK a copy would come every T2 (400 ms) until 64·T1 (3.2 s
         // after the INVITE), so no 1 s gap could begin within 2 s of the ACK. Copies sent before
         // the ACK was taken may still come; a loaded machine may take that long.
-        #expect(await rig.peer.quiet(for: .seconds(1), by: .now + .seconds(2)) { $0.responses(200, .invite) },
-                "no retransmission after the ACK")
+        #expect(
+            await rig.peer.quiet(for: .seconds(1), by: .now + .seconds(2)) { $0.responses(200, .invite) },
+            "no retransmission after the ACK")
         // §15.1.2: BYE in the dialog gets 200; again (the dialog is gone) 481.
         rig.send(rig.request("BYE", callID: callID, cseq: 2, toTag: toTag))
         #expect(await rig.peer.wait { !$0.responses(200, .bye).isEmpty })
@@ -179,7 +195,9 @@ struct EndpointTests {
         #expect(bye.from?.tag == ok.to?.tag)
         #expect(bye.to?.tag == "peer1")
         #expect(bye.callID == callID)
-        #expect(bye.requestURI?.description == "sip:peer@127.0.0.1:\(rig.peer.port)", "to the remote target (the INVITE's Contact)")
+        #expect(
+            bye.requestURI?.description == "sip:peer@127.0.0.1:\(rig.peer.port)",
+            "to the remote target (the INVITE's Contact)")
         // Retransmissions: at T1, 3, 7, 15 T1, then every T2 (8·T1) up to 63 T1: 1 + 4 + 6.
         #expect(rig.peer.responses(200, .invite).count == 11)
         await rig.stop()
@@ -213,7 +231,8 @@ struct EndpointTests {
             $0.ringAfter = .zero
             $0.answerAfter = .seconds(3)
         }
-        let callID = SIPIdentifiers.callID(), branch = SIPIdentifiers.branch()
+        let callID = SIPIdentifiers.callID()
+        let branch = SIPIdentifiers.branch()
         let sent = ContinuousClock.now
         rig.send(rig.request("INVITE", branch: branch, callID: callID, body: Self.offer))
         #expect(await rig.peer.wait { !$0.responses(180, .invite).isEmpty })
@@ -229,7 +248,9 @@ struct EndpointTests {
         await rig.stop()
     }
 
-    @Test("One socket per loop: a CANCEL and an ACK from another source than their INVITE find its transaction (§9.2, §17.2.3)")
+    @Test(
+        "One socket per loop: a CANCEL and an ACK from another source than their INVITE find its transaction (§9.2, §17.2.3)"
+    )
     func otherLoop() async throws {
         let rig = try await Rig.start(socketPerLoop: true) {
             $0.ringAfter = .zero
@@ -260,7 +281,8 @@ struct EndpointTests {
         }
         for (i, c) in calls.enumerated() {
             let tag = peers[i].responses(487, .invite).first?.message.to?.tag
-            let ack = rig.request("ACK", branch: c.branch, callID: c.callID, cseqMethod: "ACK", toTag: tag, peer: peers[i])
+            let ack = rig.request(
+                "ACK", branch: c.branch, callID: c.callID, cseqMethod: "ACK", toTag: tag, peer: peers[i])
             rig.send(ack, from: peers[(i + 2) % peers.count])
         }
         // Each ACK reached its transaction: the 487 stops (Timer G would go on every T2 until
@@ -278,18 +300,21 @@ struct EndpointTests {
     @Test("--answer 486: the INVITE server transaction retransmits the 486 at T1, 2·T1, 4·T1 until the ACK")
     func busy() async throws {
         let rig = try await Rig.start { $0.answer = 486 }
-        let callID = SIPIdentifiers.callID(), branch = SIPIdentifiers.branch()
+        let callID = SIPIdentifiers.callID()
+        let branch = SIPIdentifiers.branch()
         let sent = ContinuousClock.now
         rig.send(rig.request("INVITE", branch: branch, callID: callID, body: Self.offer))
         #expect(await rig.peer.wait { $0.responses(486, .invite).count >= 4 })
         let copies = rig.peer.responses(486, .invite)
         // Timer G: T1, 2·T1, 4·T1 apart, so at T1, 3·T1 and 7·T1.
         Self.expectSchedule(copies.map(\.at), from: sent, [50, 150, 350])
-        rig.send(rig.request("ACK", branch: branch, callID: callID, cseqMethod: "ACK", toTag: copies[0].message.to?.tag))
+        rig.send(
+            rig.request("ACK", branch: branch, callID: callID, cseqMethod: "ACK", toTag: copies[0].message.to?.tag))
         // Without the ACK, Timer G would go on every T2 (400 ms) until Timer H (64·T1, 3.2 s after
         // the INVITE): no 1 s gap could begin within 2 s of the ACK.
-        #expect(await rig.peer.quiet(for: .seconds(1), by: .now + .seconds(2)) { $0.responses(486, .invite) },
-                "no retransmission after the ACK")
+        #expect(
+            await rig.peer.quiet(for: .seconds(1), by: .now + .seconds(2)) { $0.responses(486, .invite) },
+            "no retransmission after the ACK")
         await rig.stop()
     }
 
@@ -306,8 +331,9 @@ struct EndpointTests {
         await rig.stop()
     }
 
-    @Test("Limit: with maxDialogs dialogs held, a new INVITE gets 503 with Retry-After, answered at once or later (RFC 3261 §21.5.4)",
-          arguments: [Duration.zero, .milliseconds(50)])
+    @Test(
+        "Limit: with maxDialogs dialogs held, a new INVITE gets 503 with Retry-After, answered at once or later (RFC 3261 §21.5.4)",
+        arguments: [Duration.zero, .milliseconds(50)])
     func dialogLimit(answerAfter: Duration) async throws {
         let rig = try await Rig.start {
             $0.maxDialogs = 1
@@ -334,7 +360,8 @@ struct EndpointTests {
             rig.peer.responses(status, .invite).first { $0.message.callID == callID }?.message
         }
         // A pending INVITE holds the one place; its CANCEL frees it (§9.2).
-        let first = SIPIdentifiers.callID(), branch = SIPIdentifiers.branch()
+        let first = SIPIdentifiers.callID()
+        let branch = SIPIdentifiers.branch()
         rig.send(rig.request("INVITE", branch: branch, callID: first, body: Self.offer))
         #expect(await rig.peer.wait { !$0.responses(180, .invite).isEmpty })
         rig.send(rig.request("CANCEL", branch: branch, callID: first, cseqMethod: "CANCEL"))

@@ -1,5 +1,6 @@
-@testable import SippetEndpoint
 import Testing
+
+@testable import SippetEndpoint
 
 /// The endpoint's 2xx retransmission timers (``FixedDelayTimers``) and its dialog IDs, on their own.
 @Suite("Endpoint timers and dialog IDs")
@@ -15,7 +16,8 @@ struct EndpointTimerTests {
         }
     }
 
-    @Test("random starts and cancels over the delays of the 2xx schedule fire exactly the live timers, in deadline order")
+    @Test(
+        "random starts and cancels over the delays of the 2xx schedule fire exactly the live timers, in deadline order")
     func againstAModel() {
         // §13.3.1.4 with T1 = 500 ms, T2 = 4 s: 0.5, 1, 2, 4 s, and the 0.5 s left of 64·T1.
         let delays: [Duration] = [.milliseconds(500), .seconds(1), .seconds(2), .seconds(4), .milliseconds(1500)]
@@ -79,17 +81,21 @@ struct EndpointTimerTests {
         #expect(timers.nextDeadline() == nil)
     }
 
-    @Test("dialog IDs are equal from strings and from bytes, packed up to 61 bytes and spelled out beyond, and keep their parts",
-          arguments: [(20, 15, 26), (20, 15, 27), (1, 1, 1), (0, 15, 15), (40, 15, 20), (200, 15, 15)])
+    @Test(
+        "dialog IDs are equal from strings and from bytes, packed up to 61 bytes and spelled out beyond, and keep their parts",
+        arguments: [(20, 15, 26), (20, 15, 27), (1, 1, 1), (0, 15, 15), (40, 15, 20), (200, 15, 15)])
     func dialogIDs(callIDLength: Int, localLength: Int, remoteLength: Int) {
         let alphabet = Array("abcdefghij@1234567890.example")
         let callID = String((0..<callIDLength).map { alphabet[$0 % alphabet.count] })
-        let local = String(repeating: "f", count: localLength), remote = String(repeating: "9", count: remoteLength)
+        let local = String(repeating: "f", count: localLength)
+        let remote = String(repeating: "9", count: remoteLength)
         let fromStrings = EndpointCore.DialogID(callID: callID, localTag: local, remoteTag: remote)
-        let fromBytes = EndpointCore.DialogID(callID: Array(callID.utf8), localTag: Array(local.utf8)[...], remoteTag: Array(remote.utf8))
+        let fromBytes = EndpointCore.DialogID(
+            callID: Array(callID.utf8), localTag: Array(local.utf8)[...], remoteTag: Array(remote.utf8))
         // A collection without contiguous storage is copied byte by byte, to the same ID.
-        let fromLazy = EndpointCore.DialogID(callID: callID.utf8.lazy.map { $0 }, localTag: local.utf8.lazy.map { $0 },
-                                             remoteTag: remote.utf8.lazy.map { $0 })
+        let fromLazy = EndpointCore.DialogID(
+            callID: callID.utf8.lazy.map { $0 }, localTag: local.utf8.lazy.map { $0 },
+            remoteTag: remote.utf8.lazy.map { $0 })
         #expect(fromStrings == fromBytes)
         #expect(fromLazy == fromBytes)
         #expect(fromStrings.hashValue == fromBytes.hashValue)
@@ -101,9 +107,11 @@ struct EndpointTimerTests {
         #expect(packed == (callIDLength + localLength + remoteLength <= 61))
         // The same bytes split differently are another dialog.
         if callIDLength > 0 {
-            let shifted = EndpointCore.DialogID(callID: String(callID.dropLast()), localTag: String(callID.last!) + local, remoteTag: remote)
+            let shifted = EndpointCore.DialogID(
+                callID: String(callID.dropLast()), localTag: String(callID.last!) + local, remoteTag: remote)
             #expect(shifted != fromStrings)
         }
-        #expect(EndpointCore.DialogID(callID: callID, localTag: remote, remoteTag: local) != fromStrings || local == remote)
+        #expect(
+            EndpointCore.DialogID(callID: callID, localTag: remote, remoteTag: local) != fromStrings || local == remote)
     }
 }

@@ -14,15 +14,20 @@ struct LossAndHostileTests {
         let network = InMemoryNetwork(lossRate: 0.10, seed: 42)
         let group = MultiThreadedEventLoopGroup.singleton
         let uasAddress = try SocketAddress(ipAddress: "10.0.0.2", port: 5060)
-        let uas = SIPStack(name: "uas", configuration: testConfiguration(), transports: [
-            InMemoryTransport(network: network, address: uasAddress, loop: group.next()),
-        ])
+        let uas = SIPStack(
+            name: "uas", configuration: testConfiguration(),
+            transports: [
+                InMemoryTransport(network: network, address: uasAddress, loop: group.next())
+            ])
         let core = TestUAS()
         uas.register(core: core)
         try await uas.start()
-        let uac = SIPStack(name: "uac", configuration: testConfiguration(), transports: [
-            InMemoryTransport(network: network, address: try SocketAddress(ipAddress: "10.0.0.1", port: 5060), loop: group.next()),
-        ])
+        let uac = SIPStack(
+            name: "uac", configuration: testConfiguration(),
+            transports: [
+                InMemoryTransport(
+                    network: network, address: try SocketAddress(ipAddress: "10.0.0.1", port: 5060), loop: group.next())
+            ])
         let log = EventLog(uac)
         try await uac.start()
 
@@ -39,19 +44,26 @@ struct LossAndHostileTests {
         let done = await log.wait(timeout: .seconds(30)) { log in all.allSatisfy { log.statuses($0).contains(200) } }
         #expect(done)
         let failed = keys.filter { !log.statuses($0).contains(200) }
-        #expect(failed.isEmpty, "no 200 for \(failed.count) of 200: \(failed.prefix(3)) errors: \(failed.prefix(3).map { log.errors($0) })")
+        #expect(
+            failed.isEmpty,
+            "no 200 for \(failed.count) of 200: \(failed.prefix(3)) errors: \(failed.prefix(3).map { log.errors($0) })")
         #expect(keys.allSatisfy { log.errors($0).isEmpty })
         let (delivered, lost) = network.statistics
         #expect(lost > 20, "the network lost \(lost) of \(delivered + lost) datagrams")
         // Every INVITE was acknowledged: the UAS stops retransmitting its 2xx (§13.3.1.4).
-        #expect(await log.wait(timeout: .seconds(10)) { _ in Set(core.requests.filter { $0.method == .ack }.compactMap(\.callID)).count == 100 })
+        #expect(
+            await log.wait(timeout: .seconds(10)) { _ in
+                Set(core.requests.filter { $0.method == .ack }.compactMap(\.callID)).count == 100
+            })
         await uac.shutdown()
         await uas.shutdown()
     }
 
     /// Opens a raw TCP connection to `address`.
-    static func connect(_ address: SocketAddress,
-                        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> any Channel {
+    static func connect(
+        _ address: SocketAddress,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws -> any Channel {
         try await ClientBootstrap(group: group)
             .channelInitializer { $0.eventLoop.makeSucceededVoidFuture() }
             .connect(to: address).get()
@@ -65,7 +77,9 @@ struct LossAndHostileTests {
 
     static let head = "OPTIONS sip:bob@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:9;branch=z9hG4bKhostile\r\n"
 
-    @Test("Hostile streams (Content-Length 10^9, an endless header line, 10,000 connections holding half messages) leave the stack serving others")
+    @Test(
+        "Hostile streams (Content-Length 10^9, an endless header line, 10,000 connections holding half messages) leave the stack serving others"
+    )
     func hostileStreams() async throws {
         var settings = SIPStreamSettings()
         settings.maxConnections = 500
@@ -109,8 +123,9 @@ struct LossAndHostileTests {
             #expect(uasTCP.connectionCount <= settings.maxConnections)
             if opened % 2_500 == 0 {
                 // Someone else is still served, over a connection of its own.
-                let uac = SIPStack(name: "uac", configuration: testConfiguration(),
-                                   transports: [try TCPTransport(host: "127.0.0.1", port: 0, group: group)], group: group)
+                let uac = SIPStack(
+                    name: "uac", configuration: testConfiguration(),
+                    transports: [try TCPTransport(host: "127.0.0.1", port: 0, group: group)], group: group)
                 let log = EventLog(uac)
                 try await uac.start()
                 let target = "sip:bob@127.0.0.1:\(address.port ?? 0);transport=tcp"

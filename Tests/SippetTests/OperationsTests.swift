@@ -30,14 +30,25 @@ struct OperationsTests {
         // A datagram that does not parse.
         let raw = UDPTransport(host: "127.0.0.1", port: 0)
         try await raw.start(delegate: RecordingDelegate())
-        raw.send(Array("garbage\r\n\r\n".utf8), to: SIPTransportTarget(address: try #require(pair.uas.transports[0].localAddress)), completion: nil)
-        #expect(await waitUntil(timeout: .seconds(2)) {
-            (try? metrics.expectCounter("sippet_parse_errors", [("stack", "metrics-uas")]).totalValue) ?? 0 >= 1
-        })
-        #expect(try metrics.expectCounter("sippet_messages_in", [("stack", "metrics-uas"), ("method", "OPTIONS")]).totalValue == 1)
-        #expect(try metrics.expectCounter("sippet_messages_out", [("stack", "metrics-uas"), ("status", "200")]).totalValue == 1)
-        #expect(try metrics.expectCounter("sippet_messages_out", [("stack", "metrics-uac"), ("method", "OPTIONS")]).totalValue == 1)
-        #expect(try metrics.expectCounter("sippet_messages_in", [("stack", "metrics-uac"), ("status", "200")]).totalValue == 1)
+        raw.send(
+            Array("garbage\r\n\r\n".utf8),
+            to: SIPTransportTarget(address: try #require(pair.uas.transports[0].localAddress)), completion: nil)
+        #expect(
+            await waitUntil(timeout: .seconds(2)) {
+                (try? metrics.expectCounter("sippet_parse_errors", [("stack", "metrics-uas")]).totalValue) ?? 0 >= 1
+            })
+        #expect(
+            try metrics.expectCounter("sippet_messages_in", [("stack", "metrics-uas"), ("method", "OPTIONS")])
+                .totalValue == 1)
+        #expect(
+            try metrics.expectCounter("sippet_messages_out", [("stack", "metrics-uas"), ("status", "200")]).totalValue
+                == 1)
+        #expect(
+            try metrics.expectCounter("sippet_messages_out", [("stack", "metrics-uac"), ("method", "OPTIONS")])
+                .totalValue == 1)
+        #expect(
+            try metrics.expectCounter("sippet_messages_in", [("stack", "metrics-uac"), ("status", "200")]).totalValue
+                == 1)
         #expect(try metrics.expectTimer("sippet_response_time", [("stack", "metrics-uac")]).values.count == 1)
         // Both transactions live on in Completed (Timer J, Timer K) until they end.
         let live = try metrics.expectMeter("sippet_transactions_live", [("stack", "metrics-uas")])
@@ -48,19 +59,24 @@ struct OperationsTests {
 
     @Test("The stack is a ServiceLifecycle service: it runs in a ServiceGroup and shuts down gracefully")
     func service() async throws {
-        let stack = SIPStack(name: "service", configuration: testConfiguration(),
-                             transports: [UDPTransport(host: "127.0.0.1", port: 0)])
+        let stack = SIPStack(
+            name: "service", configuration: testConfiguration(),
+            transports: [UDPTransport(host: "127.0.0.1", port: 0)])
         stack.register(core: TestUAS())
         let group = ServiceGroup(configuration: .init(services: [stack], logger: Logger(label: "test")))
         let running = Task { try await group.run() }
         #expect(await waitUntil(timeout: .seconds(5)) { stack.transports[0].localAddress != nil })
         // Running once send no longer says notRunning (a response without a Via is refused for
         // its own reason then).
-        #expect(await waitUntil(timeout: .seconds(5)) {
-            do { try stack.send(SIPMessage.response(status: 200)) } catch { return error as? SIPStackError != .notRunning }
-            return true
-        })
-        let uac = SIPStack(name: "uac", configuration: testConfiguration(), transports: [UDPTransport(host: "127.0.0.1", port: 0)])
+        #expect(
+            await waitUntil(timeout: .seconds(5)) {
+                do { try stack.send(SIPMessage.response(status: 200)) } catch {
+                    return error as? SIPStackError != .notRunning
+                }
+                return true
+            })
+        let uac = SIPStack(
+            name: "uac", configuration: testConfiguration(), transports: [UDPTransport(host: "127.0.0.1", port: 0)])
         let log = EventLog(uac)
         try await uac.start()
         let target = "sip:bob@127.0.0.1:\(stack.transports[0].localAddress?.port ?? 0)"

@@ -5,8 +5,10 @@ import Testing
 /// The registrar's steps of RFC 3261 §10.3, one by one, on a clock the test moves.
 @Suite("Registrar (RFC 3261 §10.3)")
 struct RegistrarTests {
-    static func register(aor: String = "sip:alice@example.com", callID: String = "call-1", cseq: UInt32 = 1,
-                         contacts: [String] = ["<sip:alice@192.0.2.4:5060>"], expires: String? = nil) -> SIPMessage {
+    static func register(
+        aor: String = "sip:alice@example.com", callID: String = "call-1", cseq: UInt32 = 1,
+        contacts: [String] = ["<sip:alice@192.0.2.4:5060>"], expires: String? = nil
+    ) -> SIPMessage {
         var fields: [(SIPHeaderName, String)] = [
             (.via, "SIP/2.0/UDP 192.0.2.4:5060;branch=z9hG4bK\(cseq)x"), (.from, "<\(aor)>;tag=f1"), (.to, "<\(aor)>"),
             (.callID, callID), (.cseq, "\(cseq) REGISTER"),
@@ -21,7 +23,8 @@ struct RegistrarTests {
         r.contact.compactMap { c in c.address.map { ($0.uri.description, c.expires) } }
     }
 
-    @Test("Step 6: without an interval the default (3600 s) applies; the 200 lists the binding with its expires (step 8)")
+    @Test(
+        "Step 6: without an interval the default (3600 s) applies; the 200 lists the binding with its expires (step 8)")
     func defaultInterval() {
         var r = Registrar()
         let ok = r.handle(Self.register(), now: 0)
@@ -32,10 +35,13 @@ struct RegistrarTests {
         #expect(b.first?.expires == 3600)
     }
 
-    @Test("Step 6: the contact's expires parameter wins over the Expires header; longer intervals are shortened to the maximum")
+    @Test(
+        "Step 6: the contact's expires parameter wins over the Expires header; longer intervals are shortened to the maximum"
+    )
     func intervals() {
         var r = Registrar()
-        let ok = r.handle(Self.register(contacts: ["<sip:a@192.0.2.4>;expires=120", "<sip:b@192.0.2.4>"], expires: "600"), now: 0)
+        let ok = r.handle(
+            Self.register(contacts: ["<sip:a@192.0.2.4>;expires=120", "<sip:b@192.0.2.4>"], expires: "600"), now: 0)
         #expect(Self.bound(ok).map(\.expires) == [120, 600])
         let long = r.handle(Self.register(callID: "call-2", contacts: ["<sip:c@192.0.2.4>"], expires: "999999"), now: 0)
         #expect(Self.bound(long).first { $0.uri == "sip:c@192.0.2.4" }?.expires == r.policy.maxExpires)
@@ -120,14 +126,16 @@ struct RegistrarTests {
     func contactComparison() {
         var r = Registrar()
         _ = r.handle(Self.register(contacts: ["<sip:alice@GW.example.com:5060>"], expires: "300"), now: 0)
-        let again = r.handle(Self.register(cseq: 2, contacts: ["<sip:alice@gw.example.com:5060>"], expires: "600"), now: 0)
+        let again = r.handle(
+            Self.register(cseq: 2, contacts: ["<sip:alice@gw.example.com:5060>"], expires: "600"), now: 0)
         #expect(Self.bound(again).map(\.expires) == [600])
     }
 
     @Test("All or nothing: when one contact of the request fails, no binding changes")
     func atomic() throws {
         var r = Registrar()
-        let bad = r.handle(Self.register(contacts: ["<sip:a@192.0.2.4>;expires=300", "<sip:b@192.0.2.4>;expires=5"]), now: 0)
+        let bad = r.handle(
+            Self.register(contacts: ["<sip:a@192.0.2.4>;expires=300", "<sip:b@192.0.2.4>;expires=5"]), now: 0)
         #expect(bad.status == 423)
         #expect(r.count == 0)
     }
@@ -145,6 +153,8 @@ struct RegistrarTests {
         #expect(full.status == 503)
         #expect(full.headers[.retryAfter] != nil)
         // Once bindings expire they make room again.
-        #expect(r.handle(Self.register(aor: "sip:carol@example.com", contacts: ["<sip:y@h>"]), now: 3_601_000).status == 200)
+        #expect(
+            r.handle(Self.register(aor: "sip:carol@example.com", contacts: ["<sip:y@h>"]), now: 3_601_000).status == 200
+        )
     }
 }

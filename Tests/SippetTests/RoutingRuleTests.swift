@@ -1,7 +1,8 @@
-@testable import Sippet
 import SIPSyntax
 import SIPTransport
 import Testing
+
+@testable import Sippet
 
 /// RFC 3261 §18.1.1 and RFC 3263 §4 (without SRV and NAPTR), rule by rule.
 @Suite("Routing rules")
@@ -12,8 +13,9 @@ struct RoutingRuleTests {
         try Routing.nextHop(for: try SIPURI(uri), messageSize: size, available: available)
     }
 
-    @Test("RFC 3263 §4.1: the transport parameter, else UDP for sip: and TLS for sips:; default ports 5060, 5061, 80, 443",
-          arguments: [
+    @Test(
+        "RFC 3263 §4.1: the transport parameter, else UDP for sip: and TLS for sips:; default ports 5060, 5061, 80, 443",
+        arguments: [
             ("sip:a@192.0.2.1", SIPTransportKind.udp, 5060),
             ("sip:a@192.0.2.1;transport=tcp", .tcp, 5060),
             ("sip:a@192.0.2.1;transport=TLS", .tls, 5061),
@@ -22,7 +24,7 @@ struct RoutingRuleTests {
             ("sip:a@192.0.2.1;transport=ws", .ws, 80),
             ("sips:a@192.0.2.1;transport=ws", .wss, 443),
             ("sip:a@192.0.2.1:5099", .udp, 5099),
-          ])
+        ])
     func transportAndPort(uri: String, kind: SIPTransportKind, port: Int) throws {
         let h = try Self.hop(uri)
         #expect(h.kind == kind)
@@ -58,7 +60,9 @@ struct RoutingRuleTests {
         func request(_ routes: [String]) throws -> SIPMessage {
             .request(method: .options, uri: try URI("sip:bob@192.0.2.50"), headers: routes.map { (.route, $0) })
         }
-        #expect(try Routing.targetURI(of: try request(["<sip:proxy.example.com;lr>", "<sip:p2.example.com;lr>"])).host.text == "proxy.example.com")
+        #expect(
+            try Routing.targetURI(of: try request(["<sip:proxy.example.com;lr>", "<sip:p2.example.com;lr>"])).host.text
+                == "proxy.example.com")
         #expect(try Routing.targetURI(of: try request(["<sip:strict.example.com>"])).host.text == "192.0.2.50")
         #expect(try Routing.targetURI(of: try request([])).host.text == "192.0.2.50")
         let tel = SIPMessage.request(method: .options, uri: try URI("tel:+15551234567"))

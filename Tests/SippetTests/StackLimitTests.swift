@@ -7,7 +7,9 @@ import Testing
 /// The stack's own limits, each at its edge.
 @Suite("Stack limits")
 struct StackLimitTests {
-    @Test("At the transaction limit a new request gets 503 with Retry-After (RFC 3261 §21.5.4); its retransmission still finds its transaction")
+    @Test(
+        "At the transaction limit a new request gets 503 with Retry-After (RFC 3261 §21.5.4); its retransmission still finds its transaction"
+    )
     func transactionLimit() async throws {
         var configuration = testConfiguration()
         configuration.maxTransactionsPerLoop = 1

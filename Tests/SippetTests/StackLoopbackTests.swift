@@ -33,9 +33,10 @@ struct StackLoopbackTests {
         #expect(statuses.last == 200)
         // The UAC core's ACK (a transaction of its own, §13.2.2.4) reaches the UAS core.
         #expect(await pair.log.wait { _ in pair.uasCore.count(.ack) >= 1 })
-        let ok = try #require(pair.log.events.lazy.compactMap { e -> SIPMessage? in
-            if case .response(let r, _) = e, r.status == 200 { return r } else { return nil }
-        }.first)
+        let ok = try #require(
+            pair.log.events.lazy.compactMap { e -> SIPMessage? in
+                if case .response(let r, _) = e, r.status == 200 { return r } else { return nil }
+            }.first)
         let byeKey = try pair.uac.send(try dialer.bye(after: invite, ok: ok))
         #expect(await pair.log.finalStatuses(byeKey) == [200])
         #expect(pair.uasCore.count(.bye) == 1)

@@ -18,17 +18,22 @@ struct StackRoutingTests {
         let rawLog: RecordingDelegate
         let address: SocketAddress
 
-        static func start(configuration: SIPStack.Configuration = testConfiguration(),
-                          core options: TestUAS.Options = TestUAS.Options()) async throws -> Rig {
-            let stack = SIPStack(name: "uas", configuration: configuration,
-                                 transports: [UDPTransport(host: "127.0.0.1", port: 0)])
+        static func start(
+            configuration: SIPStack.Configuration = testConfiguration(),
+            core options: TestUAS.Options = TestUAS.Options()
+        ) async throws -> Rig {
+            let stack = SIPStack(
+                name: "uas", configuration: configuration,
+                transports: [UDPTransport(host: "127.0.0.1", port: 0)])
             let core = TestUAS(options)
             stack.register(core: core)
             try await stack.start()
             let raw = UDPTransport(host: "127.0.0.1", port: 0)
             let log = RecordingDelegate()
             try await raw.start(delegate: log)
-            return Rig(stack: stack, core: core, raw: raw, rawLog: log, address: try #require(stack.transports[0].localAddress))
+            return Rig(
+                stack: stack, core: core, raw: raw, rawLog: log, address: try #require(stack.transports[0].localAddress)
+            )
         }
 
         func send(_ text: String) {
@@ -41,8 +46,10 @@ struct StackRoutingTests {
         }
     }
 
-    static func request(_ method: String = "OPTIONS", via: String, extra: String = "", version: String = "SIP/2.0",
-                        cseqMethod: String? = nil, uri: String = "sip:bob@127.0.0.1") -> String {
+    static func request(
+        _ method: String = "OPTIONS", via: String, extra: String = "", version: String = "SIP/2.0",
+        cseqMethod: String? = nil, uri: String = "sip:bob@127.0.0.1"
+    ) -> String {
         "\(method) \(uri) \(version)\r\n"
             + "Via: \(via)\r\n"
             + "Max-Forwards: 70\r\nFrom: <sip:a@example.com>;tag=1\r\nTo: <sip:bob@example.com>\r\n"
@@ -82,10 +89,11 @@ struct StackRoutingTests {
         await rig.stop()
     }
 
-    @Test("The stack answers invalid requests itself, as RFC 3261 prescribes, and the core never sees them",
-          arguments: [
+    @Test(
+        "The stack answers invalid requests itself, as RFC 3261 prescribes, and the core never sees them",
+        arguments: [
             ("Require", 420), ("version", 505), ("cseq", 400), ("method", 501), ("scheme", 416),
-          ])
+        ])
     func validation(kind: String, status: Int) async throws {
         let rig = try await Rig.start()
         let via = "SIP/2.0/UDP 127.0.0.1:\(rig.raw.localAddress?.port ?? 0);branch=\(Self.branch())"
@@ -133,10 +141,13 @@ struct StackRoutingTests {
         await rig.stop()
     }
 
-    @Test("RFC 3261 §18.1.2: a response whose top Via is not ours is dropped; one that matches no transaction reaches the core without a key")
+    @Test(
+        "RFC 3261 §18.1.2: a response whose top Via is not ours is dropped; one that matches no transaction reaches the core without a key"
+    )
     func foreignResponses() async throws {
         let rig = try await Rig.start()
-        let uac = SIPStack(name: "uac", configuration: testConfiguration(), transports: [UDPTransport(host: "127.0.0.1", port: 0)])
+        let uac = SIPStack(
+            name: "uac", configuration: testConfiguration(), transports: [UDPTransport(host: "127.0.0.1", port: 0)])
         let log = EventLog(uac)
         try await uac.start()
         let a = try #require(uac.transports[0].localAddress)
@@ -144,8 +155,11 @@ struct StackRoutingTests {
             "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP \(sentBy);branch=\(Self.branch())\r\nFrom: <sip:a@x>;tag=1\r\n"
                 + "To: <sip:b@x>;tag=2\r\nCall-ID: c\(sentBy)\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
         }
-        rig.raw.send(Array(response(sentBy: "198.51.100.1:5060").utf8), to: SIPTransportTarget(address: a), completion: nil)
-        rig.raw.send(Array(response(sentBy: "127.0.0.1:\(a.port ?? 0)").utf8), to: SIPTransportTarget(address: a), completion: nil)
+        rig.raw.send(
+            Array(response(sentBy: "198.51.100.1:5060").utf8), to: SIPTransportTarget(address: a), completion: nil)
+        rig.raw.send(
+            Array(response(sentBy: "127.0.0.1:\(a.port ?? 0)").utf8), to: SIPTransportTarget(address: a),
+            completion: nil)
         #expect(await log.wait { !$0.events.isEmpty })
         try? await Task.sleep(for: .milliseconds(100))
         let responses = log.events.compactMap { e -> (SIPMessage, ClientTransactionKey?)? in
@@ -172,4 +186,3 @@ struct StackRoutingTests {
         await pair.shutdown()
     }
 }
-

@@ -6,13 +6,15 @@ import Testing
 
 @Suite("UDP transport")
 struct UDPTransportTests {
-    static let options = Array("OPTIONS sip:b@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK1\r\n\r\n".utf8)
+    static let options = Array(
+        "OPTIONS sip:b@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK1\r\n\r\n".utf8)
 
     @Test("A datagram arrives whole, with its source address", arguments: ["127.0.0.1", "::1"])
     func datagramRoundTrip(host: String) async throws {
         let a = UDPTransport(host: host, port: 0)
         let b = UDPTransport(host: host, port: 0)
-        let da = RecordingDelegate(), db = RecordingDelegate()
+        let da = RecordingDelegate()
+        let db = RecordingDelegate()
         try await a.start(delegate: da)
         try await b.start(delegate: db)
         let bAddress = try #require(b.localAddress)
@@ -69,8 +71,9 @@ struct UDPTransportTests {
         try await a.start(delegate: RecordingDelegate())
         let nowhere = try SocketAddress(ipAddress: "127.0.0.1", port: 9)
         let result = await withCheckedContinuation { (c: CheckedContinuation<Result<Void, SIPTransportError>, Never>) in
-            a.send([UInt8](repeating: 65, count: 70_000), to: SIPTransportTarget(address: nowhere),
-                   completion: { c.resume(returning: $0) })
+            a.send(
+                [UInt8](repeating: 65, count: 70_000), to: SIPTransportTarget(address: nowhere),
+                completion: { c.resume(returning: $0) })
         }
         #expect(throws: SIPTransportError.self) { try result.get() }
         if case .failure(let e) = result { #expect(e.kind == .messageTooLarge) }
@@ -78,7 +81,9 @@ struct UDPTransportTests {
     }
 
     /// A transport with one socket on each of two loops, started.
-    static func socketPerLoopServer(delegate: any SIPTransportDelegate) async throws -> (MultiThreadedEventLoopGroup, UDPTransport) {
+    static func socketPerLoopServer(delegate: any SIPTransportDelegate) async throws -> (
+        MultiThreadedEventLoopGroup, UDPTransport
+    ) {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         var configuration = UDPTransport.Configuration()
         configuration.socketPerLoop = true
@@ -87,14 +92,17 @@ struct UDPTransportTests {
         return (group, server)
     }
 
-    @Test("One socket per loop: datagrams from many sources all arrive, sends work from every loop, and a held port is still an error")
+    @Test(
+        "One socket per loop: datagrams from many sources all arrive, sends work from every loop, and a held port is still an error"
+    )
     func socketPerLoop() async throws {
         let ds = RecordingDelegate()
         let (group, server) = try await Self.socketPerLoopServer(delegate: ds)
         let address = try #require(server.localAddress)
         // The same address again, by another transport: refused, as without SO_REUSEPORT.
-        let rival = UDPTransport(host: "127.0.0.1", port: try #require(address.port), group: group,
-                                 configuration: server.configuration)
+        let rival = UDPTransport(
+            host: "127.0.0.1", port: try #require(address.port), group: group,
+            configuration: server.configuration)
         await #expect(throws: (any Error).self) { try await rival.start(delegate: RecordingDelegate()) }
         // Sixteen sources: the kernel spreads them over both sockets; every datagram arrives.
         var clients: [(UDPTransport, RecordingDelegate)] = []
@@ -111,7 +119,9 @@ struct UDPTransportTests {
         // A send from each loop leaves from the bound port.
         for loop in [group.next(), group.next()] {
             let target = try #require(got.first?.source)
-            try await loop.submit { server.send(Self.options, to: SIPTransportTarget(address: target), completion: nil) }.get()
+            try await loop.submit {
+                server.send(Self.options, to: SIPTransportTarget(address: target), completion: nil)
+            }.get()
         }
         let first = try #require(clients.first { $0.0.localAddress?.port == got.first?.source.port })
         let back = await first.1.waitForMessages(2)
@@ -134,23 +144,27 @@ struct UDPTransportTests {
     }
 
     #if os(Linux)
-    @Test("One socket per loop: the datagrams of a single source are shared out over every loop (SO_ATTACH_REUSEPORT_CBPF)")
-    func singleSourceIsShared() async throws {
-        let recorder = LoopRecorder()
-        let (group, server) = try await Self.socketPerLoopServer(delegate: recorder)
-        let client = UDPTransport(host: "127.0.0.1", port: 0)
-        try await client.start(delegate: RecordingDelegate())
-        let target = SIPTransportTarget(address: try #require(server.localAddress))
-        // From one source port the kernel's own choice would put all 64 on one socket; at random,
-        // all on one has the odds 2^-63.
-        for _ in 0..<64 { client.send(Self.options, to: target, completion: nil) }
-        let deadline = ContinuousClock.now + .seconds(5)
-        while recorder.readers.count < 64, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
-        #expect(recorder.readers.count == 64)
-        #expect(Set(recorder.readers).count == 2)
-        await client.shutdown()
-        await server.shutdown()
-        try await group.shutdownGracefully()
-    }
+        @Test(
+            "One socket per loop: the datagrams of a single source are shared out over every loop (SO_ATTACH_REUSEPORT_CBPF)"
+        )
+        func singleSourceIsShared() async throws {
+            let recorder = LoopRecorder()
+            let (group, server) = try await Self.socketPerLoopServer(delegate: recorder)
+            let client = UDPTransport(host: "127.0.0.1", port: 0)
+            try await client.start(delegate: RecordingDelegate())
+            let target = SIPTransportTarget(address: try #require(server.localAddress))
+            // From one source port the kernel's own choice would put all 64 on one socket; at random,
+            // all on one has the odds 2^-63.
+            for _ in 0..<64 { client.send(Self.options, to: target, completion: nil) }
+            let deadline = ContinuousClock.now + .seconds(5)
+            while recorder.readers.count < 64, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            #expect(recorder.readers.count == 64)
+            #expect(Set(recorder.readers).count == 2)
+            await client.shutdown()
+            await server.shutdown()
+            try await group.shutdownGracefully()
+        }
     #endif
 }

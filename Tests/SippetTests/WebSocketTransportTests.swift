@@ -13,8 +13,10 @@ struct WebSocketTransportTests {
         let server: WebSocketTransport, client: WebSocketTransport
         let serverDelegate = RecordingDelegate(), clientDelegate = RecordingDelegate()
 
-        init(host: String, serverTLS: SIPTLSConfiguration? = nil, clientTLS: SIPTLSConfiguration? = nil,
-             settings: SIPStreamSettings = SIPStreamSettings()) async throws {
+        init(
+            host: String, serverTLS: SIPTLSConfiguration? = nil, clientTLS: SIPTLSConfiguration? = nil,
+            settings: SIPStreamSettings = SIPStreamSettings()
+        ) async throws {
             server = try WebSocketTransport(host: host, port: 0, tls: serverTLS, settings: settings)
             client = try WebSocketTransport(host: host, port: 0, tls: clientTLS, settings: settings)
             try await server.start(delegate: serverDelegate)
@@ -22,10 +24,11 @@ struct WebSocketTransportTests {
         }
 
         func roundTrip(sourceLocation: SourceLocation = #_sourceLocation) async throws {
-            try await RoundTrip.run(client: client, server: server, clientDelegate: clientDelegate,
-                                    serverDelegate: serverDelegate,
-                                    connectionCounts: { (client.connectionCount, server.connectionCount) },
-                                    sourceLocation: sourceLocation)
+            try await RoundTrip.run(
+                client: client, server: server, clientDelegate: clientDelegate,
+                serverDelegate: serverDelegate,
+                connectionCounts: { (client.connectionCount, server.connectionCount) },
+                sourceLocation: sourceLocation)
         }
 
         func shutdown() async {
@@ -91,8 +94,9 @@ struct WebSocketTransportTests {
         await server.shutdown()
     }
 
-    @Test("A handshake that does not offer sip gets 400 and the connection closes",
-          arguments: [nil, "chat", "sip-foo, xmpp"] as [String?])
+    @Test(
+        "A handshake that does not offer sip gets 400 and the connection closes",
+        arguments: [nil, "chat", "sip-foo, xmpp"] as [String?])
     func refusesOtherSubprotocols(subprotocol: String?) async throws {
         let server = try WebSocketTransport(host: "127.0.0.1", port: 0)
         let delegate = RecordingDelegate()
@@ -143,17 +147,19 @@ struct WebSocketTransportTests {
         try await server.start(delegate: delegate)
         let raw = try await Self.upgradedConnection(to: server)
         raw.clear()
-        let first = RoundTrip.request(.ws), second = RoundTrip.response(.ws)
+        let first = RoundTrip.request(.ws)
+        let second = RoundTrip.response(.ws)
         // No Content-Length: a WebSocket message ends where the message ends (RFC 7118 §5.1).
         let third = Array("MESSAGE sip:b@example.com SIP/2.0\r\nCSeq: 1 MESSAGE\r\n\r\nhello".utf8)
         let cut = first.count / 2
-        try await raw.send(RawWebSocket.frame(RawWebSocket.text, fin: false, Array(first[..<cut]))
-            + RawWebSocket.frame(RawWebSocket.ping, Array("hi".utf8))
-            + RawWebSocket.frame(RawWebSocket.continuation, fin: false, Array(first[cut..<(cut + 3)]))
-            + RawWebSocket.frame(RawWebSocket.continuation, Array(first[(cut + 3)...]))
-            + RawWebSocket.frame(RawWebSocket.binary, second)
-            + RawWebSocket.frame(RawWebSocket.text, "\r\n\r\n")
-            + RawWebSocket.frame(RawWebSocket.text, third))
+        try await raw.send(
+            RawWebSocket.frame(RawWebSocket.text, fin: false, Array(first[..<cut]))
+                + RawWebSocket.frame(RawWebSocket.ping, Array("hi".utf8))
+                + RawWebSocket.frame(RawWebSocket.continuation, fin: false, Array(first[cut..<(cut + 3)]))
+                + RawWebSocket.frame(RawWebSocket.continuation, Array(first[(cut + 3)...]))
+                + RawWebSocket.frame(RawWebSocket.binary, second)
+                + RawWebSocket.frame(RawWebSocket.text, "\r\n\r\n")
+                + RawWebSocket.frame(RawWebSocket.text, third))
         let got = await delegate.waitForMessages(3)
         #expect(got.map(\.bytes) == [first, second, third])
         // The Pong echoes the Ping; the keep-alive gets CRLF; server frames are not masked.
@@ -211,8 +217,9 @@ struct WebSocketTransportTests {
         await silent.close()
     }
 
-    @Test("A frame or a fragmented message above the size limit gets Close 1009 and the connection is dropped",
-          arguments: [false, true])
+    @Test(
+        "A frame or a fragmented message above the size limit gets Close 1009 and the connection is dropped",
+        arguments: [false, true])
     func aboveLimit(fragmented: Bool) async throws {
         var settings = SIPStreamSettings()
         settings.limits = SIPLimits(maxMessageSize: 1_000)
@@ -223,8 +230,9 @@ struct WebSocketTransportTests {
         raw.clear()
         if fragmented {
             let part = [UInt8](repeating: 65, count: 600)
-            try await raw.send(RawWebSocket.frame(RawWebSocket.text, fin: false, part)
-                + RawWebSocket.frame(RawWebSocket.continuation, part))
+            try await raw.send(
+                RawWebSocket.frame(RawWebSocket.text, fin: false, part)
+                    + RawWebSocket.frame(RawWebSocket.continuation, part))
         } else {
             // Only the header: the length alone is enough to refuse it.
             try await raw.send(RawWebSocket.frame(RawWebSocket.text, [], length: 1_000_000))
@@ -266,14 +274,17 @@ struct WebSocketTransportTests {
             try await peer.send("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
         } else {
             // A correct upgrade to WebSocket, but without choosing sip.
-            let key = try #require(request.split(separator: "\r\n").first {
-                $0.lowercased().hasPrefix("sec-websocket-key:")
-            }?.split(separator: ":", maxSplits: 1).last?.trimmingCharacters(in: .whitespaces))
-            let digest = try TestPKI.openssl(["dgst", "-sha1", "-binary"],
-                                             input: Array((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").utf8))
+            let key = try #require(
+                request.split(separator: "\r\n").first {
+                    $0.lowercased().hasPrefix("sec-websocket-key:")
+                }?.split(separator: ":", maxSplits: 1).last?.trimmingCharacters(in: .whitespaces))
+            let digest = try TestPKI.openssl(
+                ["dgst", "-sha1", "-binary"],
+                input: Array((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").utf8))
             let accept = try TestPKI.openssl(["base64", "-A"], input: digest)
-            try await peer.send("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n"
-                + "Sec-WebSocket-Accept: \(String(decoding: accept, as: UTF8.self))\r\n\r\n")
+            try await peer.send(
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n"
+                    + "Sec-WebSocket-Accept: \(String(decoding: accept, as: UTF8.self))\r\n\r\n")
         }
         let result = await sent
         #expect(throws: SIPTransportError.self) { try result.get() }
@@ -290,8 +301,9 @@ struct WebSocketTransportTests {
         let client = try WebSocketTransport(host: "127.0.0.1", port: 0, path: "sip")
         try await client.start(delegate: RecordingDelegate())
         let address = try #require(fake.localAddress)
-        client.send(RoundTrip.request(.ws), to: SIPTransportTarget(address: address, hostName: "proxy.example.com"),
-                    completion: nil)
+        client.send(
+            RoundTrip.request(.ws), to: SIPTransportTarget(address: address, hostName: "proxy.example.com"),
+            completion: nil)
         let peer = try #require(await fake.firstConnection())
         let request = String(decoding: await peer.waitFor { RawWebSocket.headEnd($0) != nil }, as: UTF8.self)
         #expect(request.hasPrefix("GET /sip HTTP/1.1\r\n"))

@@ -42,10 +42,12 @@ final class TinyRegistrar: SIPCore {
 
 // DOCC-START-BEGIN
 func startRegistrar(port: Int) async throws -> SIPStack {
-    let stack = SIPStack(name: "registrar", transports: [
-        UDPTransport(host: "127.0.0.1", port: port),
-        try TCPTransport(host: "127.0.0.1", port: port),
-    ])
+    let stack = SIPStack(
+        name: "registrar",
+        transports: [
+            UDPTransport(host: "127.0.0.1", port: port),
+            try TCPTransport(host: "127.0.0.1", port: port),
+        ])
     stack.register(core: TinyRegistrar())
     try await stack.start()
     return stack
@@ -60,12 +62,14 @@ struct WritingACoreTests {
     func runs() async throws {
         // Port 0: the article's 5060 may be taken on a test machine. UDP and TCP get different
         // free ports, which is fine for this test, which talks UDP.
-        let stack = SIPStack(name: "registrar", configuration: testConfiguration(),
-                             transports: [UDPTransport(host: "127.0.0.1", port: 0)])
+        let stack = SIPStack(
+            name: "registrar", configuration: testConfiguration(),
+            transports: [UDPTransport(host: "127.0.0.1", port: 0)])
         stack.register(core: TinyRegistrar())
         try await stack.start()
         let port = try #require(stack.transports[0].localAddress?.port)
-        let uac = SIPStack(name: "uac", configuration: testConfiguration(), transports: [UDPTransport(host: "127.0.0.1", port: 0)])
+        let uac = SIPStack(
+            name: "uac", configuration: testConfiguration(), transports: [UDPTransport(host: "127.0.0.1", port: 0)])
         let log = EventLog(uac)
         try await uac.start()
         let target = "sip:registrar@127.0.0.1:\(port)"
@@ -75,7 +79,11 @@ struct WritingACoreTests {
         let register = try uac.send(try dialer.request(.register, target, extra: [(.expires, "600")]))
         #expect(await log.finalStatuses(register) == [200])
         let ok = log.events.compactMap { e -> SIPMessage? in
-            if case .response(let r, let k) = e, k.map(TransactionKey.client) == register { return r } else { return nil }
+            if case .response(let r, let k) = e, k.map(TransactionKey.client) == register {
+                return r
+            } else {
+                return nil
+            }
         }.last
         #expect(ok?.contact.first?.address?.uri.description == "sip:alice@example.com")
         let bye = try uac.send(try dialer.request(.bye, target))
@@ -87,12 +95,16 @@ struct WritingACoreTests {
     @Test("The article and the README show this code as it is")
     func documented() throws {
         let source = try String(contentsOf: URL(fileURLWithPath: #filePath), encoding: .utf8)
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let article = try String(contentsOf: root.appendingPathComponent("Sources/Sippet/Sippet.docc/WritingACore.md"), encoding: .utf8)
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let article = try String(
+            contentsOf: root.appendingPathComponent("Sources/Sippet/Sippet.docc/WritingACore.md"), encoding: .utf8)
         let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
         for marker in ["CORE", "START"] {
             let lines = source.components(separatedBy: "\n")
-            guard let b = lines.firstIndex(of: "// DOCC-\(marker)-BEGIN"), let e = lines.firstIndex(of: "// DOCC-\(marker)-END") else {
+            guard let b = lines.firstIndex(of: "// DOCC-\(marker)-BEGIN"),
+                let e = lines.firstIndex(of: "// DOCC-\(marker)-END")
+            else {
                 Issue.record("markers")
                 return
             }

@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 // Character classes of the RFC 3261 §25.1 grammar, as a 256-entry table of bit flags.
@@ -65,18 +65,18 @@ enum ASCII {
     /// initialised global sits on the per-byte path. Bytes ≥ 128 belong to no class.
     static func masks(_ c: Class) -> (UInt64, UInt64) {
         switch c {
-        case .token: return (0x03FF6CA200000000, 0x47FFFFFF87FFFFFE)
-        case .unreserved: return (0x03FF678200000000, 0x47FFFFFE87FFFFFE)
-        case .userUnreserved: return (0xA800985000000000, 0x0000000000000000)
-        case .passwordExtra: return (0x2000185000000000, 0x0000000000000000)
-        case .paramUnreserved: return (0x0400885000000000, 0x0000000028000000)
-        case .hnvUnreserved: return (0x8400881000000000, 0x0000000028000000)
-        case .word: return (0xD7FFEFA600000000, 0x6FFFFFFFBFFFFFFE)
-        case .alphanum: return (0x03FF000000000000, 0x07FFFFFE07FFFFFE)
-        case .hostname: return (0x03FF600000000000, 0x07FFFFFE87FFFFFE)
-        case .reserved: return (0xAC00985000000000, 0x0000000000000001)
-        case .digit: return (0x03FF000000000000, 0x0000000000000000)
-        case .hex: return (0x03FF000000000000, 0x0000007E0000007E)
+        case .token: return (0x03FF_6CA2_0000_0000, 0x47FF_FFFF_87FF_FFFE)
+        case .unreserved: return (0x03FF_6782_0000_0000, 0x47FF_FFFE_87FF_FFFE)
+        case .userUnreserved: return (0xA800_9850_0000_0000, 0x0000_0000_0000_0000)
+        case .passwordExtra: return (0x2000_1850_0000_0000, 0x0000_0000_0000_0000)
+        case .paramUnreserved: return (0x0400_8850_0000_0000, 0x0000_0000_2800_0000)
+        case .hnvUnreserved: return (0x8400_8810_0000_0000, 0x0000_0000_2800_0000)
+        case .word: return (0xD7FF_EFA6_0000_0000, 0x6FFF_FFFF_BFFF_FFFE)
+        case .alphanum: return (0x03FF_0000_0000_0000, 0x07FF_FFFE_07FF_FFFE)
+        case .hostname: return (0x03FF_6000_0000_0000, 0x07FF_FFFE_87FF_FFFE)
+        case .reserved: return (0xAC00_9850_0000_0000, 0x0000_0000_0000_0001)
+        case .digit: return (0x03FF_0000_0000_0000, 0x0000_0000_0000_0000)
+        case .hex: return (0x03FF_0000_0000_0000, 0x0000_007E_0000_007E)
         default: return (0, 0)
         }
     }
@@ -130,7 +130,7 @@ enum ASCII {
 
 extension Array where Element == UInt8 {
     /// Case-insensitive ASCII comparison of `self[range]` with `literal`, without allocating.
-    
+
     func equalsCaseInsensitive(_ range: Range<Int>, _ literal: StaticString) -> Bool {
         guard range.count == literal.utf8CodeUnitCount else { return false }
         return literal.withUTF8Buffer { lit in
@@ -146,7 +146,8 @@ extension Array where Element == UInt8 {
 
 /// ASCII case-insensitive equality of two strings (header names, tokens, hosts).
 func asciiCaseInsensitiveEquals<A: StringProtocol, B: StringProtocol>(_ a: A, _ b: B) -> Bool {
-    let x = a.utf8, y = b.utf8
+    let x = a.utf8
+    let y = b.utf8
     guard x.count == y.count else { return false }
     return zip(x, y).allSatisfy { ASCII.lower($0) == ASCII.lower($1) }
 }
@@ -190,6 +191,7 @@ func findByte(_ bytes: [UInt8], _ byte: UInt8, from: Int, to: Int) -> Int {
 @inline(__always)
 func findByte(_ p: UnsafeBufferPointer<UInt8>, _ byte: UInt8, from: Int, to: Int) -> Int {
     guard from >= 0, from < to, to <= p.count, let base = p.baseAddress,
-          let hit = memchr(base + from, Int32(byte), to - from) else { return to }
+        let hit = memchr(base + from, Int32(byte), to - from)
+    else { return to }
     return base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
 }

@@ -8,7 +8,6 @@ public struct ByteView: Sendable, Hashable, RandomAccessCollection, CustomString
     public let startIndex: Int
     public let endIndex: Int
 
-    
     init(_ base: [UInt8], _ range: Range<Int>) {
         self.base = base
         self.startIndex = range.lowerBound
@@ -37,7 +36,9 @@ public struct ByteView: Sendable, Hashable, RandomAccessCollection, CustomString
     }
 
     public func hash(into hasher: inout Hasher) {
-        base.withUnsafeBufferPointer { hasher.combine(bytes: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: $0[startIndex..<endIndex]))) }
+        base.withUnsafeBufferPointer {
+            hasher.combine(bytes: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: $0[startIndex..<endIndex])))
+        }
     }
 
     /// Byte equality with a string.

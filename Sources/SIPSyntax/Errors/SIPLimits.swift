@@ -29,8 +29,10 @@ public struct SIPLimits: Hashable, Sendable {
     /// The defaults: generous for real traffic, bounded for hostile traffic.
     public static let `default` = SIPLimits()
 
-    public init(maxMessageSize: Int = 65_535, maxHeaderCount: Int = 256, maxHeaderLineLength: Int = 8_192,
-                maxStartLineLength: Int = 8_192, maxViaCount: Int = 70, maxBodySize: Int = 65_535) {
+    public init(
+        maxMessageSize: Int = 65_535, maxHeaderCount: Int = 256, maxHeaderLineLength: Int = 8_192,
+        maxStartLineLength: Int = 8_192, maxViaCount: Int = 70, maxBodySize: Int = 65_535
+    ) {
         self.maxMessageSize = maxMessageSize
         self.maxHeaderCount = maxHeaderCount
         self.maxHeaderLineLength = maxHeaderLineLength

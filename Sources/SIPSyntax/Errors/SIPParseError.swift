@@ -8,7 +8,10 @@ public struct SIPParseError: Error, Hashable, Sendable, CustomStringConvertible 
     public struct Kind: Hashable, Sendable, CustomStringConvertible {
         let raw: UInt8
         let name: String
-        private init(_ raw: UInt8, _ name: String) { self.raw = raw; self.name = name }
+        private init(_ raw: UInt8, _ name: String) {
+            self.raw = raw
+            self.name = name
+        }
         public var description: String { name }
         public static func == (a: Kind, b: Kind) -> Bool { a.raw == b.raw }
         public func hash(into hasher: inout Hasher) { hasher.combine(raw) }
@@ -47,7 +50,9 @@ public struct SIPParseError: Error, Hashable, Sendable, CustomStringConvertible 
     /// The limit that was exceeded, for ``Kind-swift.struct/limitExceeded``.
     public var limit: SIPLimitViolation?
 
-    public init(_ kind: Kind, _ detail: String, header: String? = nil, offset: Int? = nil, limit: SIPLimitViolation? = nil) {
+    public init(
+        _ kind: Kind, _ detail: String, header: String? = nil, offset: Int? = nil, limit: SIPLimitViolation? = nil
+    ) {
         self.kind = kind
         self.detail = detail
         self.headerName = header
@@ -56,8 +61,9 @@ public struct SIPParseError: Error, Hashable, Sendable, CustomStringConvertible 
     }
 
     static func limit(_ name: SIPLimits.Name, actual: Int, maximum: Int, offset: Int? = nil) -> SIPParseError {
-        SIPParseError(.limitExceeded, "\(name) is \(actual), the limit is \(maximum)", offset: offset,
-                      limit: SIPLimitViolation(limit: name, actual: actual, maximum: maximum))
+        SIPParseError(
+            .limitExceeded, "\(name) is \(actual), the limit is \(maximum)", offset: offset,
+            limit: SIPLimitViolation(limit: name, actual: actual, maximum: maximum))
     }
 
     /// The response a UAS sends for a request that fails this way, when the request can be answered

@@ -3,9 +3,11 @@
 extension SIPHeaderKey where Value == Via {
     /// Via (§20.42), a list.
     public static var via: SIPHeaderKey<Via> {
-        SIPHeaderKey(.via, isList: true, parse: { (s: inout SIPScanner) throws(SIPParseError) in
-            Via(ranges: try HeaderGrammar.via(&s), bytes: s.bytes)
-        }, write: { $0.description })
+        SIPHeaderKey(
+            .via, isList: true,
+            parse: { (s: inout SIPScanner) throws(SIPParseError) in
+                Via(ranges: try HeaderGrammar.via(&s), bytes: s.bytes)
+            }, write: { $0.description })
     }
 }
 
@@ -40,43 +42,51 @@ extension SIPHeaderKey where Value == NameAddress {
 extension SIPHeaderKey where Value == ContactValue {
     /// Contact (§20.10): `*` or a list of addresses.
     public static var contact: SIPHeaderKey<ContactValue> {
-        SIPHeaderKey(.contact, isList: true, parse: { (s: inout SIPScanner) throws(SIPParseError) -> ContactValue in
-            s.skipLWS()
-            if s.peek() == 0x2A {
-                s.position += 1
-                return .wildcard
-            }
-            return .address(NameAddress(ranges: try HeaderGrammar.nameAddr(&s), bytes: s.bytes))
-        }, write: { $0.description })
+        SIPHeaderKey(
+            .contact, isList: true,
+            parse: { (s: inout SIPScanner) throws(SIPParseError) -> ContactValue in
+                s.skipLWS()
+                if s.peek() == 0x2A {
+                    s.position += 1
+                    return .wildcard
+                }
+                return .address(NameAddress(ranges: try HeaderGrammar.nameAddr(&s), bytes: s.bytes))
+            }, write: { $0.description })
     }
 }
 
 extension SIPHeaderKey where Value == CSeq {
     /// CSeq (§20.16).
     public static var cseq: SIPHeaderKey<CSeq> {
-        SIPHeaderKey(.cseq, parse: { (s: inout SIPScanner) throws(SIPParseError) -> CSeq in
-            let c = try HeaderGrammar.cseq(&s)
-            return CSeq(c.number, SIPMethod(s.string(c.method)))
-        }, write: { $0.description })
+        SIPHeaderKey(
+            .cseq,
+            parse: { (s: inout SIPScanner) throws(SIPParseError) -> CSeq in
+                let c = try HeaderGrammar.cseq(&s)
+                return CSeq(c.number, SIPMethod(s.string(c.method)))
+            }, write: { $0.description })
     }
 }
 
 extension SIPHeaderKey where Value == String {
     /// Call-ID (§20.8): `word [ "@" word ]`.
     public static var callID: SIPHeaderKey<String> {
-        SIPHeaderKey(.callID, parse: { (s: inout SIPScanner) throws(SIPParseError) -> String in
-            s.string(try HeaderGrammar.callID(&s))
-        }, write: { $0 })
+        SIPHeaderKey(
+            .callID,
+            parse: { (s: inout SIPScanner) throws(SIPParseError) -> String in
+                s.string(try HeaderGrammar.callID(&s))
+            }, write: { $0 })
     }
 }
 
 extension SIPHeaderKey where Value == Int {
     /// A header whose value is one decimal number not above `max`.
     public static func number(_ name: SIPHeaderName, max: UInt64) -> SIPHeaderKey<Int> {
-        SIPHeaderKey(name, parse: { (s: inout SIPScanner) throws(SIPParseError) -> Int in
-            s.skipLWS()
-            return Int(try s.number(max: max, what: name.text))
-        }, write: { String($0) })
+        SIPHeaderKey(
+            name,
+            parse: { (s: inout SIPScanner) throws(SIPParseError) -> Int in
+                s.skipLWS()
+                return Int(try s.number(max: max, what: name.text))
+            }, write: { String($0) })
     }
     /// Max-Forwards (§20.22): 0–255.
     public static var maxForwards: SIPHeaderKey<Int> { number(.maxForwards, max: 255) }

@@ -13,8 +13,9 @@ enum HeaderChecks {
     }
 
     static func entry<V>(_ key: SIPHeaderKey<V>) -> Entry {
-        Entry(name: key.name, isList: key.isList, allowsEmpty: key.allowsEmpty,
-              check: { (s: inout SIPScanner) throws(SIPParseError) in _ = try key.parseField(&s) })
+        Entry(
+            name: key.name, isList: key.isList, allowsEmpty: key.allowsEmpty,
+            check: { (s: inout SIPScanner) throws(SIPParseError) in _ = try key.parseField(&s) })
     }
 
     /// Known headers whose values this library does not type: any value is accepted.

@@ -58,7 +58,9 @@ public struct SIPWarning: Sendable, Hashable, CustomStringConvertible {
 
     @Sendable static func parse(_ s: inout SIPScanner) throws(SIPParseError) -> SIPWarning {
         let codeRange = s.scan(while: ASCII.isDigit)
-        guard codeRange.count == 3 else { throw s.error("the warn-code must be three digits", at: codeRange.lowerBound) }
+        guard codeRange.count == 3 else {
+            throw s.error("the warn-code must be three digits", at: codeRange.lowerBound)
+        }
         var code = 0
         for i in codeRange { code = code * 10 + Int(s.bytes[i] - 0x30) }
         try s.expectLWS("after the warn-code")

@@ -97,7 +97,9 @@ public struct Via: Sendable, Hashable, CustomStringConvertible {
     /// All parameters in order, as written (branch, received, rport, maddr, ttl, extensions).
     public var parameters: SIPParameters
 
-    public init(transport: String, host: SIPHost, port: Int? = nil, branch: String? = nil, parameters: SIPParameters = []) {
+    public init(
+        transport: String, host: SIPHost, port: Int? = nil, branch: String? = nil, parameters: SIPParameters = []
+    ) {
         self.transport = transport
         self.host = host
         self.port = port

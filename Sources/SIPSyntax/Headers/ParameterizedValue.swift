@@ -42,15 +42,19 @@ public struct ParameterizedValue: Sendable, Hashable, CustomStringConvertible {
         case star
     }
 
-    static func parse(_ s: inout SIPScanner, _ shape: Shape,
-                      _ rules: [ParamRule]) throws(SIPParseError) -> ParameterizedValue {
+    static func parse(
+        _ s: inout SIPScanner, _ shape: Shape,
+        _ rules: [ParamRule]
+    ) throws(SIPParseError) -> ParameterizedValue {
         let v: Range<Int>
         switch shape {
         case .token:
             v = try s.expectToken("a token")
         case .languageRange:
             v = try s.expectToken("a language range")
-            guard isLanguageTag(s.bytes, v, allowStar: true) else { throw s.error("bad language range", at: v.lowerBound) }
+            guard isLanguageTag(s.bytes, v, allowStar: true) else {
+                throw s.error("bad language range", at: v.lowerBound)
+            }
         case .deltaSeconds:
             let start = s.position
             _ = try s.deltaSeconds("delta-seconds")

@@ -12,9 +12,11 @@ public struct SIPHeaderKey<Value: Sendable>: Sendable {
     let parseValue: @Sendable (inout SIPScanner) throws(SIPParseError) -> Value
     let writeValue: @Sendable (Value) -> String
 
-    public init(_ name: SIPHeaderName, isList: Bool = false, allowsEmpty: Bool = false,
-                parse: @escaping @Sendable (inout SIPScanner) throws(SIPParseError) -> Value,
-                write: @escaping @Sendable (Value) -> String) {
+    public init(
+        _ name: SIPHeaderName, isList: Bool = false, allowsEmpty: Bool = false,
+        parse: @escaping @Sendable (inout SIPScanner) throws(SIPParseError) -> Value,
+        write: @escaping @Sendable (Value) -> String
+    ) {
         self.name = name
         self.isList = isList
         self.allowsEmpty = allowsEmpty
@@ -67,7 +69,10 @@ extension SIPHeaders {
     /// Replaces the header's fields with `values`: one comma-separated line for a list header, one
     /// line each otherwise. An empty array removes the header.
     public mutating func set<V>(_ key: SIPHeaderKey<V>, _ values: [V]) {
-        if values.isEmpty { remove(key.name); return }
+        if values.isEmpty {
+            remove(key.name)
+            return
+        }
         let first = firstIndex(of: key.name) ?? fields.count
         remove(key.name)
         let lines = key.isList ? [values.map(key.writeValue).joined(separator: ", ")] : values.map(key.writeValue)
@@ -99,7 +104,8 @@ extension SIPHeaders {
         if values.count <= 1 {
             fields.remove(at: i)
         } else {
-            fields[i] = .owned(name: key.name, value: Array(values.dropFirst().map(key.writeValue).joined(separator: ", ").utf8))
+            fields[i] = .owned(
+                name: key.name, value: Array(values.dropFirst().map(key.writeValue).joined(separator: ", ").utf8))
         }
     }
 

@@ -11,7 +11,9 @@ public struct SIPParameter: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// Parameters in order, duplicates kept (RFC 3261 §7.3.1, §19.1.1). Names compare case-insensitively.
-public struct SIPParameters: Hashable, Sendable, RandomAccessCollection, ExpressibleByArrayLiteral, CustomStringConvertible {
+public struct SIPParameters: Hashable, Sendable, RandomAccessCollection, ExpressibleByArrayLiteral,
+    CustomStringConvertible
+{
     public var elements: [SIPParameter]
 
     public init() { elements = [] }
@@ -82,7 +84,9 @@ public struct SIPParameters: Hashable, Sendable, RandomAccessCollection, Express
         if s.peek() != ASCII.semicolon { s = SIPScanner(bytes, range: range) }
         var out: [SIPParameter] = []
         _ = try? HeaderGrammar.params(&s, allowColonIn: "received") { n, v in
-            out.append(SIPParameter(String(decoding: bytes[n], as: UTF8.self), v.map { String(decoding: bytes[$0], as: UTF8.self) }))
+            out.append(
+                SIPParameter(
+                    String(decoding: bytes[n], as: UTF8.self), v.map { String(decoding: bytes[$0], as: UTF8.self) }))
         }
         elements = out
     }
@@ -93,8 +97,10 @@ public struct SIPParameters: Hashable, Sendable, RandomAccessCollection, Express
         guard !range.isEmpty else { return }
         for part in bytes[range].split(separator: ASCII.semicolon, omittingEmptySubsequences: false) {
             if let eq = part.firstIndex(of: ASCII.equals) {
-                elements.append(SIPParameter(String(decoding: part[..<eq], as: UTF8.self),
-                                             String(decoding: part[(eq + 1)...], as: UTF8.self)))
+                elements.append(
+                    SIPParameter(
+                        String(decoding: part[..<eq], as: UTF8.self),
+                        String(decoding: part[(eq + 1)...], as: UTF8.self)))
             } else {
                 elements.append(SIPParameter(String(decoding: part, as: UTF8.self), nil))
             }
@@ -131,7 +137,9 @@ public func quote(_ s: String) -> String {
             out.unicodeScalars.append(" ")
             continue
         }
-        if ch == "\"" || ch == "\\" || (ch.value < 0x20 && ch != "\t") || ch.value == 0x7F { out.unicodeScalars.append("\\") }
+        if ch == "\"" || ch == "\\" || (ch.value < 0x20 && ch != "\t") || ch.value == 0x7F {
+            out.unicodeScalars.append("\\")
+        }
         out.unicodeScalars.append(ch)
     }
     out += "\""

@@ -15,66 +15,76 @@ extension SIPHeaderKey where Value == MediaType {
 extension SIPHeaderKey where Value == SIPMethod {
     /// Allow (§20.5), a list of methods, possibly empty.
     public static var allow: SIPHeaderKey<SIPMethod> {
-        SIPHeaderKey(.allow, isList: true, allowsEmpty: true,
-                     parse: { (s: inout SIPScanner) throws(SIPParseError) -> SIPMethod in
-                         SIPMethod(s.string(try s.expectToken("a method")))
-                     }, write: { $0.rawValue })
+        SIPHeaderKey(
+            .allow, isList: true, allowsEmpty: true,
+            parse: { (s: inout SIPScanner) throws(SIPParseError) -> SIPMethod in
+                SIPMethod(s.string(try s.expectToken("a method")))
+            }, write: { $0.rawValue })
     }
 }
 
 extension SIPHeaderKey where Value == String {
     /// A list header whose values are tokens (option tags, codings, event types…).
     public static func tokenList(_ name: SIPHeaderName, allowsEmpty: Bool = false) -> SIPHeaderKey<String> {
-        SIPHeaderKey(name, isList: true, allowsEmpty: allowsEmpty,
-                     parse: { (s: inout SIPScanner) throws(SIPParseError) -> String in
-                         s.string(try s.expectToken("a token"))
-                     }, write: { $0 })
+        SIPHeaderKey(
+            name, isList: true, allowsEmpty: allowsEmpty,
+            parse: { (s: inout SIPScanner) throws(SIPParseError) -> String in
+                s.string(try s.expectToken("a token"))
+            }, write: { $0 })
     }
 
     /// A header whose value is free UTF-8 text (TEXT-UTF8-TRIM, §25.1), unfolded.
     static func text(_ name: SIPHeaderName) -> SIPHeaderKey<String> {
-        SIPHeaderKey(name, allowsEmpty: true, parse: { (s: inout SIPScanner) throws(SIPParseError) -> String in
-            try HeaderGrammar.utf8Text(&s)
-        }, write: { $0 })
+        SIPHeaderKey(
+            name, allowsEmpty: true,
+            parse: { (s: inout SIPScanner) throws(SIPParseError) -> String in
+                try HeaderGrammar.utf8Text(&s)
+            }, write: { $0 })
     }
 
     /// A header whose value is `server-val *( LWS server-val )`, server-val = product / comment
     /// (§20.35, §20.41), kept as text.
     static func products(_ name: SIPHeaderName) -> SIPHeaderKey<String> {
-        SIPHeaderKey(name, parse: { (s: inout SIPScanner) throws(SIPParseError) -> String in
-            let start = s.position
-            while true {
-                if s.peek() == ASCII.lParen {
-                    _ = try HeaderGrammar.comment(&s)
-                } else {
-                    // product = token [ SLASH product-version ]
-                    _ = try s.expectToken("a product or a comment")
-                    if s.separator(ASCII.slash) { _ = try s.expectToken("a product version") }
+        SIPHeaderKey(
+            name,
+            parse: { (s: inout SIPScanner) throws(SIPParseError) -> String in
+                let start = s.position
+                while true {
+                    if s.peek() == ASCII.lParen {
+                        _ = try HeaderGrammar.comment(&s)
+                    } else {
+                        // product = token [ SLASH product-version ]
+                        _ = try s.expectToken("a product or a comment")
+                        if s.separator(ASCII.slash) { _ = try s.expectToken("a product version") }
+                    }
+                    let save = s.position
+                    s.skipLWS()
+                    if s.isAtEnd { break }
+                    // LPAREN = SWS "(" SWS: a comment needs no whitespace before it.
+                    guard s.position > save || s.peek() == ASCII.lParen else {
+                        throw s.error("unexpected '\(printable(s.bytes[s.position]))'")
+                    }
                 }
-                let save = s.position
-                s.skipLWS()
-                if s.isAtEnd { break }
-                // LPAREN = SWS "(" SWS: a comment needs no whitespace before it.
-                guard s.position > save || s.peek() == ASCII.lParen else {
-                    throw s.error("unexpected '\(printable(s.bytes[s.position]))'")
+                guard String(validating: s.bytes[start..<s.position], as: UTF8.self) != nil else {
+                    throw s.error("text is not UTF-8", at: start, kind: .invalidUTF8)
                 }
-            }
-            guard String(validating: s.bytes[start..<s.position], as: UTF8.self) != nil else {
-                throw s.error("text is not UTF-8", at: start, kind: .invalidUTF8)
-            }
-            return unfoldedText(s.bytes, start..<s.position)
-        }, write: { $0 })
+                return unfoldedText(s.bytes, start..<s.position)
+            }, write: { $0 })
     }
 
     /// Content-Encoding (§20.12), a list of content-codings.
     public static var contentEncoding: SIPHeaderKey<String> { tokenList(.contentEncoding) }
     /// Content-Language (§20.13), a list of language tags.
     public static var contentLanguage: SIPHeaderKey<String> {
-        SIPHeaderKey(.contentLanguage, isList: true, parse: { (s: inout SIPScanner) throws(SIPParseError) -> String in
-            let t = try s.expectToken("a language tag")
-            guard isLanguageTag(s.bytes, t, allowStar: false) else { throw s.error("bad language tag", at: t.lowerBound) }
-            return s.string(t)
-        }, write: { $0 })
+        SIPHeaderKey(
+            .contentLanguage, isList: true,
+            parse: { (s: inout SIPScanner) throws(SIPParseError) -> String in
+                let t = try s.expectToken("a language tag")
+                guard isLanguageTag(s.bytes, t, allowStar: false) else {
+                    throw s.error("bad language tag", at: t.lowerBound)
+                }
+                return s.string(t)
+            }, write: { $0 })
     }
     /// Supported (§20.37), a list of option tags, possibly empty.
     public static var supported: SIPHeaderKey<String> { tokenList(.supported, allowsEmpty: true) }
@@ -90,25 +100,32 @@ extension SIPHeaderKey where Value == String {
     public static var requestDisposition: SIPHeaderKey<String> { tokenList(.requestDisposition) }
     /// In-Reply-To (§20.21), a list of Call-IDs.
     public static var inReplyTo: SIPHeaderKey<String> {
-        SIPHeaderKey(.inReplyTo, isList: true, parse: { (s: inout SIPScanner) throws(SIPParseError) -> String in
-            s.string(try HeaderGrammar.callIDWord(&s))
-        }, write: { $0 })
+        SIPHeaderKey(
+            .inReplyTo, isList: true,
+            parse: { (s: inout SIPScanner) throws(SIPParseError) -> String in
+                s.string(try HeaderGrammar.callIDWord(&s))
+            }, write: { $0 })
     }
     /// Priority (§20.26): `emergency`, `urgent`, `normal`, `non-urgent` or an extension token.
     public static var priority: SIPHeaderKey<String> {
-        SIPHeaderKey(.priority, parse: { (s: inout SIPScanner) throws(SIPParseError) -> String in
-            s.string(try s.expectToken("a priority"))
-        }, write: { $0 })
+        SIPHeaderKey(
+            .priority,
+            parse: { (s: inout SIPScanner) throws(SIPParseError) -> String in
+                s.string(try s.expectToken("a priority"))
+            }, write: { $0 })
     }
     /// MIME-Version (§20.24): `1*DIGIT "." 1*DIGIT`.
     public static var mimeVersion: SIPHeaderKey<String> {
-        SIPHeaderKey(.mimeVersion, parse: { (s: inout SIPScanner) throws(SIPParseError) -> String in
-            let start = s.position
-            guard !s.scan(while: ASCII.isDigit).isEmpty, s.consume(ASCII.dot), !s.scan(while: ASCII.isDigit).isEmpty else {
-                throw s.error("expected a MIME version such as 1.0", at: start)
-            }
-            return s.string(start..<s.position)
-        }, write: { $0 })
+        SIPHeaderKey(
+            .mimeVersion,
+            parse: { (s: inout SIPScanner) throws(SIPParseError) -> String in
+                let start = s.position
+                guard !s.scan(while: ASCII.isDigit).isEmpty, s.consume(ASCII.dot), !s.scan(while: ASCII.isDigit).isEmpty
+                else {
+                    throw s.error("expected a MIME version such as 1.0", at: start)
+                }
+                return s.string(start..<s.position)
+            }, write: { $0 })
     }
     /// Subject (§20.36): text, possibly empty.
     public static var subject: SIPHeaderKey<String> { text(.subject) }
@@ -124,28 +141,35 @@ extension SIPHeaderKey where Value == [String] {
     /// Privacy (RFC 3323 §4.2): `priv-value *( ";" priv-value )`: `header`, `session`, `user`,
     /// `none`, `critical`, `id` (RFC 3325) or extension tokens.
     public static var privacy: SIPHeaderKey<[String]> {
-        SIPHeaderKey(.privacy, parse: { (s: inout SIPScanner) throws(SIPParseError) -> [String] in
-            var out: [String] = []
-            repeat {
-                out.append(s.string(try s.expectToken("a priv-value")))
-            } while s.separator(ASCII.semicolon)
-            return out
-        }, write: { $0.joined(separator: ";") })
+        SIPHeaderKey(
+            .privacy,
+            parse: { (s: inout SIPScanner) throws(SIPParseError) -> [String] in
+                var out: [String] = []
+                repeat {
+                    out.append(s.string(try s.expectToken("a priv-value")))
+                } while s.separator(ASCII.semicolon)
+                return out
+            }, write: { $0.joined(separator: ";") })
     }
 }
 
 extension SIPHeaderKey where Value == ParameterizedValue {
-    static func parameterized(_ name: SIPHeaderName, isList: Bool = false, allowsEmpty: Bool = false,
-                              _ shape: ParameterizedValue.Shape,
-                              _ rules: [ParamRule] = []) -> SIPHeaderKey<ParameterizedValue> {
-        SIPHeaderKey(name, isList: isList, allowsEmpty: allowsEmpty,
-                     parse: { (s: inout SIPScanner) throws(SIPParseError) -> ParameterizedValue in
-                         try ParameterizedValue.parse(&s, shape, rules)
-                     }, write: { $0.description })
+    static func parameterized(
+        _ name: SIPHeaderName, isList: Bool = false, allowsEmpty: Bool = false,
+        _ shape: ParameterizedValue.Shape,
+        _ rules: [ParamRule] = []
+    ) -> SIPHeaderKey<ParameterizedValue> {
+        SIPHeaderKey(
+            name, isList: isList, allowsEmpty: allowsEmpty,
+            parse: { (s: inout SIPScanner) throws(SIPParseError) -> ParameterizedValue in
+                try ParameterizedValue.parse(&s, shape, rules)
+            }, write: { $0.description })
     }
 
     /// A header whose value is `token *( SEMI generic-param )`, for extension headers.
-    public static func tokenWithParameters(_ name: SIPHeaderName, isList: Bool = false) -> SIPHeaderKey<ParameterizedValue> {
+    public static func tokenWithParameters(_ name: SIPHeaderName, isList: Bool = false) -> SIPHeaderKey<
+        ParameterizedValue
+    > {
         parameterized(name, isList: isList, .token)
     }
 
@@ -168,9 +192,12 @@ extension SIPHeaderKey where Value == ParameterizedValue {
     /// Subscription-State (RFC 6665 §8.2.3): `active`, `pending`, `terminated` or a token, with
     /// `expires`, `retry-after` (delta-seconds) and `reason`.
     public static var subscriptionState: SIPHeaderKey<ParameterizedValue> {
-        parameterized(.subscriptionState, .token, [
-            ParamRule("expires", .deltaSeconds), ParamRule("retry-after", .deltaSeconds), ParamRule("reason", .token),
-        ])
+        parameterized(
+            .subscriptionState, .token,
+            [
+                ParamRule("expires", .deltaSeconds), ParamRule("retry-after", .deltaSeconds),
+                ParamRule("reason", .token),
+            ])
     }
     /// Session-Expires (RFC 4028 §4): delta-seconds with `refresher=uac|uas`.
     public static var sessionExpires: SIPHeaderKey<ParameterizedValue> {
@@ -188,9 +215,13 @@ extension SIPHeaderKey where Value == ParameterizedValue {
         parameterized(.replaces, .callID, [ParamRule("to-tag", .token), ParamRule("from-tag", .token)])
     }
     /// Accept-Contact (RFC 3841 §10), a list: `*` with feature parameters.
-    public static var acceptContact: SIPHeaderKey<ParameterizedValue> { parameterized(.acceptContact, isList: true, .star) }
+    public static var acceptContact: SIPHeaderKey<ParameterizedValue> {
+        parameterized(.acceptContact, isList: true, .star)
+    }
     /// Reject-Contact (RFC 3841 §10), a list: `*` with feature parameters.
-    public static var rejectContact: SIPHeaderKey<ParameterizedValue> { parameterized(.rejectContact, isList: true, .star) }
+    public static var rejectContact: SIPHeaderKey<ParameterizedValue> {
+        parameterized(.rejectContact, isList: true, .star)
+    }
 }
 
 extension SIPHeaderKey where Value == AuthValue {
@@ -221,9 +252,11 @@ extension SIPHeaderKey where Value == AuthenticationInfo {
 
 extension SIPHeaderKey where Value == InfoValue {
     static func info(_ name: SIPHeaderName, _ rules: [ParamRule] = []) -> SIPHeaderKey<InfoValue> {
-        SIPHeaderKey(name, isList: true, parse: { (s: inout SIPScanner) throws(SIPParseError) -> InfoValue in
-            try InfoValue.parse(&s, rules: rules)
-        }, write: { $0.description })
+        SIPHeaderKey(
+            name, isList: true,
+            parse: { (s: inout SIPScanner) throws(SIPParseError) -> InfoValue in
+                try InfoValue.parse(&s, rules: rules)
+            }, write: { $0.description })
     }
     /// Alert-Info (§20.4), a list of `<URI>;params`.
     public static var alertInfo: SIPHeaderKey<InfoValue> { info(.alertInfo) }
@@ -235,7 +268,9 @@ extension SIPHeaderKey where Value == InfoValue {
 
 extension SIPHeaderKey where Value == SIPDate {
     /// Date (§20.17): an RFC 1123 date in GMT.
-    public static var date: SIPHeaderKey<SIPDate> { SIPHeaderKey(.date, parse: SIPDate.parse, write: { $0.description }) }
+    public static var date: SIPHeaderKey<SIPDate> {
+        SIPHeaderKey(.date, parse: SIPDate.parse, write: { $0.description })
+    }
 }
 
 extension SIPHeaderKey where Value == SIPWarning {

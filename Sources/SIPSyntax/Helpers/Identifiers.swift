@@ -1,10 +1,11 @@
 import Synchronization
+
 #if canImport(Darwin)
-import Darwin
+    import Darwin
 #elseif canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// Fresh identifiers for new requests and dialogs.
@@ -49,11 +50,11 @@ final class RandomPool: Sendable {
     private let block = Mutex(Block())
 
     #if !canImport(Darwin)
-    /// `getrandom(2)` (glibc 2.25, musl 1.1.20), looked up at run time: the C library's headers
-    /// as Swift imports them do not declare it.
-    private typealias GetRandom = @convention(c) (UnsafeMutableRawPointer?, Int, UInt32) -> Int
-    private static let getrandom: GetRandom? =
-        dlsym(nil, "getrandom").map { unsafeBitCast($0, to: GetRandom.self) }
+        /// `getrandom(2)` (glibc 2.25, musl 1.1.20), looked up at run time: the C library's headers
+        /// as Swift imports them do not declare it.
+        private typealias GetRandom = @convention(c) (UnsafeMutableRawPointer?, Int, UInt32) -> Int
+        private static let getrandom: GetRandom? =
+            dlsym(nil, "getrandom").map { unsafeBitCast($0, to: GetRandom.self) }
     #endif
 
     /// Fills `buffer` with random bytes. Returns whether it took the bulk path: one call for the
@@ -63,33 +64,33 @@ final class RandomPool: Sendable {
     static func fill(_ buffer: UnsafeMutableRawBufferPointer) -> Bool {
         guard let base = buffer.baseAddress, !buffer.isEmpty else { return true }
         #if canImport(Darwin)
-        arc4random_buf(base, buffer.count)
-        return true
+            arc4random_buf(base, buffer.count)
+            return true
         #else
-        if let getrandom {
-            var done = 0
-            while done < buffer.count {
-                // A request over 256 bytes may return fewer when a signal interrupts it.
-                let n = getrandom(base + done, buffer.count - done, 0)
-                if n > 0 {
-                    done += n
-                } else if n < 0 && errno == EINTR {
-                    continue
-                } else {
-                    break
+            if let getrandom {
+                var done = 0
+                while done < buffer.count {
+                    // A request over 256 bytes may return fewer when a signal interrupts it.
+                    let n = getrandom(base + done, buffer.count - done, 0)
+                    if n > 0 {
+                        done += n
+                    } else if n < 0 && errno == EINTR {
+                        continue
+                    } else {
+                        break
+                    }
                 }
+                if done == buffer.count { return true }
             }
-            if done == buffer.count { return true }
-        }
-        var g = SystemRandomNumberGenerator()
-        var i = 0
-        while i < buffer.count {
-            var word = g.next() as UInt64
-            let n = min(8, buffer.count - i)
-            withUnsafeBytes(of: &word) { (base + i).copyMemory(from: $0.baseAddress!, byteCount: n) }
-            i += n
-        }
-        return false
+            var g = SystemRandomNumberGenerator()
+            var i = 0
+            while i < buffer.count {
+                var word = g.next() as UInt64
+                let n = min(8, buffer.count - i)
+                withUnsafeBytes(of: &word) { (base + i).copyMemory(from: $0.baseAddress!, byteCount: n) }
+                i += n
+            }
+            return false
         #endif
     }
 
@@ -137,7 +138,8 @@ extension SIPMessage {
         let untagged = cache.map { $0.toTag == nil } ?? essentials.map { $0.toTag == nil }
         for i in h.indices {
             let id = h.fields[i].id
-            let copy = id == KnownHeader.via || id == KnownHeader.from || id == KnownHeader.callID || id == KnownHeader.cseq
+            let copy =
+                id == KnownHeader.via || id == KnownHeader.from || id == KnownHeader.callID || id == KnownHeader.cseq
                 || (status == 100 && id == KnownHeader.timestamp)
             if copy {
                 r.headers.fields.append(h.isCanonicalLine(i) || !h.isRaw(i) ? h.fields[i] : ownedCopy(h, i))

@@ -47,8 +47,11 @@ extension SIPMessage {
             src = headers.source
         } else {
             // Changed headers: serialize and read again.
-            guard let again = try? MessageParser.parse(serialized(canonical: false), limits: .default, framing: .datagram),
-                  let c = again.cache else { return nil }
+            guard
+                let again = try? MessageParser.parse(
+                    serialized(canonical: false), limits: .default, framing: .datagram),
+                let c = again.cache
+            else { return nil }
             e = c
             src = again.headers.source
         }

@@ -129,7 +129,9 @@ enum KnownHeader {
     /// little-endian words, compared with each name of that length.
     static func lookup(_ p: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> UInt8? {
         let n = range.count
-        guard n >= 1, n <= 20, range.lowerBound >= 0, range.upperBound <= p.count, let base = p.baseAddress else { return nil }
+        guard n >= 1, n <= 20, range.lowerBound >= 0, range.upperBound <= p.count, let base = p.baseAddress else {
+            return nil
+        }
         let start = base + range.lowerBound
         if n == 1 {
             switch ASCII.lower(start[0]) {
@@ -163,88 +165,88 @@ enum KnownHeader {
         let w2 = n > 16 ? lowercasedWord(start, 16, n, avail) : 0
         switch n {
         case 2:
-            if w0 == 0x0000000000006F74 { return 60 }  // to
+            if w0 == 0x0000_0000_0000_6F74 { return 60 }  // to
         case 3:
-            if w0 == 0x0000000000616976 { return 63 }  // via
+            if w0 == 0x0000_0000_0061_6976 { return 63 }  // via
         case 4:
-            if w0 == 0x0000000071657363 { return 18 }  // cseq
-            if w0 == 0x0000000065746164 { return 19 }  // date
-            if w0 == 0x000000006D6F7266 { return 23 }  // from
-            if w0 == 0x0000000068746170 { return 34 }  // path
-            if w0 == 0x000000006B636172 { return 40 }  // rack
-            if w0 == 0x0000000071657372 { return 52 }  // rseq
+            if w0 == 0x0000_0000_7165_7363 { return 18 }  // cseq
+            if w0 == 0x0000_0000_6574_6164 { return 19 }  // date
+            if w0 == 0x0000_0000_6D6F_7266 { return 23 }  // from
+            if w0 == 0x0000_0000_6874_6170 { return 34 }  // path
+            if w0 == 0x0000_0000_6B63_6172 { return 40 }  // rack
+            if w0 == 0x0000_0000_7165_7372 { return 52 }  // rseq
         case 5:
-            if w0 == 0x000000776F6C6C61 { return 6 }  // allow
-            if w0 == 0x000000746E657665 { return 21 }  // event
-            if w0 == 0x0000006574756F72 { return 51 }  // route
+            if w0 == 0x0000_0077_6F6C_6C61 { return 6 }  // allow
+            if w0 == 0x0000_0074_6E65_7665 { return 21 }  // event
+            if w0 == 0x0000_0065_7475_6F72 { return 51 }  // route
         case 6:
-            if w0 == 0x0000747065636361 { return 1 }  // accept
-            if w0 == 0x000065732D6E696D { return 30 }  // min-se
-            if w0 == 0x00006E6F73616572 { return 41 }  // reason
-            if w0 == 0x0000726576726573 { return 53 }  // server
+            if w0 == 0x0000_7470_6563_6361 { return 1 }  // accept
+            if w0 == 0x0000_6573_2D6E_696D { return 30 }  // min-se
+            if w0 == 0x0000_6E6F_7361_6572 { return 41 }  // reason
+            if w0 == 0x0000_7265_7672_6573 { return 53 }  // server
         case 7:
-            if w0 == 0x0064692D6C6C6163 { return 10 }  // call-id
-            if w0 == 0x00746361746E6F63 { return 12 }  // contact
-            if w0 == 0x0073657269707865 { return 22 }  // expires
-            if w0 == 0x0079636176697270 { return 36 }  // privacy
-            if w0 == 0x0065726975716572 { return 49 }  // require
-            if w0 == 0x007463656A627573 { return 56 }  // subject
-            if w0 == 0x00676E696E726177 { return 64 }  // warning
+            if w0 == 0x0064_692D_6C6C_6163 { return 10 }  // call-id
+            if w0 == 0x0074_6361_746E_6F63 { return 12 }  // contact
+            if w0 == 0x0073_6572_6970_7865 { return 22 }  // expires
+            if w0 == 0x0079_6361_7669_7270 { return 36 }  // privacy
+            if w0 == 0x0065_7269_7571_6572 { return 49 }  // require
+            if w0 == 0x0074_6365_6A62_7573 { return 56 }  // subject
+            if w0 == 0x0067_6E69_6E72_6177 { return 64 }  // warning
         case 8:
-            if w0 == 0x797469746E656469 { return 24 }  // identity
-            if w0 == 0x797469726F697270 { return 35 }  // priority
-            if w0 == 0x6F742D7265666572 { return 43 }  // refer-to
-            if w0 == 0x736563616C706572 { return 46 }  // replaces
-            if w0 == 0x6F742D796C706572 { return 47 }  // reply-to
+            if w0 == 0x7974_6974_6E65_6469 { return 24 }  // identity
+            if w0 == 0x7974_6972_6F69_7270 { return 35 }  // priority
+            if w0 == 0x6F74_2D72_6566_6572 { return 43 }  // refer-to
+            if w0 == 0x7365_6361_6C70_6572 { return 46 }  // replaces
+            if w0 == 0x6F74_2D79_6C70_6572 { return 47 }  // reply-to
         case 9:
-            if w0 == 0x666E692D6C6C6163 && w1 == 0x000000000000006F { return 11 }  // call-info
-            if w0 == 0x6574726F70707573 && w1 == 0x0000000000000064 { return 58 }  // supported
-            if w0 == 0x6D617473656D6974 && w1 == 0x0000000000000070 { return 59 }  // timestamp
+            if w0 == 0x666E_692D_6C6C_6163 && w1 == 0x0000_0000_0000_006F { return 11 }  // call-info
+            if w0 == 0x6574_726F_7070_7573 && w1 == 0x0000_0000_0000_0064 { return 58 }  // supported
+            if w0 == 0x6D61_7473_656D_6974 && w1 == 0x0000_0000_0000_0070 { return 59 }  // timestamp
         case 10:
-            if w0 == 0x6E692D7472656C61 && w1 == 0x0000000000006F66 { return 5 }  // alert-info
-            if w0 == 0x6E692D726F727265 && w1 == 0x0000000000006F66 { return 20 }  // error-info
-            if w0 == 0x6567612D72657375 && w1 == 0x000000000000746E { return 62 }  // user-agent
+            if w0 == 0x6E69_2D74_7265_6C61 && w1 == 0x0000_0000_0000_6F66 { return 5 }  // alert-info
+            if w0 == 0x6E69_2D72_6F72_7265 && w1 == 0x0000_0000_0000_6F66 { return 20 }  // error-info
+            if w0 == 0x6567_612D_7265_7375 && w1 == 0x0000_0000_0000_746E { return 62 }  // user-agent
         case 11:
-            if w0 == 0x796C7065722D6E69 && w1 == 0x00000000006F742D { return 26 }  // in-reply-to
-            if w0 == 0x697078652D6E696D && w1 == 0x0000000000736572 { return 29 }  // min-expires
-            if w0 == 0x6465727265666572 && w1 == 0x000000000079622D { return 44 }  // referred-by
-            if w0 == 0x66612D7972746572 && w1 == 0x0000000000726574 { return 50 }  // retry-after
-            if w0 == 0x726F707075736E75 && w1 == 0x0000000000646574 { return 61 }  // unsupported
+            if w0 == 0x796C_7065_722D_6E69 && w1 == 0x0000_0000_006F_742D { return 26 }  // in-reply-to
+            if w0 == 0x6970_7865_2D6E_696D && w1 == 0x0000_0000_0073_6572 { return 29 }  // min-expires
+            if w0 == 0x6465_7272_6566_6572 && w1 == 0x0000_0000_0079_622D { return 44 }  // referred-by
+            if w0 == 0x6661_2D79_7274_6572 && w1 == 0x0000_0000_0072_6574 { return 50 }  // retry-after
+            if w0 == 0x726F_7070_7573_6E75 && w1 == 0x0000_0000_0064_6574 { return 61 }  // unsupported
         case 12:
-            if w0 == 0x76652D776F6C6C61 && w1 == 0x0000000073746E65 { return 7 }  // allow-events
-            if w0 == 0x2D746E65746E6F63 && w1 == 0x0000000065707974 { return 17 }  // content-type
-            if w0 == 0x77726F662D78616D && w1 == 0x0000000073647261 { return 27 }  // max-forwards
-            if w0 == 0x7265762D656D696D && w1 == 0x000000006E6F6973 { return 28 }  // mime-version
-            if w0 == 0x617A696E6167726F && w1 == 0x000000006E6F6974 { return 31 }  // organization
-            if w0 == 0x722D64726F636572 && w1 == 0x000000006574756F { return 42 }  // record-route
+            if w0 == 0x7665_2D77_6F6C_6C61 && w1 == 0x0000_0000_7374_6E65 { return 7 }  // allow-events
+            if w0 == 0x2D74_6E65_746E_6F63 && w1 == 0x0000_0000_6570_7974 { return 17 }  // content-type
+            if w0 == 0x7772_6F66_2D78_616D && w1 == 0x0000_0000_7364_7261 { return 27 }  // max-forwards
+            if w0 == 0x7265_762D_656D_696D && w1 == 0x0000_0000_6E6F_6973 { return 28 }  // mime-version
+            if w0 == 0x617A_696E_6167_726F && w1 == 0x0000_0000_6E6F_6974 { return 31 }  // organization
+            if w0 == 0x722D_6472_6F63_6572 && w1 == 0x0000_0000_6574_756F { return 42 }  // record-route
         case 13:
-            if w0 == 0x7A69726F68747561 && w1 == 0x0000006E6F697461 { return 9 }  // authorization
-            if w0 == 0x797469746E656469 && w1 == 0x0000006F666E692D { return 25 }  // identity-info
-            if w0 == 0x65722D79786F7270 && w1 == 0x0000006572697571 { return 39 }  // proxy-require
-            if w0 == 0x2D65636976726573 && w1 == 0x0000006574756F72 { return 54 }  // service-route
+            if w0 == 0x7A69_726F_6874_7561 && w1 == 0x0000_006E_6F69_7461 { return 9 }  // authorization
+            if w0 == 0x7974_6974_6E65_6469 && w1 == 0x0000_006F_666E_692D { return 25 }  // identity-info
+            if w0 == 0x6572_2D79_786F_7270 && w1 == 0x0000_0065_7269_7571 { return 39 }  // proxy-require
+            if w0 == 0x2D65_6369_7672_6573 && w1 == 0x0000_0065_7475_6F72 { return 54 }  // service-route
         case 14:
-            if w0 == 0x632D747065636361 && w1 == 0x0000746361746E6F { return 2 }  // accept-contact
-            if w0 == 0x2D746E65746E6F63 && w1 == 0x00006874676E656C { return 16 }  // content-length
-            if w0 == 0x632D7463656A6572 && w1 == 0x0000746361746E6F { return 45 }  // reject-contact
+            if w0 == 0x632D_7470_6563_6361 && w1 == 0x0000_7463_6174_6E6F { return 2 }  // accept-contact
+            if w0 == 0x2D74_6E65_746E_6F63 && w1 == 0x0000_6874_676E_656C { return 16 }  // content-length
+            if w0 == 0x632D_7463_656A_6572 && w1 == 0x0000_7463_6174_6E6F { return 45 }  // reject-contact
         case 15:
-            if w0 == 0x652D747065636361 && w1 == 0x00676E69646F636E { return 3 }  // accept-encoding
-            if w0 == 0x6C2D747065636361 && w1 == 0x0065676175676E61 { return 4 }  // accept-language
-            if w0 == 0x2D6E6F6973736573 && w1 == 0x0073657269707865 { return 55 }  // session-expires
+            if w0 == 0x652D_7470_6563_6361 && w1 == 0x0067_6E69_646F_636E { return 3 }  // accept-encoding
+            if w0 == 0x6C2D_7470_6563_6361 && w1 == 0x0065_6761_7567_6E61 { return 4 }  // accept-language
+            if w0 == 0x2D6E_6F69_7373_6573 && w1 == 0x0073_6572_6970_7865 { return 55 }  // session-expires
         case 16:
-            if w0 == 0x2D746E65746E6F63 && w1 == 0x676E69646F636E65 { return 14 }  // content-encoding
-            if w0 == 0x2D746E65746E6F63 && w1 == 0x65676175676E616C { return 15 }  // content-language
-            if w0 == 0x687475612D777777 && w1 == 0x6574616369746E65 { return 65 }  // www-authenticate
+            if w0 == 0x2D74_6E65_746E_6F63 && w1 == 0x676E_6964_6F63_6E65 { return 14 }  // content-encoding
+            if w0 == 0x2D74_6E65_746E_6F63 && w1 == 0x6567_6175_676E_616C { return 15 }  // content-language
+            if w0 == 0x6874_7561_2D77_7777 && w1 == 0x6574_6163_6974_6E65 { return 65 }  // www-authenticate
         case 18:
-            if w0 == 0x75612D79786F7270 && w1 == 0x616369746E656874 && w2 == 0x0000000000006574 { return 37 }  // proxy-authenticate
-            if w0 == 0x7069726373627573 && w1 == 0x6174732D6E6F6974 && w2 == 0x0000000000006574 { return 57 }  // subscription-state
+            if w0 == 0x7561_2D79_786F_7270 && w1 == 0x6163_6974_6E65_6874 && w2 == 0x0000_0000_0000_6574 { return 37 }  // proxy-authenticate
+            if w0 == 0x7069_7263_7362_7573 && w1 == 0x6174_732D_6E6F_6974 && w2 == 0x0000_0000_0000_6574 { return 57 }  // subscription-state
         case 19:
-            if w0 == 0x69746E6568747561 && w1 == 0x692D6E6F69746163 && w2 == 0x00000000006F666E { return 8 }  // authentication-info
-            if w0 == 0x2D746E65746E6F63 && w1 == 0x7469736F70736964 && w2 == 0x00000000006E6F69 { return 13 }  // content-disposition
-            if w0 == 0x7472657373612D70 && w1 == 0x746E6564692D6465 && w2 == 0x0000000000797469 { return 32 }  // p-asserted-identity
-            if w0 == 0x75612D79786F7270 && w1 == 0x74617A69726F6874 && w2 == 0x00000000006E6F69 { return 38 }  // proxy-authorization
-            if w0 == 0x2D74736575716572 && w1 == 0x7469736F70736964 && w2 == 0x00000000006E6F69 { return 48 }  // request-disposition
+            if w0 == 0x6974_6E65_6874_7561 && w1 == 0x692D_6E6F_6974_6163 && w2 == 0x0000_0000_006F_666E { return 8 }  // authentication-info
+            if w0 == 0x2D74_6E65_746E_6F63 && w1 == 0x7469_736F_7073_6964 && w2 == 0x0000_0000_006E_6F69 { return 13 }  // content-disposition
+            if w0 == 0x7472_6573_7361_2D70 && w1 == 0x746E_6564_692D_6465 && w2 == 0x0000_0000_0079_7469 { return 32 }  // p-asserted-identity
+            if w0 == 0x7561_2D79_786F_7270 && w1 == 0x7461_7A69_726F_6874 && w2 == 0x0000_0000_006E_6F69 { return 38 }  // proxy-authorization
+            if w0 == 0x2D74_7365_7571_6572 && w1 == 0x7469_736F_7073_6964 && w2 == 0x0000_0000_006E_6F69 { return 48 }  // request-disposition
         case 20:
-            if w0 == 0x7265666572702D70 && w1 == 0x6E6564692D646572 && w2 == 0x0000000079746974 { return 33 }  // p-preferred-identity
+            if w0 == 0x7265_6665_7270_2D70 && w1 == 0x6E65_6469_2D64_6572 && w2 == 0x0000_0000_7974_6974 { return 33 }  // p-preferred-identity
         default: break
         }
         return nil

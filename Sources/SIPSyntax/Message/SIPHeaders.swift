@@ -73,7 +73,7 @@ public struct SIPHeaders: Sendable, RandomAccessCollection {
     }
 
     /// The bytes and range of field `i`'s value (folds included for raw fields).
-    
+
     func valueBytes(at i: Int) -> (bytes: [UInt8], range: Range<Int>) {
         switch fields[i] {
         case .raw(_, _, _, let vs, let ve, _): return (source, Int(vs)..<Int(ve))
@@ -106,10 +106,17 @@ public struct SIPHeaders: Sendable, RandomAccessCollection {
     /// a value with no fold, tab or run of spaces, all ASCII, and CRLF. Its bytes are then what
     /// ``SIPMessage/serialized(canonical:)`` would write for it, and another message can share them.
     func isCanonicalLine(_ i: Int) -> Bool {
-        guard case .raw(let id, let ls32, let ne32, let vs32, let ve32, let le32) = fields[i], id != 0 else { return false }
-        let ls = Int(ls32), ne = Int(ne32), vs = Int(vs32), ve = Int(ve32), le = Int(le32)
+        guard case .raw(let id, let ls32, let ne32, let vs32, let ve32, let le32) = fields[i], id != 0 else {
+            return false
+        }
+        let ls = Int(ls32)
+        let ne = Int(ne32)
+        let vs = Int(vs32)
+        let ve = Int(ve32)
+        let le = Int(le32)
         guard vs == ne + 2, le == ve + 2, source[ne] == ASCII.colon, source[ne + 1] == ASCII.sp,
-              source[ve] == ASCII.cr else {
+            source[ve] == ASCII.cr
+        else {
             return false
         }
         let name = KnownHeader.names[Int(id) - 1]
@@ -126,7 +133,6 @@ public struct SIPHeaders: Sendable, RandomAccessCollection {
         return fields.indices.filter { fields[$0].id == 0 && self.name(at: $0) == name }
     }
 
-    
     func firstIndex(known id: UInt8) -> Int? {
         for i in fields.indices where fields[i].id == id { return i }
         return nil
@@ -190,7 +196,10 @@ public struct SIPHeaders: Sendable, RandomAccessCollection {
     /// (or at the end when there was none).
     public mutating func set(_ name: SIPHeaderName, _ value: String) {
         let idx = indices(of: name)
-        guard let first = idx.first else { append(name, value); return }
+        guard let first = idx.first else {
+            append(name, value)
+            return
+        }
         fields[first] = .owned(name: name, value: Array(value.utf8))
         for i in idx.dropFirst().reversed() { fields.remove(at: i) }
     }

@@ -31,7 +31,10 @@ public struct SIPMessage: Sendable {
         /// What the parser found about the hot headers; nil once the headers change.
         var cache: Essentials?
 
-        init(startLine: StartLine, headers: SIPHeaders, body: ArraySlice<UInt8>, wire: ArraySlice<UInt8>?, cache: Essentials?) {
+        init(
+            startLine: StartLine, headers: SIPHeaders, body: ArraySlice<UInt8>, wire: ArraySlice<UInt8>?,
+            cache: Essentials?
+        ) {
             self.startLine = startLine
             self.method = Self.method(of: startLine)
             self.headers = headers
@@ -101,15 +104,20 @@ public struct SIPMessage: Sendable {
     /// What the parser found about the hot headers; nil once the headers change.
     var cache: Essentials? { storage.cache }
 
-    init(startLine: StartLine, headers: SIPHeaders, body: ArraySlice<UInt8>, wire: ArraySlice<UInt8>?, cache: Essentials?) {
+    init(
+        startLine: StartLine, headers: SIPHeaders, body: ArraySlice<UInt8>, wire: ArraySlice<UInt8>?, cache: Essentials?
+    ) {
         storage = Storage(startLine: startLine, headers: headers, body: body, wire: wire, cache: cache)
     }
 
-    public static func request(method: SIPMethod, uri: URI, headers: [(SIPHeaderName, String)] = [], body: [UInt8] = []) -> SIPMessage {
+    public static func request(method: SIPMethod, uri: URI, headers: [(SIPHeaderName, String)] = [], body: [UInt8] = [])
+        -> SIPMessage
+    {
         var h = SIPHeaders()
         for (n, v) in headers { h.append(n, v) }
-        let m = SIPMessage(startLine: .request(RequestLine(method: method, uri: uri)), headers: h, body: body[...],
-                           wire: nil, cache: nil)
+        let m = SIPMessage(
+            startLine: .request(RequestLine(method: method, uri: uri)), headers: h, body: body[...],
+            wire: nil, cache: nil)
         m.storage.startLineChanged = true
         m.storage.bodyChanged = true
         return m
@@ -117,11 +125,14 @@ public struct SIPMessage: Sendable {
 
     /// A new response with the given header fields (name, value) in order. The reason phrase
     /// defaults to the IANA one for the code.
-    public static func response(status: Int, reason: String? = nil, headers: [(SIPHeaderName, String)] = [], body: [UInt8] = []) -> SIPMessage {
+    public static func response(
+        status: Int, reason: String? = nil, headers: [(SIPHeaderName, String)] = [], body: [UInt8] = []
+    ) -> SIPMessage {
         var h = SIPHeaders()
         for (n, v) in headers { h.append(n, v) }
-        let m = SIPMessage(startLine: .response(StatusLine(status: status, reason: reason ?? SIPStatus.reasonPhrase(for: status))),
-                           headers: h, body: body[...], wire: nil, cache: nil)
+        let m = SIPMessage(
+            startLine: .response(StatusLine(status: status, reason: reason ?? SIPStatus.reasonPhrase(for: status))),
+            headers: h, body: body[...], wire: nil, cache: nil)
         m.storage.startLineChanged = true
         m.storage.bodyChanged = true
         return m

@@ -107,7 +107,8 @@ extension SIPMessage: Equatable {
     /// is left out: it follows from the body, which is compared.
     public static func == (a: SIPMessage, b: SIPMessage) -> Bool {
         guard a.startLine == b.startLine, a.body.elementsEqual(b.body) else { return false }
-        let x = a.headers.filter { $0.name != .contentLength }, y = b.headers.filter { $0.name != .contentLength }
+        let x = a.headers.filter { $0.name != .contentLength }
+        let y = b.headers.filter { $0.name != .contentLength }
         return x == y
     }
 }

@@ -42,8 +42,10 @@ enum HeaderGrammar {
 
     /// `*( SEMI generic-param )`, generic-param = token [ EQUAL gen-value ]. Calls `visit` for each
     /// parameter with the name's and value's ranges. Returns the range after the first ';'.
-    static func params(_ s: inout SIPScanner, allowColonIn colonParam: StaticString? = nil,
-                       _ visit: (Range<Int>, Range<Int>?) -> Void) throws(SIPParseError) -> Range<Int> {
+    static func params(
+        _ s: inout SIPScanner, allowColonIn colonParam: StaticString? = nil,
+        _ visit: (Range<Int>, Range<Int>?) -> Void
+    ) throws(SIPParseError) -> Range<Int> {
         var first: Int? = nil
         while s.separator(ASCII.semicolon) {
             if first == nil { first = s.position }
@@ -87,8 +89,9 @@ enum HeaderGrammar {
         let host = try URIGrammar.host(&s)
         var port: Int? = nil
         if s.separator(ASCII.colon) { port = Int(try s.number(max: 65535, what: "Via port")) }
-        var v = ViaRanges(protocolName: name, protocolVersion: version, transport: transport, host: host, port: port,
-                          params: s.position..<s.position, branch: nil, received: nil, rport: nil, hasRport: false)
+        var v = ViaRanges(
+            protocolName: name, protocolVersion: version, transport: transport, host: host, port: port,
+            params: s.position..<s.position, branch: nil, received: nil, rport: nil, hasRport: false)
         let bytes = s.bytes
         let p = try params(&s, allowColonIn: "received") { n, value in
             if bytes.equalsCaseInsensitive(n, "branch") {

@@ -36,7 +36,9 @@ extension SIPMessage {
     /// Parses one message from the bytes of a datagram (or, with `framing: .stream`, of one framed
     /// stream message). Checks the start line, the header section's framing, Content-Length and the
     /// values of Via, From, To, Call-ID, CSeq and Max-Forwards; other headers are parsed when read.
-    public init(parsing bytes: [UInt8], limits: SIPLimits = .default, framing: SIPFraming = .datagram) throws(SIPParseError) {
+    public init(parsing bytes: [UInt8], limits: SIPLimits = .default, framing: SIPFraming = .datagram)
+        throws(SIPParseError)
+    {
         try self.init(parsing: bytes, limits: limits, framing: framing, ignoreContentLength: false, lenient: false)
     }
 
@@ -63,7 +65,10 @@ extension SIPMessage {
                 out.append(ASCII.lf)
                 // empty line?
                 let n = out.count
-                if n >= 4, out[n - 4] == ASCII.cr, out[n - 3] == ASCII.lf { bodyStart = i + 1; break }
+                if n >= 4, out[n - 4] == ASCII.cr, out[n - 3] == ASCII.lf {
+                    bodyStart = i + 1
+                    break
+                }
                 i += 1
                 continue
             }
@@ -79,7 +84,9 @@ extension SIPMessage {
         b = out
         var m = try MessageParser.parse(b + body, limits: .default, framing: .datagram, ignoreContentLength: true)
         if let cl = m.headers.firstIndex(known: KnownHeader.contentLength) {
-            if m.headers.valueText(at: cl) != String(body.count) { m.headers.replaceValue(at: cl, with: String(body.count)) }
+            if m.headers.valueText(at: cl) != String(body.count) {
+                m.headers.replaceValue(at: cl, with: String(body.count))
+            }
         } else {
             m.headers.append(.contentLength, String(body.count))
         }
@@ -93,17 +100,23 @@ enum MessageParser {
     /// `lenient` reads what it can of a broken message, for answering it (``SIPValidator``): any
     /// first line that starts with a token is a request, the header values are not checked, a
     /// missing empty line ends the headers at the end of the bytes.
-    static func parse(_ bytes: [UInt8], limits: SIPLimits, framing: SIPFraming,
-                      ignoreContentLength: Bool = false, lenient: Bool = false) throws(SIPParseError) -> SIPMessage {
-        try SIPMessage(parsing: bytes, limits: limits, framing: framing, ignoreContentLength: ignoreContentLength, lenient: lenient)
+    static func parse(
+        _ bytes: [UInt8], limits: SIPLimits, framing: SIPFraming,
+        ignoreContentLength: Bool = false, lenient: Bool = false
+    ) throws(SIPParseError) -> SIPMessage {
+        try SIPMessage(
+            parsing: bytes, limits: limits, framing: framing, ignoreContentLength: ignoreContentLength, lenient: lenient
+        )
     }
 }
 
 extension SIPMessage {
     /// The parser. An initializer, so that the message is built where the caller wants it rather
     /// than copied there. See ``MessageParser/parse(_:limits:framing:ignoreContentLength:lenient:)``.
-    init(parsing bytes: [UInt8], limits: SIPLimits, framing: SIPFraming,
-         ignoreContentLength: Bool, lenient: Bool) throws(SIPParseError) {
+    init(
+        parsing bytes: [UInt8], limits: SIPLimits, framing: SIPFraming,
+        ignoreContentLength: Bool, lenient: Bool
+    ) throws(SIPParseError) {
         typealias MP = MessageParser
         let n = bytes.count
         guard n <= limits.maxMessageSize else { throw .limit(.messageSize, actual: n, maximum: limits.maxMessageSize) }
@@ -130,8 +143,11 @@ extension SIPMessage {
         } catch {
             guard lenient else { throw error }
             var s = SIPScanner(bytes, range: i..<contentEnd)
-            guard !bytes.equalsCaseInsensitive(i..<Swift.min(i + 4, contentEnd), "SIP/"), let m = s.token() else { throw error }
-            startLine = .request(RequestLine(method: SIPMethod(s.string(m)), uri: .absolute(AbsoluteURI(scheme: "invalid", rest: "-"))))
+            guard !bytes.equalsCaseInsensitive(i..<Swift.min(i + 4, contentEnd), "SIP/"), let m = s.token() else {
+                throw error
+            }
+            startLine = .request(
+                RequestLine(method: SIPMethod(s.string(m)), uri: .absolute(AbsoluteURI(scheme: "invalid", rest: "-"))))
         }
         i = lineEnd + 1
 
@@ -166,9 +182,11 @@ extension SIPMessage {
                 }
                 let lineStart = i
                 guard ASCII.isToken(c) else {
-                    throw SIPParseError(.malformedHeaderLine,
-                                        c == ASCII.sp || c == ASCII.htab ? "continuation line with no header before it" : "header name is not a token",
-                                        offset: i)
+                    throw SIPParseError(
+                        .malformedHeaderLine,
+                        c == ASCII.sp || c == ASCII.htab
+                            ? "continuation line with no header before it" : "header name is not a token",
+                        offset: i)
                 }
                 while i < n, ASCII.isToken(p[i]) { i += 1 }
                 let nameEnd = i
@@ -191,25 +209,31 @@ extension SIPMessage {
                     }
                     i = lf
                     guard i < n || lenient else {
-                        throw SIPParseError(.missingEmptyLine, "the header section does not end with an empty line", offset: i)
+                        throw SIPParseError(
+                            .missingEmptyLine, "the header section does not end with an empty line", offset: i)
                     }
                     var e = i
                     if e > valueStart, p[e - 1] == ASCII.cr { e -= 1 }
                     valueEnd = Swift.max(e, valueStart)
                     i = Swift.min(i + 1, n)  // past LF
                     guard i - lineStart <= limits.maxHeaderLineLength else {
-                        throw .limit(.headerLineLength, actual: i - lineStart, maximum: limits.maxHeaderLineLength, offset: lineStart)
+                        throw .limit(
+                            .headerLineLength, actual: i - lineStart, maximum: limits.maxHeaderLineLength,
+                            offset: lineStart)
                     }
                     if i < n, p[i] == ASCII.sp || p[i] == ASCII.htab { continue }
                     break
                 }
-                while valueEnd > valueStart, p[valueEnd - 1] == ASCII.sp || p[valueEnd - 1] == ASCII.htab { valueEnd -= 1 }
+                while valueEnd > valueStart, p[valueEnd - 1] == ASCII.sp || p[valueEnd - 1] == ASCII.htab {
+                    valueEnd -= 1
+                }
                 let id = KnownHeader.lookup(p, lineStart..<nameEnd) ?? 0
                 if id == KnownHeader.contentLength, !ignoreContentLength {
                     let v = try MP.parseContentLength(bytes, valueStart..<valueEnd)
                     if let contentLength, contentLength != v {
-                        throw SIPParseError(.invalidContentLength, "two Content-Length values, \(contentLength) and \(v)",
-                                            header: "Content-Length", offset: lineStart)
+                        throw SIPParseError(
+                            .invalidContentLength, "two Content-Length values, \(contentLength) and \(v)",
+                            header: "Content-Length", offset: lineStart)
                     }
                     guard v <= limits.maxBodySize else {
                         throw .limit(.bodySize, actual: v, maximum: limits.maxBodySize, offset: valueStart)
@@ -224,9 +248,13 @@ extension SIPMessage {
                         checkHot = false
                     }
                 }
-                fields.append(.raw(id: id, lineStart: Int32(truncatingIfNeeded: lineStart), nameEnd: Int32(truncatingIfNeeded: nameEnd),
-                                   valueStart: Int32(truncatingIfNeeded: valueStart), valueEnd: Int32(truncatingIfNeeded: valueEnd),
-                                   lineEnd: Int32(truncatingIfNeeded: i)))
+                fields.append(
+                    .raw(
+                        id: id, lineStart: Int32(truncatingIfNeeded: lineStart),
+                        nameEnd: Int32(truncatingIfNeeded: nameEnd),
+                        valueStart: Int32(truncatingIfNeeded: valueStart),
+                        valueEnd: Int32(truncatingIfNeeded: valueEnd),
+                        lineEnd: Int32(truncatingIfNeeded: i)))
             }
         }
         if bodyStart < 0, lenient { bodyStart = n }
@@ -238,21 +266,25 @@ extension SIPMessage {
         let bodyEnd: Int
         if let contentLength, !ignoreContentLength {
             guard bodyStart + contentLength <= n else {
-                throw SIPParseError(.truncatedBody, "Content-Length is \(contentLength) but \(n - bodyStart) bytes follow",
-                                    header: "Content-Length", offset: bodyStart)
+                throw SIPParseError(
+                    .truncatedBody, "Content-Length is \(contentLength) but \(n - bodyStart) bytes follow",
+                    header: "Content-Length", offset: bodyStart)
             }
             bodyEnd = bodyStart + contentLength
             // A framed stream message ends where Content-Length says. Bytes beyond it mean the
             // framer and the parser disagree about where the header section ends (a bare-LF empty
             // line): dropping them would silently lose the message they hold.
             guard framing == .datagram || bodyEnd == n else {
-                throw SIPParseError(.invalidContentLength, "\(n - bodyEnd) bytes after the \(contentLength) bytes of body that Content-Length gives",
-                                    header: "Content-Length", offset: bodyEnd)
+                throw SIPParseError(
+                    .invalidContentLength,
+                    "\(n - bodyEnd) bytes after the \(contentLength) bytes of body that Content-Length gives",
+                    header: "Content-Length", offset: bodyEnd)
             }
         } else {
             if framing == .stream, !ignoreContentLength {
-                throw SIPParseError(.invalidContentLength, "Content-Length is required on a stream (§18.3)",
-                                    header: "Content-Length")
+                throw SIPParseError(
+                    .invalidContentLength, "Content-Length is required on a stream (§18.3)",
+                    header: "Content-Length")
             }
             bodyEnd = n
             guard n - bodyStart <= limits.maxBodySize else {
@@ -262,20 +294,24 @@ extension SIPMessage {
         essentials.contentLength = contentLength.map { Int32(truncatingIfNeeded: $0) }
 
         if lenient {
-            self.storage = Storage(startLine: startLine, headers: SIPHeaders(source: bytes, fields: fields),
-                                   body: bytes[bodyStart..<n], wire: nil, cache: nil)
+            self.storage = Storage(
+                startLine: startLine, headers: SIPHeaders(source: bytes, fields: fields),
+                body: bytes[bodyStart..<n], wire: nil, cache: nil)
             return
         }
         if let hotError { throw hotError }
         if let m = essentials.cseqMethod?.range, let rm = essentials.requestMethod?.range {
             // Methods are case-sensitive (§7.1); both are tokens of the received bytes.
             if !(m.count == rm.count && bytes[m].elementsEqual(bytes[rm])) {
-                throw SIPParseError(.cseqMethodMismatch, "CSeq method \(String(decoding: bytes[m], as: UTF8.self)) but the request is \(String(decoding: bytes[rm], as: UTF8.self))",
-                                    header: "CSeq", offset: m.lowerBound)
+                throw SIPParseError(
+                    .cseqMethodMismatch,
+                    "CSeq method \(String(decoding: bytes[m], as: UTF8.self)) but the request is \(String(decoding: bytes[rm], as: UTF8.self))",
+                    header: "CSeq", offset: m.lowerBound)
             }
         }
-        self.storage = Storage(startLine: startLine, headers: SIPHeaders(source: bytes, fields: fields),
-                               body: bytes[bodyStart..<bodyEnd], wire: bytes[messageStart..<bodyEnd], cache: essentials)
+        self.storage = Storage(
+            startLine: startLine, headers: SIPHeaders(source: bytes, fields: fields),
+            body: bytes[bodyStart..<bodyEnd], wire: bytes[messageStart..<bodyEnd], cache: essentials)
     }
 }
 
@@ -287,31 +323,42 @@ extension MessageParser {
         s.header = "Content-Length"
         s.skipLWS()
         guard let c = s.peek(), ASCII.isDigit(c) else {
-            throw SIPParseError(.invalidContentLength, "Content-Length is not a non-negative number", header: "Content-Length", offset: r.lowerBound)
+            throw SIPParseError(
+                .invalidContentLength, "Content-Length is not a non-negative number", header: "Content-Length",
+                offset: r.lowerBound)
         }
         let v: UInt64
         do { v = try s.number(max: UInt64(Int32.max), what: "Content-Length") } catch {
-            throw SIPParseError(.invalidContentLength, "Content-Length is out of range", header: "Content-Length", offset: r.lowerBound)
+            throw SIPParseError(
+                .invalidContentLength, "Content-Length is out of range", header: "Content-Length", offset: r.lowerBound)
         }
         s.skipLWS()
         guard s.isAtEnd else {
-            throw SIPParseError(.invalidContentLength, "Content-Length has trailing characters", header: "Content-Length", offset: s.position)
+            throw SIPParseError(
+                .invalidContentLength, "Content-Length has trailing characters", header: "Content-Length",
+                offset: s.position)
         }
         return Int(v)
     }
 
-    static func parseStartLine(_ b: [UInt8], _ r: Range<Int>, _ e: inout Essentials) throws(SIPParseError) -> SIPMessage.StartLine {
+    static func parseStartLine(_ b: [UInt8], _ r: Range<Int>, _ e: inout Essentials) throws(SIPParseError)
+        -> SIPMessage.StartLine
+    {
         if r.count >= 4, b.equalsCaseInsensitive(r.lowerBound..<(r.lowerBound + 4), "SIP/") {
             // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase
             var s = SIPScanner(b, range: r)
             let version = try parseVersion(&s)
-            guard s.consume(ASCII.sp) else { throw SIPParseError(.malformedStartLine, "expected SP after the SIP version", offset: s.position) }
+            guard s.consume(ASCII.sp) else {
+                throw SIPParseError(.malformedStartLine, "expected SP after the SIP version", offset: s.position)
+            }
             let codeStart = s.position
             let digits = s.scan(while: ASCII.isDigit)
             guard digits.count == 3 else {
                 throw SIPParseError(.malformedStartLine, "the status code is not three digits", offset: codeStart)
             }
-            let code = Int(b[digits.lowerBound] - 0x30) * 100 + Int(b[digits.lowerBound + 1] - 0x30) * 10 + Int(b[digits.lowerBound + 2] - 0x30)
+            let code =
+                Int(b[digits.lowerBound] - 0x30) * 100 + Int(b[digits.lowerBound + 1] - 0x30) * 10
+                + Int(b[digits.lowerBound + 2] - 0x30)
             guard (100...699).contains(code) else {
                 throw SIPParseError(.malformedStartLine, "status code \(code) is not in 100–699", offset: codeStart)
             }
@@ -332,12 +379,19 @@ extension MessageParser {
         // Request-Line = Method SP Request-URI SP SIP-Version: exactly one SP between elements
         // (RFC 4475 §3.1.2.9–10 reject extra SP).
         var s = SIPScanner(b, range: r)
-        guard let m = s.token() else { throw SIPParseError(.malformedStartLine, "expected a method", offset: r.lowerBound) }
-        guard s.consume(ASCII.sp) else { throw SIPParseError(.malformedStartLine, "expected SP after the method", offset: s.position) }
+        guard let m = s.token() else {
+            throw SIPParseError(.malformedStartLine, "expected a method", offset: r.lowerBound)
+        }
+        guard s.consume(ASCII.sp) else {
+            throw SIPParseError(.malformedStartLine, "expected SP after the method", offset: s.position)
+        }
         let uriEnd = findByte(b, ASCII.sp, from: s.position, to: r.upperBound)
-        guard uriEnd < r.upperBound else { throw SIPParseError(.malformedStartLine, "expected SP after the Request-URI", offset: uriEnd) }
+        guard uriEnd < r.upperBound else {
+            throw SIPParseError(.malformedStartLine, "expected SP after the Request-URI", offset: uriEnd)
+        }
         if s.peek() == ASCII.lAngle {
-            throw SIPParseError(.malformedStartLine, "the Request-URI is enclosed in <> (RFC 4475 §3.1.2.7)", offset: s.position)
+            throw SIPParseError(
+                .malformedStartLine, "the Request-URI is enclosed in <> (RFC 4475 §3.1.2.7)", offset: s.position)
         }
         var us = SIPScanner(b, range: s.position..<uriEnd)
         us.header = "Request-URI"
@@ -350,11 +404,14 @@ extension MessageParser {
         }
         // §19.1.1 Table 1: URI headers are not allowed in a Request-URI (RFC 4475 §3.1.2.11).
         if uri.headers != nil {
-            throw SIPParseError(.malformedStartLine, "URI headers are not allowed in a Request-URI", offset: uri.headers?.lowerBound)
+            throw SIPParseError(
+                .malformedStartLine, "URI headers are not allowed in a Request-URI", offset: uri.headers?.lowerBound)
         }
         s.position = uriEnd + 1
         let version = try parseVersion(&s)
-        guard s.isAtEnd else { throw SIPParseError(.malformedStartLine, "unexpected bytes after the SIP version", offset: s.position) }
+        guard s.isAtEnd else {
+            throw SIPParseError(.malformedStartLine, "unexpected bytes after the SIP version", offset: s.position)
+        }
         e.requestMethod = Span(m)
         var line = RequestLine(method: method(b, m), raw: b, uri: uri)
         line.version = version
@@ -365,7 +422,8 @@ extension MessageParser {
     /// allocation), others decoded.
     static func method(_ b: [UInt8], _ r: Range<Int>) -> SIPMethod {
         func its(_ name: StaticString) -> Bool {
-            r.count == name.utf8CodeUnitCount && b[r].elementsEqual(UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+            r.count == name.utf8CodeUnitCount
+                && b[r].elementsEqual(UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
         }
         switch r.count {
         case 3:
@@ -390,7 +448,8 @@ extension MessageParser {
         let start = s.position
         // "SIP/2.0" as nearly every message writes it; anything else takes the general path.
         if start + 7 <= s.end, s.bytes[start..<(start + 7)].elementsEqual("SIP/2.0".utf8),
-           start + 7 == s.end || !ASCII.isDigit(s.bytes[start + 7]) {
+            start + 7 == s.end || !ASCII.isDigit(s.bytes[start + 7])
+        {
             s.position = start + 7
             return "SIP/2.0"
         }
@@ -399,10 +458,13 @@ extension MessageParser {
         }
         s.position += 4
         let major = s.scan(while: ASCII.isDigit)
-        guard !major.isEmpty, s.consume(ASCII.dot) else { throw SIPParseError(.malformedStartLine, "malformed SIP-Version", offset: start) }
+        guard !major.isEmpty, s.consume(ASCII.dot) else {
+            throw SIPParseError(.malformedStartLine, "malformed SIP-Version", offset: start)
+        }
         let minor = s.scan(while: ASCII.isDigit)
         guard !minor.isEmpty else { throw SIPParseError(.malformedStartLine, "malformed SIP-Version", offset: start) }
-        let isTwoZero = s.bytes[major].drop(while: { $0 == 0x30 }).elementsEqual([0x32]) && s.bytes[minor].allSatisfy { $0 == 0x30 }
+        let isTwoZero =
+            s.bytes[major].drop(while: { $0 == 0x30 }).elementsEqual([0x32]) && s.bytes[minor].allSatisfy { $0 == 0x30 }
         let text = String(decoding: s.bytes[start..<s.position], as: UTF8.self)
         guard isTwoZero else {
             throw SIPParseError(.unsupportedVersion, "\(text) is not supported", offset: start)
@@ -419,7 +481,8 @@ extension MessageParser {
             var count = 1
             var i = Swift.max(r.lowerBound, 0)
             let end = Swift.min(r.upperBound, p.count)
-            var quoted = false, angle = false
+            var quoted = false
+            var angle = false
             // '"', ',', '<' and '>': the bytes that matter outside a quoted string.
             let special: UInt64 = 1 << 0x22 | 1 << 0x2C | 1 << 0x3C | 1 << 0x3E
             while i < end {
@@ -447,7 +510,8 @@ extension MessageParser {
     @inline(__always)
     static func isHot(_ id: UInt8) -> Bool {
         switch id {
-        case KnownHeader.via, KnownHeader.from, KnownHeader.to, KnownHeader.callID, KnownHeader.cseq, KnownHeader.maxForwards:
+        case KnownHeader.via, KnownHeader.from, KnownHeader.to, KnownHeader.callID, KnownHeader.cseq,
+            KnownHeader.maxForwards:
             return true
         default:
             return false
@@ -456,8 +520,10 @@ extension MessageParser {
 
     /// Checks the value `r` of a top Via, From, To, Call-ID, CSeq or Max-Forwards line, recording
     /// where its essential parts are (the first line of each counts).
-    static func checkHotHeader(_ id: UInt8, _ b: [UInt8], _ r: Range<Int>, _ e: inout Essentials,
-                               limits: SIPLimits) throws(SIPParseError) {
+    static func checkHotHeader(
+        _ id: UInt8, _ b: [UInt8], _ r: Range<Int>, _ e: inout Essentials,
+        limits: SIPLimits
+    ) throws(SIPParseError) {
         var s = SIPScanner(b, range: r)
         s.headerID = id
         switch id {

@@ -55,7 +55,10 @@ public struct SIPScanner: Sendable {
 
     /// Consumes `byte` if it is next; nothing else.
     public mutating func consume(_ byte: UInt8) -> Bool {
-        if position < end, bytes[position] == byte { position += 1; return true }
+        if position < end, bytes[position] == byte {
+            position += 1
+            return true
+        }
         return false
     }
 
@@ -63,7 +66,10 @@ public struct SIPScanner: Sendable {
     public mutating func separator(_ byte: UInt8) -> Bool {
         let save = position
         skipLWS()
-        if consume(byte) { skipLWS(); return true }
+        if consume(byte) {
+            skipLWS()
+            return true
+        }
         position = save
         return false
     }
@@ -121,7 +127,10 @@ public struct SIPScanner: Sendable {
         let outcome = bytes.withUnsafeBufferPointer { p -> Int in
             while at < stop {
                 let b = p[at]
-                if b == ASCII.dquote { at += 1; return 0 }
+                if b == ASCII.dquote {
+                    at += 1
+                    return 0
+                }
                 if b == ASCII.backslash {
                     guard at + 1 < stop, p[at + 1] != ASCII.cr, p[at + 1] != ASCII.lf else { return 1 }
                     at += 2
@@ -228,15 +237,19 @@ func isPlainASCII(_ bytes: [UInt8], _ range: Range<Int>) -> Bool {
 /// `range` without leading and trailing LWS; whether it holds no fold, tab or run of LWS (`plain`),
 /// and whether it is all ASCII.
 private func lwsShape(_ bytes: [UInt8], _ range: Range<Int>) -> (range: Range<Int>, plain: Bool, ascii: Bool) {
-    var lo = range.lowerBound, hi = range.upperBound
+    var lo = range.lowerBound
+    var hi = range.upperBound
     while lo < hi, ASCII.isLWS(bytes[lo]) { lo += 1 }
     while hi > lo, ASCII.isLWS(bytes[hi - 1]) { hi -= 1 }
-    var plain = true, ascii = true
+    var plain = true
+    var ascii = true
     var i = lo
     while i < hi {
         let b = bytes[i]
         if b >= 0x80 { ascii = false }
-        if b == ASCII.cr || b == ASCII.lf || b == ASCII.htab || (b == ASCII.sp && i + 1 < hi && ASCII.isLWS(bytes[i + 1])) {
+        if b == ASCII.cr || b == ASCII.lf || b == ASCII.htab
+            || (b == ASCII.sp && i + 1 < hi && ASCII.isLWS(bytes[i + 1]))
+        {
             plain = false
         }
         i += 1
@@ -250,7 +263,10 @@ private func appendCollapsingLWS(_ bytes: [UInt8], _ range: Range<Int>, into out
     for j in range {
         let b = bytes[j]
         if ASCII.isLWS(b) {
-            if !inLWS { out.append(ASCII.sp); inLWS = true }
+            if !inLWS {
+                out.append(ASCII.sp)
+                inLWS = true
+            }
         } else {
             out.append(b)
             inLWS = false

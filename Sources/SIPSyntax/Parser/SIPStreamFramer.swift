@@ -69,7 +69,7 @@ public struct SIPStreamFramer: Sendable {
                 scanFrom = start
                 return .pong
             }
-            if start + 3 < n { // CR LF CR x
+            if start + 3 < n {  // CR LF CR x
                 throw SIPParseError(.malformedStartLine, "bare CR before a start line", offset: 2)
             }
             return nil
@@ -87,11 +87,23 @@ public struct SIPStreamFramer: Sendable {
         while i < n {
             let lf = findByte(buffer, ASCII.lf, from: i, to: n)
             guard lf < n else { break }
-            if lf + 1 >= n { resume = lf; break }
-            if buffer[lf + 1] == ASCII.lf { headerEnd = lf + 2; break }
+            if lf + 1 >= n {
+                resume = lf
+                break
+            }
+            if buffer[lf + 1] == ASCII.lf {
+                headerEnd = lf + 2
+                break
+            }
             if buffer[lf + 1] == ASCII.cr {
-                if lf + 2 >= n { resume = lf; break }
-                if buffer[lf + 2] == ASCII.lf { headerEnd = lf + 3; break }
+                if lf + 2 >= n {
+                    resume = lf
+                    break
+                }
+                if buffer[lf + 2] == ASCII.lf {
+                    headerEnd = lf + 3
+                    break
+                }
             }
             i = lf + 1
         }
@@ -146,7 +158,9 @@ public struct SIPStreamFramer: Sendable {
                         }
                         let v = try MessageParser.parseContentLength(buffer, (c + 1)..<Swift.min(e, r.upperBound))
                         if let value, value != v {
-                            throw SIPParseError(.invalidContentLength, "two Content-Length values, \(value) and \(v)", header: "Content-Length")
+                            throw SIPParseError(
+                                .invalidContentLength, "two Content-Length values, \(value) and \(v)",
+                                header: "Content-Length")
                         }
                         value = v
                     }
@@ -156,7 +170,8 @@ public struct SIPStreamFramer: Sendable {
             i += 1
         }
         guard let value else {
-            throw SIPParseError(.invalidContentLength, "Content-Length is required on a stream (§18.3)", header: "Content-Length")
+            throw SIPParseError(
+                .invalidContentLength, "Content-Length is required on a stream (§18.3)", header: "Content-Length")
         }
         return value
     }

@@ -20,8 +20,10 @@ public enum URI: Sendable, Hashable, CustomStringConvertible {
         case .sip, .sips: self = .sip(SIPURI(ranges: r, bytes: b))
         case .tel: self = .tel(TelURI(ranges: r, bytes: b))
         case .other:
-            self = .absolute(AbsoluteURI(scheme: String(decoding: b[r.schemeRange], as: UTF8.self),
-                                         rest: String(decoding: b[r.host], as: UTF8.self)))
+            self = .absolute(
+                AbsoluteURI(
+                    scheme: String(decoding: b[r.schemeRange], as: UTF8.self),
+                    rest: String(decoding: b[r.host], as: UTF8.self)))
         }
     }
 
@@ -60,7 +62,10 @@ public struct SIPHost: Sendable, Hashable, CustomStringConvertible, ExpressibleB
     public var isIPv6: Bool { text.hasPrefix("[") }
 
     /// Whether this is a dotted-quad IPv4 address.
-    public var isIPv4: Bool { let b = Array(text.utf8); return IPv4.parse(b, 0..<b.count) != nil }
+    public var isIPv4: Bool {
+        let b = Array(text.utf8)
+        return IPv4.parse(b, 0..<b.count) != nil
+    }
 
     /// The address without IPv6 brackets, as a socket API wants it.
     public var address: String { isIPv6 ? String(text.dropFirst().dropLast()) : text }
@@ -72,7 +77,9 @@ public struct SIPHost: Sendable, Hashable, CustomStringConvertible, ExpressibleB
     var canonical: String {
         if isIPv6 {
             let b = Array(address.utf8)
-            if let v6 = IPv6.parse(b, 0..<b.count) { return "[" + v6.map { String($0, radix: 16) }.joined(separator: ":") + "]" }
+            if let v6 = IPv6.parse(b, 0..<b.count) {
+                return "[" + v6.map { String($0, radix: 16) }.joined(separator: ":") + "]"
+            }
         }
         return text.asciiLowercased
     }
@@ -96,10 +103,14 @@ public struct SIPURI: Sendable, Hashable, CustomStringConvertible {
     /// headers (`?name=value&…`), in order, as written.
     public var headers: [SIPParameter]
 
-    public init(user: String? = nil, host: SIPHost, port: Int? = nil, isSecure: Bool = false,
-                parameters: SIPParameters = [], headers: [SIPParameter] = []) {
+    public init(
+        user: String? = nil, host: SIPHost, port: Int? = nil, isSecure: Bool = false,
+        parameters: SIPParameters = [], headers: [SIPParameter] = []
+    ) {
         self.isSecure = isSecure
-        self.escapedUser = user.map { PercentEncoding.encode($0, allowed: { ASCII.is($0, .unreserved) || ASCII.is($0, .userUnreserved) }) }
+        self.escapedUser = user.map {
+            PercentEncoding.encode($0, allowed: { ASCII.is($0, .unreserved) || ASCII.is($0, .userUnreserved) })
+        }
         self.host = host
         self.port = port
         self.parameters = parameters
@@ -123,7 +134,10 @@ public struct SIPURI: Sendable, Hashable, CustomStringConvertible {
         if let h = r.headers {
             for part in b[h].split(separator: ASCII.ampersand) {
                 if let eq = part.firstIndex(of: ASCII.equals) {
-                    headers.append(SIPParameter(String(decoding: part[..<eq], as: UTF8.self), String(decoding: part[(eq + 1)...], as: UTF8.self)))
+                    headers.append(
+                        SIPParameter(
+                            String(decoding: part[..<eq], as: UTF8.self),
+                            String(decoding: part[(eq + 1)...], as: UTF8.self)))
                 }
             }
         }
@@ -132,13 +146,21 @@ public struct SIPURI: Sendable, Hashable, CustomStringConvertible {
     /// The user part, %-decoded (RFC 3261 §19.1.2); NUL and all other escaped bytes kept.
     public var user: String? {
         get { escapedUser.map(PercentEncoding.decode) }
-        set { escapedUser = newValue.map { PercentEncoding.encode($0, allowed: { ASCII.is($0, .unreserved) || ASCII.is($0, .userUnreserved) }) } }
+        set {
+            escapedUser = newValue.map {
+                PercentEncoding.encode($0, allowed: { ASCII.is($0, .unreserved) || ASCII.is($0, .userUnreserved) })
+            }
+        }
     }
 
     /// The password, %-decoded.
     public var password: String? {
         get { escapedPassword.map(PercentEncoding.decode) }
-        set { escapedPassword = newValue.map { PercentEncoding.encode($0, allowed: { ASCII.is($0, .unreserved) || ASCII.is($0, .passwordExtra) }) } }
+        set {
+            escapedPassword = newValue.map {
+                PercentEncoding.encode($0, allowed: { ASCII.is($0, .unreserved) || ASCII.is($0, .passwordExtra) })
+            }
+        }
     }
 
     /// The value of a URI parameter, %-decoded; nil when absent or valueless.
@@ -178,7 +200,8 @@ public struct SIPURI: Sendable, Hashable, CustomStringConvertible {
     /// URI equivalence, RFC 3261 §19.1.4.
     public static func == (a: SIPURI, b: SIPURI) -> Bool {
         // sip and sips never match; userinfo case-sensitively after unescaping; host, port exactly.
-        guard a.isSecure == b.isSecure, a.user == b.user, a.password == b.password, a.host == b.host, a.port == b.port else {
+        guard a.isSecure == b.isSecure, a.user == b.user, a.password == b.password, a.host == b.host, a.port == b.port
+        else {
             return false
         }
         // Parameters present in both must match (case-insensitively); user, ttl, method and maddr
@@ -186,11 +209,13 @@ public struct SIPURI: Sendable, Hashable, CustomStringConvertible {
         func decoded(_ p: SIPParameters) -> [String: String?] {
             var d: [String: String?] = [:]
             for x in p where d[PercentEncoding.decode(x.name).asciiLowercased] == nil {
-                d[PercentEncoding.decode(x.name).asciiLowercased] = .some(x.value.map { PercentEncoding.decode($0).asciiLowercased })
+                d[PercentEncoding.decode(x.name).asciiLowercased] = .some(
+                    x.value.map { PercentEncoding.decode($0).asciiLowercased })
             }
             return d
         }
-        let pa = decoded(a.parameters), pb = decoded(b.parameters)
+        let pa = decoded(a.parameters)
+        let pb = decoded(b.parameters)
         for (k, va) in pa {
             if let vb = pb[k] {
                 if va != vb { return false }
@@ -205,7 +230,8 @@ public struct SIPURI: Sendable, Hashable, CustomStringConvertible {
             for x in h { d[PercentEncoding.decode(x.name).asciiLowercased] = PercentEncoding.decode(x.value ?? "") }
             return d
         }
-        let ha = hdrs(a.headers), hb = hdrs(b.headers)
+        let ha = hdrs(a.headers)
+        let hb = hdrs(b.headers)
         guard ha.count == hb.count else { return false }
         for (k, v) in ha { guard let w = hb[k], asciiCaseInsensitiveEquals(v, w) else { return false } }
         return true
@@ -260,5 +286,8 @@ public struct AbsoluteURI: Sendable, Hashable, CustomStringConvertible {
     public static func == (a: AbsoluteURI, b: AbsoluteURI) -> Bool {
         asciiCaseInsensitiveEquals(a.scheme, b.scheme) && a.rest == b.rest
     }
-    public func hash(into hasher: inout Hasher) { hasher.combine(scheme.asciiLowercased); hasher.combine(rest) }
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(scheme.asciiLowercased)
+        hasher.combine(rest)
+    }
 }

@@ -48,8 +48,9 @@ enum URIGrammar {
         } else {
             scheme = .other
         }
-        var r = URIRanges(whole: start..<start, scheme: scheme, schemeRange: schemeRange, user: nil, password: nil,
-                          host: s.position..<s.position, port: nil, params: s.position..<s.position, headers: nil)
+        var r = URIRanges(
+            whole: start..<start, scheme: scheme, schemeRange: schemeRange, user: nil, password: nil,
+            host: s.position..<s.position, port: nil, params: s.position..<s.position, headers: nil)
         switch scheme {
         case .sip, .sips: try parseSIP(&s, &r, context: context)
         case .tel: try parseTel(&s, &r, context: context)
@@ -79,7 +80,8 @@ enum URIGrammar {
         var i = range.lowerBound
         while i < range.upperBound {
             if s.bytes[i] == ASCII.percent {
-                guard i + 2 < range.upperBound, ASCII.hexValue(s.bytes[i + 1]) != nil, ASCII.hexValue(s.bytes[i + 2]) != nil
+                guard i + 2 < range.upperBound, ASCII.hexValue(s.bytes[i + 1]) != nil,
+                    ASCII.hexValue(s.bytes[i + 2]) != nil
                 else { throw SIPParseError(.invalidURI, "bad %-escape", header: s.header, offset: i) }
                 i += 3
             } else {
@@ -88,7 +90,8 @@ enum URIGrammar {
         }
     }
 
-    private static func parseSIP(_ s: inout SIPScanner, _ r: inout URIRanges, context: URIContext) throws(SIPParseError) {
+    private static func parseSIP(_ s: inout SIPScanner, _ r: inout URIRanges, context: URIContext) throws(SIPParseError)
+    {
         // userinfo = ( user / telephone-subscriber ) [ ":" password ] "@" — present when an '@'
         // ends the run of characters a userinfo may hold (semiuri: ';' may sit in the user part).
         let save = s.position
@@ -120,7 +123,9 @@ enum URIGrammar {
             if let colon {
                 let pw = (colon + 1)..<run.upperBound
                 for i in pw where !isPasswordChar(s.bytes[i]) {
-                    throw SIPParseError(.invalidURI, "'\(printable(s.bytes[i]))' not allowed in a URI password", header: s.header, offset: i)
+                    throw SIPParseError(
+                        .invalidURI, "'\(printable(s.bytes[i]))' not allowed in a URI password", header: s.header,
+                        offset: i)
                 }
                 if sawPercent { try checkEscapes(s, pw) }
                 r.password = pw
@@ -252,14 +257,20 @@ enum URIGrammar {
     }
 
     /// RFC 3966: telephone-subscriber *( ";" par ). The number is kept as written.
-    private static func parseTel(_ s: inout SIPScanner, _ r: inout URIRanges, context: URIContext) throws(SIPParseError) {
-        let num = s.scan(while: { ASCII.is($0, .hex) || $0 == 0x2B || $0 == 0x2D || $0 == ASCII.dot || $0 == ASCII.lParen
-                || $0 == ASCII.rParen || $0 == 0x2A || $0 == 0x23 })
+    private static func parseTel(_ s: inout SIPScanner, _ r: inout URIRanges, context: URIContext) throws(SIPParseError)
+    {
+        let num = s.scan(while: {
+            ASCII.is($0, .hex) || $0 == 0x2B || $0 == 0x2D || $0 == ASCII.dot || $0 == ASCII.lParen
+                || $0 == ASCII.rParen || $0 == 0x2A || $0 == 0x23
+        })
         guard !num.isEmpty else { throw s.error("empty telephone number", kind: .invalidURI) }
         r.user = num
         r.host = num
         let ps = s.position
-        if case .bare = context { r.params = ps..<ps; return }
+        if case .bare = context {
+            r.params = ps..<ps
+            return
+        }
         while s.consume(ASCII.semicolon) {
             let name = s.scan(while: { ASCII.is($0, .alphanum) || $0 == 0x2D })
             guard !name.isEmpty else { throw s.error("empty tel parameter", kind: .invalidURI) }
@@ -273,15 +284,21 @@ enum URIGrammar {
     }
 
     /// absoluteURI (RFC 3261 §25.1): kept opaque: reserved / unreserved / escaped characters.
-    private static func parseOther(_ s: inout SIPScanner, _ r: inout URIRanges, context: URIContext) throws(SIPParseError) {
+    private static func parseOther(_ s: inout SIPScanner, _ r: inout URIRanges, context: URIContext)
+        throws(SIPParseError)
+    {
         let rest: Range<Int>
         switch context {
         case .whole:
-            rest = s.scan(while: { ASCII.is($0, .reserved) || ASCII.is($0, .unreserved) || $0 == ASCII.percent
-                    || $0 == 0x23 || $0 == ASCII.lBracket || $0 == ASCII.rBracket })
+            rest = s.scan(while: {
+                ASCII.is($0, .reserved) || ASCII.is($0, .unreserved) || $0 == ASCII.percent
+                    || $0 == 0x23 || $0 == ASCII.lBracket || $0 == ASCII.rBracket
+            })
         case .bare:
-            rest = s.scan(while: { ($0 != ASCII.semicolon && $0 != ASCII.comma && $0 != ASCII.question)
-                    && (ASCII.is($0, .reserved) || ASCII.is($0, .unreserved) || $0 == ASCII.percent || $0 == 0x23) })
+            rest = s.scan(while: {
+                ($0 != ASCII.semicolon && $0 != ASCII.comma && $0 != ASCII.question)
+                    && (ASCII.is($0, .reserved) || ASCII.is($0, .unreserved) || $0 == ASCII.percent || $0 == 0x23)
+            })
         }
         guard !rest.isEmpty else { throw s.error("empty URI after scheme", kind: .invalidURI) }
         try checkEscapes(s, rest)
@@ -294,11 +311,18 @@ enum IPv4 {
     /// dotted quad, each part 1–3 digits, ≤ 255.
     static func parse(_ b: [UInt8], _ r: Range<Int>) -> (UInt8, UInt8, UInt8, UInt8)? {
         var parts: (Int, Int, Int, Int) = (0, 0, 0, 0)
-        var n = 0, digits = 0, value = 0
+        var n = 0
+        var digits = 0
+        var value = 0
         for i in r.lowerBound...r.upperBound {
             if i == r.upperBound || b[i] == ASCII.dot {
                 guard digits > 0, value <= 255, n < 4 else { return nil }
-                switch n { case 0: parts.0 = value; case 1: parts.1 = value; case 2: parts.2 = value; default: parts.3 = value }
+                switch n {
+                case 0: parts.0 = value
+                case 1: parts.1 = value
+                case 2: parts.2 = value
+                default: parts.3 = value
+                }
                 n += 1
                 digits = 0
                 value = 0
@@ -336,7 +360,8 @@ enum IPv6 {
             if j < r.upperBound, b[j] == ASCII.dot {
                 // IPv4 tail: runs to the end
                 guard let v4 = IPv4.parse(b, i..<r.upperBound) else { return nil }
-                let g1 = UInt16(v4.0) << 8 | UInt16(v4.1), g2 = UInt16(v4.2) << 8 | UInt16(v4.3)
+                let g1 = UInt16(v4.0) << 8 | UInt16(v4.1)
+                let g2 = UInt16(v4.2) << 8 | UInt16(v4.3)
                 if sawDouble { tail += [g1, g2] } else { head += [g1, g2] }
                 i = r.upperBound
                 break
@@ -372,7 +397,10 @@ enum IPv6 {
         groups += tail
         var out: [UInt8] = []
         out.reserveCapacity(16)
-        for g in groups { out.append(UInt8(g >> 8)); out.append(UInt8(g & 0xFF)) }
+        for g in groups {
+            out.append(UInt8(g >> 8))
+            out.append(UInt8(g & 0xFF))
+        }
         return out
     }
 }
@@ -385,7 +413,8 @@ enum PercentEncoding {
         var i = r.lowerBound
         while i < r.upperBound {
             if b[i] == ASCII.percent, i + 2 < r.upperBound,
-               let h = ASCII.hexValue(b[i + 1]), let l = ASCII.hexValue(b[i + 2]) {
+                let h = ASCII.hexValue(b[i + 1]), let l = ASCII.hexValue(b[i + 2])
+            {
                 out.append(h << 4 | l)
                 i += 3
             } else {

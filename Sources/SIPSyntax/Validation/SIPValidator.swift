@@ -101,7 +101,8 @@ public enum SIPValidator {
         }
         // §8.2.1: methods.
         if policy.role == .userAgent, !policy.allowedMethods.contains(method) {
-            let allow = SIPHeaderField(name: .allow, value: policy.allowedMethods.map(\.rawValue).joined(separator: ", "))
+            let allow = SIPHeaderField(
+                name: .allow, value: policy.allowedMethods.map(\.rawValue).joined(separator: ", "))
             if SIPMethod.standard.contains(method) {
                 return .reject(SIPRejection(status: 405, detail: "\(method) is not allowed here", headers: [allow]))
             }
@@ -115,16 +116,23 @@ public enum SIPValidator {
         // §10.3 step 3 (registrar): the To header field is the address-of-record, a SIP or SIPS URI.
         if policy.role == .userAgent, policy.isRegistrar, method == .register {
             guard let to = try? h.first(.to) else { return reject(400, "Bad To", "the To header does not parse") }
-            if to.uri.sipURI == nil { return reject(400, "Bad To", "the address-of-record \(to.uri.scheme): is not a SIP URI") }
+            if to.uri.sipURI == nil {
+                return reject(400, "Bad To", "the address-of-record \(to.uri.scheme): is not a SIP URI")
+            }
         }
         // §8.2.2.3 (UAS: Require; not for ACK or CANCEL) and §16.3 step 5 (proxy: Proxy-Require).
         let requireKey: SIPHeaderKey<String> = policy.role == .proxy ? .proxyRequire : .require
         if method != .ack, method != .cancel {
             guard let tags = try? h.all(requireKey) else { return badHeader(requireKey.name) }
-            let unsupported = tags.filter { t in !policy.supportedExtensions.contains { asciiCaseInsensitiveEquals($0, t) } }
+            let unsupported = tags.filter { t in
+                !policy.supportedExtensions.contains { asciiCaseInsensitiveEquals($0, t) }
+            }
             if !unsupported.isEmpty {
-                return .reject(SIPRejection(status: 420, detail: "unsupported \(requireKey.name.text): \(unsupported.joined(separator: ", "))",
-                                            headers: [SIPHeaderField(name: .unsupported, value: unsupported.joined(separator: ", "))]))
+                return .reject(
+                    SIPRejection(
+                        status: 420,
+                        detail: "unsupported \(requireKey.name.text): \(unsupported.joined(separator: ", "))",
+                        headers: [SIPHeaderField(name: .unsupported, value: unsupported.joined(separator: ", "))]))
             }
         }
         guard policy.role == .userAgent else { return .accept }
@@ -132,23 +140,29 @@ public enum SIPValidator {
         var understood: [MediaType] { policy.acceptedContentTypes.compactMap { try? MediaType($0) } }
         // §8.2.3: content processing. A multipart body is let through: its parts are the application's.
         if !m.body.isEmpty {
-            var accept: SIPHeaderField { SIPHeaderField(name: .accept, value: policy.acceptedContentTypes.joined(separator: ", ")) }
+            var accept: SIPHeaderField {
+                SIPHeaderField(name: .accept, value: policy.acceptedContentTypes.joined(separator: ", "))
+            }
             // The usual case, a Content-Type that is one of the accepted types as written, needs no parse.
             let plainType = contentTypes == 1 ? h.firstIndex(known: KnownHeader.contentType).map(h.valueText(at:)) : nil
-            let typeAccepted = plainType.map { t in
-                // type "/" subtype, both tokens (§20.15): what the parse would accept.
-                t.utf8.count(where: { $0 == UInt8(ascii: "/") }) == 1 && t.utf8.first != UInt8(ascii: "/")
-                    && t.utf8.last != UInt8(ascii: "/") && t.utf8.allSatisfy { $0 == UInt8(ascii: "/") || ASCII.isToken($0) }
-                    && policy.acceptedContentTypes.contains { asciiCaseInsensitiveEquals($0, t) }
-            } ?? false
+            let typeAccepted =
+                plainType.map { t in
+                    // type "/" subtype, both tokens (§20.15): what the parse would accept.
+                    t.utf8.count(where: { $0 == UInt8(ascii: "/") }) == 1 && t.utf8.first != UInt8(ascii: "/")
+                        && t.utf8.last != UInt8(ascii: "/")
+                        && t.utf8.allSatisfy { $0 == UInt8(ascii: "/") || ASCII.isToken($0) }
+                        && policy.acceptedContentTypes.contains { asciiCaseInsensitiveEquals($0, t) }
+                } ?? false
             if typeAccepted {
                 // Checked below as for any type: the content coding.
             } else if let type = try? h.first(.contentType) {
                 let essence = type.essence
                 if !asciiCaseInsensitiveEquals(type.type, "multipart"),
-                   !policy.acceptedContentTypes.contains(where: { asciiCaseInsensitiveEquals($0, essence) }),
-                   !understood.contains(where: { $0.matches(type) }) {
-                    return .reject(SIPRejection(status: 415, detail: "\(essence) bodies are not understood", headers: [accept]))
+                    !policy.acceptedContentTypes.contains(where: { asciiCaseInsensitiveEquals($0, essence) }),
+                    !understood.contains(where: { $0.matches(type) })
+                {
+                    return .reject(
+                        SIPRejection(status: 415, detail: "\(essence) bodies are not understood", headers: [accept]))
                 }
             } else {
                 if h.contains(.contentType) { return badHeader(.contentType) }
@@ -156,15 +170,22 @@ public enum SIPValidator {
             }
             guard let codings = try? h.all(.contentEncoding) else { return badHeader(.contentEncoding) }
             if let coding = codings.first(where: { !asciiCaseInsensitiveEquals($0, "identity") }) {
-                return .reject(SIPRejection(status: 415, detail: "content coding \(coding) is not understood",
-                                            headers: [SIPHeaderField(name: .acceptEncoding, value: "identity")]))
+                return .reject(
+                    SIPRejection(
+                        status: 415, detail: "content coding \(coding) is not understood",
+                        headers: [SIPHeaderField(name: .acceptEncoding, value: "identity")]))
             }
         }
         // RFC 4475 §3.3.15: an INVITE whose Accept (§20.1) excludes every body type the answer can carry.
         if method == .invite, h.contains(.accept) {
             guard let ranges = try? h.all(.accept) else { return badHeader(.accept) }
-            if !ranges.isEmpty, !understood.contains(where: { offered in ranges.contains { $0.matches(offered) && $0.q != 0 } }) {
-                return .reject(SIPRejection(status: 406, detail: "the Accept header excludes \(policy.acceptedContentTypes.joined(separator: ", "))"))
+            if !ranges.isEmpty,
+                !understood.contains(where: { offered in ranges.contains { $0.matches(offered) && $0.q != 0 } })
+            {
+                return .reject(
+                    SIPRejection(
+                        status: 406,
+                        detail: "the Accept header excludes \(policy.acceptedContentTypes.joined(separator: ", "))"))
             }
         }
         return .accept
@@ -184,7 +205,9 @@ public enum SIPValidator {
 
     static func validateResponse(_ m: SIPMessage, policy: SIPValidationPolicy) -> SIPVerdict {
         guard let e = m.essentials, e.viaCount > 0 else { return .drop("a response without Via") }
-        if policy.role == .userAgent, e.viaCount > 1 { return .drop("a response with \(e.viaCount) Via values (§8.1.3.3)") }
+        if policy.role == .userAgent, e.viaCount > 1 {
+            return .drop("a response with \(e.viaCount) Via values (§8.1.3.3)")
+        }
         for name in [SIPHeaderName.from, .to, .callID, .cseq] where !m.headers.contains(name) {
             return .drop("a response without \(name.text)")
         }
@@ -207,9 +230,13 @@ public enum SIPValidator {
     }
 
     /// A best-effort reading of a message that failed to parse, for answering it (RFC 4475 §3.1.2).
-    public static func verdictForUnparseable(_ bytes: [UInt8], _ error: SIPParseError, policy: SIPValidationPolicy) -> SIPVerdict {
-        guard let rough = try? MessageParser.parse(bytes, limits: .default, framing: .datagram, ignoreContentLength: true, lenient: true),
-              case .request(let line) = rough.startLine
+    public static func verdictForUnparseable(_ bytes: [UInt8], _ error: SIPParseError, policy: SIPValidationPolicy)
+        -> SIPVerdict
+    {
+        guard
+            let rough = try? MessageParser.parse(
+                bytes, limits: .default, framing: .datagram, ignoreContentLength: true, lenient: true),
+            case .request(let line) = rough.startLine
         else { return .drop("unparseable: \(error)") }
         guard let vi = rough.headers.firstIndex(known: KnownHeader.via) else { return .drop("no Via to answer to") }
         var s = rough.headers.scanner(at: vi)
@@ -218,16 +245,24 @@ public enum SIPValidator {
         }
         if error.kind == .unsupportedVersion { return reject(505, nil, error.detail) }
         if error.kind == .cseqMethodMismatch, !SIPMethod.standard.contains(line.method) {
-            return .reject(SIPRejection(status: 501, detail: "\(line.method) is not implemented",
-                                        headers: [SIPHeaderField(name: .allow, value: policy.allowedMethods.map(\.rawValue).joined(separator: ", "))]))
+            return .reject(
+                SIPRejection(
+                    status: 501, detail: "\(line.method) is not implemented",
+                    headers: [
+                        SIPHeaderField(
+                            name: .allow, value: policy.allowedMethods.map(\.rawValue).joined(separator: ", "))
+                    ]))
         }
         return reject(400, nil, error.description)
     }
 
     /// The response for bytes that failed to parse but can be answered, or nil.
-    public static func rejectionResponse(for bytes: [UInt8], error: SIPParseError, policy: SIPValidationPolicy = .userAgent) -> SIPMessage? {
+    public static func rejectionResponse(
+        for bytes: [UInt8], error: SIPParseError, policy: SIPValidationPolicy = .userAgent
+    ) -> SIPMessage? {
         guard case .reject(let r) = verdictForUnparseable(bytes, error, policy: policy),
-              let rough = try? MessageParser.parse(bytes, limits: .default, framing: .datagram, ignoreContentLength: true, lenient: true)
+            let rough = try? MessageParser.parse(
+                bytes, limits: .default, framing: .datagram, ignoreContentLength: true, lenient: true)
         else { return nil }
         return r.response(to: rough)
     }

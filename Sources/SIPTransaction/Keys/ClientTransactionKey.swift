@@ -188,8 +188,10 @@ enum KeyText {
     }
 
     /// Writes `host:digits` at `start` of `out`, the host in lower case; returns the index after it.
-    static func writeSentBy(host: some Collection<UInt8>, digits: String, into out: UnsafeMutableRawBufferPointer,
-                            at start: Int) -> Int {
+    static func writeSentBy(
+        host: some Collection<UInt8>, digits: String, into out: UnsafeMutableRawBufferPointer,
+        at start: Int
+    ) -> Int {
         var i = start
         for b in host {
             out[i] = b >= 65 && b <= 90 ? b + 32 : b

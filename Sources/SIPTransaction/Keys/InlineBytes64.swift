@@ -28,7 +28,8 @@ package struct InlineBytes64: Hashable, Sendable {
     package static func copy(_ part: some Collection<UInt8>, into out: UnsafeMutableRawBufferPointer, at i: inout Int) {
         let start = i
         let copied = part.withContiguousStorageIfAvailable { source in
-            UnsafeMutableRawBufferPointer(rebasing: out[start..<start + source.count]).copyMemory(from: UnsafeRawBufferPointer(source))
+            UnsafeMutableRawBufferPointer(rebasing: out[start..<start + source.count]).copyMemory(
+                from: UnsafeRawBufferPointer(source))
             return source.count
         }
         if let copied {

@@ -34,7 +34,8 @@ struct PackedKeyText: Hashable, Sendable {
 
     /// Packs a branch and a sent-by already written `host:port`. Nil when they do not fit.
     init?(branch: String, sentBy: String) {
-        let b = branch.utf8.count, s = sentBy.utf8.count
+        let b = branch.utf8.count
+        let s = sentBy.utf8.count
         guard b + s <= Self.capacity else { return nil }
         bytes.withUnsafeMutableBytes { out in
             var i = 0

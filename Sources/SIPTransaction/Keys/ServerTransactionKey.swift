@@ -32,8 +32,10 @@ public struct ServerTransactionKey: Hashable, Sendable, CustomStringConvertible,
         public var topVia: String
 
         /// An identity from its parts.
-        public init(requestURI: String, toTag: String?, fromTag: String?, callID: String, cseqNumber: UInt32,
-                    topVia: String) {
+        public init(
+            requestURI: String, toTag: String?, fromTag: String?, callID: String, cseqNumber: UInt32,
+            topVia: String
+        ) {
             self.requestURI = requestURI
             self.toTag = toTag
             self.fromTag = fromTag
@@ -122,8 +124,9 @@ public struct ServerTransactionKey: Hashable, Sendable, CustomStringConvertible,
         guard let callID = e.callID, let n = e.cseqNumber, let uri = request.requestURI, let via = request.topVia else {
             return nil
         }
-        let id = RFC2543Identity(requestURI: uri.description, toTag: e.toTag?.string, fromTag: e.fromTag?.string,
-                                 callID: callID.string, cseqNumber: n, topVia: via.description)
+        let id = RFC2543Identity(
+            requestURI: uri.description, toTag: e.toTag?.string, fromTag: e.fromTag?.string,
+            callID: callID.string, cseqNumber: n, topVia: via.description)
         self.init(rfc2543: id, method: method)
     }
 
@@ -132,7 +135,8 @@ public struct ServerTransactionKey: Hashable, Sendable, CustomStringConvertible,
     /// RFC 3261 branches: an RFC 2543 key needs the Request-URI, which a response does not carry.
     public init?(response: SIPMessage) {
         guard response.isResponse, let e = response.essentials, let b = e.branch, KeyText.hasMagicCookie(b),
-              let host = e.sentByHost, !host.isEmpty, let m = e.cseqMethod, !m.isEmpty else { return nil }
+            let host = e.sentByHost, !host.isEmpty, let m = e.cseqMethod, !m.isEmpty
+        else { return nil }
         let port = e.sentByPort ?? KeyText.defaultPort(transport: e.transport?.string)
         self.init(method: SIPMethod(m.string), storage: .rfc3261(b, host: host, port: port))
     }
@@ -212,8 +216,10 @@ public struct ServerTransactionKey: Hashable, Sendable, CustomStringConvertible,
             return KeyText.format([b, method.rawValue, s])
         case .rfc2543(let l):
             let i = l.identity
-            return KeyText.format(["2543", method.rawValue, i.requestURI, i.callID, String(i.cseqNumber),
-                                   i.fromTag ?? "", i.toTag ?? "", i.topVia])
+            return KeyText.format([
+                "2543", method.rawValue, i.requestURI, i.callID, String(i.cseqNumber),
+                i.fromTag ?? "", i.toTag ?? "", i.topVia,
+            ])
         }
     }
 
@@ -225,8 +231,9 @@ public struct ServerTransactionKey: Hashable, Sendable, CustomStringConvertible,
             self.init(branch: f[0], sentBy: f[2], method: SIPMethod(f[1]))
         } else if f.count == 8, f[0] == "2543" {
             guard !f[1].isEmpty, let n = UInt32(f[4]) else { return nil }
-            let id = RFC2543Identity(requestURI: f[2], toTag: f[6].isEmpty ? nil : f[6],
-                                     fromTag: f[5].isEmpty ? nil : f[5], callID: f[3], cseqNumber: n, topVia: f[7])
+            let id = RFC2543Identity(
+                requestURI: f[2], toTag: f[6].isEmpty ? nil : f[6],
+                fromTag: f[5].isEmpty ? nil : f[5], callID: f[3], cseqNumber: n, topVia: f[7])
             self.init(rfc2543: id, method: SIPMethod(f[1]))
         } else {
             return nil

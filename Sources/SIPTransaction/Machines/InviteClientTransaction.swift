@@ -72,8 +72,10 @@ public struct InviteClientTransaction: TransactionStateMachine {
 
     /// A transaction for `invite`, not yet started. Nil when `invite` is not an INVITE or has no
     /// top Via branch (RFC 3261 §8.1.1.7 requires one).
-    public init?(invite: SIPMessage, reliability: TransportReliability, timers: TransactionTimers = .default,
-                 timeoutReport: ClientTimeoutReport = .error) {
+    public init?(
+        invite: SIPMessage, reliability: TransportReliability, timers: TransactionTimers = .default,
+        timeoutReport: ClientTimeoutReport = .error
+    ) {
         guard invite.method == .invite, let key = ClientTransactionKey(request: invite) else { return nil }
         self.key = key
         self.reliability = reliability

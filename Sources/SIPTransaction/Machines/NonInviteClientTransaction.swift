@@ -55,8 +55,10 @@ public struct NonInviteClientTransaction: TransactionStateMachine {
 
     /// A transaction for `request`, not yet started. Nil for an INVITE or an ACK (RFC 3261 §17.1:
     /// an ACK has no client transaction), or a request with no top Via branch (§8.1.1.7).
-    public init?(request: SIPMessage, reliability: TransportReliability, timers: TransactionTimers = .default,
-                 timeoutReport: ClientTimeoutReport = .error) {
+    public init?(
+        request: SIPMessage, reliability: TransportReliability, timers: TransactionTimers = .default,
+        timeoutReport: ClientTimeoutReport = .error
+    ) {
         guard let m = request.method, m != .invite, m != .ack, let key = ClientTransactionKey(request: request) else {
             return nil
         }

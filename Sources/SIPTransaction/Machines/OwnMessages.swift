@@ -5,8 +5,9 @@ import SIPSyntax
 /// (§8.1.3.1).
 enum OwnMessages {
     /// No limit stands in the way of reading back bytes this process serialized itself.
-    static let ownLimits = SIPLimits(maxMessageSize: .max, maxHeaderCount: .max, maxHeaderLineLength: .max,
-                                     maxStartLineLength: .max, maxViaCount: .max, maxBodySize: .max)
+    static let ownLimits = SIPLimits(
+        maxMessageSize: .max, maxHeaderCount: .max, maxHeaderLineLength: .max,
+        maxStartLineLength: .max, maxViaCount: .max, maxBodySize: .max)
 
     /// The bytes a transaction keeps to re-send, without the spare capacity serialization may leave
     /// (it reserves ahead and grows by doubling): a live transaction holds what it must retransmit
@@ -32,8 +33,9 @@ enum OwnMessages {
     /// Max-Forwards (§8.1.1.6) as the INVITE had it, or 70.
     static func ack(for invite: SIPMessage, response: SIPMessage) -> SIPMessage? {
         guard let uri = invite.requestURI, let via = invite.topVia, let cseq = invite.cseq,
-              let from = invite.headers[SIPHeaderName.from], let to = response.headers[SIPHeaderName.to],
-              let callID = invite.headers[SIPHeaderName.callID] else { return nil }
+            let from = invite.headers[SIPHeaderName.from], let to = response.headers[SIPHeaderName.to],
+            let callID = invite.headers[SIPHeaderName.callID]
+        else { return nil }
         var ack = SIPMessage.request(method: .ack, uri: uri)
         ack.headers.append(SIPHeaderName.via, via.description)
         for route in invite.headers.values(SIPHeaderName.route) { ack.headers.append(SIPHeaderName.route, route) }

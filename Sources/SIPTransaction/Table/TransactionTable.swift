@@ -50,8 +50,10 @@ public struct TransactionTable: Sendable {
         public var maxTransactions: Int
 
         /// The RFC's timers, timeouts as errors, at most one million live transactions.
-        public init(timers: TransactionTimers = .default, timeoutReport: ClientTimeoutReport = .error,
-                    maxTransactions: Int = 1_000_000) {
+        public init(
+            timers: TransactionTimers = .default, timeoutReport: ClientTimeoutReport = .error,
+            maxTransactions: Int = 1_000_000
+        ) {
             self.timers = timers
             self.timeoutReport = timeoutReport
             self.maxTransactions = maxTransactions
@@ -119,11 +121,15 @@ public struct TransactionTable: Sendable {
     /// The live INVITE client transaction with `key`.
     public func inviteClient(_ key: ClientTransactionKey) -> InviteClientTransaction? { inviteClients[key]?.machine }
     /// The live non-INVITE client transaction with `key`.
-    public func nonInviteClient(_ key: ClientTransactionKey) -> NonInviteClientTransaction? { nonInviteClients[key]?.machine }
+    public func nonInviteClient(_ key: ClientTransactionKey) -> NonInviteClientTransaction? {
+        nonInviteClients[key]?.machine
+    }
     /// The live INVITE server transaction with `key`.
     public func inviteServer(_ key: ServerTransactionKey) -> InviteServerTransaction? { inviteServers[key]?.machine }
     /// The live non-INVITE server transaction with `key`.
-    public func nonInviteServer(_ key: ServerTransactionKey) -> NonInviteServerTransaction? { nonInviteServers[key]?.machine }
+    public func nonInviteServer(_ key: ServerTransactionKey) -> NonInviteServerTransaction? {
+        nonInviteServers[key]?.machine
+    }
 
     /// The context the transaction `key` was made with (``receive(_:reliability:serverKey:context:)``,
     /// ``send(request:reliability:context:)``): while it is live, and right after the event that
@@ -134,8 +140,10 @@ public struct TransactionTable: Sendable {
         if let ended, ended.key == key { return ended.context }
         let live: Context??
         switch key {
-        case .client(let k): live = k.method == .invite ? inviteClients[k].map(\.context) : nonInviteClients[k].map(\.context)
-        case .server(let k): live = k.method == .invite ? inviteServers[k].map(\.context) : nonInviteServers[k].map(\.context)
+        case .client(let k):
+            live = k.method == .invite ? inviteClients[k].map(\.context) : nonInviteClients[k].map(\.context)
+        case .server(let k):
+            live = k.method == .invite ? inviteServers[k].map(\.context) : nonInviteServers[k].map(\.context)
         }
         return live ?? nil
     }
@@ -188,12 +196,15 @@ public struct TransactionTable: Sendable {
     /// `serverKey`, for a request, is its key (``ServerTransactionKey/init(request:)``) when the
     /// caller has computed it already; the table then does not compute it again. `context` goes
     /// with a server transaction the request makes (``context(of:)``), and is dropped otherwise.
-    public mutating func receive(_ message: SIPMessage, reliability: TransportReliability,
-                                 serverKey: ServerTransactionKey? = nil, context: Context? = nil) -> Received {
+    public mutating func receive(
+        _ message: SIPMessage, reliability: TransportReliability,
+        serverKey: ServerTransactionKey? = nil, context: Context? = nil
+    ) -> Received {
         ended = nil
         if message.isResponse {
             guard let k = ClientTransactionKey(response: message) else { return .rejected(.unmatchable) }
-            let actions = k.method == .invite
+            let actions =
+                k.method == .invite
                 ? Self.run(.client(k), k, in: &inviteClients, ended: &ended) { $0.received(message) }
                 : Self.run(.client(k), k, in: &nonInviteClients, ended: &ended) { $0.received(message) }
             guard let actions else { return .unmatched }
@@ -230,7 +241,8 @@ public struct TransactionTable: Sendable {
                 if actions.terminates { forgetRFC2543Ack(of: k) }
                 return .server(k, actions, isNew: false)
             }
-        } else if let actions = Self.run(.server(k), k, in: &nonInviteServers, ended: &ended, { $0.received(message) }) {
+        } else if let actions = Self.run(.server(k), k, in: &nonInviteServers, ended: &ended, { $0.received(message) })
+        {
             return .server(k, actions, isNew: false)
         }
         if method == .ack { return .unmatched }
@@ -241,7 +253,8 @@ public struct TransactionTable: Sendable {
     /// transport it goes out on, with `context` kept for it (``context(of:)``). Returns its key and
     /// first actions (send, start timers).
     public mutating func send(request: SIPMessage, reliability: TransportReliability, context: Context? = nil)
-        throws(TransactionTableError) -> (key: ClientTransactionKey, actions: TransactionActions) {
+        throws(TransactionTableError) -> (key: ClientTransactionKey, actions: TransactionActions)
+    {
         ended = nil
         guard let method = request.method else { throw .missingBranch }
         if method == .ack { throw .ackHasNoTransaction }
@@ -252,14 +265,20 @@ public struct TransactionTable: Sendable {
         }
         let c = configuration
         if method == .invite {
-            guard var t = InviteClientTransaction(invite: request, reliability: reliability, timers: c.timers,
-                                                  timeoutReport: c.timeoutReport) else { throw .missingBranch }
+            guard
+                var t = InviteClientTransaction(
+                    invite: request, reliability: reliability, timers: c.timers,
+                    timeoutReport: c.timeoutReport)
+            else { throw .missingBranch }
             let actions = t.start()
             inviteClients[k] = Slot(machine: t, context: context)
             return (k, actions)
         }
-        guard var t = NonInviteClientTransaction(request: request, reliability: reliability, timers: c.timers,
-                                                 timeoutReport: c.timeoutReport) else { throw .missingBranch }
+        guard
+            var t = NonInviteClientTransaction(
+                request: request, reliability: reliability, timers: c.timers,
+                timeoutReport: c.timeoutReport)
+        else { throw .missingBranch }
         let actions = t.start()
         nonInviteClients[k] = Slot(machine: t, context: context)
         return (k, actions)
@@ -310,7 +329,9 @@ public struct TransactionTable: Sendable {
     private mutating func perform(_ operation: Operation, on key: TransactionKey) -> TransactionActions? {
         switch key {
         case .client(let k):
-            if k.method == .invite { return Self.run(key, k, in: &inviteClients, ended: &ended) { $0.perform(operation) } }
+            if k.method == .invite {
+                return Self.run(key, k, in: &inviteClients, ended: &ended) { $0.perform(operation) }
+            }
             return Self.run(key, k, in: &nonInviteClients, ended: &ended) { $0.perform(operation) }
         case .server(let k):
             if k.method == .invite {
@@ -348,7 +369,8 @@ public struct TransactionTable: Sendable {
     /// acknowledges; remember the key such an ACK computes.
     private mutating func noteRFC2543Response(_ response: SIPMessage, on key: ServerTransactionKey) {
         guard let status = response.status, status >= 200, let tag = response.to?.tag, tag != key.rfc2543?.toTag,
-              let ackKey = key.withToTag(tag) else { return }
+            let ackKey = key.withToTag(tag)
+        else { return }
         if let old = rfc2543AckOf[key] { rfc2543Acks[old] = nil }
         rfc2543Acks[ackKey] = key
         rfc2543AckOf[key] = ackKey

@@ -27,7 +27,8 @@ struct DeadlineHeap<Key: Sendable>: Sendable {
     /// key that holds a reference, on every step of every sift).
     @inlinable @inline(__always)
     static func precedes(_ p: UnsafeMutableBufferPointer<Entry>, _ a: Int, _ b: Int) -> Bool {
-        let x = p.baseAddress! + a, y = p.baseAddress! + b
+        let x = p.baseAddress! + a
+        let y = p.baseAddress! + b
         return x.pointee.deadline < y.pointee.deadline
             || (x.pointee.deadline == y.pointee.deadline && x.pointee.sequence < y.pointee.sequence)
     }
@@ -80,7 +81,8 @@ struct DeadlineHeap<Key: Sendable>: Sendable {
         entries.withUnsafeMutableBufferPointer { p in
             var i = start
             while true {
-                let l = 2 * i + 1, r = l + 1
+                let l = 2 * i + 1
+                let r = l + 1
                 var m = i
                 if l < p.count, Self.precedes(p, l, m) { m = l }
                 if r < p.count, Self.precedes(p, r, m) { m = r }

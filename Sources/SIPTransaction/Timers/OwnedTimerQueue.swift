@@ -133,7 +133,9 @@ public struct OwnedTimerQueue<Owner: TimerOwner>: TransactionTimerStore, Sendabl
 
     /// Cancels `timer` for `owner` if it is pending.
     @inlinable public mutating func cancel(_ timer: TransactionTimer, for owner: Owner) {
-        if owner.timerPlaces.remove(timer) != nil || (!overflow.isEmpty && overflow.removeValue(forKey: OverflowKey(owner, timer)) != nil) {
+        if owner.timerPlaces.remove(timer) != nil
+            || (!overflow.isEmpty && overflow.removeValue(forKey: OverflowKey(owner, timer)) != nil)
+        {
             pendingCount -= 1
         }
     }
@@ -193,7 +195,9 @@ public struct OwnedTimerQueue<Owner: TimerOwner>: TransactionTimerStore, Sendabl
     @inlinable mutating func earliest() -> (Duration, Int)? {
         while let top = heap.top, !isLive(top) { heap.popTop() }
         var found = false
-        var deadline = Duration.zero, sequence: UInt64 = 0, source = -1
+        var deadline = Duration.zero
+        var sequence: UInt64 = 0
+        var source = -1
         if let top = heap.top {
             found = true
             deadline = top.deadline
@@ -280,7 +284,7 @@ extension DeadlineRing {
     /// Whether the first entry is still its transaction's timer (false for an empty ring).
     @inlinable
     func isFirstLive<Owner>(overflow: [OwnedTimerQueue<Owner>.OverflowKey: UInt64]) -> Bool
-        where Key == OwnedTimerQueue<Owner>.Slot {
+    where Key == OwnedTimerQueue<Owner>.Slot {
         guard count > 0, let e = storage[head] else { return false }
         return OwnedTimerQueue<Owner>.isLive(e, overflow: overflow)
     }

@@ -143,7 +143,8 @@ public struct TimerQueue<ID: Hashable & Sendable>: TransactionTimerStore, Sendab
 
     /// Puts `timer` in `p`; whether it fitted, and the sequence number it replaced there.
     @inlinable static func place(_ timer: TransactionTimer, _ sequence: UInt64, in p: inout Pending)
-        -> (placed: Bool, replaced: UInt64?) {
+        -> (placed: Bool, replaced: UInt64?)
+    {
         let old = p.places.sequence(of: timer)
         return (p.places.set(timer, sequence), old)
     }
@@ -216,7 +217,8 @@ public struct TimerQueue<ID: Hashable & Sendable>: TransactionTimerStore, Sendab
 
     /// `d` rounded up to a multiple of `step`, in whole nanoseconds.
     @inlinable static func roundedUp(_ d: Duration, to step: Duration) -> Duration {
-        let n = d.wholeNanoseconds, q = step.wholeNanoseconds
+        let n = d.wholeNanoseconds
+        let q = step.wholeNanoseconds
         guard q > 0, n > 0 else { return d }
         let r = n % q
         return r == 0 ? d : .nanoseconds(n - r + q)
@@ -255,7 +257,8 @@ public struct TimerQueue<ID: Hashable & Sendable>: TransactionTimerStore, Sendab
 
     @inlinable mutating func compactIfMostlyStale() {
         guard heap.isMostlyStale(liveCount: pendingCount) else { return }
-        let live = self.live, overflow = self.overflow
+        let live = self.live
+        let overflow = self.overflow
         heap.compact { Self.isLive($0, live: live, overflow: overflow) }
     }
 }

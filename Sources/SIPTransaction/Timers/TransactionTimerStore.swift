@@ -20,8 +20,10 @@ extension TransactionTimerStore {
     /// A start of the timer `held` is not applied but returned: the caller starts it later, if it
     /// is still wanted then (the stack holds a new INVITE's Trying timer until its core had it).
     @inlinable @discardableResult
-    public mutating func apply(_ actions: TransactionActions, for transaction: Transaction,
-                               holding held: TransactionTimer? = nil) -> Duration? {
+    public mutating func apply(
+        _ actions: TransactionActions, for transaction: Transaction,
+        holding held: TransactionTimer? = nil
+    ) -> Duration? {
         var heldDelay: Duration?
         for action in actions {
             switch action {

@@ -134,8 +134,10 @@ public struct TransactionTimers: Sendable, Hashable, CustomStringConvertible {
     public static let `default` = TransactionTimers()
 
     /// Timers from T1, T2 and T4 (RFC 3261 §17.1.1.1); the defaults are the RFC's.
-    public init(t1: Duration = .milliseconds(500), t2: Duration = .seconds(4), t4: Duration = .seconds(5),
-                timerDUnreliable: Duration = .seconds(32), tryingDelay: Duration = .milliseconds(200)) {
+    public init(
+        t1: Duration = .milliseconds(500), t2: Duration = .seconds(4), t4: Duration = .seconds(5),
+        timerDUnreliable: Duration = .seconds(32), tryingDelay: Duration = .milliseconds(200)
+    ) {
         t1Nanoseconds = t1.wholeNanoseconds
         t2Nanoseconds = t2.wholeNanoseconds
         t4Nanoseconds = t4.wholeNanoseconds

@@ -16,7 +16,8 @@ let timerConfigurations = [rfcTimers, fastTimers]
 /// starts at T1 and doubles (capped at T2 when `capped`), up to (not including) `end`: RFC 3261
 /// §17.1.1.2 (Timer A, uncapped), §17.1.2.2 (Timer E) and §17.2.1 (Timer G).
 func retransmissionInstants(from start: Duration, t1: Duration, t2: Duration, capped: Bool, before end: Duration)
-    -> [Duration] {
+    -> [Duration]
+{
     var out = [start]
     var t = start
     var interval = t1
@@ -86,7 +87,9 @@ struct VirtualClock<Machine: TransactionStateMachine> {
     var sentLines: [String] { sends.map { firstLine($0.bytes) } }
 
     /// The status codes (or methods) passed to the TU, in order.
-    var passedSummary: [String] { passed.map { $0.message.status.map(String.init) ?? $0.message.method?.rawValue ?? "?" } }
+    var passedSummary: [String] {
+        passed.map { $0.message.status.map(String.init) ?? $0.message.method?.rawValue ?? "?" }
+    }
 }
 
 /// The start line of a serialized message.
@@ -103,7 +106,9 @@ struct TableClock {
     var errors: [(at: Duration, error: TransactionError)] = []
     var terminated: [(at: Duration, key: TransactionKey)] = []
 
-    init(_ configuration: TransactionTable.Configuration = .init()) { table = TransactionTable(configuration: configuration) }
+    init(_ configuration: TransactionTable.Configuration = .init()) {
+        table = TransactionTable(configuration: configuration)
+    }
 
     var now: Duration { queue.now }
 
@@ -122,7 +127,9 @@ struct TableClock {
 
     /// A message from the transport; applies the actions and returns the outcome.
     @discardableResult
-    mutating func receive(_ message: SIPMessage, reliability: TransportReliability = .unreliable) -> TransactionTable.Received {
+    mutating func receive(_ message: SIPMessage, reliability: TransportReliability = .unreliable)
+        -> TransactionTable.Received
+    {
         let r = table.receive(message, reliability: reliability)
         switch r {
         case .client(let k, let a): apply(a, for: .client(k))
@@ -132,7 +139,9 @@ struct TableClock {
         return r
     }
 
-    mutating func send(request: SIPMessage, reliability: TransportReliability = .unreliable) throws -> ClientTransactionKey {
+    mutating func send(request: SIPMessage, reliability: TransportReliability = .unreliable) throws
+        -> ClientTransactionKey
+    {
         let (k, a) = try table.send(request: request, reliability: reliability)
         apply(a, for: .client(k))
         return k

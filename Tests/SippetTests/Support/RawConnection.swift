@@ -22,8 +22,10 @@ final class RawConnection: Sendable {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let context {
-                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: context,
-                                                                                          serverHostname: nil))
+                        try channel.pipeline.syncOperations.addHandler(
+                            NIOSSLClientHandler(
+                                context: context,
+                                serverHostname: nil))
                     }
                     try channel.pipeline.syncOperations.addHandler(RawReader(state: state))
                 }
@@ -161,15 +163,18 @@ enum RawWebSocket {
 
     /// A handshake request for `host`, offering `subprotocol` when given.
     static func handshake(host: String, subprotocol: String? = "sip") -> String {
-        var text = "GET / HTTP/1.1\r\nHost: \(host)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        var text =
+            "GET / HTTP/1.1\r\nHost: \(host)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             + "Sec-WebSocket-Key: \(sampleKey)\r\nSec-WebSocket-Version: 13\r\n"
         if let subprotocol { text += "Sec-WebSocket-Protocol: \(subprotocol)\r\n" }
         return text + "\r\n"
     }
 
     /// A frame; `length` overrides the payload length written in the header.
-    static func frame(_ opcode: UInt8, fin: Bool = true, _ payload: [UInt8], masked: Bool = true,
-                      length: Int? = nil) -> [UInt8] {
+    static func frame(
+        _ opcode: UInt8, fin: Bool = true, _ payload: [UInt8], masked: Bool = true,
+        length: Int? = nil
+    ) -> [UInt8] {
         let count = length ?? payload.count
         var out: [UInt8] = [(fin ? 0x80 : 0) | opcode]
         let mask: UInt8 = masked ? 0x80 : 0
@@ -192,8 +197,10 @@ enum RawWebSocket {
     /// The end of the HTTP response head in `bytes`, if it has arrived.
     static func headEnd(_ bytes: [UInt8]) -> Int? {
         guard bytes.count >= 4 else { return nil }
-        for i in 0...(bytes.count - 4) where bytes[i] == 13 && bytes[i + 1] == 10 && bytes[i + 2] == 13
-            && bytes[i + 3] == 10 {
+        for i in 0...(bytes.count - 4)
+        where bytes[i] == 13 && bytes[i + 1] == 10 && bytes[i + 2] == 13
+            && bytes[i + 3] == 10
+        {
             return i + 4
         }
         return nil

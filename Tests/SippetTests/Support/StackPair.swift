@@ -19,7 +19,8 @@ enum TestTransport: String, CaseIterable, Sendable, CustomStringConvertible {
         case .tcp: return try TCPTransport(host: host, port: 0, settings: settings)
         case .tls: return try TCPTransport(host: host, port: 0, tls: try TestPKI.shared.serverTLS(), settings: settings)
         case .ws: return try WebSocketTransport(host: host, port: 0, settings: settings)
-        case .wss: return try WebSocketTransport(host: host, port: 0, tls: try TestPKI.shared.serverTLS(), settings: settings)
+        case .wss:
+            return try WebSocketTransport(host: host, port: 0, tls: try TestPKI.shared.serverTLS(), settings: settings)
         }
     }
 }
@@ -45,9 +46,11 @@ struct StackPair {
     /// A Request-URI that reaches the UAS over the transport under test.
     let target: String
 
-    static func start(_ transport: TestTransport, host: String, uas options: TestUAS.Options = TestUAS.Options(),
-                      configuration: SIPStack.Configuration = testConfiguration(),
-                      names: (uac: String, uas: String) = ("uac", "uas")) async throws -> StackPair {
+    static func start(
+        _ transport: TestTransport, host: String, uas options: TestUAS.Options = TestUAS.Options(),
+        configuration: SIPStack.Configuration = testConfiguration(),
+        names: (uac: String, uas: String) = ("uac", "uas")
+    ) async throws -> StackPair {
         let uas = SIPStack(name: names.uas, configuration: configuration, transports: [try transport.make(host: host)])
         let core = TestUAS(options)
         uas.register(core: core)
@@ -59,8 +62,9 @@ struct StackPair {
             throw SIPStackError.notRunning
         }
         let param = transport == .udp ? "" : ";transport=\(transport.rawValue)"
-        return StackPair(uac: uac, uas: uas, log: log, uasCore: core, transport: transport,
-                         target: "sip:bob@\(h):\(port)\(param)")
+        return StackPair(
+            uac: uac, uas: uas, log: log, uasCore: core, transport: transport,
+            target: "sip:bob@\(h):\(port)\(param)")
     }
 
     func shutdown() async {

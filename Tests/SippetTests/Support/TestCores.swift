@@ -98,8 +98,11 @@ final class EventLog: Sendable {
             for await event in events {
                 state.withLockedValue { $0.append(event) }
                 // Acknowledge 2xx responses to INVITEs (their retransmissions too).
-                if case .response(let r, let key) = event, let s = r.status, s >= 200, s < 300, r.cseq?.method == .invite {
-                    let invite = key.flatMap { k in invites.withLockedValue { $0[k] } }
+                if case .response(let r, let key) = event, let s = r.status, s >= 200, s < 300,
+                    r.cseq?.method == .invite
+                {
+                    let invite =
+                        key.flatMap { k in invites.withLockedValue { $0[k] } }
                         ?? invites.withLockedValue { $0.values.first { $0.callID == r.callID } }
                     if let ack = invite?.makeAck(for: r) { _ = try? stack.send(ack) }
                 }
@@ -156,12 +159,15 @@ struct Dialer {
     var from = "sip:alice@example.com"
     var to: String
 
-    func request(_ method: SIPMethod, _ uri: String, callID: String = SIPIdentifiers.callID(), cseq: UInt32 = 1,
-                 extra: [(SIPHeaderName, String)] = []) throws -> SIPMessage {
-        let fields: [(SIPHeaderName, String)] = [
-            (.from, "<\(from)>;tag=\(SIPIdentifiers.tag())"), (.to, "<\(to)>"), (.callID, callID),
-            (.cseq, "\(cseq) \(method)"), (.contact, "<\(from)>"),
-        ] + extra
+    func request(
+        _ method: SIPMethod, _ uri: String, callID: String = SIPIdentifiers.callID(), cseq: UInt32 = 1,
+        extra: [(SIPHeaderName, String)] = []
+    ) throws -> SIPMessage {
+        let fields: [(SIPHeaderName, String)] =
+            [
+                (.from, "<\(from)>;tag=\(SIPIdentifiers.tag())"), (.to, "<\(to)>"), (.callID, callID),
+                (.cseq, "\(cseq) \(method)"), (.contact, "<\(from)>"),
+            ] + extra
         return .request(method: method, uri: try URI(uri), headers: fields)
     }
 

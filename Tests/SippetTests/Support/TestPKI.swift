@@ -48,7 +48,8 @@ struct TestPKI: Sendable {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
         process.arguments = arguments
         if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-        let output = Pipe(), errors = Pipe()
+        let output = Pipe()
+        let errors = Pipe()
         process.standardOutput = output
         process.standardError = errors
         let stdin = Pipe()
@@ -60,8 +61,9 @@ struct TestPKI: Sendable {
         let err = errors.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
-            throw OpenSSLError(arguments: arguments, status: process.terminationStatus,
-                               output: String(decoding: err, as: UTF8.self))
+            throw OpenSSLError(
+                arguments: arguments, status: process.terminationStatus,
+                output: String(decoding: err, as: UTF8.self))
         }
         return Array(out)
     }
@@ -79,7 +81,9 @@ struct TestPKI: Sendable {
             try text.write(toFile: dir + "/" + name, atomically: true, encoding: .utf8)
         }
         // Own configuration files, so that the system's openssl.cnf adds no extension of its own.
-        try write("ca.cnf", """
+        try write(
+            "ca.cnf",
+            """
             [req]
             distinguished_name = dn
             prompt = no
@@ -91,7 +95,9 @@ struct TestPKI: Sendable {
             keyUsage = critical,keyCertSign,cRLSign
             subjectKeyIdentifier = hash
             """)
-        try write("server.cnf", """
+        try write(
+            "server.cnf",
+            """
             [req]
             distinguished_name = dn
             prompt = no
@@ -106,19 +112,26 @@ struct TestPKI: Sendable {
             authorityKeyIdentifier = keyid
             """)
         let curve = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-        try openssl(["req", "-x509", "-config", "ca.cnf"] + curve
-                    + ["-keyout", "ca-key.pem", "-out", "ca.pem", "-days", "2"], in: dir)
-        try openssl(["req", "-new", "-config", "server.cnf"] + curve
-                    + ["-keyout", "server-key.pem", "-out", "server.csr"], in: dir)
+        try openssl(
+            ["req", "-x509", "-config", "ca.cnf"] + curve
+                + ["-keyout", "ca-key.pem", "-out", "ca.pem", "-days", "2"], in: dir)
+        try openssl(
+            ["req", "-new", "-config", "server.cnf"] + curve
+                + ["-keyout", "server-key.pem", "-out", "server.csr"], in: dir)
         let serial = "0x" + (0..<8).map { _ in String(format: "%02x", UInt8.random(in: 1...255)) }.joined()
-        try openssl(["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem",
-                     "-set_serial", serial, "-days", "2", "-extfile", "server.cnf", "-extensions", "server",
-                     "-out", "server.pem"], in: dir)
-        let chain = try String(contentsOfFile: dir + "/server.pem", encoding: .utf8)
+        try openssl(
+            [
+                "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem",
+                "-set_serial", serial, "-days", "2", "-extfile", "server.cnf", "-extensions", "server",
+                "-out", "server.pem",
+            ], in: dir)
+        let chain =
+            try String(contentsOfFile: dir + "/server.pem", encoding: .utf8)
             + String(contentsOfFile: dir + "/ca.pem", encoding: .utf8)
         try write("server-chain.pem", chain)
-        return TestPKI(directory: dir, caPath: dir + "/ca.pem", certificateChainPath: dir + "/server-chain.pem",
-                       privateKeyPath: dir + "/server-key.pem")
+        return TestPKI(
+            directory: dir, caPath: dir + "/ca.pem", certificateChainPath: dir + "/server-chain.pem",
+            privateKeyPath: dir + "/server-key.pem")
     }
 }
 
