@@ -91,8 +91,11 @@ public final class UDPTransport: SIPTransport {
     public func start(delegate: any SIPTransportDelegate) async throws {
         let c = configuration
         func bootstrap(_ group: any EventLoopGroup, reusePort: Bool) -> DatagramBootstrap {
+            // No SO_REUSEADDR: for UDP it lets a second socket bind an address another socket
+            // holds, and lets the kernel hand out such an address for port 0. Two transports
+            // then share a port and one of them silently stops receiving. (UDP has no
+            // TIME_WAIT, so a restarted server needs it for nothing.)
             DatagramBootstrap(group: group)
-                .channelOption(.socketOption(.so_reuseaddr), value: 1)
                 .channelOption(.socketOption(NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: reusePort ? 1 : 0)
                 .channelOption(.datagramVectorReadMessageCount, value: c.vectorReadCount)
                 // The read manager cuts the buffer into one slot per datagram of the vector:
