@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import SIPSyntax
@@ -82,5 +83,26 @@ extension ParserInternalsTests {
             )
             #expect(m.method?.rawValue == name)
         }
+    }
+}
+
+@Suite("Generated code")
+struct GeneratedCodeTests {
+    /// The header-name tables and switch in `SIPHeaderName.swift` are written by
+    /// `scripts/generate-header-names.py` from its one table; `--check` fails (exit 1) when the file
+    /// differs from what the script writes, so an edit by hand or a table change not regenerated
+    /// fails here.
+    @Test("SIPHeaderName.swift is what scripts/generate-header-names.py writes") func headerNamesUpToDate() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "scripts/generate-header-names.py", "--check"]
+        process.currentDirectoryURL = Corpus.packageRoot
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        process.waitUntilExit()
+        let said = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(process.terminationStatus == 0, "\(said)")
     }
 }

@@ -50,6 +50,7 @@ enum KnownHeader {
         let isList: Bool
     }
 
+    // BEGIN GENERATED table by scripts/generate-header-names.py — do not edit
     // swift-format-ignore
     static let all: [Entry] = [
         Entry(name: "Accept", compact: nil, isList: true),
@@ -118,12 +119,14 @@ enum KnownHeader {
         Entry(name: "Warning", compact: nil, isList: true),
         Entry(name: "WWW-Authenticate", compact: nil, isList: false),
     ]
+    // END GENERATED table
 
     /// The id (1-based) of the header named by `bytes[range]`, long or compact form, any case.
     static func lookup(_ bytes: [UInt8], _ range: Range<Int>) -> UInt8? {
         bytes.withUnsafeBufferPointer { lookup($0, range) }
     }
 
+    // BEGIN GENERATED lookup by scripts/generate-header-names.py — do not edit
     /// The id (1-based) of the header named by `p[range]`, long or compact form, any case.
     /// Generated: a switch on the length, then the name, lowercased and read 8 bytes at a time as
     /// little-endian words, compared with each name of that length.
@@ -237,20 +240,29 @@ enum KnownHeader {
             if w0 == 0x2D74_6E65_746E_6F63 && w1 == 0x6567_6175_676E_616C { return 15 }  // content-language
             if w0 == 0x6874_7561_2D77_7777 && w1 == 0x6574_6163_6974_6E65 { return 65 }  // www-authenticate
         case 18:
-            if w0 == 0x7561_2D79_786F_7270 && w1 == 0x6163_6974_6E65_6874 && w2 == 0x0000_0000_0000_6574 { return 37 }  // proxy-authenticate
-            if w0 == 0x7069_7263_7362_7573 && w1 == 0x6174_732D_6E6F_6974 && w2 == 0x0000_0000_0000_6574 { return 57 }  // subscription-state
+            // proxy-authenticate
+            if w0 == 0x7561_2D79_786F_7270 && w1 == 0x6163_6974_6E65_6874 && w2 == 0x0000_0000_0000_6574 { return 37 }
+            // subscription-state
+            if w0 == 0x7069_7263_7362_7573 && w1 == 0x6174_732D_6E6F_6974 && w2 == 0x0000_0000_0000_6574 { return 57 }
         case 19:
-            if w0 == 0x6974_6E65_6874_7561 && w1 == 0x692D_6E6F_6974_6163 && w2 == 0x0000_0000_006F_666E { return 8 }  // authentication-info
-            if w0 == 0x2D74_6E65_746E_6F63 && w1 == 0x7469_736F_7073_6964 && w2 == 0x0000_0000_006E_6F69 { return 13 }  // content-disposition
-            if w0 == 0x7472_6573_7361_2D70 && w1 == 0x746E_6564_692D_6465 && w2 == 0x0000_0000_0079_7469 { return 32 }  // p-asserted-identity
-            if w0 == 0x7561_2D79_786F_7270 && w1 == 0x7461_7A69_726F_6874 && w2 == 0x0000_0000_006E_6F69 { return 38 }  // proxy-authorization
-            if w0 == 0x2D74_7365_7571_6572 && w1 == 0x7469_736F_7073_6964 && w2 == 0x0000_0000_006E_6F69 { return 48 }  // request-disposition
+            // authentication-info
+            if w0 == 0x6974_6E65_6874_7561 && w1 == 0x692D_6E6F_6974_6163 && w2 == 0x0000_0000_006F_666E { return 8 }
+            // content-disposition
+            if w0 == 0x2D74_6E65_746E_6F63 && w1 == 0x7469_736F_7073_6964 && w2 == 0x0000_0000_006E_6F69 { return 13 }
+            // p-asserted-identity
+            if w0 == 0x7472_6573_7361_2D70 && w1 == 0x746E_6564_692D_6465 && w2 == 0x0000_0000_0079_7469 { return 32 }
+            // proxy-authorization
+            if w0 == 0x7561_2D79_786F_7270 && w1 == 0x7461_7A69_726F_6874 && w2 == 0x0000_0000_006E_6F69 { return 38 }
+            // request-disposition
+            if w0 == 0x2D74_7365_7571_6572 && w1 == 0x7469_736F_7073_6964 && w2 == 0x0000_0000_006E_6F69 { return 48 }
         case 20:
-            if w0 == 0x7265_6665_7270_2D70 && w1 == 0x6E65_6469_2D64_6572 && w2 == 0x0000_0000_7974_6974 { return 33 }  // p-preferred-identity
+            // p-preferred-identity
+            if w0 == 0x7265_6665_7270_2D70 && w1 == 0x6E65_6469_2D64_6572 && w2 == 0x0000_0000_7974_6974 { return 33 }
         default: break
         }
         return nil
     }
+    // END GENERATED lookup
 
     /// Bytes `at..<min(at + 8, n)` of the name at `s`, ASCII-lowercased, as a little-endian word
     /// (zero beyond the name). Reads 8 bytes at once when `at + 8 <= avail`, the bytes readable at `s`.
@@ -279,7 +291,8 @@ enum KnownHeader {
     }
 
     // Ids used by the parser's hot path, as literals (a computed initializer would cost a
-    // `swift_once` on every read). KnownHeaderTests checks them against `all`.
+    // `swift_once` on every read). ParserInternalsTests checks them against `all`.
+    // BEGIN GENERATED ids by scripts/generate-header-names.py — do not edit
     static let via: UInt8 = 63
     static let from: UInt8 = 23
     static let to: UInt8 = 60
@@ -292,12 +305,14 @@ enum KnownHeader {
     static let route: UInt8 = 51
     static let recordRoute: UInt8 = 42
     static let timestamp: UInt8 = 59
+    // END GENERATED ids
 
     /// The long names as bytes, by id − 1, for comparing with received bytes.
     static let names: [[UInt8]] = all.map { Array($0.name.utf8) }
 }
 
 extension SIPHeaderName {
+    // BEGIN GENERATED names by scripts/generate-header-names.py — do not edit
     // swift-format-ignore
     public static let accept = SIPHeaderName("Accept"), acceptContact = SIPHeaderName("Accept-Contact"),
         acceptEncoding = SIPHeaderName("Accept-Encoding"), acceptLanguage = SIPHeaderName("Accept-Language"),
@@ -309,25 +324,27 @@ extension SIPHeaderName {
         contentLanguage = SIPHeaderName("Content-Language"), contentLength = SIPHeaderName("Content-Length"),
         contentType = SIPHeaderName("Content-Type"), cseq = SIPHeaderName("CSeq"), date = SIPHeaderName("Date"),
         errorInfo = SIPHeaderName("Error-Info"), event = SIPHeaderName("Event"), expires = SIPHeaderName("Expires"),
-        from = SIPHeaderName("From"), identity = SIPHeaderName("Identity"), identityInfo = SIPHeaderName("Identity-Info"),
-        inReplyTo = SIPHeaderName("In-Reply-To"), maxForwards = SIPHeaderName("Max-Forwards"),
-        mimeVersion = SIPHeaderName("MIME-Version"), minExpires = SIPHeaderName("Min-Expires"),
-        minSE = SIPHeaderName("Min-SE"), organization = SIPHeaderName("Organization"),
-        pAssertedIdentity = SIPHeaderName("P-Asserted-Identity"), pPreferredIdentity = SIPHeaderName("P-Preferred-Identity"),
-        path = SIPHeaderName("Path"), priority = SIPHeaderName("Priority"), privacy = SIPHeaderName("Privacy"),
-        proxyAuthenticate = SIPHeaderName("Proxy-Authenticate"), proxyAuthorization = SIPHeaderName("Proxy-Authorization"),
-        proxyRequire = SIPHeaderName("Proxy-Require"), rack = SIPHeaderName("RAck"), reason = SIPHeaderName("Reason"),
-        recordRoute = SIPHeaderName("Record-Route"), referTo = SIPHeaderName("Refer-To"),
-        referredBy = SIPHeaderName("Referred-By"), rejectContact = SIPHeaderName("Reject-Contact"),
-        replaces = SIPHeaderName("Replaces"), replyTo = SIPHeaderName("Reply-To"),
-        requestDisposition = SIPHeaderName("Request-Disposition"), require = SIPHeaderName("Require"),
-        retryAfter = SIPHeaderName("Retry-After"), route = SIPHeaderName("Route"), rseq = SIPHeaderName("RSeq"),
-        server = SIPHeaderName("Server"), serviceRoute = SIPHeaderName("Service-Route"),
+        from = SIPHeaderName("From"), identity = SIPHeaderName("Identity"),
+        identityInfo = SIPHeaderName("Identity-Info"), inReplyTo = SIPHeaderName("In-Reply-To"),
+        maxForwards = SIPHeaderName("Max-Forwards"), mimeVersion = SIPHeaderName("MIME-Version"),
+        minExpires = SIPHeaderName("Min-Expires"), minSE = SIPHeaderName("Min-SE"),
+        organization = SIPHeaderName("Organization"), pAssertedIdentity = SIPHeaderName("P-Asserted-Identity"),
+        pPreferredIdentity = SIPHeaderName("P-Preferred-Identity"), path = SIPHeaderName("Path"),
+        priority = SIPHeaderName("Priority"), privacy = SIPHeaderName("Privacy"),
+        proxyAuthenticate = SIPHeaderName("Proxy-Authenticate"),
+        proxyAuthorization = SIPHeaderName("Proxy-Authorization"), proxyRequire = SIPHeaderName("Proxy-Require"),
+        rack = SIPHeaderName("RAck"), reason = SIPHeaderName("Reason"), recordRoute = SIPHeaderName("Record-Route"),
+        referTo = SIPHeaderName("Refer-To"), referredBy = SIPHeaderName("Referred-By"),
+        rejectContact = SIPHeaderName("Reject-Contact"), replaces = SIPHeaderName("Replaces"),
+        replyTo = SIPHeaderName("Reply-To"), requestDisposition = SIPHeaderName("Request-Disposition"),
+        require = SIPHeaderName("Require"), retryAfter = SIPHeaderName("Retry-After"), route = SIPHeaderName("Route"),
+        rseq = SIPHeaderName("RSeq"), server = SIPHeaderName("Server"), serviceRoute = SIPHeaderName("Service-Route"),
         sessionExpires = SIPHeaderName("Session-Expires"), subject = SIPHeaderName("Subject"),
         subscriptionState = SIPHeaderName("Subscription-State"), supported = SIPHeaderName("Supported"),
         timestamp = SIPHeaderName("Timestamp"), to = SIPHeaderName("To"), unsupported = SIPHeaderName("Unsupported"),
         userAgent = SIPHeaderName("User-Agent"), via = SIPHeaderName("Via"), warning = SIPHeaderName("Warning"),
         wwwAuthenticate = SIPHeaderName("WWW-Authenticate")
+    // END GENERATED names
 
     /// Whether this header's grammar is a comma-separated list (RFC 3261 §7.3.1), so that several
     /// lines of it equal one line with the values joined by commas. Unknown headers are not.
