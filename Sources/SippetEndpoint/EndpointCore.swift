@@ -186,7 +186,7 @@ public final class EndpointCore: SIPCore {
 
     public let options: Options
     let logger: Logger
-    private let registrar: NIOLockedValueBox<Registrar>
+    private let registrar: LoopRegistrar
     private let stripes: [NIOLockedValueBox<Stripe>]
     /// Dialogs and pending INVITEs held, over all stripes, for ``Options/maxDialogs``.
     private let held = Atomic<Int>(0)
@@ -205,7 +205,9 @@ public final class EndpointCore: SIPCore {
     ) {
         self.options = options
         self.logger = logger
-        self.registrar = NIOLockedValueBox(Registrar(policy: options.registrar))
+        var loops: [any EventLoop] = []
+        for loop in group.makeIterator() { loops.append(loop) }
+        self.registrar = LoopRegistrar(policy: options.registrar, loops: loops.isEmpty ? [group.next()] : loops)
         self.stripes = (0..<Self.stripeCount).map { _ in NIOLockedValueBox(Stripe()) }
         self.epoch = clock.now
         self.timerLoop = group.next()
@@ -214,7 +216,7 @@ public final class EndpointCore: SIPCore {
     /// The number of dialogs held.
     public var dialogCount: Int { stripes.reduce(0) { n, s in n + s.withLockedValue { $0.dialogs.count } } }
     /// The number of registered bindings.
-    public var bindingCount: Int { registrar.withLockedValue { $0.count } }
+    public var bindingCount: Int { registrar.count }
 
     /// The stripe of the pending INVITEs with `callID`, by the process's seeded hash (Call-IDs
     /// chosen to fall in one stripe cannot be worked out from outside); stripe 0 without one.
@@ -240,7 +242,7 @@ public final class EndpointCore: SIPCore {
         switch method {
         case .ack: acknowledged(request)
         case .options: send(options(request), key, stack)
-        case .register: send(register(request), key, stack)
+        case .register: registrar.handle(request) { [self] in send($0, key, stack) }
         case .invite: invite(request, key: key, stack: stack)
         case .cancel: cancel(request, key: key, stack: stack)
         case .bye: bye(request, key: key, stack: stack)
@@ -275,11 +277,6 @@ public final class EndpointCore: SIPCore {
         r.headers.append(.acceptLanguage, "en")
         r.headers.append(.supported, "")
         return r
-    }
-
-    func register(_ request: SIPMessage) -> SIPMessage {
-        let now = milliseconds()
-        return registrar.withLockedValue { $0.handle(request, now: now) }
     }
 
     // MARK: - INVITE

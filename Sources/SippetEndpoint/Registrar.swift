@@ -1,11 +1,19 @@
 import SIPSyntax
+import SIPTransaction
 
 /// A registrar's location service (RFC 3261 §10.3): bindings of contact addresses to
 /// addresses-of-record, kept in memory.
 ///
 /// ``handle(_:now:)`` runs the steps of §10.3 for one REGISTER and returns the response to send.
 /// Time is passed in (milliseconds on any monotonic clock), so that expiry can be tested without
-/// waiting. Not thread-safe: the caller serializes access.
+/// waiting. Not thread-safe: the owner confines it (``EndpointCore`` keeps one per event loop).
+///
+/// Expiry is driven by deadlines, never by a scan: each address-of-record has one pending
+/// deadline (its earliest binding's expiry) in a ``DeadlineQueue``, and ``expire(now:atMost:)``
+/// removes the bindings of the addresses-of-record that are due, a bounded number at a time. Each
+/// REGISTER first expires at most ``expiredPerRequest`` of them, so its cost does not grow with
+/// the table: a full table is answered 503 at the cost of an empty one. The owner calls
+/// ``expire(now:atMost:)`` at ``nextExpiry`` for the rest.
 public struct Registrar: Sendable {
     /// How long bindings may last, and how many there may be.
     public struct Policy: Sendable, Hashable {
@@ -37,6 +45,14 @@ public struct Registrar: Sendable {
     public let policy: Policy
     private var bindings: [String: [Binding]] = [:]
     private var total = 0
+    /// The earliest expiry of each address-of-record's bindings, on the caller's clock.
+    private var expiries = DeadlineQueue<String>()
+    /// Bindings examined to expire them, over the registrar's life: the work expiry has done,
+    /// which tests hold to a bound per request.
+    public private(set) var expiryWork = 0
+
+    /// How many due addresses-of-record a REGISTER expires before it is handled.
+    public static let expiredPerRequest = 16
 
     public init(policy: Policy = Policy()) { self.policy = policy }
 
@@ -88,6 +104,7 @@ public struct Registrar: Sendable {
         } else {
             headerExpires = nil
         }
+        expire(now: now, atMost: Self.expiredPerRequest)
         let aor = Registrar.canonicalAOR(to.uri)
         var list = (bindings[aor] ?? []).filter { $0.expiresAt > now }
 
@@ -151,18 +168,16 @@ public struct Registrar: Sendable {
             if list.count > policy.maxBindingsPerAOR {
                 return reject(request, 403, "more than \(policy.maxBindingsPerAOR) contacts for one address-of-record")
             }
+            // No sweep here: what has expired goes by its deadlines, so a full table costs no
+            // more to refuse than an empty one.
             if total - before + list.count > policy.maxBindings {
-                sweep(now: now)
-                if total - (bindings[aor]?.count ?? 0) + list.count > policy.maxBindings {
-                    return reject(
-                        request, 503, "the location service is full",
-                        [SIPHeaderField(name: .retryAfter, value: "60")])
-                }
+                return reject(
+                    request, 503, "the location service is full",
+                    [SIPHeaderField(name: .retryAfter, value: "60")])
             }
         }
         // Commit.
-        total += list.count - (bindings[aor]?.count ?? 0)
-        bindings[aor] = list.isEmpty ? nil : list
+        store(list, for: aor, now: now)
 
         // Step 8: 200 with every current binding and the seconds it has left.
         var ok = request.makeResponse(status: 200)
@@ -174,15 +189,45 @@ public struct Registrar: Sendable {
         return ok
     }
 
-    /// Drops every expired binding.
-    public mutating func sweep(now: UInt64) {
-        for (aor, list) in bindings {
-            let live = list.filter { $0.expiresAt > now }
-            if live.count != list.count {
-                total -= list.count - live.count
-                bindings[aor] = live.isEmpty ? nil : live
-            }
+    /// The earliest instant (the caller's milliseconds) at which a binding is due to expire, for
+    /// the owner's timer; nil when none is held.
+    public mutating func nextExpiry() -> UInt64? {
+        expiries.nextDeadline().map { UInt64(clamping: $0.wholeNanoseconds / 1_000_000) }
+    }
+
+    /// Removes the expired bindings of at most `limit` addresses-of-record whose earliest binding
+    /// is due at `now`, earliest first. Returns how many it handled: `limit` means more may be due.
+    @discardableResult
+    public mutating func expire(now: UInt64, atMost limit: Int) -> Int {
+        let instant = Duration.milliseconds(now)
+        expiries.advance(to: instant)
+        var handled = 0
+        while handled < limit, let due = expiries.popNext(notAfter: instant) {
+            handled += 1
+            guard let list = bindings[due.key] else { continue }
+            expiryWork += list.count
+            store(list.filter { $0.expiresAt > now }, for: due.key, now: now)
         }
+        return handled
+    }
+
+    /// Drops every expired binding (all that are due, however many).
+    public mutating func sweep(now: UInt64) {
+        while expire(now: now, atMost: 1024) == 1024 {}
+    }
+
+    /// Puts `list` in place of `aor`'s bindings, keeping the count and its deadline: the earliest
+    /// expiry of the list, or none when it is empty.
+    private mutating func store(_ list: [Binding], for aor: String, now: UInt64) {
+        total += list.count - (bindings[aor]?.count ?? 0)
+        guard let earliest = list.lazy.map(\.expiresAt).min() else {
+            bindings[aor] = nil
+            expiries.cancel(aor)
+            return
+        }
+        bindings[aor] = list
+        expiries.advance(to: .milliseconds(now))
+        expiries.start(aor, after: .milliseconds(earliest) - expiries.now)
     }
 
     /// The rejection with a Warning saying why (RFC 3261 §20.43), as the stack's own validation

@@ -29,6 +29,10 @@ struct EndpointTests {
             messages.filter { $0.message.status == status && $0.message.cseq?.method == method }
         }
         func requests(_ method: SIPMethod) -> [SIPMessage] { messages.map(\.message).filter { $0.method == method } }
+        /// The final responses to `method` received.
+        func finals(_ method: SIPMethod) -> Int {
+            messages.filter { ($0.message.status ?? 0) >= 200 && $0.message.cseq?.method == method }.count
+        }
 
         func wait(timeout: Duration = .seconds(5), until condition: (Peer) -> Bool) async -> Bool {
             let deadline = ContinuousClock.now + timeout
@@ -398,6 +402,36 @@ struct EndpointTests {
         #expect(await rig.peer.wait { !$0.responses(423, .register).isEmpty })
         #expect(rig.peer.responses(423, .register).first?.message.headers[.minExpires] == "60")
         #expect(rig.core.bindingCount == 1)
+        await rig.stop()
+    }
+
+    @Test("A full registrar answers 503 and holds nothing up: OPTIONS and one more REGISTER are answered")
+    func fullRegistrar() async throws {
+        let rig = try await Rig.start { $0.registrar.maxBindings = 600 }
+        let port = rig.peer.port
+        func register(_ user: String) -> String {
+            "REGISTER sip:127.0.0.1:\(rig.address.port ?? 0) SIP/2.0\r\n"
+                + "Via: SIP/2.0/UDP 127.0.0.1:\(port);branch=\(SIPIdentifiers.branch())\r\n"
+                + "Max-Forwards: 70\r\nFrom: <sip:\(user)@example.com>;tag=r1\r\nTo: <sip:\(user)@example.com>\r\n"
+                + "Call-ID: \(SIPIdentifiers.callID())\r\nCSeq: 1 REGISTER\r\n"
+                + "Contact: <sip:\(user)@127.0.0.1:\(port)>\r\nExpires: 600\r\nContent-Length: 0\r\n\r\n"
+        }
+        // Three times what it holds, in bursts the sockets take whole.
+        for burst in 0..<18 {
+            for i in 0..<100 { rig.send(register("u\(burst * 100 + i)")) }
+            let sent = (burst + 1) * 100
+            #expect(await rig.peer.wait { $0.finals(.register) >= sent })
+        }
+        let accepted = rig.peer.responses(200, .register).count
+        let refused = rig.peer.responses(503, .register).count
+        #expect(accepted + refused == 1_800)
+        #expect(accepted <= 600 && accepted > 0)
+        #expect(rig.core.bindingCount == accepted)
+        #expect(rig.peer.responses(503, .register).allSatisfy { $0.message.headers[.retryAfter] == "60" })
+        // Full: the next REGISTER and an OPTIONS are answered as usual.
+        rig.send(register("one-more"))
+        rig.send(rig.request("OPTIONS", callID: SIPIdentifiers.callID()))
+        #expect(await rig.peer.wait { $0.finals(.register) == 1_801 && !$0.responses(200, .options).isEmpty })
         await rig.stop()
     }
 }

@@ -157,4 +157,60 @@ struct RegistrarTests {
             r.handle(Self.register(aor: "sip:carol@example.com", contacts: ["<sip:y@h>"]), now: 3_601_000).status == 200
         )
     }
+
+    /// Distinct addresses-of-record, one binding each, `seconds` long, made at `now`.
+    static func fill(_ r: inout Registrar, _ n: Int, seconds: Int, now: UInt64) {
+        for i in 0..<n {
+            _ = r.handle(Self.register(aor: "sip:u\(i)@example.com", expires: "\(seconds)"), now: now)
+        }
+    }
+
+    @Test("A full table answers 503 without looking at its bindings; expiry goes by deadlines, a bounded batch a request")
+    func fullTableCostsNothing() {
+        var policy = Registrar.Policy()
+        policy.maxBindings = 5_000
+        var r = Registrar(policy: policy)
+        Self.fill(&r, 5_000, seconds: 60, now: 0)
+        #expect(r.count == 5_000)
+        let next1 = r.nextExpiry()
+        #expect(next1 == 60_000)
+        // Full, nothing expired: refused, and no binding examined (the old registrar swept all).
+        let full = r.handle(Self.register(aor: "sip:late@example.com"), now: 30_000)
+        #expect(full.status == 503)
+        #expect(full.headers[.retryAfter] == "60")
+        #expect(r.expiryWork == 0)
+        // All expired at 60 s: one REGISTER expires at most `expiredPerRequest` of them first.
+        let after = r.handle(Self.register(aor: "sip:late@example.com"), now: 61_000)
+        #expect(after.status == 200)
+        #expect(r.expiryWork == Registrar.expiredPerRequest)
+        #expect(r.count == 5_000 - Registrar.expiredPerRequest + 1)
+        // The owner's timer does the rest, in batches, at the deadline it is given.
+        let due = r.nextExpiry()
+        #expect(due.map { $0 <= 61_000 } == true)
+        #expect(r.expire(now: 61_000, atMost: 1_000) == 1_000)
+        r.sweep(now: 61_000)
+        #expect(r.count == 1)
+        #expect(r.expiryWork == 5_000)
+        let next2 = r.nextExpiry()
+        #expect(next2 == 61_000 + 3_600_000)
+    }
+
+    @Test("Expiry: an address-of-record's deadline is its earliest binding's, kept when bindings change")
+    func deadlines() {
+        var r = Registrar()
+        _ = r.handle(Self.register(contacts: ["<sip:a@h>;expires=300", "<sip:b@h>;expires=120"]), now: 0)
+        let next3 = r.nextExpiry()
+        #expect(next3 == 120_000)
+        // At 120 s the first goes; the deadline moves to the other's.
+        #expect(r.expire(now: 120_000, atMost: 10) == 1)
+        #expect(r.count == 1)
+        let next4 = r.nextExpiry()
+        #expect(next4 == 300_000)
+        // Removing the last binding leaves no deadline.
+        _ = r.handle(Self.register(cseq: 2, contacts: ["<sip:a@h>"], expires: "0"), now: 130_000)
+        #expect(r.count == 0)
+        let next5 = r.nextExpiry()
+        #expect(next5 == nil)
+        #expect(r.expire(now: 400_000, atMost: 10) == 0)
+    }
 }
