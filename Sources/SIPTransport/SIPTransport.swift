@@ -86,12 +86,14 @@ public struct SIPConnectionHandle: Hashable, Sendable, CustomStringConvertible {
         self.remoteAddress = remoteAddress
     }
 
+    /// Handles are equal when they name the same connection object.
     public static func == (a: SIPConnectionHandle, b: SIPConnectionHandle) -> Bool {
         ObjectIdentifier(a.object) == ObjectIdentifier(b.object)
     }
+    /// Hashes the identity of the connection object, consistently with `==`.
     public func hash(into hasher: inout Hasher) { hasher.combine(ObjectIdentifier(object)) }
 
-    /// "connection to 127.0.0.1:5060".
+    /// "connection with 127.0.0.1:5060".
     public var description: String { "connection with \(remoteAddress)" }
 }
 
@@ -107,6 +109,8 @@ public struct SIPReceivedMessage: Sendable {
     /// The connection it came on; nil for a datagram.
     public var connection: SIPConnectionHandle?
 
+    /// A message of `bytes` received from `source`, on the `local` address when known, and on `connection` (nil
+    /// for a datagram).
     public init(
         bytes: [UInt8], source: SocketAddress, local: SocketAddress? = nil, connection: SIPConnectionHandle? = nil
     ) {
@@ -129,6 +133,7 @@ public struct SIPTransportTarget: Sendable, Hashable, CustomStringConvertible {
     /// Host header; nil when the target was an address literal.
     public var hostName: String?
 
+    /// A target at `address`, sent on `connection` while it is open; `hostName` is the host the target URI named.
     public init(address: SocketAddress, connection: SIPConnectionHandle? = nil, hostName: String? = nil) {
         self.address = address
         self.connection = connection
@@ -171,6 +176,7 @@ public struct SIPTransportError: Error, Sendable, Hashable, CustomStringConverti
     /// Details, such as the underlying error.
     public var detail: String
 
+    /// An error of `kind`, with `detail` (empty by default).
     public init(_ kind: Kind, _ detail: String = "") {
         self.kind = kind
         self.detail = detail
@@ -200,6 +206,7 @@ public enum SIPTransportEvent: Sendable, Hashable, CustomStringConvertible {
     /// An I/O error on the transport's socket.
     case error(String)
 
+    /// What happened and with which remote address, for logs.
     public var description: String {
         switch self {
         case .connectionOpened(let r): return "connection opened with \(r)"
@@ -217,7 +224,7 @@ public enum SIPTransportEvent: Sendable, Hashable, CustomStringConvertible {
 /// Receives what a transport reads: the stack implements it.
 ///
 /// The transport calls it on the event loop that read the message, synchronously: no task, no hop
-/// (the hot path of DESIGN.md). Implementations must not block.
+/// (the hot path in ARCHITECTURE.md). Implementations must not block.
 public protocol SIPTransportDelegate: AnyObject, Sendable {
     /// A message arrived.
     func transport(_ transport: any SIPTransport, received message: SIPReceivedMessage)

@@ -27,6 +27,8 @@ public struct SIPStreamSettings: Sendable {
     /// The host written in Via sent-by instead of the bound IP (RFC 3261 §18.1.1).
     public var advertisedHost: String?
 
+    /// The defaults: 10,000 connections, a 300 s idle timeout, a 5 s connect timeout, the default
+    /// `SIPLimits`, no advertised host.
     public init() {}
 }
 

@@ -80,7 +80,9 @@ struct TLSContexts: Sendable {
 /// 3261 §18.1.1, RFC 5923 aliases), limited in number, and closed when idle; see
 /// ``SIPStreamSettings``.
 public final class TCPTransport: SIPTransport {
+    /// ``SIPTransportKind/tcp``, or ``SIPTransportKind/tls`` when the transport was made with a TLS configuration.
     public let kind: SIPTransportKind
+    /// The host written in Via sent-by instead of the bound IP: ``SIPStreamSettings/advertisedHost``.
     public var advertisedHost: String? { engine.settings.advertisedHost }
     private let engine: StreamEngine
 
@@ -99,14 +101,19 @@ public final class TCPTransport: SIPTransport {
                 handshakeTimeout: settings.connectTimeout))
     }
 
+    /// The listening address once started (with the port picked when 0 was asked); nil before.
     public var localAddress: SocketAddress? { engine.localAddress }
     /// The number of open connections.
     public var connectionCount: Int { engine.connectionCount }
 
+    /// Listens on the address given at init and hands `delegate` each message framed on a connection, accepted
+    /// or made.
     public func start(delegate: any SIPTransportDelegate) async throws {
         try await engine.start(owner: self, delegate: delegate)
     }
 
+    /// Sends `bytes` on `target`'s connection while it is open (RFC 3261 §18.2.2), else on an open connection to
+    /// its address, else on a new one (with TLS, once its handshake is done). A failure goes to `completion`.
     public func send(_ bytes: [UInt8], to target: SIPTransportTarget, completion: SIPSendCompletion?) {
         engine.send(bytes, to: target, completion: completion)
     }
@@ -116,6 +123,7 @@ public final class TCPTransport: SIPTransport {
         engine.addAlias(address, for: connection)
     }
 
+    /// Stops listening and closes every connection; a send that needs a new connection then fails.
     public func shutdown() async { await engine.shutdown() }
 }
 

@@ -41,13 +41,16 @@ public final class UDPTransport: SIPTransport {
         /// The host written in Via sent-by instead of the bound IP (RFC 3261 §18.1.1).
         public var advertisedHost: String?
 
+        /// The defaults: 32 datagrams per read, 4 MiB receive and send buffers, one socket, no advertised host.
         public init() {}
     }
 
     /// The largest datagram a UDP socket reads or sends: 65,535 − 8 (UDP) − 20 (IPv4).
     public static let maximumDatagramSize = 65_507
 
+    /// ``SIPTransportKind/udp``.
     public let kind: SIPTransportKind = .udp
+    /// The host written in Via sent-by instead of the bound IP: ``Configuration/advertisedHost``.
     public let advertisedHost: String?
 
     private let host: String
@@ -82,12 +85,16 @@ public final class UDPTransport: SIPTransport {
         self.advertisedHost = configuration.advertisedHost
     }
 
+    /// The bound address once started (with the port picked when 0 was asked); nil before.
     public var localAddress: SocketAddress? { state.withLockedValue { $0.local } }
 
     /// Room for one datagram in a vector read: the largest UDP payload (65,507 bytes over IPv4,
     /// 65,527 over IPv6) fits.
     static let slotSize = 65_536
 
+    /// Binds the socket (one per event loop with ``Configuration/socketPerLoop``) and hands `delegate` each
+    /// datagram read, on the loop that read it; a datagram of CRLFs only is reported as a `keepAlive` event
+    /// instead. Throws when the address cannot be bound.
     public func start(delegate: any SIPTransportDelegate) async throws {
         let c = configuration
         func bootstrap(_ group: any EventLoopGroup, reusePort: Bool) -> DatagramBootstrap {
@@ -147,6 +154,8 @@ public final class UDPTransport: SIPTransport {
         state.withLockedValue { $0 = (all, channels[0].localAddress) }
     }
 
+    /// Sends `bytes` in one datagram to `target`'s address. It fails with `messageTooLarge` above
+    /// ``maximumDatagramSize`` bytes, and with `notRunning` before ``start(delegate:)`` or after ``shutdown()``.
     public func send(_ bytes: [UInt8], to target: SIPTransportTarget, completion: SIPSendCompletion?) {
         guard
             let socket = state.withLockedValue({ s -> Socket? in
@@ -186,6 +195,7 @@ public final class UDPTransport: SIPTransport {
         }
     }
 
+    /// Closes the socket, or every socket; later sends fail with `notRunning`.
     public func shutdown() async {
         let channels = state.withLockedValue { s -> [any Channel] in
             defer { s.channels = [] }

@@ -16,7 +16,9 @@ import SIPSyntax
 /// ``SIPStreamSettings``); a message or frame above the message size limit, or a peer that breaks
 /// the WebSocket protocol, gets a Close frame and is disconnected, the event counted.
 public final class WebSocketTransport: SIPTransport {
+    /// ``SIPTransportKind/ws``, or ``SIPTransportKind/wss`` when the transport was made with a TLS configuration.
     public let kind: SIPTransportKind
+    /// The host written in Via sent-by instead of the bound IP: ``SIPStreamSettings/advertisedHost``.
     public var advertisedHost: String? { engine.settings.advertisedHost }
     /// The request path of the handshakes this transport makes ("/" unless given). The server side
     /// accepts a handshake on any path.
@@ -40,14 +42,20 @@ public final class WebSocketTransport: SIPTransport {
                 handshakeTimeout: settings.connectTimeout, path: self.path))
     }
 
+    /// The listening address once started (with the port picked when 0 was asked); nil before.
     public var localAddress: SocketAddress? { engine.localAddress }
     /// The number of open connections (upgraded, or being upgraded).
     public var connectionCount: Int { engine.connectionCount }
 
+    /// Listens on the address given at init, upgrades the connections whose handshake offers `sip` (RFC 7118
+    /// §4.2), and hands `delegate` each SIP message received on a connection, accepted or made.
     public func start(delegate: any SIPTransportDelegate) async throws {
         try await engine.start(owner: self, delegate: delegate)
     }
 
+    /// Sends `bytes` in one text frame on `target`'s connection while it is open (RFC 3261 §18.2.2), else on an
+    /// open connection to its address, else on a new one once its handshakes (TLS for WSS, then WebSocket) are
+    /// done. A failure goes to `completion`.
     public func send(_ bytes: [UInt8], to target: SIPTransportTarget, completion: SIPSendCompletion?) {
         engine.send(bytes, to: target, completion: completion)
     }
@@ -57,6 +65,7 @@ public final class WebSocketTransport: SIPTransport {
         engine.addAlias(address, for: connection)
     }
 
+    /// Stops listening and closes every connection; a send that needs a new connection then fails.
     public func shutdown() async { await engine.shutdown() }
 }
 

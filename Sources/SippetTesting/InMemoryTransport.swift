@@ -73,7 +73,10 @@ public final class InMemoryNetwork: Sendable {
 /// difference. Reliable kinds (TCP, …) deliver every message but have no connections: responses
 /// go back by address.
 public final class InMemoryTransport: SIPTransport {
+    /// The kind given at init (UDP by default). Over an unreliable kind, messages are lost at the network's
+    /// ``InMemoryNetwork/lossRate``.
     public let kind: SIPTransportKind
+    /// The host written in Via sent-by instead of the address, when one was given at init.
     public let advertisedHost: String?
     private let network: InMemoryNetwork
     private let address: SocketAddress
@@ -92,19 +95,27 @@ public final class InMemoryTransport: SIPTransport {
         self.advertisedHost = advertisedHost
     }
 
+    /// The made-up address given at init, already before ``start(delegate:)``.
     public var localAddress: SocketAddress? { address }
 
+    /// Attaches the transport to its network at its address and hands `delegate` what reaches it there. Throws an
+    /// `ioError` when another transport holds the address.
     public func start(delegate: any SIPTransportDelegate) async throws {
         try network.attach(self, at: address)
         self.delegate.withLockedValue { $0 = delegate }
     }
 
+    /// Delivers `bytes` to the transport at `target`'s address, on that transport's loop; over an unreliable kind
+    /// the network may lose them. To an address no transport holds, a reliable kind fails with
+    /// `connectionRefused` and an unreliable one loses the message silently. `completion` runs on this
+    /// transport's loop.
     public func send(_ bytes: [UInt8], to target: SIPTransportTarget, completion: SIPSendCompletion?) {
         let result = network.deliver(bytes, from: address, to: target.address, kind: kind)
         guard let completion else { return }
         loop.execute { completion(result) }
     }
 
+    /// Detaches the transport from its network: what is sent to its address is no longer delivered.
     public func shutdown() async {
         network.detach(address)
         delegate.withLockedValue { $0 = nil }

@@ -5,7 +5,9 @@
 /// `string` makes a `String` when one is wanted.
 public struct ByteView: Sendable, Hashable, RandomAccessCollection, CustomStringConvertible {
     let base: [UInt8]
+    /// The position of the first byte: views keep the offsets of the message they share, so it need not be 0.
     public let startIndex: Int
+    /// The position one past the last byte.
     public let endIndex: Int
 
     init(_ base: [UInt8], _ range: Range<Int>) {
@@ -20,6 +22,7 @@ public struct ByteView: Sendable, Hashable, RandomAccessCollection, CustomString
         self.init(bytes, 0..<bytes.count)
     }
 
+    /// The byte at `position`, an offset from ``startIndex`` up to ``endIndex``.
     public subscript(position: Int) -> UInt8 { base[position] }
 
     /// The bytes in place: a view is always contiguous, so algorithms that copy or compare in
@@ -28,13 +31,17 @@ public struct ByteView: Sendable, Hashable, RandomAccessCollection, CustomString
         try base.withUnsafeBufferPointer { try body(UnsafeBufferPointer(rebasing: $0[startIndex..<endIndex])) }
     }
 
+    /// The bytes decoded as UTF-8 into a new `String` (an invalid sequence becomes U+FFFD).
     public var string: String { String(decoding: base[startIndex..<endIndex], as: UTF8.self) }
+    /// The bytes as a string, like ``string``.
     public var description: String { string }
 
+    /// Byte equality: two views are equal when they hold the same bytes, wherever these lie.
     public static func == (lhs: ByteView, rhs: ByteView) -> Bool {
         lhs.count == rhs.count && lhs.elementsEqual(rhs)
     }
 
+    /// Hashes the bytes, consistently with `==`.
     public func hash(into hasher: inout Hasher) {
         base.withUnsafeBufferPointer {
             hasher.combine(bytes: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: $0[startIndex..<endIndex])))

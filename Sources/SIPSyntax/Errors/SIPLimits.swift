@@ -4,12 +4,19 @@
 public struct SIPLimits: Hashable, Sendable {
     /// The name of one limit.
     public enum Name: String, Hashable, Sendable, CustomStringConvertible {
+        /// ``SIPLimits/maxMessageSize`` was exceeded.
         case messageSize = "message size"
+        /// ``SIPLimits/maxHeaderCount`` was exceeded.
         case headerCount = "header count"
+        /// ``SIPLimits/maxHeaderLineLength`` was exceeded.
         case headerLineLength = "header line length"
+        /// ``SIPLimits/maxViaCount`` was exceeded.
         case viaCount = "Via count"
+        /// ``SIPLimits/maxBodySize`` was exceeded.
         case bodySize = "body size"
+        /// ``SIPLimits/maxStartLineLength`` was exceeded.
         case startLineLength = "start line length"
+        /// The name as error messages show it (`message size`).
         public var description: String { rawValue }
     }
 
@@ -29,6 +36,7 @@ public struct SIPLimits: Hashable, Sendable {
     /// The defaults: generous for real traffic, bounded for hostile traffic.
     public static let `default` = SIPLimits()
 
+    /// Limits with the given bounds; each one left out has its value in ``default``.
     public init(
         maxMessageSize: Int = 65_535, maxHeaderCount: Int = 256, maxHeaderLineLength: Int = 8_192,
         maxStartLineLength: Int = 8_192, maxViaCount: Int = 70, maxBodySize: Int = 65_535

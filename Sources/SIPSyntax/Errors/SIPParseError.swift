@@ -12,8 +12,11 @@ public struct SIPParseError: Error, Hashable, Sendable, CustomStringConvertible 
             self.raw = raw
             self.name = name
         }
+        /// The kind's name, as error messages show it (`invalid header value`).
         public var description: String { name }
+        /// Whether two kinds are the same kind.
         public static func == (a: Kind, b: Kind) -> Bool { a.raw == b.raw }
+        /// Hashes the kind, consistently with `==`.
         public func hash(into hasher: inout Hasher) { hasher.combine(raw) }
 
         /// The message has no start line, or the Request-Line / Status-Line is malformed (§7.1, §7.2).
@@ -40,6 +43,7 @@ public struct SIPParseError: Error, Hashable, Sendable, CustomStringConvertible 
         public static let invalidUTF8 = Kind(11, "invalid UTF-8")
     }
 
+    /// What went wrong.
     public var kind: Kind
     /// What exactly is wrong, for people.
     public var detail: String
@@ -50,6 +54,8 @@ public struct SIPParseError: Error, Hashable, Sendable, CustomStringConvertible 
     /// The limit that was exceeded, for ``Kind-swift.struct/limitExceeded``.
     public var limit: SIPLimitViolation?
 
+    /// An error of `kind` with its `detail`, the long name of the header it is in, the byte offset where it was
+    /// found, and, for ``Kind-swift.struct/limitExceeded``, the limit exceeded.
     public init(
         _ kind: Kind, _ detail: String, header: String? = nil, offset: Int? = nil, limit: SIPLimitViolation? = nil
     ) {
@@ -81,6 +87,7 @@ public struct SIPParseError: Error, Hashable, Sendable, CustomStringConvertible 
         }
     }
 
+    /// `kind: detail`, then ` (in Header)` and ` at byte N` when these are known.
     public var description: String {
         var s = "\(kind): \(detail)"
         if let headerName { s += " (in \(headerName))" }
@@ -91,7 +98,10 @@ public struct SIPParseError: Error, Hashable, Sendable, CustomStringConvertible 
 
 /// A limit that a message exceeded: which, by how much.
 public struct SIPLimitViolation: Hashable, Sendable {
+    /// The limit exceeded.
     public var limit: SIPLimits.Name
+    /// The size or count found when the parser stopped, which is over ``maximum``.
     public var actual: Int
+    /// The largest size or count allowed.
     public var maximum: Int
 }

@@ -1,9 +1,12 @@
 /// One `auth-param` (RFC 3261 §25.1): `name=value`, the value a token or a quoted-string.
 public struct AuthParameter: Sendable, Hashable, CustomStringConvertible {
+    /// The parameter's name as written (`realm`, `nonce`); lookups compare names case-insensitively.
     public var name: String
     /// The value as written: a token (`MD5`, `00000001`), or a quoted-string with its quotes.
     public var value: String
 
+    /// A parameter whose value is already in its wire form: a token, or a quoted-string with its quotes (see
+    /// ``quoted(_:_:)``).
     public init(_ name: String, _ value: String) {
         self.name = name
         self.value = value
@@ -15,6 +18,7 @@ public struct AuthParameter: Sendable, Hashable, CustomStringConvertible {
     /// The value with its quotes removed and quoted-pairs unescaped.
     public var unquotedValue: String { unquote(value) }
 
+    /// `name=value`, as on the wire.
     public var description: String { name + "=" + value }
 }
 
@@ -31,6 +35,7 @@ public struct AuthValue: Sendable, Hashable, CustomStringConvertible {
     /// The auth-params in order, values as written.
     public var parameters: [AuthParameter]
 
+    /// Credentials or a challenge of `scheme` with `parameters`, their values in wire form.
     public init(scheme: String, parameters: [AuthParameter]) {
         self.scheme = scheme
         self.parameters = parameters
@@ -71,6 +76,7 @@ public struct AuthenticationInfo: Sendable, Hashable, CustomStringConvertible {
     /// The parameters in order, values as written.
     public var parameters: [AuthParameter]
 
+    /// Authentication-Info with `parameters`, their values in wire form.
     public init(_ parameters: [AuthParameter]) { self.parameters = parameters }
 
     /// The value of the first parameter named `name` (any case), unquoted; nil when absent.
@@ -78,6 +84,7 @@ public struct AuthenticationInfo: Sendable, Hashable, CustomStringConvertible {
         parameters.first { asciiCaseInsensitiveEquals($0.name, name) }?.unquotedValue
     }
 
+    /// `name=value, name="value"`, as on the wire.
     public var description: String { parameters.map(\.description).joined(separator: ", ") }
 
     @Sendable static func parse(_ s: inout SIPScanner) throws(SIPParseError) -> AuthenticationInfo {

@@ -9,6 +9,7 @@ public struct InfoValue: Sendable, Hashable, CustomStringConvertible {
     /// Parameters in order, as written (`purpose=icon`, `appearance=2`).
     public var parameters: SIPParameters
 
+    /// An element that refers to `uri`, with `parameters`.
     public init(uri: URI, parameters: SIPParameters = []) {
         self.uri = uri
         self.parameters = parameters
@@ -44,6 +45,7 @@ public struct SIPWarning: Sendable, Hashable, CustomStringConvertible {
     /// The warn-text, unquoted.
     public var text: String
 
+    /// A warning with its three-digit `code`, the `agent` that adds it and its `text` (unquoted).
     public init(code: Int, agent: String, text: String) {
         self.code = code
         self.agent = agent
@@ -92,6 +94,7 @@ public struct RetryAfter: Sendable, Hashable, CustomStringConvertible {
     /// Parameters in order (`duration=3600`).
     public var parameters: SIPParameters
 
+    /// A Retry-After of `seconds`, with a comment (without its parentheses) and parameters if any.
     public init(seconds: Int, comment: String? = nil, parameters: SIPParameters = []) {
         self.seconds = seconds
         self.comment = comment
@@ -130,6 +133,7 @@ public struct SIPTimestamp: Sendable, Hashable, CustomStringConvertible {
     /// The delay the UAS adds when it echoes the header, as written (`0.2`), if any.
     public var delay: String?
 
+    /// A Timestamp of `value` and, when the UAS echoes it, its `delay`; both as written.
     public init(value: String, delay: String? = nil) {
         self.value = value
         self.delay = delay
@@ -145,6 +149,7 @@ public struct SIPTimestamp: Sendable, Hashable, CustomStringConvertible {
         return Double(d)
     }
 
+    /// `54.3 0.2`: the value, then the delay if any.
     public var description: String { value + (delay.map { " " + $0 } ?? "") }
 
     @Sendable static func parse(_ s: inout SIPScanner) throws(SIPParseError) -> SIPTimestamp {
@@ -174,6 +179,7 @@ public struct RAck: Sendable, Hashable, CustomStringConvertible {
     /// The CSeq method of the response acknowledged.
     public var method: SIPMethod
 
+    /// An RAck for the response with RSeq `responseNumber` to the request with CSeq `cseq` and `method`.
     public init(responseNumber: UInt32, cseq: UInt32, method: SIPMethod) {
         self.responseNumber = responseNumber
         self.cseq = cseq

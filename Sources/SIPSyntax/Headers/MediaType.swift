@@ -11,6 +11,7 @@ public struct MediaType: Sendable, Hashable, CustomStringConvertible {
     /// Parameters in order, as written (`charset=utf-8`, `boundary=…`, `level=1`, `q=0.5`).
     public var parameters: SIPParameters
 
+    /// A media type `type/subtype` with `parameters`.
     public init(type: String, subtype: String, parameters: SIPParameters = []) {
         self.type = type
         self.subtype = subtype
@@ -65,6 +66,7 @@ public struct MediaType: Sendable, Hashable, CustomStringConvertible {
             }
     }
 
+    /// Hashes the type, subtype and parameter names lowercased, consistently with `==`.
     public func hash(into hasher: inout Hasher) {
         hasher.combine(type.asciiLowercased)
         hasher.combine(subtype.asciiLowercased)

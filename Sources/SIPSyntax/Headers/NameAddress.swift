@@ -4,10 +4,12 @@
 public struct NameAddress: Sendable, Hashable, CustomStringConvertible {
     /// The display name, unquoted and unescaped, if any.
     public var displayName: String?
+    /// The address: the URI of the name-addr or addr-spec.
     public var uri: URI
     /// Header parameters (after the URI, outside `<>`): `tag`, `expires`, `q`…, as written.
     public var parameters: SIPParameters
 
+    /// An address of `uri`, with a display name and header parameters if any.
     public init(displayName: String? = nil, uri: URI, parameters: SIPParameters = []) {
         self.displayName = displayName
         self.uri = uri
@@ -63,8 +65,10 @@ func displayNameIsToken(_ s: String) -> Bool {
 public enum ContactValue: Sendable, Hashable, CustomStringConvertible {
     /// `Contact: *`, only in a REGISTER with `Expires: 0` (§10.2.2).
     case wildcard
+    /// An address, with its parameters.
     case address(NameAddress)
 
+    /// The address; nil for the wildcard.
     public var address: NameAddress? { if case .address(let a) = self { return a } else { return nil } }
 
     /// The `expires` parameter (§10.2.1.1), when present and a valid delta-seconds.
@@ -76,6 +80,7 @@ public enum ContactValue: Sendable, Hashable, CustomStringConvertible {
     /// The `q` parameter (§20.10).
     public var q: Double? { address?.parameters.value("q").flatMap(Double.init) }
 
+    /// `*`, or the address as ``NameAddress/description`` writes it.
     public var description: String {
         switch self {
         case .wildcard: return "*"
@@ -92,11 +97,14 @@ public struct Via: Sendable, Hashable, CustomStringConvertible {
     public var protocolVersion: String = "2.0"
     /// UDP, TCP, TLS, SCTP, WS, WSS, or an extension, uppercased as written.
     public var transport: String
+    /// The host of sent-by: where the element that added this Via wants responses (§18.2.1).
     public var host: SIPHost
+    /// The port of sent-by, if written; without it the transport's default port applies (§18.2.2).
     public var port: Int?
     /// All parameters in order, as written (branch, received, rport, maddr, ttl, extensions).
     public var parameters: SIPParameters
 
+    /// A Via of `transport` and sent-by `host`:`port`, with `branch` set among `parameters` when given.
     public init(
         transport: String, host: SIPHost, port: Int? = nil, branch: String? = nil, parameters: SIPParameters = []
     ) {
@@ -155,6 +163,7 @@ public struct Via: Sendable, Hashable, CustomStringConvertible {
     /// sent-by as `host[:port]`.
     public var sentBy: String { port.map { "\(host.text):\($0)" } ?? host.text }
 
+    /// `SIP/2.0/UDP host:port;params`, as on the wire.
     public var description: String {
         "\(protocolName)/\(protocolVersion)/\(transport) \(sentBy)\(parameters.description)"
     }
@@ -162,11 +171,15 @@ public struct Via: Sendable, Hashable, CustomStringConvertible {
 
 /// CSeq (RFC 3261 §20.16): a sequence number below 2**31 and the method.
 public struct CSeq: Sendable, Hashable, CustomStringConvertible {
+    /// The sequence number: below 2**31, it orders the requests of a dialog (§8.1.1.5).
     public var sequence: UInt32
+    /// The method, which must match the request's (§8.1.1.5).
     public var method: SIPMethod
+    /// A CSeq of `sequence` and `method`.
     public init(_ sequence: UInt32, _ method: SIPMethod) {
         self.sequence = sequence
         self.method = method
     }
+    /// `4711 INVITE`.
     public var description: String { "\(sequence) \(method)" }
 }

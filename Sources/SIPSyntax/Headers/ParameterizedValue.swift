@@ -11,6 +11,7 @@ public struct ParameterizedValue: Sendable, Hashable, CustomStringConvertible {
     /// Parameters in order, as written.
     public var parameters: SIPParameters
 
+    /// A value with `parameters`, both as written on the wire.
     public init(_ value: String, parameters: SIPParameters = []) {
         self.value = value
         self.parameters = parameters

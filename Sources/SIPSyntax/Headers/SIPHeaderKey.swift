@@ -4,6 +4,7 @@
 /// Keys for the headers of RFC 3261 §20 and common extensions are static members
 /// (`SIPHeaderKey<Via>.via`…); define your own for extension headers with ``init(_:isList:allowsEmpty:parse:write:)``.
 public struct SIPHeaderKey<Value: Sendable>: Sendable {
+    /// The name of the header this key reads and writes.
     public let name: SIPHeaderName
     /// Whether values are a comma-separated list (RFC 3261 §7.3.1).
     public let isList: Bool
@@ -12,6 +13,8 @@ public struct SIPHeaderKey<Value: Sendable>: Sendable {
     let parseValue: @Sendable (inout SIPScanner) throws(SIPParseError) -> Value
     let writeValue: @Sendable (Value) -> String
 
+    /// A key for the header `name`: `parse` reads one value from a scanner over the field value (for a list
+    /// header, one element; the key splits the list at commas), `write` gives a value's text on the wire.
     public init(
         _ name: SIPHeaderName, isList: Bool = false, allowsEmpty: Bool = false,
         parse: @escaping @Sendable (inout SIPScanner) throws(SIPParseError) -> Value,

@@ -1,12 +1,16 @@
 /// One parameter: `name` or `name=value`, as written on the wire (a quoted value keeps its quotes
 /// and escapes; a URI parameter keeps its %-escapes).
 public struct SIPParameter: Hashable, Sendable, CustomStringConvertible {
+    /// The name, as written.
     public var name: String
+    /// The value as written, or nil for a parameter without `=value` (`;lr`).
     public var value: String?
+    /// The parameter `name`, or `name=value`; the value in its wire form (quoted or %-escaped as needed).
     public init(_ name: String, _ value: String? = nil) {
         self.name = name
         self.value = value
     }
+    /// `name=value`, or `name` alone.
     public var description: String { value.map { "\(name)=\($0)" } ?? name }
 }
 
@@ -14,14 +18,21 @@ public struct SIPParameter: Hashable, Sendable, CustomStringConvertible {
 public struct SIPParameters: Hashable, Sendable, RandomAccessCollection, ExpressibleByArrayLiteral,
     CustomStringConvertible
 {
+    /// The parameters, in order.
     public var elements: [SIPParameter]
 
+    /// No parameters.
     public init() { elements = [] }
+    /// The parameters `elements`, in this order.
     public init(_ elements: [SIPParameter]) { self.elements = elements }
+    /// The parameters of an array literal, in its order.
     public init(arrayLiteral elements: SIPParameter...) { self.elements = elements }
 
+    /// The position of the first parameter: 0.
     public var startIndex: Int { elements.startIndex }
+    /// The number of parameters.
     public var endIndex: Int { elements.endIndex }
+    /// The parameter at `position`.
     public subscript(position: Int) -> SIPParameter { elements[position] }
 
     /// Whether a parameter named `name` is present (with or without a value).
@@ -62,8 +73,10 @@ public struct SIPParameters: Hashable, Sendable, RandomAccessCollection, Express
         }
     }
 
+    /// Adds the parameter at the end, even when one of that name is already present.
     public mutating func append(_ name: String, _ value: String? = nil) { elements.append(SIPParameter(name, value)) }
 
+    /// Removes every parameter named `name` (any case).
     public mutating func remove(_ name: String) { elements.removeAll { asciiCaseInsensitiveEquals($0.name, name) } }
 
     /// `;name=value;name2` as on the wire (empty when there are none).

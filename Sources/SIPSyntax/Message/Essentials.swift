@@ -22,14 +22,21 @@ public struct MessageEssentials: Sendable {
     public var received: ByteView? { view(spans.viaReceived) }
     /// Top Via has `rport`.
     public var hasRport: Bool { spans.viaHasRport }
+    /// The Call-ID, as written (§20.8).
     public var callID: ByteView? { view(spans.callID) }
+    /// The CSeq sequence number (§20.16).
     public var cseqNumber: UInt32? { spans.cseqNumber }
+    /// The CSeq method, as written (§20.16).
     public var cseqMethod: ByteView? { view(spans.cseqMethod) }
+    /// The From `tag` (§19.3).
     public var fromTag: ByteView? { view(spans.fromTag) }
+    /// The To `tag` (§19.3), absent from a request outside a dialog (§8.1.1.2).
     public var toTag: ByteView? { view(spans.toTag) }
+    /// Max-Forwards (§20.22), when present.
     public var maxForwards: Int? { spans.maxForwards.map(Int.init) }
     /// Request-URI user and host, for a request.
     public var requestURIUser: ByteView? { uri.flatMap { u in u.user.map { ByteView(u.bytes, $0) } } }
+    /// Request-URI host, for a request whose URI is `sip:` or `sips:`.
     public var requestURIHost: ByteView? { uri.flatMap { u in u.host.map { ByteView(u.bytes, $0) } } }
     /// Number of Via values.
     public var viaCount: Int { spans.viaCount }
@@ -78,10 +85,15 @@ extension SIPMessage {
     public var via: [Via] { (try? headers.all(.via)) ?? [] }
     /// The top Via.
     public var topVia: Via? { try? headers.first(.via) }
+    /// The From value (§20.20); nil when absent or malformed.
     public var from: NameAddress? { try? headers.first(.from) }
+    /// The To value (§20.39); nil when absent or malformed.
     public var to: NameAddress? { try? headers.first(.to) }
+    /// The Call-ID (§20.8); nil when absent or malformed.
     public var callID: String? { try? headers.first(.callID) }
+    /// The CSeq (§20.16); nil when absent or malformed.
     public var cseq: CSeq? { try? headers.first(.cseq) }
+    /// Max-Forwards (§20.22); nil when absent or malformed.
     public var maxForwards: Int? { try? headers.first(.maxForwards) }
     /// Contact values (`*` or addresses).
     public var contact: [ContactValue] { (try? headers.all(.contact)) ?? [] }

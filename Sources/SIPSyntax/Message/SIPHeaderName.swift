@@ -6,6 +6,8 @@ public struct SIPHeaderName: Hashable, Sendable, CustomStringConvertible, Expres
     /// The long form for a known header; the name as given otherwise.
     public let text: String
 
+    /// The header named `name`, long or compact form, in any case. A name this library knows is kept in its
+    /// long form (`SIPHeaderName("v").text` is `Via`); another is kept as given.
     public init(_ name: String) {
         if let k = KnownHeader.lookup(Array(name.utf8), 0..<name.utf8.count) {
             self.known = k
@@ -16,6 +18,7 @@ public struct SIPHeaderName: Hashable, Sendable, CustomStringConvertible, Expres
         }
     }
 
+    /// The header named by a literal, as ``init(_:)``.
     public init(stringLiteral value: String) { self.init(value) }
 
     init(known: UInt8) {
@@ -29,13 +32,16 @@ public struct SIPHeaderName: Hashable, Sendable, CustomStringConvertible, Expres
         return Character(UnicodeScalar(c))
     }
 
+    /// The name as ``text`` gives it.
     public var description: String { text }
 
+    /// Names are equal case-insensitively, and a compact form equals its long form (§7.3.1, §7.3.3).
     public static func == (a: SIPHeaderName, b: SIPHeaderName) -> Bool {
         if a.known != 0 || b.known != 0 { return a.known == b.known }
         return asciiCaseInsensitiveEquals(a.text, b.text)
     }
 
+    /// Hashes the name, consistently with `==`.
     public func hash(into hasher: inout Hasher) {
         if known != 0 { hasher.combine(known) } else { hasher.combine(text.asciiLowercased) }
     }
@@ -312,6 +318,7 @@ enum KnownHeader {
 }
 
 extension SIPHeaderName {
+    /// The names of the headers this library knows (RFC 3261 §20 and the extensions), in their long forms.
     // BEGIN GENERATED names by scripts/generate-header-names.py — do not edit
     // swift-format-ignore
     public static let accept = SIPHeaderName("Accept"), acceptContact = SIPHeaderName("Accept-Contact"),

@@ -1,11 +1,15 @@
 /// One header field line as a user sees it: its name and its value, folds unfolded.
 public struct SIPHeaderField: Hashable, Sendable, CustomStringConvertible {
+    /// The field's name.
     public var name: SIPHeaderName
+    /// The field's value, folds unfolded.
     public var value: String
+    /// The field `name: value`.
     public init(name: SIPHeaderName, value: String) {
         self.name = name
         self.value = value
     }
+    /// `Name: value`, with the name's long form for a header this library knows.
     public var description: String { "\(name.text): \(value)" }
 }
 
@@ -43,9 +47,12 @@ public struct SIPHeaders: Sendable, RandomAccessCollection {
         self.fields = fields
     }
 
+    /// The position of the top field: 0.
     public var startIndex: Int { 0 }
+    /// The number of fields (lines).
     public var endIndex: Int { fields.count }
 
+    /// The field at `position`, in wire order: its name and its value, unfolded.
     public subscript(position: Int) -> SIPHeaderField {
         SIPHeaderField(name: name(at: position), value: valueText(at: position))
     }

@@ -5,7 +5,9 @@
 public struct SIPMessage: Sendable {
     /// The Request-Line or Status-Line.
     public enum StartLine: Sendable, Hashable {
+        /// A request's Request-Line (§7.1).
         case request(RequestLine)
+        /// A response's Status-Line (§7.2).
         case response(StatusLine)
     }
 
@@ -64,6 +66,7 @@ public struct SIPMessage: Sendable {
         if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
     }
 
+    /// The Request-Line of a request, the Status-Line of a response (§7.1, §7.2).
     public var startLine: StartLine {
         _read { yield storage.startLine }
         set {
@@ -73,6 +76,7 @@ public struct SIPMessage: Sendable {
         }
     }
 
+    /// The header fields, in wire order (§7.3).
     public var headers: SIPHeaders {
         _read { yield storage.headers }
         _modify {
@@ -110,6 +114,7 @@ public struct SIPMessage: Sendable {
         storage = Storage(startLine: startLine, headers: headers, body: body, wire: wire, cache: cache)
     }
 
+    /// A new request for `method` and `uri`, with the given header fields (name, value) in order and `body`.
     public static func request(method: SIPMethod, uri: URI, headers: [(SIPHeaderName, String)] = [], body: [UInt8] = [])
         -> SIPMessage
     {
@@ -138,7 +143,9 @@ public struct SIPMessage: Sendable {
         return m
     }
 
+    /// Whether the message is a request.
     public var isRequest: Bool { if case .request = startLine { return true } else { return false } }
+    /// Whether the message is a response.
     public var isResponse: Bool { !isRequest }
 
     /// The request method, for a request.
@@ -169,6 +176,7 @@ public struct SIPMessage: Sendable {
 
 /// Request-Line = Method SP Request-URI SP SIP-Version CRLF (RFC 3261 §7.1).
 public struct RequestLine: Sendable, Hashable {
+    /// The method (§7.1).
     public var method: SIPMethod
     /// The Request-URI, built from the received bytes when first read.
     public var uri: URI {
@@ -180,6 +188,7 @@ public struct RequestLine: Sendable, Hashable {
         }
         set { storage = .typed(newValue) }
     }
+    /// The SIP-Version (§7.1): `SIP/2.0`.
     public var version: String = "SIP/2.0"
 
     /// The Request-URI's scheme, lowercased (``URI/scheme``), without building the URI from the
@@ -203,6 +212,7 @@ public struct RequestLine: Sendable, Hashable {
     }
     var storage: Storage
 
+    /// A Request-Line for `method` and `uri`, version SIP/2.0.
     public init(method: SIPMethod, uri: URI) {
         self.method = method
         self.storage = .typed(uri)
@@ -213,9 +223,11 @@ public struct RequestLine: Sendable, Hashable {
         self.storage = .raw(bytes, uri)
     }
 
+    /// Request-Lines are equal when their methods, versions and Request-URIs as text (``URI/description``) are.
     public static func == (a: RequestLine, b: RequestLine) -> Bool {
         a.method == b.method && a.version == b.version && a.uri.description == b.uri.description
     }
+    /// Hashes the method and the Request-URI as text, consistently with `==`.
     public func hash(into hasher: inout Hasher) {
         hasher.combine(method)
         hasher.combine(uri.description)
@@ -228,7 +240,9 @@ public struct StatusLine: Sendable, Hashable {
     public var status: Int
     /// May be empty; may hold UTF-8.
     public var reason: String
+    /// The SIP-Version (§7.2): `SIP/2.0`.
     public var version: String = "SIP/2.0"
+    /// A Status-Line with `status` and its `reason` phrase, version SIP/2.0.
     public init(status: Int, reason: String) {
         self.status = status
         self.reason = reason

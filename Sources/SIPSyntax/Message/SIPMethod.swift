@@ -1,16 +1,27 @@
 /// A request method (RFC 3261 §7.1): any token; methods are case-sensitive.
 public struct SIPMethod: RawRepresentable, Hashable, Sendable, CustomStringConvertible, ExpressibleByStringLiteral {
+    /// The method's name as written: methods are case-sensitive (§7.1).
     public let rawValue: String
+    /// The method named `rawValue`.
     public init(rawValue: String) { self.rawValue = rawValue }
+    /// The method named `rawValue`.
     public init(_ rawValue: String) { self.rawValue = rawValue }
+    /// The method named by a literal (`"INVITE"`).
     public init(stringLiteral value: String) { self.rawValue = value }
+    /// The method's name.
     public var description: String { rawValue }
 
+    /// RFC 3261 §13: invites a user agent to a session.
     public static let invite = SIPMethod("INVITE")
+    /// RFC 3261 §13.2.2.4, §17.1.1.3: acknowledges the final response to an INVITE.
     public static let ack = SIPMethod("ACK")
+    /// RFC 3261 §15.1: ends a session.
     public static let bye = SIPMethod("BYE")
+    /// RFC 3261 §9: cancels a request that has no final response yet.
     public static let cancel = SIPMethod("CANCEL")
+    /// RFC 3261 §11: asks a user agent or server for its capabilities.
     public static let options = SIPMethod("OPTIONS")
+    /// RFC 3261 §10: binds contact addresses to an address-of-record.
     public static let register = SIPMethod("REGISTER")
     /// RFC 3262
     public static let prack = SIPMethod("PRACK")

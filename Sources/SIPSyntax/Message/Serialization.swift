@@ -114,5 +114,6 @@ extension SIPMessage: Equatable {
 }
 
 extension SIPMessage: CustomStringConvertible {
+    /// The message as text, as ``text`` gives it.
     public var description: String { text }
 }

@@ -1,4 +1,4 @@
-/// What the parser learnt about the headers every element reads (DESIGN: top Via, CSeq, Call-ID,
+/// What the parser learnt about the headers every element reads (top Via, CSeq, Call-ID,
 /// From/To tags, Max-Forwards, Content-Length), as ranges of the received bytes.
 /// Kept in every parsed message and copied with it, hence 32-bit offsets (``Span``).
 struct Essentials: Sendable {

@@ -4,8 +4,11 @@
 /// ever followed by whitespace (the header splitter guarantees it), so they count as LWS here.
 /// Every read is bounds-checked; no input can make the scanner trap.
 public struct SIPScanner: Sendable {
+    /// The bytes scanned; the ranges the scanner returns are indices into them.
     public let bytes: [UInt8]
+    /// The index of the next byte to read.
     public var position: Int
+    /// The index one past the last byte the scanner may read.
     public let end: Int
     /// The header being parsed, for error messages: its name as given, or else the name of the
     /// known header `headerID` (looked up only when an error needs it).
@@ -22,12 +25,14 @@ public struct SIPScanner: Sendable {
     var headerText: String?
     var headerID: UInt8 = 0
 
+    /// A scanner over `bytes[range]`, at its first byte.
     public init(_ bytes: [UInt8], range: Range<Int>) {
         self.bytes = bytes
         self.position = range.lowerBound
         self.end = range.upperBound
     }
 
+    /// A scanner over the UTF-8 bytes of `string`, at its first byte.
     public init(_ string: String) {
         let b = Array(string.utf8)
         self.init(b, range: 0..<b.count)
@@ -39,10 +44,13 @@ public struct SIPScanner: Sendable {
         headerID = other.headerID
     }
 
+    /// Whether every byte has been read.
     public var isAtEnd: Bool { position >= end }
 
+    /// The next byte, without consuming it; nil at the end.
     public func peek() -> UInt8? { position < end ? bytes[position] : nil }
 
+    /// The byte `offset` bytes after the next one (0 is the next), without consuming anything; nil past the end.
     public func peek(at offset: Int) -> UInt8? {
         let i = position + offset
         return i < end && i >= 0 ? bytes[i] : nil
@@ -74,14 +82,18 @@ public struct SIPScanner: Sendable {
         return false
     }
 
+    /// An error of `kind` at the current position, naming the header being parsed.
     public func error(_ detail: String, kind: SIPParseError.Kind = .invalidHeaderValue) -> SIPParseError {
         SIPParseError(kind, detail, header: header, offset: position)
     }
 
+    /// Consumes `byte`, or throws an error that says `what` was expected.
     public mutating func expect(_ byte: UInt8, _ what: String) throws(SIPParseError) {
         guard consume(byte) else { throw error("expected \(what)") }
     }
 
+    /// Consumes `byte` with optional LWS around it (``separator(_:)``), or throws an error that says `what` was
+    /// expected.
     public mutating func expectSeparator(_ byte: UInt8, _ what: String) throws(SIPParseError) {
         guard separator(byte) else { throw error("expected \(what)") }
     }
@@ -105,6 +117,7 @@ public struct SIPScanner: Sendable {
         return r.isEmpty ? nil : r
     }
 
+    /// Consumes a `token` (§25.1) and returns its range, or throws an error that says `what` was expected.
     public mutating func expectToken(_ what: String) throws(SIPParseError) -> Range<Int> {
         guard let r = token() else { throw error("expected \(what)") }
         return r
@@ -161,7 +174,7 @@ public struct SIPScanner: Sendable {
         }
     }
 
-    /// A decimal number of at most `maxDigits` digits (leading zeros allowed), checked against `max`.
+    /// A decimal number (leading zeros allowed) no greater than `max`; `what` names it in the error.
     public mutating func number(max: UInt64, what: String) throws(SIPParseError) -> UInt64 {
         let r = scan(while: ASCII.isDigit)
         guard !r.isEmpty else { throw error("expected \(what)") }
@@ -184,10 +197,12 @@ public struct SIPScanner: Sendable {
         guard isAtEnd else { throw error("unexpected '\(printable(bytes[position]))'") }
     }
 
+    /// The bytes in `range`, decoded as UTF-8.
     public func string(_ range: Range<Int>) -> String {
         String(decoding: bytes[range], as: UTF8.self)
     }
 
+    /// A view of the bytes in `range`, sharing them.
     public func view(_ range: Range<Int>) -> ByteView { ByteView(bytes, range) }
 
     /// The remaining bytes up to the end, trailing LWS trimmed, with folds collapsed to one SP.

@@ -17,6 +17,7 @@ public struct SIPStreamFramer: Sendable {
         case pong
     }
 
+    /// The bounds this framer enforces on a message's header section and body.
     public let limits: SIPLimits
     private var buffer: [UInt8] = []
     private var start = 0
@@ -24,6 +25,7 @@ public struct SIPStreamFramer: Sendable {
     private var scanFrom = 0
     private var failed: SIPParseError?
 
+    /// A framer with nothing buffered, enforcing `limits`.
     public init(limits: SIPLimits = .default) { self.limits = limits }
 
     /// Bytes received and not yet returned as frames.

@@ -4,8 +4,11 @@
 /// `==` is the equivalence of RFC 3261 §19.1.4 for SIP URIs, not byte equality; ``description``
 /// gives the URI with its original escaping.
 public enum URI: Sendable, Hashable, CustomStringConvertible {
+    /// A `sip:` or `sips:` URI (RFC 3261 §19.1).
     case sip(SIPURI)
+    /// A `tel:` URI (RFC 3966).
     case tel(TelURI)
+    /// A URI of any other scheme, kept as written.
     case absolute(AbsoluteURI)
 
     /// Parses a URI (the whole string).
@@ -39,6 +42,7 @@ public enum URI: Sendable, Hashable, CustomStringConvertible {
     /// The SIP URI, for `sip:` and `sips:`.
     public var sipURI: SIPURI? { if case .sip(let u) = self { return u } else { return nil } }
 
+    /// The URI as text, with its original escaping.
     public var description: String {
         switch self {
         case .sip(let u): return u.description
@@ -53,9 +57,12 @@ public struct SIPHost: Sendable, Hashable, CustomStringConvertible, ExpressibleB
     /// As written; an IPv6 reference keeps its brackets.
     public var text: String
 
+    /// The host `text`, as written (an IPv6 reference with its brackets); it is not checked.
     public init(_ text: String) { self.text = text }
+    /// The host written in a literal, as ``init(_:)``.
     public init(stringLiteral value: String) { self.text = value }
 
+    /// The host as written.
     public var description: String { text }
 
     /// Whether this is an IPv6 reference (`[…]`).
@@ -72,6 +79,7 @@ public struct SIPHost: Sendable, Hashable, CustomStringConvertible, ExpressibleB
 
     /// Hosts compare case-insensitively; IPv6 addresses by value (RFC 3261 §19.1.4, RFC 5118 §4.10).
     public static func == (a: SIPHost, b: SIPHost) -> Bool { a.canonical == b.canonical }
+    /// Hashes the canonical form of the host, consistently with `==`.
     public func hash(into hasher: inout Hasher) { hasher.combine(canonical) }
 
     var canonical: String {
@@ -96,13 +104,17 @@ public struct SIPURI: Sendable, Hashable, CustomStringConvertible {
     public var escapedUser: String?
     /// The password as written, %-escapes kept.
     public var escapedPassword: String?
+    /// The host (§19.1.1).
     public var host: SIPHost
+    /// The port, if written; without it the transport's default port applies (5060, or 5061 for TLS, §19.1.2).
     public var port: Int?
     /// uri-parameters, in order, as written.
     public var parameters: SIPParameters
     /// headers (`?name=value&…`), in order, as written.
     public var headers: [SIPParameter]
 
+    /// A URI of `host` and `port`; `user` is %-escaped where §25.1 requires it, parameters and headers are
+    /// kept as given.
     public init(
         user: String? = nil, host: SIPHost, port: Int? = nil, isSecure: Bool = false,
         parameters: SIPParameters = [], headers: [SIPParameter] = []
@@ -183,6 +195,7 @@ public struct SIPURI: Sendable, Hashable, CustomStringConvertible {
     /// `lr` parameter present (loose routing, §19.1.1).
     public var isLooseRouter: Bool { hasParameter("lr") }
 
+    /// The URI as text: user, password, parameters and headers as written (escaped).
     public var description: String {
         var s = isSecure ? "sips:" : "sip:"
         if let escapedUser {
@@ -237,6 +250,7 @@ public struct SIPURI: Sendable, Hashable, CustomStringConvertible {
         return true
     }
 
+    /// Hashes the scheme, user, host and port, which equal URIs share (§19.1.4).
     public func hash(into hasher: inout Hasher) {
         hasher.combine(isSecure)
         hasher.combine(user)
@@ -247,9 +261,12 @@ public struct SIPURI: Sendable, Hashable, CustomStringConvertible {
 
 /// `tel:` URI (RFC 3966): the number as written, and its parameters.
 public struct TelURI: Sendable, Hashable, CustomStringConvertible {
+    /// The number as written, visual separators included (`+1-201-555-0123`).
     public var number: String
+    /// The parameters, in order, as written (`;phone-context=…`, `;ext=…`).
     public var parameters: SIPParameters
 
+    /// A `tel:` URI of `number` with `parameters`, as written.
     public init(number: String, parameters: SIPParameters = []) {
         self.number = number
         self.parameters = parameters
@@ -267,25 +284,32 @@ public struct TelURI: Sendable, Hashable, CustomStringConvertible {
     public static func == (a: TelURI, b: TelURI) -> Bool {
         a.digits == b.digits && a.parameters.description.asciiLowercased == b.parameters.description.asciiLowercased
     }
+    /// Hashes the number without its visual separators, consistently with `==`.
     public func hash(into hasher: inout Hasher) { hasher.combine(digits) }
     var digits: String { String(number.filter { !"-.()".contains($0) }).asciiLowercased }
 
+    /// `tel:number;params`.
     public var description: String { "tel:" + number + parameters.description }
 }
 
 /// A URI of a scheme SIP does not interpret (RFC 3261 §25.1 absoluteURI), kept as written.
 public struct AbsoluteURI: Sendable, Hashable, CustomStringConvertible {
+    /// The scheme, as written.
     public var scheme: String
     /// Everything after `scheme:`.
     public var rest: String
+    /// A URI of `scheme` and the text after its colon.
     public init(scheme: String, rest: String) {
         self.scheme = scheme
         self.rest = rest
     }
+    /// `scheme:rest`.
     public var description: String { scheme + ":" + rest }
+    /// URIs are equal when their schemes are (in any case) and the rest is the same text.
     public static func == (a: AbsoluteURI, b: AbsoluteURI) -> Bool {
         asciiCaseInsensitiveEquals(a.scheme, b.scheme) && a.rest == b.rest
     }
+    /// Hashes the lowercased scheme and the rest, consistently with `==`.
     public func hash(into hasher: inout Hasher) {
         hasher.combine(scheme.asciiLowercased)
         hasher.combine(rest)

@@ -8,6 +8,7 @@ public enum SIPVerdict: Sendable, Hashable, CustomStringConvertible {
     /// Discard it silently (a response, or a request too broken to answer).
     case drop(String)
 
+    /// `accept`, `reject <status> <reason>` or `drop <why>`.
     public var description: String {
         switch self {
         case .accept: return "accept"
@@ -20,12 +21,17 @@ public enum SIPVerdict: Sendable, Hashable, CustomStringConvertible {
 /// A response that rejects a request: its status, reason phrase, why, and the header fields the
 /// RFC asks for (Unsupported with 420, Accept with 415, Allow with 405…).
 public struct SIPRejection: Sendable, Hashable {
+    /// The status code of the response.
     public var status: Int
+    /// The reason phrase of the response.
     public var reason: String
     /// Why, for people; sent in a Warning header (code 399, RFC 3261 §20.43).
     public var detail: String
+    /// The header fields the RFC asks for with this status (Unsupported with 420, Accept with 415, Allow with 405…).
     public var headers: [SIPHeaderField]
 
+    /// A rejection with `status`, its `reason` (the registered phrase by default), `detail` for the Warning, and
+    /// the extra header fields.
     public init(status: Int, reason: String? = nil, detail: String, headers: [SIPHeaderField] = []) {
         self.status = status
         self.reason = reason ?? SIPStatus.reasonPhrase(for: status)
@@ -48,6 +54,7 @@ public struct SIPValidationPolicy: Sendable, Hashable {
     /// what a UAS would reject; user agents check Require and bodies (§8.2).
     public enum Role: Sendable, Hashable { case userAgent, proxy }
 
+    /// The role of the element: a user agent by default.
     public var role: Role = .userAgent
     /// Methods the UAS implements; others known to it get 405, unknown ones 501 (§8.2.1).
     public var allowedMethods: [SIPMethod] = [.invite, .ack, .bye, .cancel, .options, .register]
@@ -60,8 +67,12 @@ public struct SIPValidationPolicy: Sendable, Hashable {
     /// Whether REGISTER is handled as a registrar (§10.3: the To must be a SIP or SIPS AOR).
     public var isRegistrar: Bool = true
 
+    /// The policy of a user agent that implements the methods of RFC 3261, serves `sip` and `sips` URIs, accepts
+    /// SDP bodies, supports no option tags and acts as a registrar.
     public init() {}
+    /// The default policy, for a user agent (``init()``).
     public static let userAgent = SIPValidationPolicy()
+    /// The default policy with the role of a proxy.
     public static var proxy: SIPValidationPolicy {
         var p = SIPValidationPolicy()
         p.role = .proxy
