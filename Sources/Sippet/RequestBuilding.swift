@@ -36,3 +36,11 @@ extension SIPMessage {
         return .request(method: .ack, uri: uri, headers: fields)
     }
 }
+
+extension SIPMessage {
+    /// Puts `via` in place of the top Via (RFC 3261 §18.2.1, §18.1.1 edit the top one only).
+    mutating func replaceTopVia(with via: Via) {
+        try? headers.removeFirst(.via)
+        headers.prepend(.via, via)
+    }
+}

@@ -5,55 +5,16 @@ import SIPSyntax
 import SIPTransaction
 import SIPTransport
 
-/// Where the messages of one transaction go: the transport and target of a client
-/// transaction's requests, or of a server transaction's responses (RFC 3261 §18.2.2).
-struct TransactionRoute: Sendable {
-    var transport: any SIPTransport
-    var target: SIPTransportTarget
-}
-
-/// What the shard keeps with a transaction, in its entry in the table
-/// (``TransactionTable/context(of:)``): its key, its route, its pending timers (the shard's
-/// ``OwnedTimerQueue`` reads them here, with no index of its own), and for a client transaction
-/// what only that needs.
-// @unchecked: `timerPlaces` is read and written on the shard's loop only.
-final class RouteEntry: TimerOwner, @unchecked Sendable {
-    let key: TransactionKey
-    let route: TransactionRoute
-    var timerPlaces = TimerPlaces()
-    /// Nil for a server transaction, the bulk of a server's table, whose entries stay small.
-    let client: ClientContext?
-
-    init(key: TransactionKey, route: TransactionRoute, client: ClientContext? = nil) {
-        self.key = key
-        self.route = route
-        self.client = client
-    }
-}
-
-/// What a client transaction keeps besides where it sends.
-final class ClientContext: Sendable {
-    /// When the transaction started, for the response-time timer.
-    let started: NIODeadline
-    /// The INVITE of an INVITE client transaction, from which its CANCEL is made (RFC 3261 §9.1).
-    let invite: SIPMessage?
-
-    init(started: NIODeadline, invite: SIPMessage?) {
-        self.started = started
-        self.invite = invite
-    }
-}
-
 /// The transactions of one event loop: a table, its timers, and the routes of its transactions.
 ///
-/// Everything here runs on `loop` (DESIGN.md: a transaction lives on one loop, chosen by hashing
-/// its key, so that its table needs no lock). Entry points from elsewhere hop with ``run(_:)``.
+/// Everything here runs on `loop`: a transaction lives on one loop, chosen by hashing its key
+/// (``TransactionShards``), so that its table needs no lock. Entry points from elsewhere hop with
+/// ``run(_:)``. It reads the stack's ``StackEnvironment`` and never calls back into the stack.
 // @unchecked: the mutable state is confined to `loop`; every method asserts it runs there.
 final class TransactionShard: @unchecked Sendable {
     let loop: any EventLoop
-    /// The stack, set once right after it is made.
-    weak var stack: SIPStack?
-    private var table: TransactionTable
+    private let environment: StackEnvironment
+    private var table: TransactionTable<RouteEntry>
     /// The timers of the transactions, each pointing at its transaction's entry, which holds
     /// which of them are pending and hands back the key when one falls due.
     private var timers = OwnedTimerQueue<RouteEntry>()
@@ -66,17 +27,20 @@ final class TransactionShard: @unchecked Sendable {
     /// Set while ``fire()`` runs the due timers: it schedules the next wake-up once, at the end,
     /// rather than each handled timer scheduling one for a deadline already past.
     private var firing = false
-    var core: (any SIPCore)?
+    /// Where requests, responses and errors go; nil before a core is registered and after
+    /// shutdown.
+    var binding: CoreBinding?
     /// The stack's sent-by values (RFC 3261 §18.1.2), this loop's copy.
     var sentBy: [(host: String, port: Int)] = []
-    private let metrics: StackMetrics
     private var counters: MessageCounters
+    private var metrics: StackMetrics { environment.metrics }
 
-    init(loop: any EventLoop, configuration: TransactionTable.Configuration, metrics: StackMetrics) {
+    init(loop: any EventLoop, environment: StackEnvironment) {
         self.loop = loop
-        self.table = TransactionTable(configuration: configuration)
-        self.metrics = metrics
-        self.counters = MessageCounters(metrics: metrics)
+        self.environment = environment
+        let c = environment.configuration
+        self.table = TransactionTable(configuration: .init(timers: c.timers, maxTransactions: c.maxTransactionsPerLoop))
+        self.counters = MessageCounters(metrics: environment.metrics)
     }
 
     /// Runs `body` on the shard's loop: at once when already there (no hop), else queued.
@@ -100,94 +64,92 @@ final class TransactionShard: @unchecked Sendable {
     // MARK: - From the transport
 
     /// A request arrived (RFC 3261 §17.2.3 matching, §8.2 validation of a new one).
-    func received(
-        request: SIPMessage, key: ServerTransactionKey, route: TransactionRoute, validate: Bool,
-        refuseNew: Bool
-    ) {
+    func received(_ incoming: HandOver) {
         assert(loop.inEventLoop)
-        guard let stack else { return }
-        if refuseNew, table.match(request) == nil {
+        let request = incoming.request
+        let route = incoming.route
+        if incoming.refuseNew, table.match(request) == nil {
             // Shutting down: a new transaction is not started.
-            refuse(request, route: route, stack: stack)
+            refuse(request, route: route)
             return
         }
         let reliability: TransportReliability = route.transport.kind.isReliable ? .reliable : .unreliable
         // An ACK makes no transaction (RFC 3261 §17.2.3): it needs no entry.
-        let entry = request.method == .ack ? nil : RouteEntry(key: .server(key), route: route)
-        switch table.receive(request, reliability: reliability, serverKey: key, context: entry) {
-        case .server(let key, let actions, let isNew):
+        let entry = request.method == .ack ? nil : RouteEntry(key: .server(incoming.key), route: route)
+        switch table.receive(request, reliability: reliability, serverKey: incoming.key, context: entry) {
+        case .server(let key, let outcome, let isNew):
             let k = TransactionKey.server(key)
             guard isNew else {
-                if !actions.sent.isEmpty { metrics.retransmissions.increment(by: actions.sent.count) }
-                handle(actions, for: k, advanceClock: true)
+                let sent = outcome.actions.sent.count
+                if sent > 0 { metrics.retransmissions.increment(by: sent) }
+                handle(outcome, for: k)
                 return
             }
             guard entry != nil else { return }
             metrics.liveTransactions.increment()
-            let verdict = validate ? SIPValidator.validate(request, policy: stack.configuration.validation) : .accept
+            let verdict =
+                incoming.validate
+                ? SIPValidator.validate(request, policy: environment.configuration.validation) : .accept
             switch verdict {
             case .accept:
                 // RFC 3261 §9.2: a CANCEL that matches no INVITE server transaction gets 481.
                 if request.method == .cancel, table.inviteTransaction(cancelledBy: key) == nil {
-                    handle(actions, for: k, advanceClock: true, deliver: false)
+                    handle(outcome, for: k, deliver: false)
                     respond(request.makeResponse(status: 481), on: key)
                     return
                 }
-                handle(actions, for: k, advanceClock: true)
+                handle(outcome, for: k)
             case .reject(let rejection):
                 metrics.rejected.increment()
-                stack.logger.debug(
+                environment.logger.debug(
                     "rejecting request",
-                    metadata: [
-                        "sip.status": "\(rejection.status)",
-                        "sip.why": "\(rejection.detail)",
-                    ])
-                handle(actions, for: k, advanceClock: true, deliver: false)
-                respond(rejection.response(to: request, agent: stack.configuration.userAgent), on: key)
+                    metadata: ["sip.status": "\(rejection.status)", "sip.why": "\(rejection.detail)"])
+                handle(outcome, for: k, deliver: false)
+                respond(rejection.response(to: request, agent: environment.configuration.userAgent), on: key)
             case .drop(let why):
                 metrics.dropped.increment()
-                stack.logger.debug("dropping request", metadata: ["sip.why": "\(why)"])
-                handle(table.terminate(k), for: k, advanceClock: true, deliver: false)
+                environment.logger.debug("dropping request", metadata: ["sip.why": "\(why)"])
+                handle(table.terminate(k), for: k, deliver: false)
             }
         case .unmatched:
             // An ACK for a 2xx (RFC 3261 §17.2.3): no transaction; straight to the core.
-            core?.receiveRequest(request, key: nil, stack: stack)
+            if let binding { binding.core.receiveRequest(request, key: nil, stack: binding.stack) }
         case .client:
             break
         case .rejected(.tooManyTransactions(let live, let max)):
             metrics.dropped.increment()
-            stack.logger.warning("transaction limit reached", metadata: ["sip.live": "\(live)", "sip.max": "\(max)"])
-            refuse(request, route: route, stack: stack)
+            environment.logger.warning(
+                "transaction limit reached", metadata: ["sip.live": "\(live)", "sip.max": "\(max)"])
+            refuse(request, route: route)
         case .rejected(let e):
             metrics.dropped.increment()
-            stack.logger.debug("dropping unmatchable request", metadata: ["sip.why": "\(e)"])
+            environment.logger.debug("dropping unmatchable request", metadata: ["sip.why": "\(e)"])
         }
     }
 
     /// RFC 3261 §21.5.4: 503 (Service Unavailable) with a Retry-After (§20.33), sent statelessly,
     /// for a request the stack will not take now (full, or shutting down).
-    private func refuse(_ request: SIPMessage, route: TransactionRoute, stack: SIPStack) {
+    private func refuse(_ request: SIPMessage, route: TransactionRoute) {
         var busy = request.makeResponse(status: 503)
         busy.headers.append(.retryAfter, "5")
-        stack.sendStateless(busy, route: route)
+        environment.sendStateless(busy, route: route)
     }
 
     private func respond(_ response: SIPMessage, on key: ServerTransactionKey) {
         assert(loop.inEventLoop)
-        guard let actions = table.send(response: response, on: key) else { return }
+        guard let outcome = table.send(response: response, on: key) else { return }
         counters.countOut(response)
-        handle(actions, for: .server(key), advanceClock: true)
+        handle(outcome, for: .server(key))
     }
 
     /// A response arrived (RFC 3261 §17.1.3 matching).
     func received(response: SIPMessage) {
         assert(loop.inEventLoop)
         switch table.receive(response, reliability: .unreliable) {
-        case .client(let key, let actions):
-            handle(actions, for: .client(key), advanceClock: true)
+        case .client(let key, let outcome):
+            handle(outcome, for: .client(key))
         case .unmatched:
-            guard let stack else { return }
-            core?.receiveResponse(response, key: nil, stack: stack)
+            if let binding { binding.core.receiveResponse(response, key: nil, stack: binding.stack) }
         case .server, .rejected:
             metrics.dropped.increment()
         }
@@ -201,16 +163,14 @@ final class TransactionShard: @unchecked Sendable {
         let reliability: TransportReliability = route.transport.kind.isReliable ? .reliable : .unreliable
         let k = TransactionKey.client(key)
         do {
-            let entry = RouteEntry(
-                key: k, route: route,
-                client: ClientContext(started: .now(), invite: key.method == .invite ? request : nil))
+            let invite = key.method == .invite ? request : nil
+            let entry = RouteEntry(key: k, route: route, client: ClientContext(started: .now(), invite: invite))
             let (_, actions) = try table.send(request: request, reliability: reliability, context: entry)
             metrics.liveTransactions.increment()
             counters.countOut(request)
-            handle(actions, for: k, advanceClock: true)
+            handle(.init(actions: actions, context: entry), for: k)
         } catch {
-            guard let stack else { return }
-            core?.receiveError(.transaction(error), key: k, stack: stack)
+            report(.transaction(error), key: k)
         }
     }
 
@@ -228,7 +188,9 @@ final class TransactionShard: @unchecked Sendable {
     }
 
     private func sendCancel(_ key: ClientTransactionKey) {
-        guard let entry = entry(.client(key)), let cancel = entry.client?.invite?.makeCancel() else { return }
+        guard let entry = table.context(of: .client(key)), let cancel = entry.client?.invite?.makeCancel() else {
+            return
+        }
         start(request: cancel, key: ClientTransactionKey(branch: key.branch, method: .cancel), route: entry.route)
     }
 
@@ -237,58 +199,51 @@ final class TransactionShard: @unchecked Sendable {
     func send(response: SIPMessage, key: ServerTransactionKey) {
         assert(loop.inEventLoop)
         counters.countOut(response)
-        if let actions = table.send(response: response, on: key) {
-            handle(actions, for: .server(key), advanceClock: true)
+        if let outcome = table.send(response: response, on: key) {
+            handle(outcome, for: .server(key))
             return
         }
-        guard let stack else { return }
         do {
             let (kind, target) = try Routing.statelessResponseTarget(response)
-            guard let transport = stack.transport(kind: kind, family: target.address) else {
+            guard let transport = environment.transport(kind: kind, family: target.address) else {
                 throw SIPStackError.noTransport("no \(kind) transport for a stateless response")
             }
-            stack.sendStateless(response, route: TransactionRoute(transport: transport, target: target))
+            environment.sendStateless(response, route: TransactionRoute(transport: transport, target: target))
         } catch {
-            stack.logger.debug("cannot send a stateless response", metadata: ["sip.why": "\(error)"])
+            environment.logger.debug("cannot send a stateless response", metadata: ["sip.why": "\(error)"])
         }
     }
 
-    /// A failure the core should hear of before the transaction exists (name resolution).
+    /// A failure the core should hear of: before the transaction exists (name resolution, a
+    /// refused transaction), or the end of one.
     func report(_ error: SIPStackError, key: TransactionKey) {
         assert(loop.inEventLoop)
-        guard let stack else { return }
-        core?.receiveError(error, key: key, stack: stack)
+        if let binding { binding.core.receiveError(error, key: key, stack: binding.stack) }
     }
 
     /// Sippet's `terminate`: ends the transaction now.
     func terminate(_ key: TransactionKey) {
         assert(loop.inEventLoop)
-        handle(table.terminate(key), for: key, advanceClock: true, deliver: false)
+        handle(table.terminate(key), for: key, deliver: false)
     }
 
     // MARK: - Actions
 
-    /// The route the table keeps with the transaction `key` (also right after the event that ended it).
-    private func entry(_ key: TransactionKey) -> RouteEntry? {
-        table.contextInPlace(of: key).map { unsafeDowncast($0, to: RouteEntry.self) }
-    }
-
     /// Applies what a machine asked for: timers first (so that a core answering inline cannot see
     /// a timer of the event before its own), then sends, deliveries and termination in order.
+    /// The outcome carries the transaction's entry, also when the event ended it.
     ///
     /// The one exception is the 200 ms timer of a new INVITE (RFC 3261 §17.2.1): it starts after
     /// the core had the INVITE, and only if the core has not answered it inline. A core that
     /// answers at once then leaves no cancelled timer behind in the queue.
-    /// `known` is the transaction's entry when the caller has it (a timer due), else it is read
-    /// from the table.
+    /// `advanceClock` is false for the timers ``fire()`` runs, which move the clock themselves.
     private func handle(
-        _ actions: TransactionActions, for key: TransactionKey, advanceClock: Bool,
-        deliver: Bool = true, entry known: RouteEntry? = nil
+        _ outcome: TransactionTable<RouteEntry>.Outcome, for key: TransactionKey, advanceClock: Bool = true,
+        deliver: Bool = true
     ) {
+        let actions = outcome.actions
         if actions.isEmpty { return }
-        // Read before anything else touches the table: after an event that ended the
-        // transaction the table has its route only until the next event.
-        let entry = known ?? self.entry(key)
+        let entry = outcome.context
         var trying: Duration?
         if let entry {
             if advanceClock { timers.advance(to: clock()) }
@@ -301,7 +256,7 @@ final class TransactionShard: @unchecked Sendable {
                 route.transport.send(bytes, to: route.target, completion: completion(for: key, route: route))
             case .passToTU(let message):
                 guard deliver else { continue }
-                deliverToCore(message, key: key)
+                deliverToCore(message, key: key, entry: entry)
             case .informTU(let e):
                 let error: SIPStackError
                 switch e.reason {
@@ -311,7 +266,7 @@ final class TransactionShard: @unchecked Sendable {
                 case .transportError(let why):
                     error = .transport(transportErrors.removeValue(forKey: key) ?? SIPTransportError(.ioError, why))
                 }
-                if let stack { core?.receiveError(error, key: key, stack: stack) }
+                report(error, key: key)
             case .terminated:
                 if case .client(let k) = key, !pendingCancels.isEmpty { pendingCancels.remove(k) }
                 if !transportErrors.isEmpty { transportErrors[key] = nil }
@@ -337,31 +292,30 @@ final class TransactionShard: @unchecked Sendable {
         }
     }
 
-    private func deliverToCore(_ message: SIPMessage, key: TransactionKey) {
-        guard let stack else { return }
+    private func deliverToCore(_ message: SIPMessage, key: TransactionKey, entry: RouteEntry?) {
         switch key {
         case .server(let k):
             counters.countIn(message)
-            core?.receiveRequest(message, key: k, stack: stack)
+            if let binding { binding.core.receiveRequest(message, key: k, stack: binding.stack) }
         case .client(let k):
             counters.countIn(message)
-            if let status = message.status, status >= 200, let started = entry(key)?.client?.started {
+            if let status = message.status, status >= 200, let started = entry?.client?.started {
                 metrics.responseTime.recordNanoseconds((NIODeadline.now() - started).nanoseconds)
             }
             if !pendingCancels.isEmpty, pendingCancels.contains(k) {
                 pendingCancels.remove(k)
                 if let status = message.status, status < 200 { sendCancel(k) }
             }
-            core?.receiveResponse(message, key: k, stack: stack)
+            if let binding { binding.core.receiveResponse(message, key: k, stack: binding.stack) }
         }
     }
 
     private func transportFailed(_ error: SIPTransportError, key: TransactionKey) {
         metrics.transportErrors.increment()
         transportErrors[key] = error
-        let actions = table.transportError(error.description, for: key)
-        if actions.isEmpty { transportErrors[key] = nil }
-        handle(actions, for: key, advanceClock: true)
+        let outcome = table.transportError(error.description, for: key)
+        if outcome.actions.isEmpty { transportErrors[key] = nil }
+        handle(outcome, for: key)
     }
 
     // MARK: - Timers
@@ -377,13 +331,12 @@ final class TransactionShard: @unchecked Sendable {
         wakeUp?.task.cancel()
         // `self` held until the task runs or is replaced, not weakly: a weak reference would give
         // the shard a side table, and every retain of it (several per message) would take the
-        // runtime's slow path. A shard whose stack is gone stops at its next wake-up.
+        // runtime's slow path.
         wakeUp = (deadline, loop.scheduleTask(deadline: deadline) { [self] in fire() })
     }
 
     private func fire() {
         wakeUp = nil
-        guard stack != nil else { return }
         let limit = clock()
         firing = true
         defer {
@@ -392,9 +345,10 @@ final class TransactionShard: @unchecked Sendable {
         }
         while let due = timers.popNext(notAfter: limit) {
             let key = due.owner.key
-            let actions = table.timerFired(due.timer, for: key)
-            if !actions.sent.isEmpty, due.timer != .trying { metrics.retransmissions.increment(by: actions.sent.count) }
-            handle(actions, for: key, advanceClock: false, entry: due.owner)
+            let outcome = table.timerFired(due.timer, for: key)
+            let sent = outcome.actions.sent.count
+            if sent > 0, due.timer != .trying { metrics.retransmissions.increment(by: sent) }
+            handle(outcome, for: key, advanceClock: false)
         }
     }
 }

@@ -65,22 +65,22 @@ func ok(for request: SIPMessage, _ i: Int) -> SIPMessage {
 }
 
 let count = CommandLine.arguments.dropFirst().first.flatMap { Int($0) } ?? 100_000
-let configuration = TransactionTable.Configuration()
+let configuration = TransactionTableConfiguration()
 
 // Warm up the runtime and allocator with a small table that is then dropped.
 do {
-    var warm = TransactionTable(configuration: configuration)
+    var warm = TransactionTable<Never>(configuration: configuration)
     var q = TimerQueue<TransactionKey>()
     for i in 0..<1000 {
         guard let m = try? SIPMessage(parsing: register(count + i)),
             case .server(let k, let a, _) = warm.receive(m, reliability: .unreliable)
         else { continue }
-        q.apply(a, for: .server(k))
-        if let a2 = warm.send(response: ok(for: m, i), on: k) { q.apply(a2, for: .server(k)) }
+        q.apply(a.actions, for: .server(k))
+        if let a2 = warm.send(response: ok(for: m, i), on: k) { q.apply(a2.actions, for: .server(k)) }
     }
 }
 
-var table = TransactionTable(configuration: configuration)
+var table = TransactionTable<Never>(configuration: configuration)
 var timers = TimerQueue<TransactionKey>()
 var storedBytes = 0
 var keyHeapBytes = 0
@@ -94,12 +94,12 @@ for i in 0..<count {
         failures += 1
         continue
     }
-    timers.apply(actions, for: .server(key))
+    timers.apply(actions.actions, for: .server(key))
     guard let sent = table.send(response: ok(for: request, i), on: key) else {
         failures += 1
         continue
     }
-    timers.apply(sent, for: .server(key))
+    timers.apply(sent.actions, for: .server(key))
     guard let t = table.nonInviteServer(key), t.state == .completed else {
         failures += 1
         continue

@@ -24,29 +24,42 @@ struct TransactionTableTests {
         #expect(t.table.match(options) == .server(key.key))
     }
 
-    /// What a driver keeps with a transaction: made with it, ignored by a retransmission, still
-    /// there right after the event that ends the transaction, gone at the next event.
-    @Test("a transaction's context: kept while live, read after the event that ended it, gone after the next")
+    /// What a driver keeps with a transaction: made with it, ignored by a retransmission, handed
+    /// back by every event on the transaction, the one that ended it too, and gone with it.
+    @Test("a transaction's context: kept while live, handed back by each event, the ending one too")
     func context() throws {
         final class Route: Sendable {}
         let first = Route()
         let second = Route()
-        var table = TransactionTable(configuration: .init(timers: .default))
+        var table = TransactionTable<Route>(configuration: .init(timers: .default))
         let options = try Fixtures.request()
-        guard case .server(let key, _, true) = table.receive(options, reliability: .reliable, context: first) else {
+        guard case .server(let key, let made, true) = table.receive(options, reliability: .reliable, context: first)
+        else {
             Issue.record("no new server transaction")
             return
         }
-        #expect(table.receive(try Fixtures.request(), reliability: .reliable, context: second).isNewServer == false)
+        #expect(made.context === first)
+        guard
+            case .server(_, let again, false) = table.receive(
+                try Fixtures.request(), reliability: .reliable, context: second)
+        else {
+            Issue.record("the retransmission made a transaction")
+            return
+        }
+        #expect(again.context === first, "a retransmission's context is the live transaction's")
         #expect(table.context(of: .server(key)) === first)
         // Over a reliable transport the final response ends a non-INVITE server transaction (Timer J is 0).
-        let sent = table.send(response: Fixtures.serverResponse(200, to: options), on: key)
-        let actions = try #require(sent)
-        #expect(actions.terminates && actions.sent.count == 1)
+        let response = Fixtures.serverResponse(200, to: options)
+        guard let sent = table.send(response: response, on: key) else {
+            Issue.record("no server transaction")
+            return
+        }
+        #expect(sent.actions.terminates && sent.actions.sent.count == 1)
+        #expect(sent.context === first, "the event that ended it hands its context back")
         #expect(table.count == 0)
-        #expect(table.context(of: .server(key)) === first)
-        _ = table.terminate(.server(key))
         #expect(table.context(of: .server(key)) == nil)
+        let gone = table.terminate(.server(key))
+        #expect(gone.actions.isEmpty && gone.context == nil)
     }
 
     @Test("a retransmitted INVITE hits its server transaction and gets the latest provisional again")
@@ -263,12 +276,12 @@ struct TransactionTableTests {
         let invite = try Fixtures.invite()
         let key = try t.send(request: invite)
         t.receive(try Fixtures.response(180, to: invite))
-        let a = t.table.terminate(.client(key))
+        let a = t.table.terminate(.client(key)).actions
         t.apply(a, for: .client(key))
         #expect(a.terminates)
         #expect(t.table.count == 0)
         #expect(t.queue.count == 0)
-        #expect(t.table.terminate(.client(key)).isEmpty)
+        #expect(t.table.terminate(.client(key)).actions.isEmpty)
         #expect(t.receive(try Fixtures.response(200, to: invite)).isUnmatched)
     }
 
@@ -278,7 +291,7 @@ struct TransactionTableTests {
         let invite = try Fixtures.invite()
         let key = try t.send(request: invite)
         let options = try t.send(request: Fixtures.request())
-        let a = t.table.transportError("host unreachable", for: .client(options))
+        let a = t.table.transportError("host unreachable", for: .client(options)).actions
         t.apply(a, for: .client(options))
         t.run(until: s(64))
         #expect(t.errors.map(\.error.key) == [.client(options), .client(key)])

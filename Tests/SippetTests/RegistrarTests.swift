@@ -165,7 +165,8 @@ struct RegistrarTests {
         }
     }
 
-    @Test("A full table answers 503 without looking at its bindings; expiry goes by deadlines, a bounded batch a request")
+    @Test(
+        "A full table answers 503 without looking at its bindings; expiry goes by deadlines, a bounded batch a request")
     func fullTableCostsNothing() {
         var policy = Registrar.Policy()
         policy.maxBindings = 5_000

@@ -14,8 +14,8 @@ struct SentByTests {
         "A dotted quad is compared with the source's address as a number",
         arguments: [("192.0.2.17", true), ("192.0.2.1", false), ("192.0.2.170", false), ("10.0.0.1", false)])
     func dottedQuad(sentBy: String, same: Bool) {
-        #expect(SIPStack.isIPv4(ByteView(sentBy), of: Self.source) == same)
-        #expect(SIPStack.sameHost(ByteView(sentBy), "192.0.2.17") == same)
+        #expect(InboundProcessor.isIPv4(ByteView(sentBy), of: Self.source) == same)
+        #expect(InboundProcessor.sameHost(ByteView(sentBy), "192.0.2.17") == same)
     }
 
     @Test(
@@ -24,7 +24,7 @@ struct SentByTests {
             "pc33.atlanta.com", "192.0.2.017", "192.0.2", "192.0.2.17.1", "192.0.2.256", "192..2.17", "192.0.2.", "",
         ])
     func undecided(sentBy: String) throws {
-        #expect(SIPStack.isIPv4(ByteView(sentBy), of: Self.source) == nil)
-        #expect(SIPStack.isIPv4(ByteView("::1"), of: try SocketAddress(ipAddress: "::1", port: 5060)) == nil)
+        #expect(InboundProcessor.isIPv4(ByteView(sentBy), of: Self.source) == nil)
+        #expect(InboundProcessor.isIPv4(ByteView("::1"), of: try SocketAddress(ipAddress: "::1", port: 5060)) == nil)
     }
 }

@@ -29,6 +29,26 @@ public enum TransactionTableError: Error, Sendable, Hashable, CustomStringConver
     }
 }
 
+/// How the table makes transactions.
+public struct TransactionTableConfiguration: Sendable, Hashable {
+    /// Timer values for every transaction (RFC 3261 §17.1.1.1).
+    public var timers: TransactionTimers
+    /// What a client TU gets when Timer B or F fires.
+    public var timeoutReport: ClientTimeoutReport
+    /// The most live transactions (client and server) the table holds.
+    public var maxTransactions: Int
+
+    /// The RFC's timers, timeouts as errors, at most one million live transactions.
+    public init(
+        timers: TransactionTimers = .default, timeoutReport: ClientTimeoutReport = .error,
+        maxTransactions: Int = 1_000_000
+    ) {
+        self.timers = timers
+        self.timeoutReport = timeoutReport
+        self.maxTransactions = maxTransactions
+    }
+}
+
 /// The live transactions of one event loop, found by key in O(1) (RFC 3261 §17.1.3, §17.2.3).
 ///
 /// The table routes every event to its machine and applies the rules that live above one machine:
@@ -39,34 +59,23 @@ public enum TransactionTableError: Error, Sendable, Hashable, CustomStringConver
 ///
 /// It holds no clock and does no I/O: each call returns the machine's actions, and the driver
 /// applies them (a ``TimerQueue`` takes the timer actions).
-public struct TransactionTable: Sendable {
+///
+/// `Context` is what the driver keeps with each transaction (its route and timers, say), given
+/// when the transaction is made and dropped with it: one table entry per transaction, not one
+/// here and one in a map of the driver's own, which a busy server would insert into and remove
+/// from for every one. Every event hands back the context of the transaction it reached, also
+/// when the event ended it and the table has already dropped it.
+public struct TransactionTable<Context: Sendable>: Sendable {
     /// How the table makes transactions.
-    public struct Configuration: Sendable, Hashable {
-        /// Timer values for every transaction (RFC 3261 §17.1.1.1).
-        public var timers: TransactionTimers
-        /// What a client TU gets when Timer B or F fires.
-        public var timeoutReport: ClientTimeoutReport
-        /// The most live transactions (client and server) the table holds.
-        public var maxTransactions: Int
-
-        /// The RFC's timers, timeouts as errors, at most one million live transactions.
-        public init(
-            timers: TransactionTimers = .default, timeoutReport: ClientTimeoutReport = .error,
-            maxTransactions: Int = 1_000_000
-        ) {
-            self.timers = timers
-            self.timeoutReport = timeoutReport
-            self.maxTransactions = maxTransactions
-        }
-    }
+    public typealias Configuration = TransactionTableConfiguration
 
     /// What became of a message from the transport (``receive(_:reliability:)``).
     public enum Received: Sendable {
         /// A response matched a live client transaction (RFC 3261 §17.1.3); apply the actions.
-        case client(ClientTransactionKey, TransactionActions)
+        case client(ClientTransactionKey, Outcome)
         /// A request matched a live server transaction (a retransmission, or an ACK for a
         /// non-2xx), or created a new one, whose actions pass the request to the TU (§17.2.3).
-        case server(ServerTransactionKey, TransactionActions, isNew: Bool)
+        case server(ServerTransactionKey, Outcome, isNew: Bool)
         /// Nothing matched and nothing was made: an ACK for a 2xx (§17.2.3: it is not part of the
         /// INVITE transaction; the core gets it), or a response with no client transaction (RFC
         /// 6026 §7.2, §8.9: a UAC core discards it, a proxy forwards it statelessly).
@@ -78,10 +87,23 @@ public struct TransactionTable: Sendable {
     /// The configuration every new transaction gets.
     public let configuration: Configuration
 
-    /// What the driver keeps with a transaction (its route, say), given when the transaction is
-    /// made and dropped with it: one table entry per transaction, not one here and one in a map of
-    /// the driver's own, which a busy server would insert into and remove from for every one.
-    public typealias Context = any AnyObject & Sendable
+    /// What an event did to a transaction: the machine's actions, and the context the transaction
+    /// was made with (nil when it was made with none, or when no transaction was live).
+    public struct Outcome: Sendable {
+        /// The machine's actions, in order.
+        public var actions: TransactionActions
+        /// The transaction's context, handed back also when the event ended it.
+        public var context: Context?
+
+        /// An outcome of `actions` for a transaction with `context`.
+        public init(actions: TransactionActions, context: Context?) {
+            self.actions = actions
+            self.context = context
+        }
+
+        /// Nothing done: no transaction was live.
+        public static var none: Outcome { Outcome(actions: [], context: nil) }
+    }
 
     /// A live transaction's machine and its driver's context.
     struct Slot<Machine: Sendable>: Sendable {
@@ -97,8 +119,6 @@ public struct TransactionTable: Sendable {
     /// the INVITE transaction's key, and back, for INVITEs whose response added a To tag.
     private var rfc2543Acks: [ServerTransactionKey: ServerTransactionKey] = [:]
     private var rfc2543AckOf: [ServerTransactionKey: ServerTransactionKey] = [:]
-    /// The transaction the last event ended, with its context (see ``context(of:)``).
-    private var ended: (key: TransactionKey, context: Context?)?
 
     /// An empty table.
     public init(configuration: Configuration = Configuration()) {
@@ -131,13 +151,10 @@ public struct TransactionTable: Sendable {
         nonInviteServers[key]?.machine
     }
 
-    /// The context the transaction `key` was made with (``receive(_:reliability:serverKey:context:)``,
-    /// ``send(request:reliability:context:)``): while it is live, and right after the event that
-    /// ended it (whose actions come back once the table has dropped it), until the next event.
-    /// Nil otherwise, or when it has none.
+    /// The context the live transaction `key` was made with (``receive(_:reliability:serverKey:context:)``,
+    /// ``send(request:reliability:context:)``); nil when it is not live or has none. Events hand
+    /// back the context of the transaction they reach (``Outcome``) without a second look-up.
     public func context(of key: TransactionKey) -> Context? {
-        // The transaction the last event ended first: its key is no longer in the maps.
-        if let ended, ended.key == key { return ended.context }
         let live: Context??
         switch key {
         case .client(let k):
@@ -147,11 +164,6 @@ public struct TransactionTable: Sendable {
         }
         return live ?? nil
     }
-
-    /// ``context(of:)`` through a mutating call (it changes nothing): a driver keeping the table in
-    /// a class property reads it in place this way, where a non-mutating call on the property
-    /// copies the whole table first (a retain and a release of each of its maps, per event).
-    public mutating func contextInPlace(of key: TransactionKey) -> Context? { context(of: key) }
 
     // MARK: - Matching
 
@@ -200,15 +212,14 @@ public struct TransactionTable: Sendable {
         _ message: SIPMessage, reliability: TransportReliability,
         serverKey: ServerTransactionKey? = nil, context: Context? = nil
     ) -> Received {
-        ended = nil
         if message.isResponse {
             guard let k = ClientTransactionKey(response: message) else { return .rejected(.unmatchable) }
-            let actions =
+            let outcome =
                 k.method == .invite
-                ? Self.run(.client(k), k, in: &inviteClients, ended: &ended) { $0.received(message) }
-                : Self.run(.client(k), k, in: &nonInviteClients, ended: &ended) { $0.received(message) }
-            guard let actions else { return .unmatched }
-            return .client(k, actions)
+                ? Self.run(k, in: &inviteClients) { $0.received(message) }
+                : Self.run(k, in: &nonInviteClients) { $0.received(message) }
+            guard let outcome else { return .unmatched }
+            return .client(k, outcome)
         }
         guard let method = message.method, let computed = serverKey ?? ServerTransactionKey(request: message) else {
             return .rejected(.unmatchable)
@@ -224,26 +235,25 @@ public struct TransactionTable: Sendable {
                 var t = InviteServerTransaction(key: k, invite: message, reliability: reliability, timers: timers)
                 let actions = t.start()
                 guard let live = inviteServers.updateValue(Slot(machine: t, context: context), forKey: k) else {
-                    return .server(k, actions, isNew: true)
+                    return .server(k, Outcome(actions: actions, context: context), isNew: true)
                 }
                 inviteServers[k] = live
             } else {
                 var t = NonInviteServerTransaction(key: k, request: message, reliability: reliability, timers: timers)
                 let actions = t.start()
                 guard let live = nonInviteServers.updateValue(Slot(machine: t, context: context), forKey: k) else {
-                    return .server(k, actions, isNew: true)
+                    return .server(k, Outcome(actions: actions, context: context), isNew: true)
                 }
                 nonInviteServers[k] = live
             }
         }
         if k.method == .invite {
-            if let actions = Self.run(.server(k), k, in: &inviteServers, ended: &ended, { $0.received(message) }) {
-                if actions.terminates { forgetRFC2543Ack(of: k) }
-                return .server(k, actions, isNew: false)
+            if let outcome = Self.run(k, in: &inviteServers, { $0.received(message) }) {
+                if outcome.actions.terminates { forgetRFC2543Ack(of: k) }
+                return .server(k, outcome, isNew: false)
             }
-        } else if let actions = Self.run(.server(k), k, in: &nonInviteServers, ended: &ended, { $0.received(message) })
-        {
-            return .server(k, actions, isNew: false)
+        } else if let outcome = Self.run(k, in: &nonInviteServers, { $0.received(message) }) {
+            return .server(k, outcome, isNew: false)
         }
         if method == .ack { return .unmatched }
         return .rejected(.tooManyTransactions(live: count, maximum: configuration.maxTransactions))
@@ -255,7 +265,6 @@ public struct TransactionTable: Sendable {
     public mutating func send(request: SIPMessage, reliability: TransportReliability, context: Context? = nil)
         throws(TransactionTableError) -> (key: ClientTransactionKey, actions: TransactionActions)
     {
-        ended = nil
         guard let method = request.method else { throw .missingBranch }
         if method == .ack { throw .ackHasNoTransaction }
         guard let k = ClientTransactionKey(request: request) else { throw .missingBranch }
@@ -287,76 +296,68 @@ public struct TransactionTable: Sendable {
     /// The TU sends a response on the server transaction `key` (RFC 3261 §17.2.1, §17.2.2). Nil
     /// when no such transaction is live: the caller then sends the response statelessly (§16.11)
     /// or drops it.
-    public mutating func send(response: SIPMessage, on key: ServerTransactionKey) -> TransactionActions? {
-        ended = nil
+    public mutating func send(response: SIPMessage, on key: ServerTransactionKey) -> Outcome? {
         guard key.method == .invite else {
-            return Self.run(.server(key), key, in: &nonInviteServers, ended: &ended) { $0.send(response) }
+            return Self.run(key, in: &nonInviteServers) { $0.send(response) }
         }
-        guard let actions = Self.run(.server(key), key, in: &inviteServers, ended: &ended, { $0.send(response) }) else {
-            return nil
-        }
-        if actions.terminates {
+        guard let outcome = Self.run(key, in: &inviteServers, { $0.send(response) }) else { return nil }
+        if outcome.actions.terminates {
             forgetRFC2543Ack(of: key)
-        } else if !actions.sent.isEmpty, key.isRFC2543 {
+        } else if !outcome.actions.sent.isEmpty, key.isRFC2543 {
             noteRFC2543Response(response, on: key)
         }
-        return actions
+        return outcome
     }
 
-    /// A timer the transaction `key` started fired. Empty when the transaction is gone.
-    public mutating func timerFired(_ timer: TransactionTimer, for key: TransactionKey) -> TransactionActions {
-        ended = nil
-        return perform(.timerFired(timer), on: key) ?? []
+    /// A timer the transaction `key` started fired. ``Outcome/none`` when the transaction is gone.
+    public mutating func timerFired(_ timer: TransactionTimer, for key: TransactionKey) -> Outcome {
+        perform(.timerFired(timer), on: key) ?? .none
     }
 
     /// RFC 3261 §17.1.4, §17.2.4: the transport could not send a message of the transaction `key`.
-    public mutating func transportError(_ reason: String, for key: TransactionKey) -> TransactionActions {
-        ended = nil
-        return perform(.transportError(reason), on: key) ?? []
+    public mutating func transportError(_ reason: String, for key: TransactionKey) -> Outcome {
+        perform(.transportError(reason), on: key) ?? .none
     }
 
     /// Ends the transaction `key` at once, whatever its state (Sippet's `terminate`), and removes it.
-    /// Returns ``TransactionAction/terminated`` so the driver drops its timers; empty when it was not live.
-    public mutating func terminate(_ key: TransactionKey) -> TransactionActions {
-        ended = nil
-        return perform(.terminate, on: key) ?? []
+    /// Returns ``TransactionAction/terminated`` so the driver drops its timers; ``Outcome/none``
+    /// when it was not live.
+    public mutating func terminate(_ key: TransactionKey) -> Outcome {
+        perform(.terminate, on: key) ?? .none
     }
 
     // MARK: - Internals
 
     /// Runs `operation` on the machine of `key`, in place, and removes the transaction if that
     /// terminated it; nil when no such transaction is live.
-    private mutating func perform(_ operation: Operation, on key: TransactionKey) -> TransactionActions? {
+    private mutating func perform(_ operation: Operation, on key: TransactionKey) -> Outcome? {
         switch key {
         case .client(let k):
             if k.method == .invite {
-                return Self.run(key, k, in: &inviteClients, ended: &ended) { $0.perform(operation) }
+                return Self.run(k, in: &inviteClients) { $0.perform(operation) }
             }
-            return Self.run(key, k, in: &nonInviteClients, ended: &ended) { $0.perform(operation) }
+            return Self.run(k, in: &nonInviteClients) { $0.perform(operation) }
         case .server(let k):
             if k.method == .invite {
-                let actions = Self.run(key, k, in: &inviteServers, ended: &ended) { $0.perform(operation) }
-                if actions?.terminates == true { forgetRFC2543Ack(of: k) }
-                return actions
+                let outcome = Self.run(k, in: &inviteServers) { $0.perform(operation) }
+                if outcome?.actions.terminates == true { forgetRFC2543Ack(of: k) }
+                return outcome
             }
-            return Self.run(key, k, in: &nonInviteServers, ended: &ended) { $0.perform(operation) }
+            return Self.run(k, in: &nonInviteServers) { $0.perform(operation) }
         }
     }
 
     /// Runs `event` on the machine of `k` in `map`, in place, and removes the transaction if that
-    /// terminated it, with its context kept as the one just ended: one look-up for the event and
-    /// the removal (a timer ending a transaction, the usual end under load, finds it once). Nil
-    /// when no such transaction is live.
-    ///
-    /// `key` is made only when the event ended the transaction: building it copies the key.
+    /// terminated it: one look-up for the event and the removal (a timer ending a transaction, the
+    /// usual end under load, finds it once). The context comes back either way. Nil when no such
+    /// transaction is live.
     private static func run<K: Hashable, M>(
-        _ key: @autoclosure () -> TransactionKey, _ k: K, in map: inout [K: Slot<M>],
-        ended: inout (key: TransactionKey, context: Context?)?, _ event: (inout M) -> TransactionActions
-    ) -> TransactionActions? {
+        _ k: K, in map: inout [K: Slot<M>], _ event: (inout M) -> TransactionActions
+    ) -> Outcome? {
         guard let i = map.index(forKey: k) else { return nil }
         let actions = event(&map.values[i].machine)
-        if actions.terminates, let context = map.remove(at: i).value.context { ended = (key(), context) }
-        return actions
+        if actions.terminates { return Outcome(actions: actions, context: map.remove(at: i).value.context) }
+        return Outcome(actions: actions, context: map.values[i].context)
     }
 
     /// RFC 3261 §17.2.3: the RFC 2543 ACK key of an INVITE transaction that ended goes with it.

@@ -99,14 +99,14 @@ func firstLine(_ bytes: [UInt8]) -> String {
 
 /// Drives a ``TransactionTable`` on a virtual clock, the way the stack will.
 struct TableClock {
-    var table: TransactionTable
+    var table: TransactionTable<Int>
     var queue = TimerQueue<TransactionKey>()
     var sends: [(at: Duration, key: TransactionKey, bytes: [UInt8])] = []
     var passed: [(at: Duration, key: TransactionKey, message: SIPMessage)] = []
     var errors: [(at: Duration, error: TransactionError)] = []
     var terminated: [(at: Duration, key: TransactionKey)] = []
 
-    init(_ configuration: TransactionTable.Configuration = .init()) {
+    init(_ configuration: TransactionTableConfiguration = .init()) {
         table = TransactionTable(configuration: configuration)
     }
 
@@ -128,12 +128,12 @@ struct TableClock {
     /// A message from the transport; applies the actions and returns the outcome.
     @discardableResult
     mutating func receive(_ message: SIPMessage, reliability: TransportReliability = .unreliable)
-        -> TransactionTable.Received
+        -> TransactionTable<Int>.Received
     {
         let r = table.receive(message, reliability: reliability)
         switch r {
-        case .client(let k, let a): apply(a, for: .client(k))
-        case .server(let k, let a, _): apply(a, for: .server(k))
+        case .client(let k, let o): apply(o.actions, for: .client(k))
+        case .server(let k, let o, _): apply(o.actions, for: .server(k))
         case .unmatched, .rejected: break
         }
         return r
@@ -149,14 +149,14 @@ struct TableClock {
 
     @discardableResult
     mutating func send(response: SIPMessage, on key: ServerTransactionKey) -> TransactionActions? {
-        let a = table.send(response: response, on: key)
+        let a = table.send(response: response, on: key)?.actions
         if let a { apply(a, for: .server(key)) }
         return a
     }
 
     mutating func run(until instant: Duration) {
         while let due = queue.popNext(notAfter: instant) {
-            apply(table.timerFired(due.timer, for: due.id), for: due.id)
+            apply(table.timerFired(due.timer, for: due.id).actions, for: due.id)
         }
         queue.advance(to: instant)
     }
@@ -176,7 +176,7 @@ extension TransactionTable.Received {
     var isUnmatched: Bool { if case .unmatched = self { return true } else { return false } }
     var actions: TransactionActions {
         switch self {
-        case .client(_, let a), .server(_, let a, _): return a
+        case .client(_, let o), .server(_, let o, _): return o.actions
         case .unmatched, .rejected: return []
         }
     }
