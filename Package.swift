@@ -16,9 +16,9 @@ let package = Package(
         .library(name: "SippetTesting", targets: ["SippetTesting"]),
         .library(name: "SippetEndpoint", targets: ["SippetEndpoint"]),
         .executable(name: "sippet", targets: ["sippet"]),
-        .executable(name: "sippet-bench-parse", targets: ["sippet-bench-parse"]),
-        .executable(name: "sippet-bench-transactions", targets: ["sippet-bench-transactions"]),
-        .executable(name: "sippet-bench-options", targets: ["sippet-bench-options"]),
+        // The benchmarks (sippet-bench-parse, -transactions, -options) are executable targets of
+        // this package but no products: `swift build -c release --product sippet-bench-parse`
+        // builds one here, and a package that depends on swift-sippet never sees them.
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

@@ -14,8 +14,10 @@ public protocol SIPResolver: Sendable {
 /// The system resolver (`getaddrinfo`, with /etc/hosts), run on NIO's blocking-I/O thread pool so
 /// that no event loop waits on it.
 public struct SystemResolver: SIPResolver {
+    /// The system resolver.
     public init() {}
 
+    /// The addresses of `host` (its numeric address when it is one), each with `port`.
     public func resolve(host: String, port: Int, kind: SIPTransportKind) async throws -> [SocketAddress] {
         let address = try await NIOThreadPool.singleton.runIfActive {
             try SocketAddress.makeAddressResolvingHost(host, port: port)

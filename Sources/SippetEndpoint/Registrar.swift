@@ -28,6 +28,7 @@ public struct Registrar: Sendable {
         /// Bindings in all; more get 503 with Retry-After (a protection).
         public var maxBindings: Int = 100_000
 
+        /// The defaults: RFC 3261's one hour, a minimum of 60 s, at most two hours.
         public init() {}
     }
 
@@ -36,12 +37,15 @@ public struct Registrar: Sendable {
     public struct Binding: Sendable, Hashable {
         /// The contact as it was registered, without its `expires` parameter.
         public var contact: NameAddress
+        /// The Call-ID of the REGISTER that last changed it.
         public var callID: String
+        /// The CSeq number of the REGISTER that last changed it.
         public var cseq: UInt32
         /// When it expires, in the caller's milliseconds.
         public var expiresAt: UInt64
     }
 
+    /// The intervals and limits in force.
     public let policy: Policy
     private var bindings: [String: [Binding]] = [:]
     private var total = 0
@@ -54,6 +58,7 @@ public struct Registrar: Sendable {
     /// How many due addresses-of-record a REGISTER expires before it is handled.
     public static let expiredPerRequest = 16
 
+    /// An empty registrar with `policy`.
     public init(policy: Policy = Policy()) { self.policy = policy }
 
     /// The number of bindings held (expired ones included until they are swept).

@@ -89,17 +89,16 @@ struct EndpointTimerTests {
         let callID = String((0..<callIDLength).map { alphabet[$0 % alphabet.count] })
         let local = String(repeating: "f", count: localLength)
         let remote = String(repeating: "9", count: remoteLength)
-        let fromStrings = EndpointCore.DialogID(callID: callID, localTag: local, remoteTag: remote)
-        let fromBytes = EndpointCore.DialogID(
+        let fromStrings = DialogID(callID: callID, localTag: local, remoteTag: remote)
+        let fromBytes = DialogID(
             callID: Array(callID.utf8), localTag: Array(local.utf8)[...], remoteTag: Array(remote.utf8))
         // A collection without contiguous storage is copied byte by byte, to the same ID.
-        let fromLazy = EndpointCore.DialogID(
+        let fromLazy = DialogID(
             callID: callID.utf8.lazy.map { $0 }, localTag: local.utf8.lazy.map { $0 },
             remoteTag: remote.utf8.lazy.map { $0 })
         #expect(fromStrings == fromBytes)
         #expect(fromLazy == fromBytes)
         #expect(fromStrings.hashValue == fromBytes.hashValue)
-        #expect(fromStrings.stripe == fromBytes.stripe)
         let parts = fromBytes.parts
         #expect(parts.callID == callID && parts.localTag == local && parts.remoteTag == remote)
         let packed: Bool
@@ -107,11 +106,11 @@ struct EndpointTimerTests {
         #expect(packed == (callIDLength + localLength + remoteLength <= 61))
         // The same bytes split differently are another dialog.
         if callIDLength > 0 {
-            let shifted = EndpointCore.DialogID(
+            let shifted = DialogID(
                 callID: String(callID.dropLast()), localTag: String(callID.last!) + local, remoteTag: remote)
             #expect(shifted != fromStrings)
         }
         #expect(
-            EndpointCore.DialogID(callID: callID, localTag: remote, remoteTag: local) != fromStrings || local == remote)
+            DialogID(callID: callID, localTag: remote, remoteTag: local) != fromStrings || local == remote)
     }
 }

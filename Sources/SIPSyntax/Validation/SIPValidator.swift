@@ -52,7 +52,12 @@ public struct SIPRejection: Sendable, Hashable {
 public struct SIPValidationPolicy: Sendable, Hashable {
     /// The role of the element: proxies check Proxy-Require and Max-Forwards (§16.3) and forward
     /// what a UAS would reject; user agents check Require and bodies (§8.2).
-    public enum Role: Sendable, Hashable { case userAgent, proxy }
+    public enum Role: Sendable, Hashable {
+        /// A user agent client or server (RFC 3261 §8.2).
+        case userAgent
+        /// A proxy (RFC 3261 §16.3).
+        case proxy
+    }
 
     /// The role of the element: a user agent by default.
     public var role: Role = .userAgent

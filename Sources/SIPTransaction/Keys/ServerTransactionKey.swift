@@ -83,10 +83,12 @@ public struct ServerTransactionKey: Hashable, Sendable, CustomStringConvertible,
     public let method: SIPMethod
     private let storage: Storage
 
+    /// Whether two keys name the same transaction (RFC 3261 §17.2.3: branch, sent-by and method).
     public static func == (a: ServerTransactionKey, b: ServerTransactionKey) -> Bool {
         a.hashCode == b.hashCode && a.method == b.method && a.storage == b.storage
     }
 
+    /// Feeds the hash worked out once when the key was made.
     public func hash(into hasher: inout Hasher) { hasher.combine(hashCode) }
 
     /// RFC 3261 §17.2.3: the key of a request with an RFC 3261 branch. `sentBy` is `host:port`;

@@ -1,0 +1,359 @@
+import Logging
+import NIOCore
+import SIPSyntax
+import SIPTransaction
+import Sippet
+import Synchronization
+
+/// The calls of one event loop of an ``EndpointCore``: the INVITEs not yet answered, the dialogs
+/// (RFC 3261 §12.1.1), and their timers, for the Call-IDs that hash to this loop.
+///
+/// Every request of a call comes here by its Call-ID (an ACK for a 2xx carries a new branch, so the
+/// branch cannot choose; a CANCEL carries its INVITE's Call-ID, §9.1, an ACK or BYE its dialog's,
+/// §12.2.1.1), so a call's state is read and written on this loop only: no lock. Its timers (the
+/// 180 and final response of a pending INVITE, the 2xx retransmissions of §13.3.1.4) run on this
+/// loop too, from one scheduled task for the earliest.
+///
+/// This is where the dialog layer will plug in: today a dialog is what `sippet serve` needs to
+/// answer, retransmit its 2xx and end the call.
+// @unchecked: the mutable state is confined to `loop`; the entry points run there.
+final class EndpointCalls: @unchecked Sendable {
+    /// A dialog this UAS is in, with what it needs to end it (§12.1.1, §15.1.1).
+    struct Dialog {
+        /// The INVITE that made the dialog (§12.1.1): its Contact is the remote target, its
+        /// Record-Route values the route set, its From the remote URI. They are read only when
+        /// the UAS itself sends a request in the dialog (the BYE of §13.3.1.4).
+        var invite: SIPMessage
+        /// The local URI with our tag: the 2xx's To.
+        var local: String
+        var localCSeq: UInt32 = 0
+        /// The 2xx while it is not yet acknowledged, and its retransmission timer.
+        var unacked: Unacked?
+    }
+
+    /// A 2xx waiting for its ACK (§13.3.1.4).
+    struct Unacked {
+        var response: SIPMessage
+        /// The INVITE server transaction: in RFC 6026's Accepted state it passes the 2xx
+        /// retransmissions on (and after it ends they go statelessly, §18.2.2).
+        var key: ServerTransactionKey
+        var interval: Duration
+        var elapsed: Duration
+        /// Its retransmission timer, in ``retransmits``.
+        var timer: FixedDelayTimers<DialogID>.Handle
+    }
+
+    /// An INVITE not yet answered with a final response.
+    struct Pending {
+        var request: SIPMessage
+        var tag: String
+    }
+
+    /// What a pending INVITE waits for (with ``EndpointCore/Options/ringAfter`` or
+    /// ``EndpointCore/Options/answerAfter``).
+    enum Timer: Hashable, Sendable {
+        /// Send 180 Ringing to the pending INVITE.
+        case ring(ServerTransactionKey)
+        /// Send the final response to the pending INVITE.
+        case answer(ServerTransactionKey)
+    }
+
+    let loop: any EventLoop
+    private let options: EndpointCore.Options
+    private let shared: EndpointCore.Shared
+    private var pending: [ServerTransactionKey: Pending] = [:]
+    private var dialogs: [DialogID: Dialog] = [:]
+    private var timers = DeadlineQueue<Timer>()
+    /// The 2xx retransmission timers of the dialogs (§13.3.1.4), each cancelled by its ACK.
+    private var retransmits = FixedDelayTimers<DialogID>()
+    private var wakeUp: (deadline: NIODeadline, task: Scheduled<Void>)?
+    private let origin = NIODeadline.now()
+    private var contact: LocalContact
+    /// RFC 8866 §5.2: session ids unique to the endpoint: this loop's index in the high bits.
+    private var sessions: UInt64
+
+    init(loop: any EventLoop, index: Int, options: EndpointCore.Options, shared: EndpointCore.Shared) {
+        self.loop = loop
+        self.options = options
+        self.shared = shared
+        self.contact = LocalContact(user: options.contactUser)
+        self.sessions = UInt64(index) << 48
+    }
+
+    /// A request of a call: INVITE, ACK, CANCEL or BYE, on this loop.
+    func handle(_ request: SIPMessage, key: ServerTransactionKey?, stack: SIPStack) {
+        assert(loop.inEventLoop)
+        switch request.method {
+        case .ack?: acknowledged(request)
+        case .invite?: invite(request, key: key, stack: stack)
+        case .cancel?: cancel(request, key: key, stack: stack)
+        case .bye?: bye(request, key: key, stack: stack)
+        default: break
+        }
+    }
+
+    // MARK: - INVITE
+
+    private func invite(_ request: SIPMessage, key: ServerTransactionKey?, stack: SIPStack) {
+        guard let key else { return }
+        if request.essentials?.toTag != nil {
+            reinvite(request, key: key, stack: stack)
+            return
+        }
+        let tag = SIPIdentifiers.tag()
+        if options.answerAfter <= .zero, options.ringAfter.map({ $0 <= .zero }) ?? true {
+            // Answered at once: nothing waits, so the INVITE is never pending.
+            if options.ringAfter != nil { send(request.makeResponse(status: 180, toTag: tag), key, stack) }
+            answer(Pending(request: request, tag: tag), key: key, admit: true, stack: stack)
+            return
+        }
+        guard shared.admitOne() else {
+            refuseDialog(request, key, stack)
+            return
+        }
+        pending[key] = Pending(request: request, tag: tag)
+        if let ring = options.ringAfter {
+            if ring <= .zero {
+                send(request.makeResponse(status: 180, toTag: tag), key, stack)
+            } else {
+                start(.ring(key), after: ring, stack: stack)
+            }
+        }
+        if options.answerAfter <= .zero {
+            answer(key, stack: stack)
+        } else {
+            start(.answer(key), after: options.answerAfter, stack: stack)
+        }
+    }
+
+    /// Sends 180 Ringing to a pending INVITE (unless its final response or a CANCEL came first).
+    private func ring(_ key: ServerTransactionKey, stack: SIPStack) {
+        guard let p = pending[key] else { return }
+        send(p.request.makeResponse(status: 180, toTag: p.tag), key, stack)
+    }
+
+    /// Sends the final response to a pending INVITE (unless a CANCEL took it first).
+    private func answer(_ key: ServerTransactionKey, stack: SIPStack) {
+        cancelTimers(of: key)
+        guard let p = pending.removeValue(forKey: key) else { return }
+        answer(p, key: key, admit: false, stack: stack)
+    }
+
+    /// Sends the final response to `p`; a 2xx makes a dialog. With `admit`, the INVITE was not
+    /// counted as pending, and a dialog beyond ``EndpointCore/Options/maxDialogs`` gets 503 instead.
+    private func answer(_ p: Pending, key: ServerTransactionKey, admit: Bool, stack: SIPStack) {
+        let status = options.answer
+        guard (200..<300).contains(status) else {
+            // A non-2xx final response: the INVITE server transaction retransmits it until the
+            // ACK (§17.2.1).
+            if !admit { shared.releaseOne() }
+            send(p.request.makeResponse(status: status, toTag: p.tag), key, stack)
+            return
+        }
+        let e = p.request.essentials
+        let callID = e?.callID?.string
+        let remoteTag = e?.fromTag?.string
+        let makesDialog = callID != nil && remoteTag != nil
+        // Refused before the 2xx and its SDP answer are built.
+        if makesDialog, admit, !shared.admitOne() {
+            refuseDialog(p.request, key, stack)
+            return
+        }
+        let ok = okResponse(to: p.request, tag: p.tag, viaTransport: e?.transport?.string, stack: stack)
+        guard let callID, let remoteTag else {
+            // No dialog without a Call-ID and a From tag (§12.1.1).
+            if !admit { shared.releaseOne() }
+            send(ok, key, stack)
+            return
+        }
+        // §12.1.1: the dialog, from the INVITE and the 2xx.
+        let id = DialogID(callID: callID, localTag: p.tag, remoteTag: remoteTag)
+        var dialog = Dialog(invite: p.request, local: ok.headers[.to] ?? "")
+        retransmits.advance(to: clock())
+        let timer = retransmits.start(id, after: options.t1)
+        dialog.unacked = Unacked(response: ok, key: key, interval: options.t1, elapsed: .zero, timer: timer)
+        if let old = dialogs.updateValue(dialog, forKey: id) {
+            if let t = old.unacked?.timer { retransmits.cancel(t) }
+            shared.releaseOne()
+        } else {
+            shared.dialogs.add(1, ordering: .relaxed)
+        }
+        arm(stack: stack)
+        send(ok, key, stack)
+    }
+
+    /// The 2xx to an INVITE: our Contact, Allow, and an SDP answer to its offer. `tag` is the To
+    /// tag of a new dialog; a re-INVITE's 2xx (nil) keeps the dialog's.
+    private func okResponse(to request: SIPMessage, tag: String?, viaTransport: String?, stack: SIPStack)
+        -> SIPMessage
+    {
+        var ok =
+            tag.map { request.makeResponse(status: options.answer, toTag: $0) } ?? request.makeResponse(status: 200)
+        let local = contact.address(for: request, viaTransport: viaTransport, stack: stack)
+        ok.headers.append(.contact, "<\(local.contact)>")
+        ok.headers.append(.allow, EndpointCore.allowHeader)
+        ok.headers.append(.contentType, "application/sdp")
+        sessions &+= 1
+        ok.body = SDPAnswer.answer(offer: request.body, host: local.host, session: sessions)[...]
+        return ok
+    }
+
+    /// RFC 3261 §21.5.4: 503 with a Retry-After (§20.33) for an INVITE beyond
+    /// ``EndpointCore/Options/maxDialogs``.
+    private func refuseDialog(_ request: SIPMessage, _ key: ServerTransactionKey, _ stack: SIPStack) {
+        let retry = SIPHeaderField(name: .retryAfter, value: "5")
+        send(SIPRejection(status: 503, detail: "too many dialogs", headers: [retry]).response(to: request), key, stack)
+    }
+
+    /// Stops the 180 and final-response timers of a pending INVITE: those the options start at all.
+    private func cancelTimers(of key: ServerTransactionKey) {
+        if let ring = options.ringAfter, ring > .zero { timers.cancel(.ring(key)) }
+        if options.answerAfter > .zero { timers.cancel(.answer(key)) }
+    }
+
+    /// §12.2.2: a re-INVITE in a known dialog is accepted (the session does not change); outside
+    /// one it gets 481.
+    private func reinvite(_ request: SIPMessage, key: ServerTransactionKey, stack: SIPStack) {
+        guard let id = Self.dialogID(of: request), let i = dialogs.index(forKey: id) else {
+            send(request.makeResponse(status: 481), key, stack)
+            return
+        }
+        let ok = okResponse(to: request, tag: nil, viaTransport: nil, stack: stack)
+        if let t = dialogs.values[i].unacked?.timer { retransmits.cancel(t) }
+        retransmits.advance(to: clock())
+        let timer = retransmits.start(id, after: options.t1)
+        dialogs.values[i].unacked = Unacked(response: ok, key: key, interval: options.t1, elapsed: .zero, timer: timer)
+        arm(stack: stack)
+        send(ok, key, stack)
+    }
+
+    // MARK: - ACK, CANCEL, BYE
+
+    /// §13.3.1.4, §17.2.3: the ACK for a 2xx stops its retransmissions.
+    private func acknowledged(_ ack: SIPMessage) {
+        guard let id = Self.dialogID(of: ack), let i = dialogs.index(forKey: id),
+            let timer = dialogs.values[i].unacked?.timer
+        else { return }
+        dialogs.values[i].unacked = nil
+        retransmits.cancel(timer)
+    }
+
+    /// §9.2: 200 to the CANCEL; if the INVITE has no final response yet, 487 to it.
+    private func cancel(_ request: SIPMessage, key: ServerTransactionKey?, stack: SIPStack) {
+        send(request.makeResponse(status: 200), key, stack)
+        guard let invite = key?.cancelledInvite else { return }
+        cancelTimers(of: invite)
+        guard let p = pending.removeValue(forKey: invite) else { return }
+        shared.releaseOne()
+        send(p.request.makeResponse(status: 487, toTag: p.tag), invite, stack)
+    }
+
+    /// §15.1.2: a BYE ends its dialog (200); one that matches no dialog gets 481.
+    private func bye(_ request: SIPMessage, key: ServerTransactionKey?, stack: SIPStack) {
+        guard let id = Self.dialogID(of: request), let d = dialogs.removeValue(forKey: id) else {
+            send(request.makeResponse(status: 481), key, stack)
+            return
+        }
+        if let t = d.unacked?.timer { retransmits.cancel(t) }
+        shared.releaseOne()
+        shared.dialogs.subtract(1, ordering: .relaxed)
+        send(request.makeResponse(status: 200), key, stack)
+    }
+
+    /// The dialog of a request sent by the remote side: Call-ID, To tag (ours), From tag (theirs),
+    /// read from the parser's offsets.
+    private static func dialogID(of request: SIPMessage) -> DialogID? {
+        guard let e = request.essentials, let callID = e.callID, let local = e.toTag, let remote = e.fromTag else {
+            return nil
+        }
+        return DialogID(callID: callID, localTag: local, remoteTag: remote)
+    }
+
+    // MARK: - 2xx retransmissions
+
+    /// §13.3.1.4: the 2xx goes out again at T1, 2·T1, 4·T1… (capped at T2) until the ACK; after
+    /// 64·T1 the session is ended with a BYE.
+    private func retransmit(_ id: DialogID, stack: SIPStack) {
+        let limit = options.t1 * 64
+        guard let i = dialogs.index(forKey: id), var u = dialogs.values[i].unacked else { return }
+        u.elapsed += u.interval
+        guard u.elapsed < limit else {
+            var d = dialogs.remove(at: i).value
+            shared.releaseOne()
+            shared.dialogs.subtract(1, ordering: .relaxed)
+            shared.logger.info(
+                "no ACK for the 2xx within 64*T1; ending the dialog with BYE", metadata: ["sip.call-id": "\(id.callID)"]
+            )
+            d.localCSeq += 1
+            sendBye(in: d, id: id, stack: stack)
+            return
+        }
+        u.interval = min(u.interval * 2, options.t2)
+        u.timer = retransmits.start(id, after: min(u.interval, limit - u.elapsed))
+        dialogs.values[i].unacked = u
+        send(u.response, u.key, stack)
+    }
+
+    /// §15.1.1: a BYE in the dialog — to the remote target along the route set, From our URI, To
+    /// theirs, a new CSeq.
+    private func sendBye(in d: Dialog, id: DialogID, stack: SIPStack) {
+        var uri =
+            d.invite.contact.first?.address?.uri ?? d.invite.requestURI
+            ?? .absolute(AbsoluteURI(scheme: "sip", rest: ""))
+        var routes = ((try? d.invite.headers.all(.recordRoute)) ?? []).map(\.description)
+        // §12.2.1.1: a strict router first in the route set gets the Request-URI.
+        if let first = routes.first, let r = try? NameAddress(first), let sip = r.uri.sipURI, !sip.isLooseRouter {
+            routes.removeFirst()
+            routes.append("<\(uri)>")
+            uri = r.uri
+        }
+        var fields: [(SIPHeaderName, String)] = [
+            (.from, d.local), (.to, d.invite.headers[.from] ?? ""), (.callID, id.callID), (.cseq, "\(d.localCSeq) BYE"),
+        ]
+        for r in routes { fields.append((.route, r)) }
+        _ = try? stack.send(.request(method: .bye, uri: uri, headers: fields))
+    }
+
+    // MARK: - Timers
+
+    /// The timers' clock: the time since `origin`.
+    private func clock() -> Duration { .nanoseconds((NIODeadline.now() - origin).nanoseconds) }
+
+    /// Starts `timer` (replacing a pending one of the same kind).
+    private func start(_ timer: Timer, after delay: Duration, stack: SIPStack) {
+        timers.advance(to: clock())
+        timers.start(timer, after: delay)
+        arm(stack: stack)
+    }
+
+    /// Keeps one scheduled task, for the earliest pending timer.
+    private func arm(stack: SIPStack) {
+        var earliest = timers.nextDeadline()
+        if let r = retransmits.nextDeadline(), earliest.map({ r < $0 }) ?? true { earliest = r }
+        guard let next = earliest else { return }
+        let deadline = origin + TimeAmount(next)
+        if let w = wakeUp, w.deadline <= deadline { return }
+        wakeUp?.task.cancel()
+        wakeUp = (deadline, loop.scheduleTask(deadline: deadline) { [self] in fire(stack: stack) })
+    }
+
+    /// Runs every timer that is due, then re-arms the wake-up task.
+    private func fire(stack: SIPStack) {
+        wakeUp = nil
+        let now = clock()
+        retransmits.advance(to: now)
+        while let next = retransmits.popNext(notAfter: now) { retransmit(next.key, stack: stack) }
+        while let next = timers.popNext(notAfter: now) {
+            switch next.key {
+            case .ring(let key): ring(key, stack: stack)
+            case .answer(let key): answer(key, stack: stack)
+            }
+        }
+        arm(stack: stack)
+    }
+
+    /// Sends a response on the request's server transaction (statelessly when `key` is nil).
+    private func send(_ response: SIPMessage, _ key: ServerTransactionKey?, _ stack: SIPStack) {
+        EndpointCore.send(response, key, stack, logger: shared.logger)
+    }
+}
