@@ -93,8 +93,14 @@ public struct SIPParameters: Hashable, Sendable, RandomAccessCollection, Express
     init(generic bytes: [UInt8], _ range: Range<Int>) {
         elements = []
         guard !range.isEmpty else { return }
-        var s = SIPScanner(bytes, range: (range.lowerBound - 1)..<range.upperBound)
-        if s.peek() != ASCII.semicolon { s = SIPScanner(bytes, range: range) }
+        // The range starts after the first ';' and the LWS after it (SEMI = SWS ";" SWS, RFC 3261
+        // §25.1), which may be folded onto the next line: scan back over it to the ';'.
+        var semicolon = range.lowerBound - 1
+        while semicolon >= 0, [ASCII.sp, ASCII.htab, ASCII.cr, ASCII.lf].contains(bytes[semicolon]) { semicolon -= 1 }
+        var s = SIPScanner(bytes, range: range)
+        if semicolon >= 0, bytes[semicolon] == ASCII.semicolon {
+            s = SIPScanner(bytes, range: semicolon..<range.upperBound)
+        }
         var out: [SIPParameter] = []
         _ = try? HeaderGrammar.params(&s, allowColonIn: "received") { n, v in
             out.append(
