@@ -66,7 +66,7 @@ if [[ $needs_build == 1 ]]; then
     # -wmo: one frontend process (one core), and the optimizer sees the whole module. Built from
     # OUTDIR, where swiftc leaves its module files.
     if ! (cd "$OUT" && flock /tmp/swift-build.lock swiftc -sanitize=fuzzer,address -parse-as-library -O -g -wmo \
-        -swift-version 6 -module-name SIPSyntax ${DEFINES[@]+"${DEFINES[@]}"} \
+        -swift-version 6 -module-name SIPSyntax -package-name swift_sippet ${DEFINES[@]+"${DEFINES[@]}"} \
         "${SOURCES[@]/#/$ROOT/}" "${FUZZ_SOURCES[@]/#/$ROOT/}" -o "$BIN") >"$OUT/build.log" 2>&1; then
         grep -v "Cannot export local symbol '__asan" "$OUT/build.log" >&2 || true
         echo "fuzz: build failed" >&2

@@ -51,55 +51,40 @@ final class InboundProcessor: SIPTransportDelegate, Sendable {
     }
 
     /// RFC 3261 §18.2.1, RFC 3581 §4, RFC 5923: a request's top Via gets `received` when its
-    /// sent-by host is not the source address, and `rport` its value when asked; then the
-    /// request goes to its transaction's loop.
+    /// sent-by host is not the source address (or it has `rport`), and `rport` its value when
+    /// asked, edited in place (``SIPMessage/stampTopVia(received:rport:)``: nothing written or
+    /// parsed again); then the request goes to its transaction's loop.
     private func received(request message: consuming SIPMessage, _ m: SIPReceivedMessage, transport: any SIPTransport) {
         var request = message
-        guard let e = request.essentials, let sentByHost = e.sentByHost else {
+        guard let e = request.essentials, let sentByHost = e.sentByHost,
+            let key = ServerTransactionKey(request: request, essentials: e)
+        else {
             environment.metrics.dropped.increment()
             return
         }
         // The source address as text only when the numeric reading cannot tell, or received is written.
         let numeric = Self.isIPv4(sentByHost, of: m.source)
-        let sourceText = numeric == nil ? m.source.ipAddress ?? "" : nil
+        var sourceText = numeric == nil ? m.source.ipAddress ?? "" : nil
         let sameHost = numeric ?? Self.sameHost(sentByHost, sourceText ?? "")
-        var via = ViaSummary(host: "", port: e.sentByPort, hasRport: e.hasRport, maddr: nil)
-        var reparsed = false
-        if !sameHost || e.hasRport || transport.kind.isConnectionOriented, var top = request.topVia {
+        if !sameHost || e.hasRport {
             let sourceIP = sourceText ?? m.source.ipAddress ?? ""
-            var changed = false
-            if !sameHost || e.hasRport, top.received != sourceIP {
-                // RFC 3581 §4: with rport, received is added even when it equals sent-by.
-                top.received = sourceIP
-                changed = true
-            }
-            if case .some(.none) = top.rport, let port = m.source.port {
-                top.rport = .some(port)
-                changed = true
-            }
-            if let connection = m.connection, top.parameters.contains("alias"),
-                let a = try? SocketAddress(ipAddress: sourceIP, port: top.port ?? transport.kind.defaultPort)
-            {
-                transport.addAlias(a, for: connection)
-            }
-            via.maddr = top.maddr
-            if changed {
-                request.replaceTopVia(with: top)
-                // Parse the changed message once, so that matching reads it without writing it again.
-                if let again = try? SIPMessage(parsing: request.serialized(), limits: environment.configuration.limits)
-                {
-                    request = again
-                }
-                reparsed = true
+            sourceText = sourceIP
+            // RFC 3581 §4: with rport, received is added even when it equals sent-by.
+            let received = e.received.map { $0 == sourceIP } == true ? nil : sourceIP
+            let rport = e.hasRport && e.rport == nil ? m.source.port : nil
+            if received != nil || rport != nil, !request.stampTopVia(received: received, rport: rport) {
+                environment.metrics.dropped.increment()
+                return
             }
         }
-        guard
-            let key = reparsed
-                ? ServerTransactionKey(request: request) : ServerTransactionKey(request: request, essentials: e)
-        else {
-            environment.metrics.dropped.increment()
-            return
+        // RFC 5923: a connection may be reused towards the sent-by of a Via with `alias`.
+        if let connection = m.connection, e.hasAlias,
+            let a = try? SocketAddress(
+                ipAddress: sourceText ?? m.source.ipAddress ?? "", port: e.sentByPort ?? transport.kind.defaultPort)
+        {
+            transport.addAlias(a, for: connection)
         }
+        let via = ViaSummary(host: "", port: e.sentByPort, hasRport: e.hasRport, maddr: e.maddr?.string)
         let target = Routing.responseTarget(
             topVia: via, source: m.source, connection: m.connection, kind: transport.kind)
         let route = TransactionRoute(transport: transport, target: target)
@@ -109,17 +94,17 @@ final class InboundProcessor: SIPTransportDelegate, Sendable {
             HandOver(
                 request: request, key: key, route: route, validate: environment.configuration.validatesRequests,
                 refuseNew: refuseNew),
-            to: shards.index(for: .server(key)))
+            to: shards.index(forLoopHash: key.loopHash))
     }
 
     /// RFC 3261 §18.1.2: a response whose top Via sent-by is not ours is discarded; the others go
     /// to their transaction's loop.
     private func received(response: SIPMessage, _ m: SIPReceivedMessage) {
-        guard let e = response.essentials, let host = e.sentByHost, let branch = e.branch else {
+        guard let e = response.essentials, let host = e.sentByHost, e.branch != nil else {
             environment.metrics.dropped.increment()
             return
         }
-        let shard = shards.shard(for: .client(ClientTransactionKey(branch: branch.string, method: .invite)))
+        let shard = shards.shard(forLoopHash: e.callID.map { CallIDHash.of($0) } ?? 0)
         let port = e.sentByPort
         shard.run { [self] in
             guard shard.sentBy.contains(where: { Self.sameHost(host, $0.host) && (port == nil || port == $0.port) })

@@ -31,7 +31,9 @@ struct OutboundProcessor: Sendable {
         let wire = request.serialized()
         let hop = try Routing.nextHop(
             for: uri, messageSize: wire.count + (topVia == nil ? 100 : 0), available: environment.kinds)
-        let key = method == .ack ? nil : ClientTransactionKey(branch: branch, method: method)
+        let key =
+            method == .ack
+            ? nil : ClientTransactionKey(branch: branch, method: method, loopHash: CallIDHash.of(request))
         let ready = OutgoingRequest(message: request, topVia: topVia, wire: wire, branch: branch, key: key)
         if let address = hop.address {
             try dispatch(ready, hop: hop, address: address)
@@ -49,7 +51,7 @@ struct OutboundProcessor: Sendable {
                     let e = error as? SIPStackError ?? .unresolvable(host: hop.host, detail: "\(error)")
                     environment.logger.debug("cannot send request", metadata: ["sip.why": "\(e)"])
                     if let key {
-                        let shard = shards.shard(for: .client(key))
+                        let shard = shards.shard(forLoopHash: key.loopHash)
                         shard.run { shard.report(e, key: .client(key)) }
                     }
                 }
@@ -100,7 +102,7 @@ struct OutboundProcessor: Sendable {
             transport.send(wire, to: target, completion: nil)
             return
         }
-        let shard = shards.shard(for: .client(key))
+        let shard = shards.shard(forLoopHash: key.loopHash)
         let route = TransactionRoute(transport: transport, target: target)
         // Parse the final bytes once: matching and the transaction then read the hot headers from
         // the parse instead of writing and reading the message again for each.

@@ -207,7 +207,7 @@ public final class SIPStack: Sendable {
             guard let key = ServerTransactionKey(response: message) else {
                 throw .invalidMessage("a response needs a top Via with an RFC 3261 branch and sent-by, and a CSeq")
             }
-            let shard = shards.shard(for: .server(key))
+            let shard = shards.shard(forLoopHash: key.loopHash)
             shard.run { shard.send(response: message, key: key) }
             return .server(key)
         }
@@ -221,7 +221,9 @@ public final class SIPStack: Sendable {
     public func send(_ response: SIPMessage, for key: ServerTransactionKey) throws(SIPStackError) -> TransactionKey {
         guard isRunning else { throw .notRunning }
         guard response.isResponse else { throw .invalidMessage("send(_:for:) takes a response") }
-        let shard = shards.shard(for: .server(key))
+        // A key read back from its text form does not say where its transaction is; the
+        // response's Call-ID, its request's, does.
+        let shard = shards.shard(forLoopHash: key.loopHash != 0 ? key.loopHash : CallIDHash.of(response))
         shard.run { shard.send(response: response, key: key) }
         return .server(key)
     }
@@ -234,21 +236,22 @@ public final class SIPStack: Sendable {
     public func cancel(_ key: ClientTransactionKey) throws(SIPStackError) -> ClientTransactionKey {
         guard key.method == .invite else { throw .invalidMessage("only an INVITE can be cancelled") }
         guard isRunning else { throw .notRunning }
-        let shard = shards.shard(for: .client(key))
-        shard.run { shard.cancel(key) }
-        return ClientTransactionKey(branch: key.branch, method: .cancel)
+        for shard in shards.shards(for: .client(key)) { shard.run { shard.cancel(key) } }
+        return ClientTransactionKey(branch: key.branch, method: .cancel, loopHash: key.loopHash)
     }
 
     /// Whether the transaction `key` is alive.
     public func isAlive(_ key: TransactionKey) async -> Bool {
-        let shard = shards.shard(for: key)
-        return (try? await shard.loop.submit { shard.contains(key) }.get()) ?? false
+        for shard in shards.shards(for: key) where (try? await shard.loop.submit { shard.contains(key) }.get()) == true
+        {
+            return true
+        }
+        return false
     }
 
     /// Elixir Sippet's `terminate`: ends the transaction `key` at once, whatever its state.
     public func terminate(_ key: TransactionKey) {
-        let shard = shards.shard(for: key)
-        shard.run { shard.terminate(key) }
+        for shard in shards.shards(for: key) { shard.run { shard.terminate(key) } }
     }
 
     /// Elixir Sippet's `reliable?`: whether `message` travels over a reliable transport, read

@@ -191,7 +191,9 @@ final class TransactionShard: @unchecked Sendable {
         guard let entry = table.context(of: .client(key)), let cancel = entry.client?.invite?.makeCancel() else {
             return
         }
-        start(request: cancel, key: ClientTransactionKey(branch: key.branch, method: .cancel), route: entry.route)
+        start(
+            request: cancel, key: ClientTransactionKey(branch: key.branch, method: .cancel, loopHash: key.loopHash),
+            route: entry.route)
     }
 
     /// The core's response on the server transaction `key`; statelessly when it has none (§8.2.6,

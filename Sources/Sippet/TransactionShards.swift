@@ -3,9 +3,9 @@ import SIPSyntax
 import SIPTransaction
 
 /// The shards of a stack, one per event loop that carries transactions, and the way to the one
-/// that owns a transaction: by its key's hash (the branch, and for a server transaction its
-/// sent-by; the CANCEL and the ACK of an INVITE share both, so all three land on the same loop),
-/// or for an RFC 2543 request its Call-ID (``ServerTransactionKey/routingHash``).
+/// that owns a transaction: by the hash of its Call-ID (``CallIDHash``), which every message of the
+/// transaction carries, and every request of its dialog: a call's transactions, and the core's
+/// state for the call when the core spreads it the same way, live on one loop.
 ///
 /// A request read on one shard's loop for another's is held until the reading loop has read what
 /// it is reading, then handed over in one task per loop (``LoopHandOff``).
@@ -22,18 +22,27 @@ final class TransactionShards: Sendable {
         handOff = LoopHandOff(loops: loops) { index, request in all[index].received(request) }
     }
 
-    /// The shard of the transaction `key`.
-    func shard(for key: TransactionKey) -> TransactionShard { all[index(for: key)] }
+    /// The index of the shard for a Call-ID's hash (zero, no Call-ID: the first).
+    func index(forLoopHash hash: Int) -> Int { CallIDHash.index(hash, of: all.count) }
 
-    /// The index of the shard of the transaction `key`.
-    func index(for key: TransactionKey) -> Int {
-        if all.count == 1 { return 0 }
-        let h: Int
+    /// The shard for a Call-ID's hash.
+    func shard(forLoopHash hash: Int) -> TransactionShard { all[index(forLoopHash: hash)] }
+
+    /// The shard of the transaction `key`; nil when the key does not say (one read back from its
+    /// text form), and the caller must ask every shard.
+    func shard(for key: TransactionKey) -> TransactionShard? {
+        let hash: Int
         switch key {
-        case .client(let k): h = k.branch.hashValue
-        case .server(let k): h = k.routingHash
+        case .client(let k): hash = k.loopHash
+        case .server(let k): hash = k.loopHash
         }
-        return Int(UInt(bitPattern: h) % UInt(all.count))
+        if hash == 0, all.count > 1 { return nil }
+        return all[index(forLoopHash: hash)]
+    }
+
+    /// The shard of the transaction `key`, or every shard when the key does not say.
+    func shards(for key: TransactionKey) -> [TransactionShard] {
+        shard(for: key).map { [$0] } ?? all
     }
 
     /// Gives a received request to the shard of its transaction (see ``LoopHandOff``).

@@ -95,15 +95,17 @@ public final class EndpointCore: SIPCore {
         var stack: SIPStack
     }
 
-    /// An endpoint whose calls and registrations live on the loops of `group`: give it the group
-    /// its stack runs on, so that most requests are handled on the loop that read them.
+    /// An endpoint whose calls and registrations live on the loops of `group` (the first `loops`
+    /// of them when given): give it the group and the number of loops its stack's transactions
+    /// use (``SIPStack/Configuration/transactionLoops``), and every request of a call is handled
+    /// on the loop the stack delivers it on, with no hand-over.
     public init(
         options: Options = Options(), group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-        logger: Logger = Logger(label: "sippet.endpoint")
+        loops limit: Int? = nil, logger: Logger = Logger(label: "sippet.endpoint")
     ) {
         self.options = options
         self.logger = logger
-        let loops = group.allLoops()
+        let loops = group.allLoops(limit: limit)
         let shared = Shared(maxDialogs: options.maxDialogs, logger: logger)
         self.shared = shared
         self.registrar = LoopRegistrar(policy: options.registrar, loops: loops)
@@ -145,16 +147,11 @@ public final class EndpointCore: SIPCore {
         logger.debug("transaction failed", metadata: ["sip.transaction": "\(key)", "sip.error": "\(error)"])
     }
 
-    /// The loop of a call: the hash (seeded per process, so Call-IDs chosen to fall on one loop
-    /// cannot be worked out from outside) of its Call-ID's bytes (§8.1.1.4), the same for every
-    /// request of the call.
+    /// The loop of a call: by the hash of its Call-ID (§8.1.1.4), the same for every request of
+    /// the call and the one the stack spreads transactions by (``CallIDHash``), so that with the
+    /// same loops a request is handled where the stack delivered it.
     private func loop(of request: SIPMessage) -> Int {
-        guard calls.count > 1, let callID = request.essentials?.callID else { return 0 }
-        var hasher = Hasher()
-        if callID.withContiguousStorageIfAvailable({ hasher.combine(bytes: UnsafeRawBufferPointer($0)) }) == nil {
-            for byte in callID { hasher.combine(byte) }
-        }
-        return Int(UInt(bitPattern: hasher.finalize()) % UInt(calls.count))
+        CallIDHash.index(CallIDHash.of(request), of: calls.count)
     }
 
     // MARK: - OPTIONS

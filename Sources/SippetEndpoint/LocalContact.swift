@@ -21,8 +21,7 @@ struct LocalContact {
     mutating func address(for request: SIPMessage, viaTransport written: String? = nil, stack: SIPStack)
         -> (host: String, contact: String)
     {
-        let viaTransport = (written ?? request.essentials?.transport?.string ?? request.topVia?.transport ?? "UDP")
-            .uppercased()
+        let viaTransport = (written ?? request.essentials?.transport?.string ?? "UDP").uppercased()
         if let cached = known[viaTransport] { return cached }
         let transport = stack.transports.first { $0.kind.viaName == viaTransport } ?? stack.transports.first
         var host = transport?.advertisedHost ?? transport?.localAddress?.sipHost ?? "127.0.0.1"

@@ -134,7 +134,7 @@ struct Serve: AsyncParsableCommand {
         options.answerAfter = .milliseconds(answerAfterMs)
         options.t1 = t1
         options.t2 = max(.seconds(4), t1)
-        stack.register(core: EndpointCore(options: options, logger: logger))
+        stack.register(core: EndpointCore(options: options, loops: threads, logger: logger))
 
         do {
             try await stack.start()

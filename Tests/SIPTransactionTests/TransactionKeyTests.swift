@@ -175,10 +175,20 @@ struct TransactionKeyTests {
         let cancelKey = try #require(ServerTransactionKey(request: try Fixtures.cancel(for: invite)))
         #expect(ackKey == fromRequest)
         #expect(cancelKey.cancelledInvite == fromRequest)
-        #expect(ackKey.routingHash == fromRequest.routingHash)
-        #expect(cancelKey.routingHash == fromRequest.routingHash)
-        // A response's key (the TU sending on the transaction) is the request's.
-        #expect(ServerTransactionKey(response: try Fixtures.response(200, to: invite)) == fromRequest)
+        // Their loop is the INVITE's: the hash of the Call-ID they share (RFC 3261 §9.1, §17.1.1.3).
+        #expect(fromRequest.loopHash != 0)
+        #expect(ackKey.loopHash == fromRequest.loopHash)
+        #expect(cancelKey.loopHash == fromRequest.loopHash)
+        #expect(cancelKey.cancelledInvite?.loopHash == fromRequest.loopHash)
+        // A response's key (the TU sending on the transaction) is the request's, on its loop.
+        let responseKey = ServerTransactionKey(response: try Fixtures.response(200, to: invite))
+        #expect(responseKey == fromRequest)
+        #expect(responseKey?.loopHash == fromRequest.loopHash)
+        #expect(
+            ClientTransactionKey(response: try Fixtures.response(200, to: invite))?.loopHash == fromRequest.loopHash)
+        // A key read back from its text form does not know its loop, and equals the one that does.
+        let read = try #require(ServerTransactionKey(fromRequest.description))
+        #expect(read.loopHash == 0 && read == fromRequest)
     }
 
     @Test("keys that differ only past the branch, in the sent-by's port, stay apart when packed")

@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import SIPSyntax
@@ -184,5 +185,55 @@ struct StackRoutingTests {
         #expect(uacTCP.connectionCount == 1)
         #expect(uasTCP.connectionCount == 1)
         await pair.shutdown()
+    }
+
+    /// Records the loop each request reached the core on.
+    final class LoopCore: SIPCore {
+        let seen = NIOLockedValueBox<[(callID: String, loop: ObjectIdentifier)]>([])
+        func receiveRequest(_ request: SIPMessage, key: ServerTransactionKey?, stack: SIPStack) {
+            guard let loop = MultiThreadedEventLoopGroup.currentEventLoop, let callID = request.callID else { return }
+            seen.withLockedValue { $0.append((callID, ObjectIdentifier(loop))) }
+        }
+        func receiveResponse(_ response: SIPMessage, key: ClientTransactionKey?, stack: SIPStack) {}
+        func receiveError(_ error: SIPStackError, key: TransactionKey, stack: SIPStack) {}
+    }
+
+    @Test(
+        "Every request of a call reaches the core on one loop, its Call-ID's: the INVITE, and the ACK and BYE with their new branches"
+    )
+    func callOnOneLoop() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        var udp = UDPTransport.Configuration()
+        udp.socketPerLoop = true
+        let stack = SIPStack(
+            name: "uas", configuration: testConfiguration(),
+            transports: [UDPTransport(host: "127.0.0.1", port: 0, group: group, configuration: udp)], group: group)
+        let core = LoopCore()
+        stack.register(core: core)
+        try await stack.start()
+        let raw = UDPTransport(host: "127.0.0.1", port: 0)
+        try await raw.start(delegate: RecordingDelegate())
+        let address = try #require(stack.transports[0].localAddress)
+        let port = raw.localAddress?.port ?? 0
+        for call in 0..<32 {
+            let callID = "call-\(call)-\(SIPIdentifiers.callID())"
+            for (method, cseq) in [("INVITE", 1), ("ACK", 1), ("BYE", 2)] {
+                let text =
+                    "\(method) sip:bob@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:\(port);branch=\(Self.branch())\r\n"
+                    + "Max-Forwards: 70\r\nFrom: <sip:a@example.com>;tag=1\r\nTo: <sip:bob@example.com>;tag=2\r\n"
+                    + "Call-ID: \(callID)\r\nCSeq: \(cseq) \(method)\r\nContent-Length: 0\r\n\r\n"
+                raw.send(Array(text.utf8), to: SIPTransportTarget(address: address), completion: nil)
+            }
+        }
+        #expect(await waitUntil(timeout: .seconds(10)) { core.seen.withLockedValue { $0.count } == 96 })
+        let seen = core.seen.withLockedValue { $0 }
+        let byCall = Dictionary(grouping: seen, by: \.callID)
+        #expect(byCall.count == 32)
+        #expect(byCall.values.allSatisfy { Set($0.map(\.loop)).count == 1 }, "one loop per call")
+        // Spread over both loops (32 random Call-IDs on one loop: one chance in 2^31).
+        #expect(Set(seen.map(\.loop)).count == 2)
+        await stack.shutdown()
+        await raw.shutdown()
+        try await group.shutdownGracefully()
     }
 }

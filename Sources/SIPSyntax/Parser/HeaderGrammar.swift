@@ -14,6 +14,14 @@ struct ViaRanges: Sendable {
     var received: Range<Int>?
     var rport: Range<Int>?
     var hasRport: Bool
+    /// The `rport` parameter's name, when present.
+    var rportName: Range<Int>? = nil
+    /// The `maddr` parameter's value (RFC 3261 §18.2.2), when present.
+    var maddr: Range<Int>? = nil
+    /// Whether the `alias` parameter is present (RFC 5923).
+    var hasAlias = false
+    /// Where the via-parm ends: after its last parameter, or after sent-by without any.
+    var end: Int = 0
 }
 
 /// Where the parts of one name-addr / addr-spec value lie (§20.10, §20.20, §20.39).
@@ -92,8 +100,10 @@ enum HeaderGrammar {
         var v = ViaRanges(
             protocolName: name, protocolVersion: version, transport: transport, host: host, port: port,
             params: s.position..<s.position, branch: nil, received: nil, rport: nil, hasRport: false)
+        v.end = s.position
         let bytes = s.bytes
         let p = try params(&s, allowColonIn: "received") { n, value in
+            v.end = value?.upperBound ?? n.upperBound
             if bytes.equalsCaseInsensitive(n, "branch") {
                 if v.branch == nil { v.branch = value ?? n.upperBound..<n.upperBound }
             } else if bytes.equalsCaseInsensitive(n, "received") {
@@ -101,6 +111,11 @@ enum HeaderGrammar {
             } else if bytes.equalsCaseInsensitive(n, "rport") {
                 v.hasRport = true
                 v.rport = value
+                v.rportName = n
+            } else if bytes.equalsCaseInsensitive(n, "maddr") {
+                v.maddr = value
+            } else if bytes.equalsCaseInsensitive(n, "alias") {
+                v.hasAlias = true
             }
         }
         v.params = p

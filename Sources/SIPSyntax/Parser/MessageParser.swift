@@ -10,6 +10,14 @@ struct Essentials: Sendable {
     var viaBranch: Span?
     var viaReceived: Span?
     var viaHasRport = false
+    /// The top Via's `rport` name and value (empty after the name when it has none).
+    var viaRport: Span?
+    /// Where the top via-parm ends: after its last parameter (RFC 3261 §18.2.1 adds there).
+    var viaEnd: Int32 = 0
+    /// The top Via's `maddr` (RFC 3261 §18.2.2).
+    var viaMaddr: Span?
+    /// Whether the top Via has `alias` (RFC 5923).
+    var viaHasAlias = false
     var viaCount = 0
     var callID: Span?
     var cseqNumber: UInt32?
@@ -539,6 +547,10 @@ extension MessageParser {
                 e.viaBranch = v.branch.map(Span.init)
                 e.viaReceived = v.received.map(Span.init)
                 e.viaHasRport = v.hasRport
+                e.viaRport = v.rportName.map { Span(v.rport ?? $0.upperBound..<$0.upperBound) }
+                e.viaEnd = Int32(truncatingIfNeeded: v.end)
+                e.viaMaddr = v.maddr.map(Span.init)
+                e.viaHasAlias = v.hasAlias
                 e.viaCount += 1
                 if s.separator(ASCII.comma) {
                     e.viaCount += countListValues(b, s.position..<r.upperBound)

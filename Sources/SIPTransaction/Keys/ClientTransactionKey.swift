@@ -15,11 +15,32 @@ public struct ClientTransactionKey: Hashable, Sendable, CustomStringConvertible,
     /// RFC 3261 §17.1.3: the method of the request that created the transaction (the CSeq method of
     /// its responses).
     public let method: SIPMethod
+    /// The hash of the Call-ID of the transaction's request (``CallIDHash``): which loop owns the
+    /// transaction. Zero when not known (a key read back from its text form). Not part of the
+    /// key's identity.
+    package let loopHash: Int
 
     /// A key from its parts.
     public init(branch: String, method: SIPMethod) {
+        self.init(branch: branch, method: method, loopHash: 0)
+    }
+
+    /// A key from its parts, with the hash of its request's Call-ID.
+    package init(branch: String, method: SIPMethod, loopHash: Int) {
         self.branch = branch
         self.method = method
+        self.loopHash = loopHash
+    }
+
+    /// Whether two keys name the same transaction: branch and method (RFC 3261 §17.1.3).
+    public static func == (a: ClientTransactionKey, b: ClientTransactionKey) -> Bool {
+        a.branch == b.branch && a.method == b.method
+    }
+
+    /// Hashes the branch and the method, as `==` compares them.
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(branch)
+        hasher.combine(method)
     }
 
     /// RFC 3261 §17.1.3: the key of the client transaction a response belongs to: its top Via
@@ -28,10 +49,10 @@ public struct ClientTransactionKey: Hashable, Sendable, CustomStringConvertible,
         guard response.isResponse else { return nil }
         if let e = response.essentials {
             guard let b = e.branch, !b.isEmpty, let m = e.cseqMethod, !m.isEmpty else { return nil }
-            self.init(branch: b.string, method: SIPMethod(m.string))
+            self.init(branch: b.string, method: SIPMethod(m.string), loopHash: e.callID.map { CallIDHash.of($0) } ?? 0)
         } else {
             guard let b = response.topVia?.branch, !b.isEmpty, let cseq = response.cseq else { return nil }
-            self.init(branch: b, method: cseq.method)
+            self.init(branch: b, method: cseq.method, loopHash: CallIDHash.of(response))
         }
     }
 
@@ -39,7 +60,7 @@ public struct ClientTransactionKey: Hashable, Sendable, CustomStringConvertible,
     /// and its method. Nil when the request has no branch.
     public init?(request: SIPMessage) {
         guard let method = request.method, let b = request.topVia?.branch, !b.isEmpty else { return nil }
-        self.init(branch: b, method: method)
+        self.init(branch: b, method: method, loopHash: CallIDHash.of(request))
     }
 
     /// Whether the branch carries the RFC 3261 magic cookie `z9hG4bK` and something after it

@@ -82,6 +82,10 @@ public struct ServerTransactionKey: Hashable, Sendable, CustomStringConvertible,
     /// RFC 3261 §17.2.3: the method of the request that created the transaction; INVITE for an ACK.
     public let method: SIPMethod
     private let storage: Storage
+    /// The hash of the Call-ID of the request that made the key (``CallIDHash``): which loop owns
+    /// the transaction. Zero when not known (a key made from its parts or its text form). Not part
+    /// of the key's identity.
+    package private(set) var loopHash: Int = 0
 
     /// Whether two keys name the same transaction (RFC 3261 §17.2.3: branch, sent-by and method).
     public static func == (a: ServerTransactionKey, b: ServerTransactionKey) -> Bool {
@@ -101,6 +105,7 @@ public struct ServerTransactionKey: Hashable, Sendable, CustomStringConvertible,
     /// INVITE.
     public init(rfc2543 identity: RFC2543Identity, method: SIPMethod) {
         self.init(method: method, storage: .rfc2543(Legacy(identity)))
+        loopHash = CallIDHash.of(identity.callID)
     }
 
     /// RFC 3261 §17.2.3: the key of the server transaction `request` belongs to (or creates). Nil
@@ -115,12 +120,13 @@ public struct ServerTransactionKey: Hashable, Sendable, CustomStringConvertible,
     }
 
     /// The key of `request` (``init(request:)``), from its essentials when the caller has them.
-    public init?(request: SIPMessage, essentials e: MessageEssentials) {
+    package init?(request: SIPMessage, essentials e: MessageEssentials) {
         guard let method = request.method else { return nil }
         if let b = e.branch, KeyText.hasMagicCookie(b) {
             guard let host = e.sentByHost, !host.isEmpty else { return nil }
             let port = e.sentByPort ?? KeyText.defaultPort(transport: e.transport?.string)
             self.init(method: method, storage: .rfc3261(b, host: host, port: port))
+            loopHash = e.callID.map { CallIDHash.of($0) } ?? 0
             return
         }
         guard let callID = e.callID, let n = e.cseqNumber, let uri = request.requestURI, let via = request.topVia else {
@@ -130,6 +136,7 @@ public struct ServerTransactionKey: Hashable, Sendable, CustomStringConvertible,
             requestURI: uri.description, toTag: e.toTag?.string, fromTag: e.fromTag?.string,
             callID: callID.string, cseqNumber: n, topVia: via.description)
         self.init(rfc2543: id, method: method)
+        loopHash = CallIDHash.of(callID)
     }
 
     /// The key of the server transaction a response from the TU goes out on, read from the
@@ -141,6 +148,7 @@ public struct ServerTransactionKey: Hashable, Sendable, CustomStringConvertible,
         else { return nil }
         let port = e.sentByPort ?? KeyText.defaultPort(transport: e.transport?.string)
         self.init(method: SIPMethod(m.string), storage: .rfc3261(b, host: host, port: port))
+        loopHash = e.callID.map { CallIDHash.of($0) } ?? 0
     }
 
     /// RFC 3261 §8.1.1.7: the top Via branch, for an RFC 3261 key.
@@ -161,22 +169,6 @@ public struct ServerTransactionKey: Hashable, Sendable, CustomStringConvertible,
         }
     }
 
-    /// The same for a request, its CANCEL and the ACK of a non-2xx response to it (RFC 3261
-    /// §17.2.3, §9.2), whatever the method: the hash of the branch and sent-by, or for an RFC 2543
-    /// key of the Call-ID (such an ACK has another To tag). For spreading transactions over
-    /// loops so that these land together.
-    public var routingHash: Int {
-        switch storage {
-        case .packed(let p): return p.hashValue
-        case .rfc3261(let b, let s):
-            var h = Hasher()
-            h.combine(b)
-            h.combine(s)
-            return h.finalize()
-        case .rfc2543(let l): return l.identity.callID.hashValue
-        }
-    }
-
     /// RFC 3261 §17.2.3: the identity of an RFC 2543 request, for a key without a magic cookie.
     public var rfc2543: RFC2543Identity? { if case .rfc2543(let l) = storage { return l.identity } else { return nil } }
 
@@ -187,7 +179,9 @@ public struct ServerTransactionKey: Hashable, Sendable, CustomStringConvertible,
     /// and sent-by, or for RFC 2543 the same identity, with the method INVITE). Nil for other methods.
     public var cancelledInvite: ServerTransactionKey? {
         guard method == .cancel else { return nil }
-        return ServerTransactionKey(method: .invite, storage: storage)
+        var invite = ServerTransactionKey(method: .invite, storage: storage)
+        invite.loopHash = loopHash
+        return invite
     }
 
     /// RFC 3261 §17.2.3: an RFC 2543 key with another To tag: the key an ACK for a response with
@@ -195,7 +189,9 @@ public struct ServerTransactionKey: Hashable, Sendable, CustomStringConvertible,
     func withToTag(_ tag: String?) -> ServerTransactionKey? {
         guard var id = rfc2543 else { return nil }
         id.toTag = tag
-        return ServerTransactionKey(rfc2543: id, method: method)
+        var key = ServerTransactionKey(rfc2543: id, method: method)
+        key.loopHash = loopHash
+        return key
     }
 
     /// `method` ACK is taken as INVITE (RFC 3261 §17.2.3), for every way a key is made.
