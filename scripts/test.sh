@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# The test command: build (warnings are errors, Package.swift), run every test, the interop suite
+# The test command: lint and doc-comment checks, build (warnings are errors, Package.swift), run
+# every test, the interop suite
 # with sipp and tshark (scripts/interop.sh), then fuzz the parser for a bounded time (FUZZ_SECONDS,
 # default 60; 0 skips it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -d ../shared/conformance ] || { echo "test.sh: ../shared/conformance is missing (the torture corpus)" >&2; exit 2; }
+# Style and documentation first (seconds): swift-format with the repository's .swift-format, and a
+# doc comment on every public declaration of the library modules.
+swift format lint --strict -r Sources Tests Fuzz
+python3 scripts/check-doc-comments.py --quiet
 swift build --build-tests
 # The run's log is long (transport events); a failure is repeated at its end, where it is seen.
 log=$(mktemp)

@@ -14,9 +14,9 @@ import NIOPosix
 package final class LoopHandOff<Item: Sendable>: Sendable {
     /// The loops that own state, by index.
     package let loops: [any EventLoop]
-    private let boxes: [Box]
-    private let index: [ObjectIdentifier: Int]
-    private let deliver: @Sendable (_ destination: Int, _ item: Item) -> Void
+    @usableFromInline let boxes: [Box]
+    @usableFromInline let index: [ObjectIdentifier: Int]
+    @usableFromInline let deliver: @Sendable (_ destination: Int, _ item: Item) -> Void
 
     /// A hand-off between `loops`; `deliver` runs on the destination's loop.
     package init(loops: [any EventLoop], deliver: @escaping @Sendable (_ destination: Int, _ item: Item) -> Void) {
@@ -30,6 +30,9 @@ package final class LoopHandOff<Item: Sendable>: Sendable {
 
     /// Delivers `item` on the loop at `destination`: at once when called there (no closure, no
     /// copy), batched when called on another of the loops, else in a task of its own.
+    /// Inlinable, so that each module that hands work over gets code specialized for its item
+    /// (unspecialized generic code looks its type's metadata up on every call).
+    @inlinable
     package func send(_ item: consuming Item, to destination: Int) {
         let loop = loops[destination]
         if loop.inEventLoop {
@@ -50,7 +53,8 @@ package final class LoopHandOff<Item: Sendable>: Sendable {
     }
 
     /// The box of the loop the caller runs on, when it is one of `loops`.
-    private func currentBox() -> Box? {
+    @usableFromInline
+    func currentBox() -> Box? {
         guard boxes.count > 1, let loop = MultiThreadedEventLoopGroup.currentEventLoop,
             let i = index[ObjectIdentifier(loop)]
         else { return nil }
@@ -58,7 +62,8 @@ package final class LoopHandOff<Item: Sendable>: Sendable {
     }
 
     /// Sends on what `box` holds, one task per loop it goes to.
-    private func flush(_ box: Box) {
+    @usableFromInline
+    func flush(_ box: Box) {
         box.queued = false
         for d in box.pending.indices where !box.pending[d].isEmpty {
             let batch = box.pending[d]
@@ -72,12 +77,13 @@ package final class LoopHandOff<Item: Sendable>: Sendable {
 
     /// What one loop holds for the others.
     // @unchecked: read and written only on its own loop.
-    private final class Box: @unchecked Sendable {
-        let loop: any EventLoop
+    @usableFromInline
+    final class Box: @unchecked Sendable {
+        @usableFromInline let loop: any EventLoop
         /// By the index of the loop they go to.
-        var pending: [[Item]]
+        @usableFromInline var pending: [[Item]]
         /// Whether the task that hands them over is queued.
-        var queued = false
+        @usableFromInline var queued = false
 
         init(loop: any EventLoop, destinations: Int) {
             self.loop = loop

@@ -22,7 +22,7 @@ import ServiceLifecycle
 ///
 /// The hot path runs on the event loops with no task, actor hop or global lock per message: a
 /// transport hands a message to the stack's inbound processing on the loop that read it, which
-/// finds the loop its transaction lives on (by hashing the branch) and calls the core there;
+/// finds the loop its transaction lives on (by hashing the Call-ID) and calls the core there;
 /// ``send(_:)`` is the outbound processing. This class is the thin façade over the two and the
 /// shards. It is a ServiceLifecycle `Service`: ``run()`` starts it and shuts it down gracefully.
 public final class SIPStack: Sendable {

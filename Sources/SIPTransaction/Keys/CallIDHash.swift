@@ -10,12 +10,12 @@ import SIPSyntax
 /// Call-ID, a transaction, its dialog and the other transactions of the call live on one loop.
 /// Zero stands for "not known" (a key read back from its text form) and for no Call-ID.
 package enum CallIDHash {
-    /// The hash of a Call-ID's bytes; never zero.
+    /// The hash of a Call-ID's bytes, in 32 bits (what a key keeps of it); never zero.
     package static func of(bytes: UnsafeRawBufferPointer) -> Int {
         var hasher = Hasher()
         hasher.combine(bytes: bytes)
-        let h = hasher.finalize()
-        return h == 0 ? 1 : h
+        let h = UInt32(truncatingIfNeeded: hasher.finalize())
+        return h == 0 ? 1 : Int(h)
     }
 
     /// The hash of a Call-ID as received.
@@ -39,6 +39,13 @@ package enum CallIDHash {
     package static func of(_ message: SIPMessage) -> Int {
         if let e = message.essentials { return e.callID.map { of($0) } ?? 0 }
         return message.callID.map { of($0) } ?? 0
+    }
+
+    /// A hash in the 32 bits a key keeps of it, still never zero for a known one.
+    @inline(__always)
+    package static func narrow(_ hash: Int) -> UInt32 {
+        let low = UInt32(truncatingIfNeeded: hash)
+        return low == 0 && hash != 0 ? 1 : low
     }
 
     /// Which of `count` loops a hash picks.

@@ -18,7 +18,8 @@ public struct ClientTransactionKey: Hashable, Sendable, CustomStringConvertible,
     /// The hash of the Call-ID of the transaction's request (``CallIDHash``): which loop owns the
     /// transaction. Zero when not known (a key read back from its text form). Not part of the
     /// key's identity.
-    package let loopHash: Int
+    package var loopHash: Int { Int(loopHash32) }
+    private let loopHash32: UInt32
 
     /// A key from its parts.
     public init(branch: String, method: SIPMethod) {
@@ -29,7 +30,7 @@ public struct ClientTransactionKey: Hashable, Sendable, CustomStringConvertible,
     package init(branch: String, method: SIPMethod, loopHash: Int) {
         self.branch = branch
         self.method = method
-        self.loopHash = loopHash
+        self.loopHash32 = CallIDHash.narrow(loopHash)
     }
 
     /// Whether two keys name the same transaction: branch and method (RFC 3261 §17.1.3).

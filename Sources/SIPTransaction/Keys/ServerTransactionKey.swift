@@ -85,7 +85,9 @@ public struct ServerTransactionKey: Hashable, Sendable, CustomStringConvertible,
     /// The hash of the Call-ID of the request that made the key (``CallIDHash``): which loop owns
     /// the transaction. Zero when not known (a key made from its parts or its text form). Not part
     /// of the key's identity.
-    package private(set) var loopHash: Int = 0
+    package var loopHash: Int { Int(loopHash32) }
+    /// ``loopHash`` in 32 bits, which fit in the key's padding: a key is kept twice per transaction.
+    private var loopHash32: UInt32 = 0
 
     /// Whether two keys name the same transaction (RFC 3261 §17.2.3: branch, sent-by and method).
     public static func == (a: ServerTransactionKey, b: ServerTransactionKey) -> Bool {
@@ -105,7 +107,7 @@ public struct ServerTransactionKey: Hashable, Sendable, CustomStringConvertible,
     /// INVITE.
     public init(rfc2543 identity: RFC2543Identity, method: SIPMethod) {
         self.init(method: method, storage: .rfc2543(Legacy(identity)))
-        loopHash = CallIDHash.of(identity.callID)
+        loopHash32 = CallIDHash.narrow(CallIDHash.of(identity.callID))
     }
 
     /// RFC 3261 §17.2.3: the key of the server transaction `request` belongs to (or creates). Nil
@@ -126,7 +128,7 @@ public struct ServerTransactionKey: Hashable, Sendable, CustomStringConvertible,
             guard let host = e.sentByHost, !host.isEmpty else { return nil }
             let port = e.sentByPort ?? KeyText.defaultPort(transport: e.transport?.string)
             self.init(method: method, storage: .rfc3261(b, host: host, port: port))
-            loopHash = e.callID.map { CallIDHash.of($0) } ?? 0
+            loopHash32 = CallIDHash.narrow(e.callID.map { CallIDHash.of($0) } ?? 0)
             return
         }
         guard let callID = e.callID, let n = e.cseqNumber, let uri = request.requestURI, let via = request.topVia else {
@@ -136,7 +138,7 @@ public struct ServerTransactionKey: Hashable, Sendable, CustomStringConvertible,
             requestURI: uri.description, toTag: e.toTag?.string, fromTag: e.fromTag?.string,
             callID: callID.string, cseqNumber: n, topVia: via.description)
         self.init(rfc2543: id, method: method)
-        loopHash = CallIDHash.of(callID)
+        loopHash32 = CallIDHash.narrow(CallIDHash.of(callID))
     }
 
     /// The key of the server transaction a response from the TU goes out on, read from the
@@ -148,7 +150,7 @@ public struct ServerTransactionKey: Hashable, Sendable, CustomStringConvertible,
         else { return nil }
         let port = e.sentByPort ?? KeyText.defaultPort(transport: e.transport?.string)
         self.init(method: SIPMethod(m.string), storage: .rfc3261(b, host: host, port: port))
-        loopHash = e.callID.map { CallIDHash.of($0) } ?? 0
+        loopHash32 = CallIDHash.narrow(e.callID.map { CallIDHash.of($0) } ?? 0)
     }
 
     /// RFC 3261 §8.1.1.7: the top Via branch, for an RFC 3261 key.
@@ -180,17 +182,18 @@ public struct ServerTransactionKey: Hashable, Sendable, CustomStringConvertible,
     public var cancelledInvite: ServerTransactionKey? {
         guard method == .cancel else { return nil }
         var invite = ServerTransactionKey(method: .invite, storage: storage)
-        invite.loopHash = loopHash
+        invite.loopHash32 = loopHash32
         return invite
     }
 
     /// RFC 3261 §17.2.3: an RFC 2543 key with another To tag: the key an ACK for a response with
     /// that tag computes. Nil for RFC 3261 keys.
+    @usableFromInline
     func withToTag(_ tag: String?) -> ServerTransactionKey? {
         guard var id = rfc2543 else { return nil }
         id.toTag = tag
         var key = ServerTransactionKey(rfc2543: id, method: method)
-        key.loopHash = loopHash
+        key.loopHash32 = loopHash32
         return key
     }
 

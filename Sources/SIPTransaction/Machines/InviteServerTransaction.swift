@@ -70,6 +70,7 @@ public struct InviteServerTransaction: TransactionStateMachine {
     }
 
     /// A transaction for a received INVITE whose key is already known.
+    @usableFromInline
     init(key: ServerTransactionKey, invite: SIPMessage, reliability: TransportReliability, timers: TransactionTimers) {
         self.key = key
         self.reliability = reliability

@@ -62,6 +62,7 @@ public struct NonInviteServerTransaction: TransactionStateMachine {
     }
 
     /// A transaction for a received request whose key is already known.
+    @usableFromInline
     init(key: ServerTransactionKey, request: SIPMessage, reliability: TransportReliability, timers: TransactionTimers) {
         self.key = key
         self.reliability = reliability

@@ -96,42 +96,48 @@ public struct TransactionTable<Context: Sendable>: Sendable {
         public var context: Context?
 
         /// An outcome of `actions` for a transaction with `context`.
-        public init(actions: TransactionActions, context: Context?) {
+        @inlinable public init(actions: TransactionActions, context: Context?) {
             self.actions = actions
             self.context = context
         }
 
         /// Nothing done: no transaction was live.
-        public static var none: Outcome { Outcome(actions: [], context: nil) }
+        @inlinable public static var none: Outcome { Outcome(actions: [], context: nil) }
     }
 
     /// A live transaction's machine and its driver's context.
+    @usableFromInline
     struct Slot<Machine: Sendable>: Sendable {
-        var machine: Machine
-        let context: Context?
+        @usableFromInline var machine: Machine
+        @usableFromInline let context: Context?
+
+        @inlinable init(machine: Machine, context: Context?) {
+            self.machine = machine
+            self.context = context
+        }
     }
 
-    private var inviteClients: [ClientTransactionKey: Slot<InviteClientTransaction>] = [:]
-    private var nonInviteClients: [ClientTransactionKey: Slot<NonInviteClientTransaction>] = [:]
-    private var inviteServers: [ServerTransactionKey: Slot<InviteServerTransaction>] = [:]
-    private var nonInviteServers: [ServerTransactionKey: Slot<NonInviteServerTransaction>] = [:]
+    @usableFromInline var inviteClients: [ClientTransactionKey: Slot<InviteClientTransaction>] = [:]
+    @usableFromInline var nonInviteClients: [ClientTransactionKey: Slot<NonInviteClientTransaction>] = [:]
+    @usableFromInline var inviteServers: [ServerTransactionKey: Slot<InviteServerTransaction>] = [:]
+    @usableFromInline var nonInviteServers: [ServerTransactionKey: Slot<NonInviteServerTransaction>] = [:]
     /// RFC 3261 §17.2.3, RFC 2543 rules: the key an ACK computes (To tag of the final response) →
     /// the INVITE transaction's key, and back, for INVITEs whose response added a To tag.
-    private var rfc2543Acks: [ServerTransactionKey: ServerTransactionKey] = [:]
-    private var rfc2543AckOf: [ServerTransactionKey: ServerTransactionKey] = [:]
+    @usableFromInline var rfc2543Acks: [ServerTransactionKey: ServerTransactionKey] = [:]
+    @usableFromInline var rfc2543AckOf: [ServerTransactionKey: ServerTransactionKey] = [:]
 
     /// An empty table.
-    public init(configuration: Configuration = Configuration()) {
+    @inlinable public init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
     }
 
     /// The number of live transactions.
-    public var count: Int {
+    @inlinable public var count: Int {
         inviteClients.count + nonInviteClients.count + inviteServers.count + nonInviteServers.count
     }
 
     /// Whether a live transaction has `key`.
-    public func contains(_ key: TransactionKey) -> Bool {
+    @inlinable public func contains(_ key: TransactionKey) -> Bool {
         switch key {
         case .client(let k): return k.method == .invite ? inviteClients[k] != nil : nonInviteClients[k] != nil
         case .server(let k): return k.method == .invite ? inviteServers[k] != nil : nonInviteServers[k] != nil
@@ -139,22 +145,26 @@ public struct TransactionTable<Context: Sendable>: Sendable {
     }
 
     /// The live INVITE client transaction with `key`.
-    public func inviteClient(_ key: ClientTransactionKey) -> InviteClientTransaction? { inviteClients[key]?.machine }
+    @inlinable public func inviteClient(_ key: ClientTransactionKey) -> InviteClientTransaction? {
+        inviteClients[key]?.machine
+    }
     /// The live non-INVITE client transaction with `key`.
-    public func nonInviteClient(_ key: ClientTransactionKey) -> NonInviteClientTransaction? {
+    @inlinable public func nonInviteClient(_ key: ClientTransactionKey) -> NonInviteClientTransaction? {
         nonInviteClients[key]?.machine
     }
     /// The live INVITE server transaction with `key`.
-    public func inviteServer(_ key: ServerTransactionKey) -> InviteServerTransaction? { inviteServers[key]?.machine }
+    @inlinable public func inviteServer(_ key: ServerTransactionKey) -> InviteServerTransaction? {
+        inviteServers[key]?.machine
+    }
     /// The live non-INVITE server transaction with `key`.
-    public func nonInviteServer(_ key: ServerTransactionKey) -> NonInviteServerTransaction? {
+    @inlinable public func nonInviteServer(_ key: ServerTransactionKey) -> NonInviteServerTransaction? {
         nonInviteServers[key]?.machine
     }
 
     /// The context the live transaction `key` was made with (``receive(_:reliability:serverKey:context:)``,
     /// ``send(request:reliability:context:)``); nil when it is not live or has none. Events hand
     /// back the context of the transaction they reach (``Outcome``) without a second look-up.
-    public func context(of key: TransactionKey) -> Context? {
+    @inlinable public func context(of key: TransactionKey) -> Context? {
         let live: Context??
         switch key {
         case .client(let k):
@@ -174,7 +184,7 @@ public struct TransactionTable<Context: Sendable>: Sendable {
     /// for an ACK acknowledging a non-2xx shares its branch (RFC 2543 rules: its To tag is the
     /// final response's), while an ACK for a 2xx has a branch of its own and matches nothing. A
     /// CANCEL has its own key (``ServerTransactionKey/cancelledInvite`` names the INVITE's).
-    public func match(_ message: SIPMessage) -> TransactionKey? {
+    @inlinable public func match(_ message: SIPMessage) -> TransactionKey? {
         if message.isResponse {
             guard let k = ClientTransactionKey(response: message), contains(.client(k)) else { return nil }
             return .client(k)
@@ -184,7 +194,7 @@ public struct TransactionTable<Context: Sendable>: Sendable {
     }
 
     /// The live server transaction a request belongs to.
-    private func serverKey(of request: SIPMessage) -> ServerTransactionKey? {
+    @inlinable func serverKey(of request: SIPMessage) -> ServerTransactionKey? {
         guard let k = ServerTransactionKey(request: request) else { return nil }
         if contains(.server(k)) { return k }
         if request.method == .ack, let invite = rfc2543Acks[k], inviteServers[invite] != nil { return invite }
@@ -192,7 +202,7 @@ public struct TransactionTable<Context: Sendable>: Sendable {
     }
 
     /// RFC 3261 §9.2: the live INVITE server transaction a CANCEL with key `cancel` cancels.
-    public func inviteTransaction(cancelledBy cancel: ServerTransactionKey) -> ServerTransactionKey? {
+    @inlinable public func inviteTransaction(cancelledBy cancel: ServerTransactionKey) -> ServerTransactionKey? {
         guard let k = cancel.cancelledInvite, inviteServers[k] != nil else { return nil }
         return k
     }
@@ -208,7 +218,7 @@ public struct TransactionTable<Context: Sendable>: Sendable {
     /// `serverKey`, for a request, is its key (``ServerTransactionKey/init(request:)``) when the
     /// caller has computed it already; the table then does not compute it again. `context` goes
     /// with a server transaction the request makes (``context(of:)``), and is dropped otherwise.
-    public mutating func receive(
+    @inlinable public mutating func receive(
         _ message: SIPMessage, reliability: TransportReliability,
         serverKey: ServerTransactionKey? = nil, context: Context? = nil
     ) -> Received {
@@ -262,7 +272,9 @@ public struct TransactionTable<Context: Sendable>: Sendable {
     /// The TU sends a request: a new client transaction for it (RFC 3261 §17.1), started on the
     /// transport it goes out on, with `context` kept for it (``context(of:)``). Returns its key and
     /// first actions (send, start timers).
-    public mutating func send(request: SIPMessage, reliability: TransportReliability, context: Context? = nil)
+    @inlinable public mutating func send(
+        request: SIPMessage, reliability: TransportReliability, context: Context? = nil
+    )
         throws(TransactionTableError) -> (key: ClientTransactionKey, actions: TransactionActions)
     {
         guard let method = request.method else { throw .missingBranch }
@@ -296,7 +308,7 @@ public struct TransactionTable<Context: Sendable>: Sendable {
     /// The TU sends a response on the server transaction `key` (RFC 3261 §17.2.1, §17.2.2). Nil
     /// when no such transaction is live: the caller then sends the response statelessly (§16.11)
     /// or drops it.
-    public mutating func send(response: SIPMessage, on key: ServerTransactionKey) -> Outcome? {
+    @inlinable public mutating func send(response: SIPMessage, on key: ServerTransactionKey) -> Outcome? {
         guard key.method == .invite else {
             return Self.run(key, in: &nonInviteServers) { $0.send(response) }
         }
@@ -310,19 +322,19 @@ public struct TransactionTable<Context: Sendable>: Sendable {
     }
 
     /// A timer the transaction `key` started fired. ``Outcome/none`` when the transaction is gone.
-    public mutating func timerFired(_ timer: TransactionTimer, for key: TransactionKey) -> Outcome {
+    @inlinable public mutating func timerFired(_ timer: TransactionTimer, for key: TransactionKey) -> Outcome {
         perform(.timerFired(timer), on: key) ?? .none
     }
 
     /// RFC 3261 §17.1.4, §17.2.4: the transport could not send a message of the transaction `key`.
-    public mutating func transportError(_ reason: String, for key: TransactionKey) -> Outcome {
+    @inlinable public mutating func transportError(_ reason: String, for key: TransactionKey) -> Outcome {
         perform(.transportError(reason), on: key) ?? .none
     }
 
     /// Ends the transaction `key` at once, whatever its state (Sippet's `terminate`), and removes it.
     /// Returns ``TransactionAction/terminated`` so the driver drops its timers; ``Outcome/none``
     /// when it was not live.
-    public mutating func terminate(_ key: TransactionKey) -> Outcome {
+    @inlinable public mutating func terminate(_ key: TransactionKey) -> Outcome {
         perform(.terminate, on: key) ?? .none
     }
 
@@ -330,7 +342,7 @@ public struct TransactionTable<Context: Sendable>: Sendable {
 
     /// Runs `operation` on the machine of `key`, in place, and removes the transaction if that
     /// terminated it; nil when no such transaction is live.
-    private mutating func perform(_ operation: Operation, on key: TransactionKey) -> Outcome? {
+    @inlinable mutating func perform(_ operation: Operation, on key: TransactionKey) -> Outcome? {
         switch key {
         case .client(let k):
             if k.method == .invite {
@@ -351,7 +363,7 @@ public struct TransactionTable<Context: Sendable>: Sendable {
     /// terminated it: one look-up for the event and the removal (a timer ending a transaction, the
     /// usual end under load, finds it once). The context comes back either way. Nil when no such
     /// transaction is live.
-    private static func run<K: Hashable, M>(
+    @inlinable static func run<K: Hashable, M>(
         _ k: K, in map: inout [K: Slot<M>], _ event: (inout M) -> TransactionActions
     ) -> Outcome? {
         guard let i = map.index(forKey: k) else { return nil }
@@ -361,14 +373,14 @@ public struct TransactionTable<Context: Sendable>: Sendable {
     }
 
     /// RFC 3261 §17.2.3: the RFC 2543 ACK key of an INVITE transaction that ended goes with it.
-    private mutating func forgetRFC2543Ack(of key: ServerTransactionKey) {
+    @inlinable mutating func forgetRFC2543Ack(of key: ServerTransactionKey) {
         guard !rfc2543AckOf.isEmpty, let ack = rfc2543AckOf.removeValue(forKey: key) else { return }
         rfc2543Acks[ack] = nil
     }
 
     /// RFC 3261 §17.2.3: under RFC 2543 rules an ACK carries the To tag of the final response it
     /// acknowledges; remember the key such an ACK computes.
-    private mutating func noteRFC2543Response(_ response: SIPMessage, on key: ServerTransactionKey) {
+    @inlinable mutating func noteRFC2543Response(_ response: SIPMessage, on key: ServerTransactionKey) {
         guard let status = response.status, status >= 200, let tag = response.to?.tag, tag != key.rfc2543?.toTag,
             let ackKey = key.withToTag(tag)
         else { return }
@@ -379,6 +391,7 @@ public struct TransactionTable<Context: Sendable>: Sendable {
 }
 
 /// An event every machine takes, for ``TransactionTable`` to route without knowing the machine's type.
+@usableFromInline
 enum Operation {
     case timerFired(TransactionTimer)
     case transportError(String)
@@ -386,7 +399,7 @@ enum Operation {
 }
 
 extension TransactionStateMachine {
-    mutating func perform(_ operation: Operation) -> TransactionActions {
+    @inlinable mutating func perform(_ operation: Operation) -> TransactionActions {
         switch operation {
         case .timerFired(let t): return timerFired(t)
         case .transportError(let why): return transportError(why)

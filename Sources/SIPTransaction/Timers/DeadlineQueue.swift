@@ -14,7 +14,7 @@
 ///
 /// Inlinable, so that the modules using it get code specialized for their key (no generic
 /// dictionary look-ups on the hot path).
-public struct DeadlineQueue<Key: Hashable & Sendable>: Sendable {
+@usableFromInline package struct DeadlineQueue<Key: Hashable & Sendable>: Sendable {
     @usableFromInline typealias Entry = DeadlineHeap<Key>.Entry
 
     /// Cancelled or replaced entries stay until popped or compacted away.
@@ -25,19 +25,19 @@ public struct DeadlineQueue<Key: Hashable & Sendable>: Sendable {
     @usableFromInline var clock: Duration = .zero
 
     /// The queue's clock: the time since it was made, as far as the owner advanced it.
-    @inlinable public var now: Duration { clock }
+    @inlinable package var now: Duration { clock }
 
     /// An empty queue at time zero.
-    @inlinable public init() {}
+    @inlinable package init() {}
 
     /// The number of pending deadlines.
-    @inlinable public var count: Int { live.count }
+    @inlinable package var count: Int { live.count }
 
     /// Whether `key` has a pending deadline.
-    @inlinable public func isPending(_ key: Key) -> Bool { live[key] != nil }
+    @inlinable package func isPending(_ key: Key) -> Bool { live[key] != nil }
 
     /// Makes `key` due `delay` after ``now``, replacing a pending deadline of the same key.
-    @inlinable public mutating func start(_ key: Key, after delay: Duration) {
+    @inlinable package mutating func start(_ key: Key, after delay: Duration) {
         let sequence = nextSequence
         nextSequence &+= 1
         live[key] = sequence
@@ -46,12 +46,12 @@ public struct DeadlineQueue<Key: Hashable & Sendable>: Sendable {
     }
 
     /// Cancels the pending deadline of `key`, if any.
-    @inlinable public mutating func cancel(_ key: Key) {
+    @inlinable package mutating func cancel(_ key: Key) {
         live[key] = nil
     }
 
     /// The earliest pending deadline.
-    @inlinable public mutating func nextDeadline() -> Duration? {
+    @inlinable package mutating func nextDeadline() -> Duration? {
         dropStaleTop()
         return heap.top?.deadline
     }
@@ -59,7 +59,7 @@ public struct DeadlineQueue<Key: Hashable & Sendable>: Sendable {
     /// Removes and returns the earliest pending key if it is due at or before `limit`, and moves
     /// ``now`` to its deadline. Call it in a loop: handling one may start others that are due
     /// before `limit` too.
-    @inlinable public mutating func popNext(notAfter limit: Duration) -> (key: Key, deadline: Duration)? {
+    @inlinable package mutating func popNext(notAfter limit: Duration) -> (key: Key, deadline: Duration)? {
         dropStaleTop()
         guard let top = heap.top, top.deadline <= limit else { return nil }
         heap.popTop()
@@ -69,7 +69,7 @@ public struct DeadlineQueue<Key: Hashable & Sendable>: Sendable {
     }
 
     /// Moves the clock to `instant` (never backwards) without firing anything.
-    @inlinable public mutating func advance(to instant: Duration) {
+    @inlinable package mutating func advance(to instant: Duration) {
         if instant > clock { clock = instant }
     }
 

@@ -1,7 +1,7 @@
 /// What a driver keeps with each transaction for an ``OwnedTimerQueue``: an object (one per
 /// transaction, alive as long as the transaction) whose ``timerPlaces`` only the queue reads and
 /// writes, on the driver's one thread.
-public protocol TimerOwner: AnyObject, Sendable {
+@usableFromInline package protocol TimerOwner: AnyObject, Sendable {
     /// The transaction's pending timers.
     var timerPlaces: TimerPlaces { get set }
 }
@@ -21,15 +21,15 @@ public protocol TimerOwner: AnyObject, Sendable {
 /// Timer D), where adding and taking one is O(1) and reads memory in order; the rest (A, E, G,
 /// Trying) in a binary heap. Under load the rings hold nearly all of them: a server keeps the
 /// transactions of the last 32 s (Timer J and Timer L, RFC 3261 §17.2.2, RFC 6026 §8.7).
-public struct OwnedTimerQueue<Owner: TimerOwner>: TransactionTimerStore, Sendable {
+@usableFromInline package struct OwnedTimerQueue<Owner: TimerOwner>: TransactionTimerStore, Sendable {
     /// A timer due: its transaction's object, which timer, and when it was due.
-    public struct Due: Sendable {
+    @usableFromInline package struct Due: Sendable {
         /// The transaction's object.
-        public var owner: Owner
+        @usableFromInline package var owner: Owner
         /// The timer.
-        public var timer: TransactionTimer
+        @usableFromInline package var timer: TransactionTimer
         /// Its deadline on the queue's clock.
-        public var deadline: Duration
+        @usableFromInline package var deadline: Duration
 
         @inlinable init(owner: Owner, timer: TransactionTimer, deadline: Duration) {
             self.owner = owner
@@ -76,29 +76,29 @@ public struct OwnedTimerQueue<Owner: TimerOwner>: TransactionTimerStore, Sendabl
 
     /// How finely the deadlines of coarse timers are kept (10 ms unless given); zero keeps them
     /// exact (and puts them in the heap).
-    public let coarseResolution: Duration
+    @usableFromInline package let coarseResolution: Duration
 
     /// At most this many rings: delays beyond them go to the heap.
     @usableFromInline static var maximumRings: Int { 8 }
 
     /// An empty queue at time zero.
-    @inlinable public init(coarseResolution: Duration = .milliseconds(10)) {
+    @inlinable package init(coarseResolution: Duration = .milliseconds(10)) {
         self.coarseResolution = max(coarseResolution, .zero)
     }
 
     /// The queue's clock: the time since it was made, as far as the owner advanced it.
-    @inlinable public var now: Duration { clock }
+    @inlinable package var now: Duration { clock }
 
     /// The number of pending timers.
-    @inlinable public var count: Int { pendingCount }
+    @inlinable package var count: Int { pendingCount }
 
     /// Whether `timer` is pending for `owner`.
-    @inlinable public func isPending(_ timer: TransactionTimer, for owner: Owner) -> Bool {
+    @inlinable package func isPending(_ timer: TransactionTimer, for owner: Owner) -> Bool {
         owner.timerPlaces.place(of: timer) != nil || (!overflow.isEmpty && overflow[OverflowKey(owner, timer)] != nil)
     }
 
     /// Starts `timer` for `owner` to fire `delay` after ``now``, replacing a pending one of that kind.
-    @inlinable public mutating func start(_ timer: TransactionTimer, for owner: Owner, after delay: Duration) {
+    @inlinable package mutating func start(_ timer: TransactionTimer, for owner: Owner, after delay: Duration) {
         let sequence = nextSequence
         nextSequence &+= 1
         var wasPending = owner.timerPlaces.place(of: timer) != nil
@@ -132,7 +132,7 @@ public struct OwnedTimerQueue<Owner: TimerOwner>: TransactionTimerStore, Sendabl
     }
 
     /// Cancels `timer` for `owner` if it is pending.
-    @inlinable public mutating func cancel(_ timer: TransactionTimer, for owner: Owner) {
+    @inlinable package mutating func cancel(_ timer: TransactionTimer, for owner: Owner) {
         if owner.timerPlaces.remove(timer) != nil
             || (!overflow.isEmpty && overflow.removeValue(forKey: OverflowKey(owner, timer)) != nil)
         {
@@ -141,7 +141,7 @@ public struct OwnedTimerQueue<Owner: TimerOwner>: TransactionTimerStore, Sendabl
     }
 
     /// Cancels every pending timer of `owner` (its transaction terminated).
-    @inlinable public mutating func cancelAll(for owner: Owner) {
+    @inlinable package mutating func cancelAll(for owner: Owner) {
         pendingCount -= owner.timerPlaces.count
         owner.timerPlaces = TimerPlaces()
         guard !overflow.isEmpty else { return }
@@ -151,14 +151,14 @@ public struct OwnedTimerQueue<Owner: TimerOwner>: TransactionTimerStore, Sendabl
     }
 
     /// The deadline of the earliest pending timer.
-    @inlinable public mutating func nextDeadline() -> Duration? {
+    @inlinable package mutating func nextDeadline() -> Duration? {
         earliest()?.0
     }
 
     /// Removes and returns the earliest pending timer if it is due at or before `limit`, and moves
     /// ``now`` to its deadline. Call it in a loop: handling one timer may start others that are due
     /// before `limit` too.
-    @inlinable public mutating func popNext(notAfter limit: Duration) -> Due? {
+    @inlinable package mutating func popNext(notAfter limit: Duration) -> Due? {
         guard let (deadline, source) = earliest(), deadline <= limit else { return nil }
         let top: Entry
         if source < 0 {
@@ -175,7 +175,7 @@ public struct OwnedTimerQueue<Owner: TimerOwner>: TransactionTimerStore, Sendabl
     }
 
     /// Moves the clock to `instant` (never backwards) without firing anything.
-    @inlinable public mutating func advance(to instant: Duration) {
+    @inlinable package mutating func advance(to instant: Duration) {
         if instant > clock { clock = instant }
     }
 

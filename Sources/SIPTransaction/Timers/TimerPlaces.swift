@@ -4,13 +4,13 @@
 ///
 /// ``TimerQueue`` keeps these in an index by transaction; ``OwnedTimerQueue`` keeps them in an
 /// object the driver holds with the transaction (``TimerOwner``), so that no index is looked up.
-public struct TimerPlaces: Sendable {
+@usableFromInline package struct TimerPlaces: Sendable {
     /// The kinds in the four places, a byte each (``TransactionTimer`` raw values); 0xFF: empty.
     @usableFromInline var kinds: UInt32 = .max
     @usableFromInline var s0: UInt64 = 0, s1: UInt64 = 0, s2: UInt64 = 0, s3: UInt64 = 0
 
     /// No timer pending.
-    @inlinable public init() {}
+    @inlinable package init() {}
 
     /// Whether no timer is here.
     @inlinable var isEmpty: Bool { kinds == .max }

@@ -10,17 +10,17 @@
 /// A driver that numbers its transactions can ``register(_:owner:)`` each with its key: the queue
 /// then hands the key back with every timer due (``Due/owner``), and the driver needs no map of its
 /// own from number to key, one insertion, look-up and removal fewer per transaction.
-public struct TimerQueue<ID: Hashable & Sendable>: TransactionTimerStore, Sendable {
+@usableFromInline package struct TimerQueue<ID: Hashable & Sendable>: TransactionTimerStore, Sendable {
     /// A timer due: which transaction, which timer, and when it was due.
-    public struct Due: Sendable {
+    @usableFromInline package struct Due: Sendable {
         /// The transaction.
-        public var id: ID
+        @usableFromInline package var id: ID
         /// The timer.
-        public var timer: TransactionTimer
+        @usableFromInline package var timer: TransactionTimer
         /// Its deadline on the queue's clock.
-        public var deadline: Duration
+        @usableFromInline package var deadline: Duration
         /// The key `id` was registered with (``register(_:owner:)``), if it was.
-        public var owner: TransactionKey?
+        @usableFromInline package var owner: TransactionKey?
 
         @inlinable
         init(id: ID, timer: TransactionTimer, deadline: Duration, owner: TransactionKey?) {
@@ -83,11 +83,11 @@ public struct TimerQueue<ID: Hashable & Sendable>: TransactionTimerStore, Sendab
     @usableFromInline var clock: Duration = .zero
 
     /// The queue's clock: the time since it was made, as far as the owner advanced it.
-    @inlinable public var now: Duration { clock }
+    @inlinable package var now: Duration { clock }
 
     /// How finely the deadlines of the timers that only bound how long a transaction waits
     /// (``TransactionTimer/isCoarse``) are kept; zero keeps them exact.
-    public let coarseResolution: Duration
+    @usableFromInline package let coarseResolution: Duration
 
     /// An empty queue at time zero. The deadlines of coarse timers (B, D, F, H, I, J, K, L, M) are
     /// rounded up to a multiple of `coarseResolution` (10 ms unless given): a loop holding the
@@ -96,30 +96,30 @@ public struct TimerQueue<ID: Hashable & Sendable>: TransactionTimerStore, Sendab
     /// at most that much late, which RFC 3261 allows: each is the least time a transaction waits
     /// (§17.1.1.2, §17.1.2.2, §17.2.1, §17.2.2). The retransmission timers (A, E, G) and the 100
     /// Trying timer keep their exact deadlines.
-    @inlinable public init(coarseResolution: Duration = .milliseconds(10)) {
+    @inlinable package init(coarseResolution: Duration = .milliseconds(10)) {
         self.coarseResolution = max(coarseResolution, .zero)
     }
 
     /// The number of pending timers.
-    @inlinable public var count: Int { pendingCount }
+    @inlinable package var count: Int { pendingCount }
 
     /// Notes that the transaction `id` has the key `owner`, which every timer of `id` that falls due
     /// carries back (``Due/owner``), until ``cancelAll(for:)`` (its termination).
-    @inlinable public mutating func register(_ id: ID, owner: TransactionKey) {
+    @inlinable package mutating func register(_ id: ID, owner: TransactionKey) {
         live[id, default: Pending()].owner = owner
     }
 
     /// The key `id` was registered with, while it is.
-    @inlinable public func owner(of id: ID) -> TransactionKey? { live[id]?.owner }
+    @inlinable package func owner(of id: ID) -> TransactionKey? { live[id]?.owner }
 
     /// Whether `timer` is pending for `id`.
-    @inlinable public func isPending(_ timer: TransactionTimer, for id: ID) -> Bool {
+    @inlinable package func isPending(_ timer: TransactionTimer, for id: ID) -> Bool {
         if let i = live.index(forKey: id), live.values[i].places.place(of: timer) != nil { return true }
         return !overflow.isEmpty && overflow[Slot(id: id, timer: timer)] != nil
     }
 
     /// Starts `timer` for `id` to fire `delay` after ``now``, replacing a pending one of that kind.
-    @inlinable public mutating func start(_ timer: TransactionTimer, for id: ID, after delay: Duration) {
+    @inlinable package mutating func start(_ timer: TransactionTimer, for id: ID, after delay: Duration) {
         let sequence = nextSequence
         nextSequence &+= 1
         // One look-up of the transaction's entry, for the check and the change.
@@ -150,7 +150,7 @@ public struct TimerQueue<ID: Hashable & Sendable>: TransactionTimerStore, Sendab
     }
 
     /// Cancels `timer` for `id` if it is pending.
-    @inlinable public mutating func cancel(_ timer: TransactionTimer, for id: ID) {
+    @inlinable package mutating func cancel(_ timer: TransactionTimer, for id: ID) {
         _ = take(timer, for: id)
     }
 
@@ -172,7 +172,7 @@ public struct TimerQueue<ID: Hashable & Sendable>: TransactionTimerStore, Sendab
     }
 
     /// Cancels every pending timer of `id` (its transaction terminated), and forgets its owner.
-    @inlinable public mutating func cancelAll(for id: ID) {
+    @inlinable package mutating func cancelAll(for id: ID) {
         if let p = live.removeValue(forKey: id) {
             pendingCount -= p.places.count
             p.places.forEachSequence { forget($0) }
@@ -192,7 +192,7 @@ public struct TimerQueue<ID: Hashable & Sendable>: TransactionTimerStore, Sendab
     }
 
     /// The deadline of the earliest pending timer.
-    @inlinable public mutating func nextDeadline() -> Duration? {
+    @inlinable package mutating func nextDeadline() -> Duration? {
         dropStaleTop()
         return heap.top?.deadline
     }
@@ -200,7 +200,7 @@ public struct TimerQueue<ID: Hashable & Sendable>: TransactionTimerStore, Sendab
     /// Removes and returns the earliest pending timer if it is due at or before `limit`, and moves
     /// ``now`` to its deadline. Call it in a loop: handling one timer may start others that are due
     /// before `limit` too.
-    @inlinable public mutating func popNext(notAfter limit: Duration) -> Due? {
+    @inlinable package mutating func popNext(notAfter limit: Duration) -> Due? {
         dropStaleTop()
         guard let top = heap.top, top.deadline <= limit else { return nil }
         heap.popTop()
@@ -211,7 +211,7 @@ public struct TimerQueue<ID: Hashable & Sendable>: TransactionTimerStore, Sendab
 
     /// Moves the clock to `instant` (never backwards) without firing anything; fire what is due
     /// first with ``popNext(notAfter:)``.
-    @inlinable public mutating func advance(to instant: Duration) {
+    @inlinable package mutating func advance(to instant: Duration) {
         if instant > clock { clock = instant }
     }
 

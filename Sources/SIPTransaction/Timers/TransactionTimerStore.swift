@@ -1,7 +1,7 @@
 /// A queue that starts and cancels the timers of transactions, each known by a `Transaction`
 /// value (``TimerQueue``: a number or key; ``OwnedTimerQueue``: the object kept with it), and so
 /// can take the timer actions a machine asks for (``apply(_:for:holding:)``).
-public protocol TransactionTimerStore {
+@usableFromInline package protocol TransactionTimerStore {
     /// What names a transaction to this queue.
     associatedtype Transaction
 
@@ -20,7 +20,7 @@ extension TransactionTimerStore {
     /// A start of the timer `held` is not applied but returned: the caller starts it later, if it
     /// is still wanted then (the stack holds a new INVITE's Trying timer until its core had it).
     @inlinable @discardableResult
-    public mutating func apply(
+    package mutating func apply(
         _ actions: TransactionActions, for transaction: Transaction,
         holding held: TransactionTimer? = nil
     ) -> Duration? {
