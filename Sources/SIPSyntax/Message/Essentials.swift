@@ -85,6 +85,10 @@ extension SIPMessage {
         return MessageEssentials(source: src, spans: e, uri: uri)
     }
 
+    /// ``essentials`` when the headers are as parsed; nil, rather than writing and parsing the
+    /// message again, when they were changed or the message was built.
+    package var parsedEssentials: MessageEssentials? { cache == nil ? nil : essentials }
+
     // Typed shortcuts for the headers every element reads.
 
     /// All Via values, top first.

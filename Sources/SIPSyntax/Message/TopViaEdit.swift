@@ -12,47 +12,51 @@ extension SIPMessage {
     package mutating func stampTopVia(received: String?, rport: Int?) -> Bool {
         guard var e = storage.cache, e.hasTopVia, let via = topViaFieldIndex() else { return false }
         let source = storage.headers.source
-        var edits: [(at: Range<Int>, bytes: [UInt8])] = []
-        var rportValue: [UInt8]?
+        var edits = ViaEdits()
         if let rport, let r = e.viaRport, r.range.isEmpty {
-            let digits = Array(String(rport).utf8)
-            rportValue = digits
-            edits.append((r.range, [ASCII.equals] + digits))
+            edits.add(ViaEdit(at: r.range, text: .port(max(rport, 0))))
         }
-        var receivedValue: [UInt8]?
         if let received {
-            let value = Array(received.utf8)
             if let r = e.viaReceived {
-                if !source[r.range].elementsEqual(value) {
-                    receivedValue = value
-                    edits.append((r.range, value))
+                if !source[r.range].elementsEqual(received.utf8) {
+                    edits.add(ViaEdit(at: r.range, text: .received(received, prefixed: false)))
                 }
             } else {
-                receivedValue = value
-                edits.append((Int(e.viaEnd)..<Int(e.viaEnd), Array(";received=".utf8) + value))
+                let end = Int(e.viaEnd)
+                edits.add(ViaEdit(at: end..<end, text: .received(received, prefixed: true)))
             }
         }
-        if edits.isEmpty { return true }
-        // At the same place, `=port` (right after the rport name) goes before `;received=…`.
-        edits.sort { $0.at.lowerBound < $1.at.lowerBound }
+        guard !edits.isEmpty else { return true }
 
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(source.count + edits.reduce(0) { $0 + $1.bytes.count })
+        bytes.reserveCapacity(source.count + edits.growth)
         var copied = 0
-        for edit in edits {
-            bytes += source[copied..<edit.at.lowerBound]
-            bytes += edit.bytes
+        var rportValue: Span?
+        var receivedValue: Span?
+        edits.each { edit in
+            bytes.append(contentsOf: source[copied..<edit.at.lowerBound])
+            let start = bytes.count
+            edit.write(into: &bytes)
+            switch edit.text {
+            case .port:
+                // The digits after the '='.
+                rportValue = Span(start + 1..<bytes.count)
+            case .received(let value, _):
+                receivedValue = Span(bytes.count - value.utf8.count..<bytes.count)
+            }
             copied = edit.at.upperBound
         }
-        bytes += source[copied...]
+        bytes.append(contentsOf: source[copied...])
 
         /// Where a position of the old bytes is in the new ones. `end`: an insertion at the very
         /// position moves it (the end of the Via's value, of its line); otherwise the inserted
         /// bytes go after it (a parameter that ends where the new one starts).
         func moved(_ x: Int, end: Bool = false) -> Int {
             var d = 0
-            for edit in edits where edit.at.lowerBound < x || (end && edit.at.lowerBound == x && edit.at.isEmpty) {
-                d += edit.bytes.count - edit.at.count
+            edits.each { edit in
+                if edit.at.lowerBound < x || (end && edit.at.lowerBound == x && edit.at.isEmpty) {
+                    d += edit.count - edit.at.count
+                }
             }
             return x + d
         }
@@ -67,34 +71,22 @@ extension SIPMessage {
         e.fromTag = moved(e.fromTag)
         e.toTag = moved(e.toTag)
         e.requestMethod = moved(e.requestMethod)
-        if let r = e.viaRport {
-            let start = moved(Int(r.lo))
-            e.viaRport = Span(rportValue.map { start + 1..<start + 1 + $0.count } ?? start..<moved(Int(r.hi)))
-        }
-        if let value = receivedValue {
-            if let r = e.viaReceived {
-                let start = moved(Int(r.lo))
-                e.viaReceived = Span(start..<start + value.count)
-            } else {
-                let end = moved(Int(e.viaEnd), end: true)
-                e.viaReceived = Span(end - value.count..<end)
-            }
-        } else {
-            e.viaReceived = moved(e.viaReceived)
-        }
+        e.viaRport = rportValue ?? moved(e.viaRport)
+        e.viaReceived = receivedValue ?? moved(e.viaReceived)
         e.viaEnd = Int32(truncatingIfNeeded: moved(Int(e.viaEnd), end: true))
 
-        var fields = storage.headers.fields
-        for i in fields.indices {
-            guard case .raw(let id, let ls, let ne, let vs, let ve, let le) = fields[i] else { continue }
+        makeUnique()
+        // The fields from the top Via's on move (those before it end before every edit), in place.
+        for i in via..<storage.headers.fields.count {
+            guard case .raw(let id, let ls, let ne, let vs, let ve, let le) = storage.headers.fields[i] else {
+                continue
+            }
             let end = i == via
-            fields[i] = .raw(
+            storage.headers.fields[i] = .raw(
                 id: id, lineStart: Int32(moved(Int(ls))), nameEnd: Int32(moved(Int(ne))),
                 valueStart: Int32(moved(Int(vs))), valueEnd: Int32(moved(Int(ve), end: end)),
                 lineEnd: Int32(moved(Int(le), end: end)))
         }
-
-        makeUnique()
         let body = storage.body
         storage.body = bytes[moved(body.startIndex)..<moved(body.endIndex)]
         if let wire = storage.wire { storage.wire = bytes[moved(wire.startIndex)..<moved(wire.endIndex)] }
@@ -103,7 +95,7 @@ extension SIPMessage {
             line.storage = .raw(bytes, ranges)
             storage.startLine = .request(line)
         }
-        storage.headers = SIPHeaders(source: bytes, fields: fields)
+        storage.headers.source = bytes
         storage.cache = e
         return true
     }
@@ -111,5 +103,89 @@ extension SIPMessage {
     /// The index of the header field that holds the top Via.
     private func topViaFieldIndex() -> Int? {
         storage.headers.fields.firstIndex { $0.id == KnownHeader.via }
+    }
+}
+
+/// One edit of a top Via's bytes: `at` (empty for an insertion) becomes `text`.
+private struct ViaEdit {
+    enum Text {
+        /// `=digits`, the value of a valueless rport (RFC 3581 §4).
+        case port(Int)
+        /// The received address, with `;received=` before it when the parameter is new.
+        case received(String, prefixed: Bool)
+    }
+
+    var at: Range<Int>
+    var text: Text
+
+    /// The bytes it writes.
+    var count: Int {
+        switch text {
+        case .port(let n): return 1 + Self.digits(n)
+        case .received(let value, let prefixed): return (prefixed ? Self.receivedPrefix.count : 0) + value.utf8.count
+        }
+    }
+
+    static let receivedPrefix: [UInt8] = Array(";received=".utf8)
+
+    static func digits(_ n: Int) -> Int {
+        var count = 1
+        var rest = n / 10
+        while rest > 0 {
+            count += 1
+            rest /= 10
+        }
+        return count
+    }
+
+    func write(into bytes: inout [UInt8]) {
+        switch text {
+        case .port(let n):
+            bytes.append(ASCII.equals)
+            var divisor = 1
+            for _ in 1..<Self.digits(n) { divisor *= 10 }
+            while divisor > 0 {
+                bytes.append(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: n / divisor % 10))
+                divisor /= 10
+            }
+        case .received(let value, let prefixed):
+            if prefixed { bytes.append(contentsOf: Self.receivedPrefix) }
+            bytes.append(contentsOf: value.utf8)
+        }
+    }
+}
+
+/// At most two edits, in order of position; at the same position the rport value (right after
+/// its name) goes before `;received=…`. Held inline: no array is made per request.
+private struct ViaEdits {
+    private var first: ViaEdit?
+    private var second: ViaEdit?
+
+    var isEmpty: Bool { first == nil }
+
+    /// How many bytes the edits add.
+    var growth: Int {
+        var n = 0
+        each { n += $0.count - $0.at.count }
+        return n
+    }
+
+    /// Adds `edit`; the rport edit is added first.
+    mutating func add(_ edit: ViaEdit) {
+        guard let f = first else {
+            first = edit
+            return
+        }
+        if edit.at.lowerBound < f.at.lowerBound {
+            second = f
+            first = edit
+        } else {
+            second = edit
+        }
+    }
+
+    func each(_ body: (ViaEdit) -> Void) {
+        if let first { body(first) }
+        if let second { body(second) }
     }
 }

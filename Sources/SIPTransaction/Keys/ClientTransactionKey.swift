@@ -60,7 +60,14 @@ public struct ClientTransactionKey: Hashable, Sendable, CustomStringConvertible,
     /// The key of the client transaction `request` creates (RFC 3261 §17.1.3): its top Via branch
     /// and its method. Nil when the request has no branch.
     public init?(request: SIPMessage) {
-        guard let method = request.method, let b = request.topVia?.branch, !b.isEmpty else { return nil }
+        guard let method = request.method else { return nil }
+        if let e = request.parsedEssentials {
+            // As parsed (the stack parses what it sends once): no header parsed again.
+            guard let b = e.branch, !b.isEmpty else { return nil }
+            self.init(branch: b.string, method: method, loopHash: e.callID.map { CallIDHash.of($0) } ?? 0)
+            return
+        }
+        guard let b = request.topVia?.branch, !b.isEmpty else { return nil }
         self.init(branch: b, method: method, loopHash: CallIDHash.of(request))
     }
 
