@@ -3,7 +3,7 @@ import SIPTransaction
 import SIPTransport
 
 /// The user's code on top of a stack (RFC 3261 §5's "transaction user" or "core"): a UAS, a UAC,
-/// a registrar, a proxy. Sippet's `Sippet.Core`.
+/// a registrar, a proxy.
 ///
 /// The stack calls these methods on the event loop that owns the transaction, synchronously and
 /// one at a time per loop: the fast path. Return quickly; hand slow work (a database, a DNS

@@ -8,7 +8,6 @@ import SIPTransport
 import ServiceLifecycle
 
 /// A SIP stack: transports, the transaction layer and a core, wired together (RFC 3261 §5).
-/// Elixir Sippet's `Sippet` process.
 ///
 /// Several stacks live side by side in one process, each with its name, configuration and
 /// transports. Register a ``SIPCore`` to receive requests, responses and errors, and call
@@ -89,8 +88,8 @@ public final class SIPStack: Sendable {
 
     // MARK: - Core
 
-    /// Elixir Sippet's `register_core`: `core` receives every request, response and error from
-    /// now on (replacing the core registered before).
+    /// `core` receives every request, response and error from now on (replacing the core
+    /// registered before).
     public func register(core: any SIPCore) {
         let binding = CoreBinding(core: core, stack: self)
         for shard in shards.all { shard.run { shard.binding = binding } }
@@ -185,7 +184,7 @@ public final class SIPStack: Sendable {
 
     // MARK: - Sending
 
-    /// Elixir Sippet's `send`: sends a request or a response.
+    /// Sends a request or a response.
     ///
     /// - A request other than ACK starts a client transaction (RFC 3261 §17.1); the returned key
     ///   names it, and its responses and errors reach the core with that key. An ACK goes straight
@@ -249,14 +248,14 @@ public final class SIPStack: Sendable {
         return false
     }
 
-    /// Elixir Sippet's `terminate`: ends the transaction `key` at once, whatever its state.
+    /// Ends the transaction `key` at once, whatever its state.
     public func terminate(_ key: TransactionKey) {
         for shard in shards.shards(for: key) { shard.run { shard.terminate(key) } }
     }
 
-    /// Elixir Sippet's `reliable?`: whether `message` travels over a reliable transport, read
-    /// from its top Via (RFC 3261 §18: TCP, TLS, SCTP, WS and WSS are; UDP is not). A request the
-    /// stack has not yet given a Via is judged by the transport its target would use.
+    /// Whether `message` travels over a reliable transport, read from its top Via (RFC 3261 §18:
+    /// TCP, TLS, SCTP, WS and WSS are; UDP is not). A request the stack has not yet given a Via is
+    /// judged by the transport its target would use.
     public func isReliable(_ message: SIPMessage) -> Bool {
         if let t = message.essentials?.transport?.string {
             return SIPTransportKind(name: t)?.isReliable ?? (t.uppercased() != "UDP")

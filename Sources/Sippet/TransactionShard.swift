@@ -223,7 +223,7 @@ final class TransactionShard: @unchecked Sendable {
         if let binding { binding.core.receiveError(error, key: key, stack: binding.stack) }
     }
 
-    /// Sippet's `terminate`: ends the transaction now.
+    /// Ends the transaction now (``SIPStack/terminate(_:)``).
     func terminate(_ key: TransactionKey) {
         assert(loop.inEventLoop)
         handle(table.terminate(key), for: key, deliver: false)

@@ -153,7 +153,7 @@ public protocol TransactionStateMachine: Sendable {
     mutating func timerFired(_ timer: TransactionTimer) -> TransactionActions
     /// RFC 3261 §17.1.4, §17.2.4: the transport failed to send a message of this transaction.
     mutating func transportError(_ reason: String) -> TransactionActions
-    /// Ends the transaction now, whatever its state (Sippet's `terminate`; a TU's Timer C, RFC 3261
+    /// Ends the transaction now, whatever its state (the stack's `terminate`; a TU's Timer C, RFC 3261
     /// §16.8). Returns ``TransactionAction/terminated`` unless it had already ended.
     mutating func terminate() -> TransactionActions
 }

@@ -331,7 +331,7 @@ public struct TransactionTable<Context: Sendable>: Sendable {
         perform(.transportError(reason), on: key) ?? .none
     }
 
-    /// Ends the transaction `key` at once, whatever its state (Sippet's `terminate`), and removes it.
+    /// Ends the transaction `key` at once, whatever its state (``SIPStack``'s `terminate`), and removes it.
     /// Returns ``TransactionAction/terminated`` so the driver drops its timers; ``Outcome/none``
     /// when it was not live.
     @inlinable public mutating func terminate(_ key: TransactionKey) -> Outcome {
