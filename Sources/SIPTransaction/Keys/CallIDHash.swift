@@ -37,7 +37,7 @@ package enum CallIDHash {
 
     /// The hash of `message`'s Call-ID, zero without one.
     package static func of(_ message: SIPMessage) -> Int {
-        if let e = message.essentials { return e.callID.map { of($0) } ?? 0 }
+        if let e = message.parsedEssentials { return e.callID.map { of($0) } ?? 0 }
         return message.callID.map { of($0) } ?? 0
     }
 
