@@ -113,17 +113,10 @@ struct OutboundProcessor: Sendable {
     /// Writes `via` as the first header field of the serialized message `wire`, right after its
     /// start line (RFC 3261 §8.1.1.7: the new Via goes on top).
     static func insertTopVia(_ via: Via, into wire: inout [UInt8]) {
-        var line: [UInt8] = Array("Via: ".utf8)
-        line += via.description.utf8
-        line += [ASCIIByte.cr, ASCIIByte.lf]
+        let cr = UInt8(ascii: "\r")
+        let lf = UInt8(ascii: "\n")
         var i = 0
-        while i + 1 < wire.count, !(wire[i] == ASCIIByte.cr && wire[i + 1] == ASCIIByte.lf) { i += 1 }
-        wire.insert(contentsOf: line, at: min(i + 2, wire.count))
+        while i + 1 < wire.count, !(wire[i] == cr && wire[i + 1] == lf) { i += 1 }
+        wire.insert(contentsOf: "Via: \(via)\r\n".utf8, at: min(i + 2, wire.count))
     }
-}
-
-/// The two bytes that end a line (RFC 3261 §7: CRLF).
-enum ASCIIByte {
-    static let cr = UInt8(ascii: "\r")
-    static let lf = UInt8(ascii: "\n")
 }
