@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "Sippet", targets: ["Sippet"]),
         .library(name: "SippetTesting", targets: ["SippetTesting"]),
         .library(name: "SippetEndpoint", targets: ["SippetEndpoint"]),
+        .library(name: "SippetAuth", targets: ["SippetAuth"]),
         .executable(name: "sippet", targets: ["sippet"]),
         // The benchmarks (sippet-bench-parse, -transactions, -options) are executable targets of
         // this package but no products: `swift build -c release --product sippet-bench-parse`
@@ -27,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         // RFC 3261 syntax: message, URI, headers, parser, serializer. No I/O, no dependencies,
@@ -72,11 +74,22 @@ let package = Package(
             dependencies: ["SIPSyntax", "SIPTransport", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: strict
         ),
+        // RFC 3261 §22, RFC 7616, RFC 8760 digest authentication, both sides. Sans-IO: a request and
+        // the time in, a decision or a request out. swift-crypto for MD5, SHA-256 and HMAC.
+        .target(
+            name: "SippetAuth",
+            dependencies: [
+                "SIPSyntax",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strict
+        ),
         // The core of `sippet serve`: a UAS and an RFC 3261 §10.3 registrar.
         .target(
             name: "SippetEndpoint",
             dependencies: [
-                "Sippet", "SIPSyntax", "SIPTransaction", "SIPTransport",
+                "Sippet", "SippetAuth", "SIPSyntax", "SIPTransaction", "SIPTransport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -87,7 +100,7 @@ let package = Package(
         .executableTarget(
             name: "sippet",
             dependencies: [
-                "SIPSyntax", "SIPTransaction", "SIPTransport", "Sippet", "SippetEndpoint",
+                "SIPSyntax", "SIPTransaction", "SIPTransport", "Sippet", "SippetEndpoint", "SippetAuth",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -95,6 +108,7 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
@@ -108,11 +122,12 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "SIPSyntaxTests", dependencies: ["SIPSyntax"], swiftSettings: strict),
+        .testTarget(name: "SippetAuthTests", dependencies: ["SippetAuth", "SIPSyntax"], swiftSettings: strict),
         .testTarget(name: "SIPTransactionTests", dependencies: ["SIPSyntax", "SIPTransaction"], swiftSettings: strict),
         .testTarget(
             name: "SippetTests",
             dependencies: [
-                "Sippet", "SIPSyntax", "SIPTransaction", "SIPTransport", "SippetTesting", "SippetEndpoint",
+                "Sippet", "SIPSyntax", "SIPTransaction", "SIPTransport", "SippetTesting", "SippetEndpoint", "SippetAuth",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -4,6 +4,7 @@ import NIOPosix
 import SIPSyntax
 import SIPTransaction
 import Sippet
+import SippetAuth
 import Synchronization
 
 /// The core of `sippet serve`: a user agent server and a registrar on one stack.
@@ -18,6 +19,10 @@ import Synchronization
 /// - CANCEL of an INVITE not yet answered: 200 to the CANCEL and 487 to the INVITE (§9.2).
 /// - BYE: 200 in a known dialog, 481 otherwise (§15.1.2). A re-INVITE in a known dialog gets 200,
 ///   outside one 481 (§12.2.2).
+/// - MESSAGE: 200 (RFC 3428 §7).
+/// - With an ``Options/authenticator``, REGISTER and the out-of-dialog INVITE, MESSAGE and
+///   SUBSCRIBE need digest credentials (RFC 3261 §22); OPTIONS never does (it serves as a
+///   keepalive), nor do ACK and CANCEL (§22.1) or requests inside a dialog.
 /// - Any other method: 405 with Allow if it is a known one, 501 if not (§8.2.1). (The stack's own
 ///   validation normally answers these before they reach the core.)
 ///
@@ -44,13 +49,16 @@ public final class EndpointCore: SIPCore {
         public var maxDialogs = 200_000
         /// The user part of this endpoint's Contact.
         public var contactUser = "sippet"
+        /// Digest authentication of REGISTER and of out-of-dialog INVITE, MESSAGE and SUBSCRIBE;
+        /// nil: none (`--users`).
+        public var authenticator: DigestAuthenticator?
 
         /// Answer at once with 200, no 180; the RFC's T1 and T2; default limits.
         public init() {}
     }
 
     /// The methods this core implements (the Allow header, §20.5).
-    public static let allowedMethods: [SIPMethod] = [.invite, .ack, .cancel, .bye, .options, .register]
+    public static let allowedMethods: [SIPMethod] = [.invite, .ack, .cancel, .bye, .options, .register, .message]
 
     static let allowHeader = allowedMethods.map(\.rawValue).joined(separator: ", ")
 
@@ -126,8 +134,17 @@ public final class EndpointCore: SIPCore {
     /// methods get 405 (a known one, with Allow) or 501 (RFC 3261 §8.2.1).
     public func receiveRequest(_ request: SIPMessage, key: ServerTransactionKey?, stack: SIPStack) {
         guard let method = request.method else { return }
+        if let authenticator = options.authenticator, Self.needsCredentials(request, method) {
+            switch authenticator.authenticate(request, source: DigestAuthenticator.sourceAddress(of: request)) {
+            case .authorized, .exempt: break
+            case .challenge(let response), .forbidden(let response):
+                Self.send(response, key, stack, logger: logger)
+                return
+            }
+        }
         switch method {
         case .options: Self.send(options(request), key, stack, logger: logger)
+        case .message: Self.send(request.makeResponse(status: 200), key, stack, logger: logger)
         case .register: registrar.handle(request) { [logger] in Self.send($0, key, stack, logger: logger) }
         case .invite, .ack, .cancel, .bye:
             handOff.send(CallRequest(request: request, key: key, stack: stack), to: loop(of: request))
@@ -145,6 +162,16 @@ public final class EndpointCore: SIPCore {
     /// Logged at debug level: the endpoint's transactions fail only when a peer goes away.
     public func receiveError(_ error: SIPStackError, key: TransactionKey, stack: SIPStack) {
         logger.debug("transaction failed", metadata: ["sip.transaction": "\(key)", "sip.error": "\(error)"])
+    }
+
+    /// Whether `request` must carry credentials: REGISTER, and INVITE, MESSAGE and SUBSCRIBE
+    /// outside a dialog (no To tag, §12.2.2). In-dialog requests were authorized with the dialog.
+    static func needsCredentials(_ request: SIPMessage, _ method: SIPMethod) -> Bool {
+        switch method {
+        case .register: true
+        case .invite, .message, .subscribe: request.toTag == nil
+        default: false
+        }
     }
 
     /// The loop of a call: by the hash of its Call-ID (§8.1.1.4), the same for every request of

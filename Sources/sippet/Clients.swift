@@ -8,6 +8,7 @@ import SIPSyntax
 import SIPTransaction
 import SIPTransport
 import Sippet
+import SippetAuth
 
 #if canImport(Glibc)
     import Glibc
@@ -25,6 +26,15 @@ struct ClientOptions: ParsableArguments {
     var count: Int = 1
     @Option(name: .customLong("t1-ms"), help: "RFC 3261 timer T1; Timer B and F are 64·T1.")
     var t1Ms: Int = 500
+    @Option(help: "The user name for digest authentication: 401 and 407 are answered once per challenge.")
+    var user: String?
+    @Option(help: "The password for --user (or the SIPPET_PASSWORD environment variable, which `ps` does not show).")
+    var password: String?
+
+    /// The password: --password, else SIPPET_PASSWORD.
+    var resolvedPassword: String? {
+        password ?? getenv("SIPPET_PASSWORD").map { String(cString: $0) }
+    }
 
     func validate() throws {
         if let transport, SIPTransportKind(name: transport) == nil {
@@ -32,6 +42,9 @@ struct ClientOptions: ParsableArguments {
         }
         guard count >= 1 else { throw ValidationError("--count must be at least 1") }
         guard t1Ms > 0 else { throw ValidationError("--t1-ms must be positive") }
+        if user != nil, resolvedPassword == nil {
+            throw ValidationError("--user needs --password or the SIPPET_PASSWORD environment variable")
+        }
     }
 }
 
@@ -59,6 +72,10 @@ final class Client: SIPCore {
     let stack: SIPStack
     let target: URI
     let localHost: String
+    /// Answers 401 and 407 when --user is given (RFC 3261 §22.2).
+    let digest: DigestClient?
+    /// The user of --user, for From.
+    let user: String?
     let events: AsyncStream<(TransactionKey, Event)>
     private let continuation: AsyncStream<(TransactionKey, Event)>.Continuation
     private let invites = NIOLockedValueBox<[String: SIPMessage]>([:])
@@ -73,6 +90,8 @@ final class Client: SIPCore {
             uri = .sip(sip)
         }
         target = uri
+        user = options.user
+        digest = options.user.map { DigestClient(username: $0, password: options.resolvedPassword ?? "") }
         let kind: SIPTransportKind =
             sip.transport.flatMap { SIPTransportKind(name: $0) } ?? (sip.isSecure ? .tls : .udp)
         let port = sip.port ?? kind.defaultPort
@@ -132,19 +151,32 @@ final class Client: SIPCore {
 
     /// Sends `request`, prints every response to it and returns the final one, or the error that
     /// ended it (a send refused at once included). Events of other transactions (a late
-    /// retransmission) are skipped.
+    /// retransmission) are skipped. With --user, the request carries the credentials of earlier
+    /// challenges, and a 401 or 407 is answered by sending it again with credentials, once per
+    /// challenge (RFC 3261 §22.2): a wrong password ends in the 401.
     func finalResponse(to request: SIPMessage, _ inbox: inout Inbox) async -> Result<SIPMessage, SIPStackError> {
-        let key: TransactionKey
-        do { key = try send(request) } catch { return .failure(error) }
-        while let (k, event) = await inbox.next() {
-            guard k == key else { continue }
-            switch event {
-            case .response(let r):
-                say("SIP/2.0 \(r.status ?? 0) \(r.reasonPhrase ?? "")")
-                if let s = r.status, s >= 200 { return .success(r) }
-            case .error(let e):
-                return .failure(e)
+        var request = request
+        digest?.authorize(&request)
+        // Two challenges at most: a stale nonce, then a new one; a third is not answered.
+        for attempt in 0..<3 {
+            let key: TransactionKey
+            do { key = try send(request) } catch { return .failure(error) }
+            var final: SIPMessage?
+            while final == nil, let (k, event) = await inbox.next() {
+                guard k == key else { continue }
+                switch event {
+                case .response(let r):
+                    say("SIP/2.0 \(r.status ?? 0) \(r.reasonPhrase ?? "")")
+                    if let s = r.status, s >= 200 { final = r }
+                case .error(let e):
+                    return .failure(e)
+                }
             }
+            guard let final else { return .failure(.notRunning) }
+            guard attempt < 2, let digest, let next = digest.retry(request, after: final) else {
+                return .success(final)
+            }
+            request = next
         }
         return .failure(.notRunning)
     }
@@ -252,9 +284,12 @@ extension Client {
         _ method: SIPMethod, uri: URI? = nil, to: String? = nil, extra: [(SIPHeaderName, String)] = [],
         body: [UInt8] = []
     ) -> SIPMessage {
+        // With --user the request is the user's: From names the user at the target's domain.
+        let domain = target.sipURI.map { "\($0.isSecure ? "sips" : "sip"):\(user ?? "sippet")@\($0.host.text)" }
+        let from = to ?? (user != nil ? domain : nil) ?? "sip:sippet@\(localHostReference)"
         let fields: [(SIPHeaderName, String)] =
             [
-                (.from, "<\(to ?? "sip:sippet@\(localHostReference)")>;tag=\(SIPIdentifiers.tag())"),
+                (.from, "<\(from)>;tag=\(SIPIdentifiers.tag())"),
                 (.to, "<\(to ?? target.description)>"), (.callID, SIPIdentifiers.callID()), (.cseq, "1 \(method)"),
                 (.contact, "<\(contact)>"), (.userAgent, "sippet"),
             ] + extra
@@ -318,9 +353,11 @@ struct CallCommand: AsyncParsableCommand {
             }
             // §15.1.1: the BYE goes to the remote target along the route set, in the dialog.
             let target = ok.contact.first?.address?.uri ?? c.target
+            // The 2xx's CSeq is the INVITE's that was answered (a challenged INVITE is sent again
+            // with a higher one, §22.2).
             var fields: [(SIPHeaderName, String)] = [
                 (.from, invite.headers[.from] ?? ""), (.to, ok.headers[.to] ?? ""), (.callID, callID),
-                (.cseq, "\((invite.cseq?.sequence ?? 1) + 1) BYE"),
+                (.cseq, "\((ok.cseq?.sequence ?? invite.cseq?.sequence ?? 1) + 1) BYE"),
             ]
             for r in ((try? ok.headers.all(.recordRoute)) ?? []).reversed() { fields.append((.route, r.description)) }
             return outcome(

@@ -3,11 +3,14 @@ import Logging
 import NIOCore
 import NIOPosix
 import NIOSSL
+import SIPSyntax
 import SIPTransaction
 import SIPTransport
 import ServiceLifecycle
 import Sippet
+import SippetAuth
 import SippetEndpoint
+import UnixSignals
 
 #if canImport(Glibc)
     import Glibc
@@ -24,7 +27,9 @@ struct Serve: AsyncParsableCommand {
             listening socket once ready ("listening udp 127.0.0.1:5060") and shuts down gracefully on \
             SIGINT and SIGTERM. OPTIONS gets 200; REGISTER is handled as a registrar (RFC 3261 §10.3); \
             INVITE gets 180 after --ring-after-ms (if given) and the --answer response after \
-            --answer-after-ms; CANCEL, ACK and BYE are handled as RFC 3261 says.
+            --answer-after-ms; CANCEL, ACK and BYE are handled as RFC 3261 says. With --users, REGISTER and \
+            out-of-dialog INVITE, MESSAGE and SUBSCRIBE need digest credentials (RFC 3261 §22, RFC 7616); \
+            the file is read again on SIGHUP.
             """
     )
 
@@ -70,6 +75,21 @@ struct Serve: AsyncParsableCommand {
     var threads: Int?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "notice"
+    @Option(
+        help: ArgumentHelp(
+            "A users file (USER:REALM:ALGORITHM:HA1 lines, see `sippet passwd`): require digest credentials.",
+            valueName: "file"))
+    var users: String?
+    @Option(help: "The realm of the challenges (default: the host of the first listening address).")
+    var realm: String?
+    @Option(name: .customLong("nonce-ttl-s"), help: "Seconds a nonce stays valid.")
+    var nonceTTL: Int = 30
+    @Option(
+        name: .customLong("auth-algorithms"),
+        help: ArgumentHelp(
+            "The challenges, in order of preference: MD5, SHA-256, SHA-512-256 (each also -sess). Clients that read only the first challenge and know only MD5 (sipp, older phones) need MD5 first.",
+            valueName: "list"))
+    var authAlgorithms: String = "SHA-256,MD5"
 
     func validate() throws {
         guard (200...699).contains(answer) else {
@@ -79,6 +99,8 @@ struct Serve: AsyncParsableCommand {
         guard answerAfterMs >= 0, (ringAfterMs ?? 0) >= 0 else { throw ValidationError("delays must not be negative") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+        guard nonceTTL >= 1, nonceTTL <= 86_400 else { throw ValidationError("--nonce-ttl-s must be 1-86400") }
+        _ = try algorithms()
         if !(tls.isEmpty && wss.isEmpty), cert == nil || key == nil {
             throw ValidationError("--tls and --wss need --cert and --key")
         }
@@ -127,6 +149,9 @@ struct Serve: AsyncParsableCommand {
         configuration.timers = TransactionTimers(t1: t1, t2: max(.seconds(4), t1))
         configuration.shutdownGracePeriod = .seconds(2)
         configuration.transactionLoops = threads
+        // RFC 3261 §8.2: a request is authenticated before its method is inspected, so every
+        // known method reaches the core, which challenges first and answers 405 after.
+        configuration.validation.allowedMethods = SIPMethod.standard
         let stack = SIPStack(name: "serve", configuration: configuration, transports: transports, logger: logger)
         var options = EndpointCore.Options()
         options.answer = answer
@@ -134,6 +159,25 @@ struct Serve: AsyncParsableCommand {
         options.answerAfter = .milliseconds(answerAfterMs)
         options.t1 = t1
         options.t2 = max(.seconds(4), t1)
+        if let users {
+            let host = try hostPort((udp + tcp + tls + ws + wss).first ?? "127.0.0.1:5060").0
+            var auth = DigestAuthenticator.Configuration(realm: realm ?? host)
+            auth.algorithms = try algorithms()
+            auth.nonceLifetime = .seconds(nonceTTL)
+            let store = ReloadableCredentialStore(try Self.readUsers(users))
+            options.authenticator = DigestAuthenticator(configuration: auth, credentials: store)
+            // SIGHUP: the file again; a file that does not read leaves the users as they were.
+            Task.detached {
+                for await _ in await UnixSignalsSequence(trapping: .sighup) {
+                    do {
+                        store.replace(with: try Self.readUsers(users))
+                        logger.notice("users file read again", metadata: ["file": "\(users)"])
+                    } catch {
+                        logger.error("users file not read again: \(error)", metadata: ["file": "\(users)"])
+                    }
+                }
+            }
+        }
         stack.register(core: EndpointCore(options: options, loops: threads, logger: logger))
 
         do {
@@ -149,6 +193,59 @@ struct Serve: AsyncParsableCommand {
         let group = ServiceGroup(
             configuration: .init(services: [stack], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+    }
+}
+
+extension Serve {
+    /// `--auth-algorithms` read.
+    func algorithms() throws -> [DigestAlgorithm] {
+        let list = try authAlgorithms.split(separator: ",").map { name in
+            let trimmed = String(name.drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
+            guard let a = DigestAlgorithm(name: trimmed) else {
+                throw ValidationError("unknown algorithm \(trimmed) in --auth-algorithms")
+            }
+            return a
+        }
+        guard !list.isEmpty else { throw ValidationError("--auth-algorithms is empty") }
+        return list
+    }
+
+    /// The users file, read; a line that does not read is an error naming it.
+    static func readUsers(_ path: String) throws -> DigestUsersFile {
+        let text = String(decoding: try readAll(path), as: UTF8.self)
+        do {
+            return try DigestUsersFile(text: text)
+        } catch {
+            throw ValidationError("\(path): \(error)")
+        }
+    }
+}
+
+/// `sippet passwd USER --realm REALM`: the users file's lines for a password read from standard
+/// input.
+struct Passwd: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract:
+            "Print the users-file lines (MD5, SHA-256, SHA-512-256) of a user, the password read from standard input.",
+        discussion:
+            "The first line of standard input is the password. Append the output to the file given to `sippet serve --users`."
+    )
+    @Argument(help: "The user name.") var user: String
+    @Option(help: "The realm (sippet serve's --realm, by default the host it listens on).") var realm: String
+
+    func validate() throws {
+        guard !user.isEmpty, !user.contains(":") else {
+            throw ValidationError("the user name must not be empty or contain ':'")
+        }
+    }
+
+    func run() async throws {
+        let input = String(decoding: try readAll(nil), as: UTF8.self)
+        let password =
+            input.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first.map {
+                String($0.hasSuffix("\r") ? $0.dropLast() : $0)
+            } ?? ""
+        for line in DigestUsersFile.lines(user: user, realm: realm, password: password) { say(line) }
     }
 }
 

@@ -4,6 +4,7 @@ import SIPSyntax
 import SIPTransaction
 import SIPTransport
 import Sippet
+import SippetAuth
 import SippetEndpoint
 import Testing
 
@@ -70,6 +71,8 @@ struct EndpointTests {
         ) async throws -> Rig {
             var configuration = testConfiguration()
             configuration.validatesRequests = validates
+            // §8.2: authentication comes before method inspection; the core answers 405 itself.
+            configuration.validation.allowedMethods = SIPMethod.standard
             var udp = UDPTransport.Configuration()
             udp.socketPerLoop = socketPerLoop
             let stack = SIPStack(
@@ -147,7 +150,7 @@ struct EndpointTests {
         let ok = try #require(rig.peer.responses(200, .options).first?.message)
         let allow = Set(
             ok.headers.values(.allow).flatMap { $0.split(separator: ",").map { String($0.filter { $0 != " " }) } })
-        #expect(allow == ["INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "REGISTER"])
+        #expect(allow == ["INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "REGISTER", "MESSAGE"])
         #expect(ok.headers[.accept] == "application/sdp")
         #expect(ok.headers.contains(.supported))
         await rig.stop()
@@ -319,6 +322,43 @@ struct EndpointTests {
         #expect(
             await rig.peer.quiet(for: .seconds(1), by: .now + .seconds(2)) { $0.responses(486, .invite) },
             "no retransmission after the ACK")
+        await rig.stop()
+    }
+
+    @Test(
+        "§22 with an authenticator: REGISTER and an out-of-dialog MESSAGE get 401; the REGISTER sent again with credentials gets 200; OPTIONS needs none"
+    )
+    func authentication() async throws {
+        let lines = DigestUsersFile.lines(user: "peer", realm: "sippet.test", password: "pw")
+        var auth = DigestAuthenticator.Configuration(realm: "sippet.test")
+        auth.algorithms = [.md5, .sha256]
+        let authenticator = DigestAuthenticator(
+            configuration: auth, credentials: try DigestUsersFile(text: lines.joined(separator: "\n")))
+        let rig = try await Rig.start { $0.authenticator = authenticator }
+        rig.send(rig.request("OPTIONS", callID: SIPIdentifiers.callID()))
+        rig.send(rig.request("MESSAGE", callID: SIPIdentifiers.callID()))
+        rig.send(rig.request("SUBSCRIBE", callID: SIPIdentifiers.callID(), extra: "Event: presence\r\n"))
+        #expect(
+            await rig.peer.wait {
+                !$0.responses(200, .options).isEmpty && !$0.responses(401, .message).isEmpty
+                    && !$0.responses(401, .subscribe).isEmpty
+            })
+        let port = rig.peer.port
+        let register = try SIPMessage(
+            parsing:
+                "REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:\(port);branch=\(SIPIdentifiers.branch())\r\n"
+                + "Max-Forwards: 70\r\nFrom: <sip:peer@127.0.0.1>;tag=r1\r\nTo: <sip:peer@127.0.0.1>\r\n"
+                + "Call-ID: reg-1\r\nCSeq: 1 REGISTER\r\nContact: <sip:peer@127.0.0.1:\(port)>\r\nContent-Length: 0\r\n\r\n"
+        )
+        rig.send(String(decoding: register.serialized(), as: UTF8.self))
+        #expect(await rig.peer.wait { !$0.responses(401, .register).isEmpty })
+        let challenge = try #require(rig.peer.responses(401, .register).first?.message)
+        #expect(challenge.headers.values(.wwwAuthenticate).count == 2)
+        var signed = try #require(DigestClient(username: "peer", password: "pw").retry(register, after: challenge))
+        signed.headers.insert(.via, "SIP/2.0/UDP 127.0.0.1:\(port);branch=\(SIPIdentifiers.branch())", at: 0)
+        rig.send(String(decoding: signed.serialized(), as: UTF8.self))
+        #expect(await rig.peer.wait { !$0.responses(200, .register).isEmpty })
+        #expect(rig.core.bindingCount == 1)
         await rig.stop()
     }
 
