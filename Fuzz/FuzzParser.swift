@@ -214,5 +214,8 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     #if SIPPET_FUZZ_FRAMER
         fuzzFramer(bytes)
     #endif
+    #if SIPPET_FUZZ_AUTH
+        fuzzAuth(bytes)
+    #endif
     return 0
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fuzz the SIPSyntax parser (and the stream framer, when the sources have one) with libFuzzer.
+# Fuzz the SIPSyntax parser (and the stream framer, when the sources have one, and the Digest
+# header readers of SippetAuth) with libFuzzer.
 #
 #   Fuzz/run.sh SECONDS [OUTDIR]
 #
@@ -53,6 +54,14 @@ if grep -rq "struct SIPStreamFramer" Sources/SIPSyntax; then
 else
     echo "fuzz: Sources/SIPSyntax has no SIPStreamFramer; fuzzing the parser only"
 fi
+# The Digest challenge and credentials readers: SippetAuth's parsing files only (its hashing needs
+# swift-crypto, which plain swiftc cannot build here).
+AUTH_SOURCES=(Sources/SippetAuth/DigestValues.swift Sources/SippetAuth/DigestAlgorithm.swift)
+if [[ -f ${AUTH_SOURCES[0]} ]]; then
+    FUZZ_SOURCES+=("${AUTH_SOURCES[@]}" Fuzz/FuzzAuth.swift)
+    DEFINES+=(-D SIPPET_FUZZ_AUTH)
+    echo "fuzz: the target includes the Digest header readers (Fuzz/FuzzAuth.swift)"
+fi
 stamp=$OUT/.build-inputs
 inputs="${SOURCES[*]} ${FUZZ_SOURCES[*]} ${DEFINES[*]:-}"
 needs_build=1
@@ -100,7 +109,8 @@ fi
 # --- seed corpus ---------------------------------------------------------------------------------
 mkdir -p "$CORPUS"
 seeds=0
-for f in "$SHARED"/conformance/rfc4475/*.dat "$SHARED"/conformance/rfc5118/*.dat "$SHARED"/bench/corpus/*.sip; do
+for f in "$SHARED"/conformance/rfc4475/*.dat "$SHARED"/conformance/rfc5118/*.dat "$SHARED"/bench/corpus/*.sip \
+    "$ROOT"/Fuzz/seeds/*; do
     dest=$CORPUS/seed-$(basename "$(dirname "$f")")-$(basename "$f")
     [[ -e $dest ]] || cp "$f" "$dest"
     seeds=$((seeds + 1))
