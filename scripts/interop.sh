@@ -18,6 +18,18 @@
 #   7 client-options, client-call                                          UDP, TCP
 #   8 tshark     the whole run is captured on lo and dissected: SIP packets
 #                > 0, none malformed, no SIP expert error (SKIP if no capture)
+# and digest authentication (RFC 3261 §22, RFC 7616), `sippet serve --users … --auth-algorithms MD5`:
+#   9 auth-register  sipp: REGISTER -> 401 (MD5, qop auth) -> REGISTER with
+#                    credentials -> 200                                       UDP, TCP
+#     auth-invite    sipp: INVITE -> 401 -> ACK -> INVITE with credentials
+#                    -> 200 -> ACK -> BYE (in the dialog, not challenged)      UDP, TCP
+#     auth-sippet    `sippet register --user --password`: 401 then 200 (exit 0);
+#                    a wrong password: 401 twice, exit 1 (one retry, no loop)  UDP
+#  10 baresip        baresip registers with a password (its "200 OK … binding"
+#                    line)                                                    UDP, TCP
+#  11 kamailio-auth  `sippet register --user --password` against Kamailio's
+#                    registrar with auth_db (db_text), MD5 and SHA-256; a
+#                    wrong password exits 1                                   UDP
 # A flow passes when sipp exits 0 and its statistics (-trace_stat, last line)
 # show every call successful and none failed.
 #
@@ -50,7 +62,8 @@ CLIENT_COUNT=${CLIENT_COUNT:-100}
 T1=${T1_MS:-500}
 SCEN=Interop/sipp
 HOST=127.0.0.1
-PORT_DEFAULT=15060 PORT_CANCEL=15062 PORT_486=15064
+PORT_DEFAULT=15060 PORT_CANCEL=15062 PORT_486=15064 PORT_AUTH=15066
+PORT_BARESIP=15070 PORT_KAMAILIO=15090
 PORT_UAS_UDP=15080 PORT_UAS_TCP=15082
 SIPP_TIMEOUT=60     # s, global bound of one sipp run (-timeout); -timeout_error makes it a failure
 RECV_TIMEOUT=10000  # ms, bound of every <recv> without its own timeout (-recv_timeout)
@@ -141,7 +154,7 @@ fi
 if [ ! -x "$SIPPET" ]; then
   echo "interop.sh: $SIPPET is missing or not executable (run swift build first, or set SIPPET)" >&2; exit 2
 fi
-for p in $PORT_DEFAULT $PORT_CANCEL $PORT_486 $PORT_UAS_UDP $PORT_UAS_TCP; do
+for p in $PORT_DEFAULT $PORT_CANCEL $PORT_486 $PORT_AUTH $PORT_BARESIP $PORT_KAMAILIO $PORT_UAS_UDP $PORT_UAS_TCP; do
   if port_busy "$p"; then echo "interop.sh: port $p is already in use on this host" >&2; exit 2; fi
 done
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/sippet-interop.XXXXXX")
@@ -213,9 +226,14 @@ serve_died() { # serve_died NAME CONTEXT: report a serve that exited by itself, 
 start_serve default $PORT_DEFAULT
 start_serve cancel $PORT_CANCEL --ring-after-ms 50 --answer-after-ms 5000
 start_serve busy $PORT_486 --answer 486
+# The users file: alice, password "secret", in the realm serve takes by default (its host).
+AUTH_USER=alice AUTH_PASSWORD=secret
+echo "$AUTH_PASSWORD" | "$SIPPET" passwd "$AUTH_USER" --realm "$HOST" > "$WORK/users.txt"
+start_serve auth $PORT_AUTH --users "$WORK/users.txt" --auth-algorithms MD5
 wait_serve default $PORT_DEFAULT || true
 wait_serve cancel $PORT_CANCEL || true
 wait_serve busy $PORT_486 || true
+wait_serve auth $PORT_AUTH || true
 
 # ---------------------------------------------------------------- sipp runs
 csv_last() { # csv_last FILE COLUMN: value of COLUMN in the last line of a sipp -trace_stat file
@@ -301,8 +319,109 @@ INTERVALS=1
 run_sipp_both 6-200-noack default $PORT_DEFAULT -sf $SCEN/invite-200-noack-uac.xml -nr -set t1ms "$T1"
 INTERVALS=""
 
+# ---------------------------------------------------------------- 9-11: digest authentication
+run_sipp_both 9-auth-register auth $PORT_AUTH -sf $SCEN/register-auth-uac.xml \
+  -s "$AUTH_USER" -au "$AUTH_USER" -ap "$AUTH_PASSWORD"
+run_sipp_both 9-auth-invite auth $PORT_AUTH -sf $SCEN/invite-auth-uac.xml \
+  -s service -key from_user "$AUTH_USER" -au "$AUTH_USER" -ap "$AUTH_PASSWORD"
+
+# expect_client NAME WANT_RC WANT_401 LOG SIPPET_ARGS...: a sippet client command exits WANT_RC
+# after printing WANT_401 "401" status lines.
+expect_client() {
+  local name=$1 want=$2 want401=$3 log=$4 rc=0 n
+  shift 4
+  timeout -k 5 "$CLIENT_TIMEOUT" "$SIPPET" "$@" < /dev/null > "$log" 2>&1 || rc=$?
+  n=$(grep -c '^SIP/2.0 401 ' "$log" || true)
+  if [ "$rc" -eq "$want" ] && [ "$n" -eq "$want401" ]; then
+    pass "$name" "exit $rc, $n × 401, last: $(grep '^SIP/2.0' "$log" | tail -n 1)"
+  else
+    fail "$name" "exit $rc ($want expected), $n × 401 ($want401 expected)"; show "$log" 10
+  fi
+}
+AOR="sip:$AUTH_USER@$HOST:$PORT_AUTH"
+expect_client 9-auth-sippet-register 0 1 "$WORK/auth-sippet.out" register "$AOR" \
+  --contact "sip:$AUTH_USER@$HOST:9" --user "$AUTH_USER" --password "$AUTH_PASSWORD" --count 3
+SIPPET_PASSWORD=wrong expect_client 9-auth-sippet-wrong 1 2 "$WORK/auth-sippet-wrong.out" register "$AOR" \
+  --contact "sip:$AUTH_USER@$HOST:9" --user "$AUTH_USER"
+
+# baresip (10): registers with its password; it exits 0 either way, so its log tells.
+if ! command -v baresip >/dev/null; then
+  if [ -n "${SIPPET_REQUIRE_INTEROP:-}" ]; then fail "10-baresip" "baresip is not installed (baresip-core)"
+  else skip "10-baresip" "baresip is not installed (apt-get install baresip-core)"; fi
+else
+  for tp in udp tcp; do
+    dir=$WORK/baresip-$tp
+    mkdir -p "$dir"
+    sed "s/SIP_LISTEN/$HOST:$PORT_BARESIP/" Interop/baresip/config > "$dir/config"
+    echo "<sip:$AUTH_USER@$HOST:$PORT_AUTH;transport=$tp>;auth_pass=$AUTH_PASSWORD;regint=600" > "$dir/accounts"
+    timeout -k 5 20 baresip -f "$dir" -t 3 < /dev/null > "$dir/out" 2>&1 || true
+    line=$(grep -E "$AUTH_USER@$HOST: .*200 OK.*binding" "$dir/out" | head -n 1 | sed 's/\x1b\[[0-9;]*m//g')
+    if [ -n "$line" ]; then
+      pass "10-baresip-register-$tp" "$line"
+    else
+      fail "10-baresip-register-$tp" "no '200 OK … binding' line from baresip"; show "$dir/out" 8
+      show "$WORK/serve-auth.log" 5
+    fi
+  done
+fi
+
+# Kamailio's registrar with auth_db (11): sippet as the client, MD5 then SHA-256.
+if ! command -v kamailio >/dev/null; then
+  if [ -n "${SIPPET_REQUIRE_INTEROP:-}" ]; then fail "11-kamailio-auth" "kamailio is not installed"
+  else skip "11-kamailio-auth" "kamailio is not installed (apt-get install kamailio)"; fi
+else
+  for alg in MD5 SHA-256; do
+    kdir=$WORK/kamailio-$alg
+    mkdir -p "$kdir"
+    Interop/kamailio/make-dbtext.sh "$kdir/dbtext" "$AUTH_USER" "$AUTH_PASSWORD" "$HOST"
+    defs=(-A "SIP_PORT=$PORT_KAMAILIO" -A "DBURL=\"text://$kdir/dbtext\"")
+    [ "$alg" = SHA-256 ] && defs+=(-A ALG_SHA256)
+    kamailio -DD -E -f Interop/kamailio/registrar-auth.cfg -Y "$kdir" -P "$kdir/kamailio.pid" -m 64 -M 8 \
+      "${defs[@]}" < /dev/null > "$kdir/kamailio.log" 2>&1 &
+    kpid=$!
+    PIDS+=("$kpid")
+    up=""
+    for _ in $(seq 1 100); do
+      if port_busy "$PORT_KAMAILIO"; then up=1; break; fi
+      kill -0 "$kpid" 2>/dev/null || break
+      sleep 0.1
+    done
+    if [ -z "$up" ]; then
+      fail "11-kamailio-auth-$alg" "kamailio did not start"; show "$kdir/kamailio.log" 10
+    else
+      AOR_K="sip:$AUTH_USER@$HOST:$PORT_KAMAILIO"
+      expect_client "11-kamailio-auth-$alg" 0 1 "$kdir/sippet.out" register "$AOR_K" \
+        --contact "sip:$AUTH_USER@$HOST:9" --user "$AUTH_USER" --password "$AUTH_PASSWORD" --count 2
+      # The challenge Kamailio sends in this mode names the algorithm (MD5 when it names none).
+      challenge=$(python3 - "$PORT_KAMAILIO" <<'PY'
+import socket, sys
+port = int(sys.argv[1])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 0))
+s.settimeout(5)
+lp = s.getsockname()[1]
+m = (f"REGISTER sip:127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{lp};branch=z9hG4bKprobe{lp}\r\n"
+     f"Max-Forwards: 70\r\nFrom: <sip:alice@127.0.0.1>;tag=p{lp}\r\nTo: <sip:alice@127.0.0.1>\r\n"
+     f"Call-ID: probe{lp}\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n")
+s.sendto(m.encode(), ("127.0.0.1", port))
+data = s.recv(65535).decode(errors="replace")
+print(next((l for l in data.split("\r\n") if l.lower().startswith("www-authenticate:")), "none"))
+PY
+      ) || challenge="no answer"
+      if [ "$alg" = MD5 ] && ! grep -q "algorithm=" <<< "$challenge" || grep -q "algorithm=$alg" <<< "$challenge"; then
+        pass "11-kamailio-challenge-$alg" "$challenge"
+      else
+        fail "11-kamailio-challenge-$alg" "the challenge does not name $alg: $challenge"
+      fi
+      SIPPET_PASSWORD=wrong expect_client "11-kamailio-auth-$alg-wrong" 1 2 "$kdir/sippet-wrong.out" \
+        register "$AOR_K" --contact "sip:$AUTH_USER@$HOST:9" --user "$AUTH_USER"
+    fi
+    stop_pid "$kpid"
+  done
+fi
+
 # graceful shutdown: SIGTERM -> exit status 0 within 10 s
-for name in default cancel busy; do
+for name in default cancel busy auth; do
   pid=${SERVE_PID[$name]}
   [ -n "$pid" ] || continue # exited earlier, reported above
   if [ -z "${SERVE_READY[$name]:-}" ]; then
@@ -396,7 +515,7 @@ if [ -n "$TSHARK_PID" ]; then
   stop_pid "$TSHARK_PID" INT
   captured=$(grep -o '[0-9]* packets\? captured' "$WORK/tshark.err" | grep -o '^[0-9]*' || true)
   DECODE=()
-  for p in $PORT_DEFAULT $PORT_CANCEL $PORT_486 $PORT_UAS_UDP $PORT_UAS_TCP; do
+  for p in $PORT_DEFAULT $PORT_CANCEL $PORT_486 $PORT_AUTH $PORT_BARESIP $PORT_KAMAILIO $PORT_UAS_UDP $PORT_UAS_TCP; do
     DECODE+=(-d "udp.port==$p,sip" -d "tcp.port==$p,sip")
   done
   # One pass over the capture, one line per frame: its protocols, whether it is
