@@ -115,6 +115,9 @@ public final class DigestAuthenticator: Sendable {
     private let throttle: FailureThrottle
     private let lifetime: UInt64
     private let metrics: AuthMetrics
+    /// Per configured algorithm, the text of its challenge around the nonce: before it, after it
+    /// when fresh, after it when stale.
+    private let challengeText: [(before: String, fresh: String, stale: String)]
 
     /// A server with `configuration`, finding its users' HA1 in `credentials`.
     public init(configuration: Configuration, credentials: any DigestCredentialStore, role: Role = .server) {
@@ -123,7 +126,9 @@ public final class DigestAuthenticator: Sendable {
         self.role = role
         var rng = SystemRandomNumberGenerator()
         let secret = configuration.sharedSecret ?? (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) }
-        mint = NonceMint(secret: secret, instance: UInt32.random(in: 1...UInt32.max, using: &rng))
+        mint = NonceMint(
+            secret: secret, realm: configuration.realm, instance: UInt32.random(in: 1...UInt32.max, using: &rng))
+        challengeText = Self.challengeText(configuration)
         counts = NonceCountTable(capacity: configuration.nonceSlots)
         lifetime =
             UInt64(max(0, configuration.nonceLifetime.components.seconds)) * 1000
@@ -201,7 +206,7 @@ public final class DigestAuthenticator: Sendable {
             return .challenge(challenge(request, stale: false, time: time))
         }
         // The digest is right. Is the nonce ours, live, and this count new?
-        guard let contents = mint.open(credentials.nonce, realm: configuration.realm),
+        guard let contents = mint.open(credentials.nonce),
             contents.issued <= time &+ 5_000, time &- contents.issued <= lifetime || contents.issued > time
         else {
             metrics.stale.increment()
@@ -236,17 +241,28 @@ public final class DigestAuthenticator: Sendable {
     public func challenge(_ request: SIPMessage, stale: Bool, time: UInt64 = wallClock()) -> SIPMessage {
         metrics.challenges.increment()
         let serial = serial.wrappingAdd(1, ordering: .relaxed).newValue
-        let nonce = mint.make(serial: serial, realm: configuration.realm, time: time)
+        let nonce = mint.make(serial: serial, time: time)
         counts.claim(UInt64(mint.instance) << 32 | UInt64(serial), time: time)
         var response = request.makeResponse(status: role == .server ? 401 : 407)
         let name: SIPHeaderName = role == .server ? .wwwAuthenticate : .proxyAuthenticate
-        for algorithm in configuration.algorithms {
-            let c = DigestChallenge(
-                realm: configuration.realm, nonce: nonce, isStale: stale, algorithm: algorithm,
-                qop: configuration.qop, userhash: configuration.userhash)
-            response.headers.append(name, c.authValue.description)
+        for text in challengeText {
+            response.headers.append(name, text.before + nonce + (stale ? text.stale : text.fresh))
         }
         return response
+    }
+
+    /// The challenges' text around the nonce, as ``DigestChallenge/authValue`` writes it (realm,
+    /// nonce, stale, algorithm, qop, userhash), made once.
+    static func challengeText(_ c: Configuration) -> [(before: String, fresh: String, stale: String)] {
+        c.algorithms.map { algorithm in
+            let before = "Digest " + AuthParameter.quoted("realm", c.realm).description + ", nonce=\""
+            var after = ", algorithm=" + algorithm.name
+            if !c.qop.isEmpty {
+                after += ", " + AuthParameter.quoted("qop", c.qop.map(\.rawValue).joined(separator: ",")).description
+            }
+            if c.userhash { after += ", userhash=true" }
+            return (before, "\"" + after, "\", stale=true" + after)
+        }
     }
 
     private func fail(_ source: String?, _ time: UInt64) {
@@ -257,6 +273,9 @@ public final class DigestAuthenticator: Sendable {
     /// The address a request came from, as the stack stamps it on the top Via (RFC 3261
     /// §18.2.1): its `received` parameter, else its sent-by host.
     public static func sourceAddress(of request: SIPMessage) -> String? {
+        if let e = request.essentials {
+            return (e.received ?? e.sentByHost)?.description
+        }
         guard let via = request.topVia else { return nil }
         return via.received ?? via.host.address
     }

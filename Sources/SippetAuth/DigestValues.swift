@@ -147,43 +147,74 @@ public struct DigestCredentials: Sendable, Hashable {
     /// 8-digit hexadecimal `nc` are required (RFC 7616 §3.4).
     public init(_ value: AuthValue) throws(DigestError) {
         guard value.isDigest else { throw .notDigest(scheme: value.scheme) }
-        if let u = value.value("username") {
-            username = u
-        } else if let encoded = value.value("username*") {
-            guard let u = decodeExtValue(encoded) else { throw .malformedParameter("username*") }
-            username = u
+        // One pass over the parameters, each unquoted once; the first of a name counts.
+        var username: String?
+        var usernameStar: String?
+        var realm: String?
+        var nonce: String?
+        var uri: String?
+        var response: String?
+        var algorithm: String?
+        var cnonce: String?
+        var opaque: String?
+        var qop: String?
+        var nc: String?
+        var userhash: String?
+        for p in value.parameters {
+            func take(_ slot: inout String?) { if slot == nil { slot = p.unquotedValue } }
+            switch asciiLowercased(p.name) {
+            case "username": take(&username)
+            case "username*": take(&usernameStar)
+            case "realm": take(&realm)
+            case "nonce": take(&nonce)
+            case "uri": take(&uri)
+            case "response": take(&response)
+            case "algorithm": take(&algorithm)
+            case "cnonce": take(&cnonce)
+            case "opaque": take(&opaque)
+            case "qop": take(&qop)
+            case "nc": take(&nc)
+            case "userhash": take(&userhash)
+            default: break
+            }
+        }
+        if let username {
+            self.username = username
+        } else if let usernameStar {
+            guard let u = decodeExtValue(usernameStar) else { throw .malformedParameter("username*") }
+            self.username = u
         } else {
             throw .missingParameter("username")
         }
-        guard let realm = value.value("realm") else { throw .missingParameter("realm") }
-        guard let nonce = value.value("nonce") else { throw .missingParameter("nonce") }
-        guard let uri = value.value("uri") else { throw .missingParameter("uri") }
-        guard let response = value.value("response") else { throw .missingParameter("response") }
+        guard let realm else { throw .missingParameter("realm") }
+        guard let nonce else { throw .missingParameter("nonce") }
+        guard let uri else { throw .missingParameter("uri") }
+        guard let response else { throw .missingParameter("response") }
         self.realm = realm
         self.nonce = nonce
         self.uri = uri
         self.response = asciiLowercased(response)
-        if let name = value.value("algorithm") {
-            guard let a = DigestAlgorithm(name: name) else { throw .unsupportedAlgorithm(name) }
-            algorithm = a
+        if let algorithm {
+            guard let a = DigestAlgorithm(name: algorithm) else { throw .unsupportedAlgorithm(algorithm) }
+            self.algorithm = a
         } else {
-            algorithm = .md5
+            self.algorithm = .md5
         }
-        guard self.response.utf8.count == algorithm.hexLength, self.response.utf8.allSatisfy(isHexDigit) else {
+        guard self.response.utf8.count == self.algorithm.hexLength, self.response.utf8.allSatisfy(isHexDigit) else {
             throw .malformedParameter("response")
         }
-        opaque = value.value("opaque")
-        cnonce = value.value("cnonce")
-        userhash = value.value("userhash").map { asciiLowercased($0) == "true" } ?? false
-        if let q = value.value("qop") {
-            guard let qop = DigestQoP(rawValue: asciiLowercased(q)) else { throw .malformedParameter("qop") }
-            self.qop = qop
+        self.opaque = opaque
+        self.cnonce = cnonce
+        self.userhash = userhash.map { asciiLowercased($0) == "true" } ?? false
+        if let qop {
+            guard let q = DigestQoP(rawValue: asciiLowercased(qop)) else { throw .malformedParameter("qop") }
+            self.qop = q
             guard cnonce != nil else { throw .missingParameter("cnonce") }
-            guard let nc = value.value("nc") else { throw .missingParameter("nc") }
+            guard let nc else { throw .missingParameter("nc") }
             guard nc.utf8.count == 8, nc.utf8.allSatisfy(isHexDigit) else { throw .malformedParameter("nc") }
             nonceCount = nc
         } else {
-            qop = nil
+            self.qop = nil
             nonceCount = nil
         }
     }

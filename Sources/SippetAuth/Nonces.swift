@@ -18,28 +18,31 @@ struct NonceMint: Sendable {
         var identity: UInt64
     }
 
-    private let key: SymmetricKey
+    /// The HMAC with its key already taken in: a copy of it is all a seal needs.
+    private let keyed: HMAC<SHA256>
+    private let realm: [UInt8]
     let instance: UInt32
 
-    /// A mint sealing with `secret` (any length; HMAC hashes a long one), for the process whose
-    /// nonces carry `instance`.
-    init(secret: [UInt8], instance: UInt32) {
-        key = SymmetricKey(data: secret)
+    /// A mint sealing with `secret` (any length; HMAC hashes a long one) for `realm`, for the
+    /// process whose nonces carry `instance`.
+    init(secret: [UInt8], realm: String, instance: UInt32) {
+        keyed = HMAC<SHA256>(key: SymmetricKey(data: secret))
+        self.realm = Array(realm.utf8)
         self.instance = instance
     }
 
-    /// The nonce with `serial`, made at `time` for `realm`.
-    func make(serial: UInt32, realm: String, time: UInt64) -> String {
+    /// The nonce with `serial`, made at `time`.
+    func make(serial: UInt32, time: UInt64) -> String {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(32)
         append(time, to: &bytes)
         append(UInt64(instance) << 32 | UInt64(serial), to: &bytes)
-        let mac = seal(bytes, realm: realm)
-        return hexString(bytes + mac)
+        bytes += seal(bytes)
+        return hexString(bytes)
     }
 
-    /// What `nonce` says, when it is one this mint's secret sealed for `realm`; nil otherwise.
-    func open(_ nonce: String, realm: String) -> Contents? {
+    /// What `nonce` says, when it is one this mint's secret sealed for its realm; nil otherwise.
+    func open(_ nonce: String) -> Contents? {
         let text = Array(nonce.utf8)
         guard text.count == 64 else { return nil }
         var bytes: [UInt8] = []
@@ -50,16 +53,16 @@ struct NonceMint: Sendable {
             bytes.append(h << 4 | l)
             i += 2
         }
-        let mac = seal(Array(bytes[0..<16]), realm: realm)
+        let mac = seal(Array(bytes[0..<16]))
         guard constantTimeEquals(mac, bytes[16..<32]) else { return nil }
         return Contents(issued: readUInt64(bytes, 0), identity: readUInt64(bytes, 8))
     }
 
-    private func seal(_ body: [UInt8], realm: String) -> [UInt8] {
-        var h = HMAC<SHA256>(key: key)
+    private func seal(_ body: [UInt8]) -> [UInt8] {
+        var h = keyed
         h.update(data: body)
-        h.update(data: Array(realm.utf8))
-        return Array(h.finalize().prefix(16))
+        h.update(data: realm)
+        return h.finalize().withUnsafeBytes { Array($0.prefix(16)) }
     }
 
     private func append(_ v: UInt64, to bytes: inout [UInt8]) {

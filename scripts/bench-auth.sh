@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Authenticated registrations: `sippet serve --users … --auth-algorithms MD5` against Kamailio's
+# registrar with auth_db (Interop/kamailio/registrar-auth.cfg, db_text, MD5), side by side in one
+# run, with the same sipp load: REGISTER -> 401 -> REGISTER with credentials -> 200 (one
+# registration, Interop/sipp/register-auth-uac.xml).
+#
+#   scripts/bench-auth.sh [SECONDS] [RATE...]       (default: 10 s at 1000 and 3000 per second)
+#
+# For each rate and each server: registrations that succeeded and failed (sipp's statistics), and
+# the server's CPU time during the run (utime + stime of its whole process group, from /proc),
+# per registration. Needs sipp, kamailio and a release build:
+#   swift build -c release --product sippet
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS=${1:-10}
+shift || true
+RATES=("$@")
+[ ${#RATES[@]} -gt 0 ] || RATES=(1000 3000)
+BIN="$PWD/.build/release/sippet"
+[ -x "$BIN" ] || { echo "build it first: swift build -c release --product sippet" >&2; exit 2; }
+HOST=127.0.0.1 PORT=15190 SIPP_PORT=15195 USER_NAME=alice PASSWORD=secret
+WORK=$(mktemp -d)
+SERVER_PID=""
+cleanup() {
+  if [ -n "$SERVER_PID" ]; then kill -TERM -- -"$SERVER_PID" 2>/dev/null || true; sleep 0.5; kill -KILL -- -"$SERVER_PID" 2>/dev/null || true; fi
+  [ -n "${KEEP_WORK:-}" ] && echo "work: $WORK" || rm -rf "$WORK"
+}
+trap cleanup EXIT
+TCK=$(getconf CLK_TCK)
+
+cputicks() { # the utime + stime of every process of process group $1, in clock ticks
+  local t=0 f
+  for f in /proc/[0-9]*/stat; do
+    # fields after "(comm)": 3 state, 5 pgrp, 14 utime, 15 stime
+    read -r -a v < <(sed 's/^.*) //' "$f" 2>/dev/null) || continue
+    [ "${v[2]:-}" = "$1" ] && t=$((t + v[11] + v[12]))
+  done
+  echo "$t"
+}
+
+wait_port() { # wait until UDP PORT answers: up to 10 s
+  for _ in $(seq 1 100); do
+    awk -v p="$(printf ':%04X' "$PORT")" 'NR>1 && $2 ~ p"$" {f=1} END {exit !f}' /proc/net/udp && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+start_server() { # start_server sippet|kamailio: in a process group of its own
+  case $1 in
+    sippet)
+      echo "$PASSWORD" | "$BIN" passwd "$USER_NAME" --realm "$HOST" > "$WORK/users.txt"
+      setsid "$BIN" serve --udp "$HOST:$PORT" --users "$WORK/users.txt" --auth-algorithms MD5 --log-level error \
+        < /dev/null > "$WORK/sippet.log" 2>&1 &
+      ;;
+    kamailio)
+      Interop/kamailio/make-dbtext.sh "$WORK/dbtext" "$USER_NAME" "$PASSWORD" "$HOST"
+      setsid kamailio -DD -E -f Interop/kamailio/registrar-auth.cfg -Y "$WORK" -m 256 -M 16 \
+        -A "SIP_PORT=$PORT" -A "DBURL=\"text://$WORK/dbtext\"" < /dev/null > "$WORK/kamailio.log" 2>&1 &
+      ;;
+  esac
+  SERVER_PID=$!
+  wait_port || { echo "$1 did not start" >&2; exit 1; }
+  sleep 0.5
+}
+
+stop_server() {
+  kill -TERM -- -"$SERVER_PID" 2>/dev/null || true
+  for _ in $(seq 1 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL -- -"$SERVER_PID" 2>/dev/null || true
+  wait "$SERVER_PID" 2>/dev/null || true
+  SERVER_PID=""
+}
+
+csv_last() { awk -F';' -v col="$2" 'NR == 1 {for (i = 1; i <= NF; i++) c[$i] = i; next}
+  {last = $0} END {split(last, v, ";"); print (col in c) ? v[c[col]] + 0 : 0}' "$1"; }
+
+printf '%-9s %6s %7s %7s %9s %12s\n' server rate ok failed cpu_s cpu_ms/reg
+for rate in "${RATES[@]}"; do
+  for server in kamailio sippet; do
+    start_server "$server"
+    c0=$(cputicks "$SERVER_PID")
+    rm -f "$WORK/stat.csv"
+    timeout $((SECS * 3 + 30)) sipp "$HOST:$PORT" -sf Interop/sipp/register-auth-uac.xml \
+      -s "$USER_NAME" -au "$USER_NAME" -ap "$PASSWORD" -i "$HOST" -p "$SIPP_PORT" \
+      -r "$rate" -m $((rate * SECS)) -l $((rate * 2 + 10)) -buff_size 4194304 \
+      -timeout $((SECS * 2 + 20))s -recv_timeout 5000 -nostdin -trace_stat -stf "$WORK/stat.csv" -fd 1 \
+      < /dev/null > "$WORK/sipp.out" 2>&1 || true
+    c1=$(cputicks "$SERVER_PID")
+    ok=$(csv_last "$WORK/stat.csv" 'SuccessfulCall(C)')
+    failed=$(csv_last "$WORK/stat.csv" 'FailedCall(C)')
+    awk -v s="$server" -v r="$rate" -v ok="$ok" -v f="$failed" -v t=$((c1 - c0)) -v hz="$TCK" 'BEGIN {
+      per = (ok > 0) ? sprintf("%.4f", t / hz * 1000 / ok) : "n/a"
+      printf "%-9s %6d %7d %7d %9.2f %12s\n", s, r, ok, f, t / hz, per }'
+    stop_server
+  done
+done
