@@ -320,8 +320,9 @@ run_sipp_both 6-200-noack default $PORT_DEFAULT -sf $SCEN/invite-200-noack-uac.x
 INTERVALS=""
 
 # ---------------------------------------------------------------- 9-11: digest authentication
-run_sipp_both 9-auth-register auth $PORT_AUTH -sf $SCEN/register-auth-uac.xml \
-  -s "$AUTH_USER" -au "$AUTH_USER" -ap "$AUTH_PASSWORD"
+printf 'SEQUENTIAL\n%s;[authentication username=%s password=%s]\n' "$AUTH_USER" "$AUTH_USER" "$AUTH_PASSWORD" \
+  > "$WORK/auth-users.csv"
+run_sipp_both 9-auth-register auth $PORT_AUTH -sf $SCEN/register-auth-uac.xml -inf "$WORK/auth-users.csv"
 run_sipp_both 9-auth-invite auth $PORT_AUTH -sf $SCEN/invite-auth-uac.xml \
   -s service -key from_user "$AUTH_USER" -au "$AUTH_USER" -ap "$AUTH_PASSWORD"
 
