@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "SippetTesting", targets: ["SippetTesting"]),
         .library(name: "SippetEndpoint", targets: ["SippetEndpoint"]),
         .library(name: "SippetAuth", targets: ["SippetAuth"]),
+        .library(name: "SippetProxy", targets: ["SippetProxy"]),
         .executable(name: "sippet", targets: ["sippet"]),
         // The benchmarks (sippet-bench-parse, -transactions, -options) are executable targets of
         // this package but no products: `swift build -c release --product sippet-bench-parse`
@@ -97,9 +98,22 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // RFC 3261 §16: the stateful proxy as a part a core drives, and the registrar-and-proxy core
+        // of `sippet proxy`.
+        .target(
+            name: "SippetProxy",
+            dependencies: [
+                "Sippet", "SippetAuth", "SippetEndpoint", "SIPSyntax", "SIPTransaction", "SIPTransport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "sippet",
             dependencies: [
+                "SippetProxy",
                 "SIPSyntax", "SIPTransaction", "SIPTransport", "Sippet", "SippetEndpoint", "SippetAuth",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -128,6 +142,7 @@ let package = Package(
             name: "SippetTests",
             dependencies: [
                 "Sippet", "SIPSyntax", "SIPTransaction", "SIPTransport", "SippetTesting", "SippetEndpoint", "SippetAuth",
+                "SippetProxy",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

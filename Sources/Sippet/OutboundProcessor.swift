@@ -13,13 +13,23 @@ struct OutboundProcessor: Sendable {
 
     /// Sends `message`, a request: see ``SIPStack/send(_:)``. Returns the client transaction's
     /// key, nil for an ACK.
-    func send(request message: SIPMessage) throws(SIPStackError) -> TransactionKey? {
+    ///
+    /// Forwarding (``SIPStack/forward(_:branch:to:)``): the request's Vias are the previous hops',
+    /// so the stack's Via goes on top of them, with `branch` (or a new one); `destination`, when
+    /// given, is where it goes instead of what its Route or Request-URI says.
+    func send(
+        request message: SIPMessage, forwarding: Bool = false, destination: SIPURI? = nil,
+        branch forwardBranch: String? = nil
+    ) throws(SIPStackError) -> TransactionKey? {
         guard let method = message.method else { throw .invalidMessage("not a request") }
         var request = message
-        let uri = try Routing.targetURI(of: request)
+        let uri: SIPURI
+        if let destination { uri = destination } else { uri = try Routing.targetURI(of: request) }
         var topVia: Via?
-        do { topVia = try request.headers.first(.via) } catch { throw .invalidMessage("Via: \(error)") }
-        let branch = topVia?.branch ?? SIPIdentifiers.branch()
+        if !forwarding {
+            do { topVia = try request.headers.first(.via) } catch { throw .invalidMessage("Via: \(error)") }
+        }
+        let branch = forwardBranch ?? topVia?.branch ?? SIPIdentifiers.branch()
         if topVia != nil, topVia?.branch == nil {
             topVia?.branch = branch
             if let via = topVia { request.replaceTopVia(with: via) }

@@ -213,6 +213,39 @@ public final class SIPStack: Sendable {
         return try outbound.send(request: message)
     }
 
+    /// Whether `host` (and `port`, when given) is one of this stack's own sent-by addresses (RFC
+    /// 3261 §16.4: a Route or Request-URI naming this element).
+    public func isLocal(host: String, port: Int?) -> Bool {
+        environment.state.isOurSentBy(host: host, port: port)
+    }
+
+    /// This stack's own URI over a transport of `kind` — its sent-by host and port, with the
+    /// `transport` parameter unless UDP — for Record-Route and Path (RFC 3261 §16.6 item 4); nil
+    /// when it has no such transport.
+    public func localURI(for kind: SIPTransportKind) -> SIPURI? {
+        guard let t = environment.transports.first(where: { $0.kind == kind }) else { return nil }
+        let (host, port) = environment.sentBy(of: t)
+        var uri = SIPURI(host: SIPHost(host), port: port)
+        if kind != .udp { uri.parameters.set("transport", kind.uriParameter) }
+        return uri
+    }
+
+    /// Forwards a request as a proxy does (RFC 3261 §16.6 items 8 to 10): the stack's Via goes on
+    /// top of the Vias the request has, with `branch` (RFC 3261 magic cookie and all; a new one
+    /// when nil), and a client transaction starts for it (none for an ACK, which is forwarded
+    /// statelessly, §16.11). It goes to `destination` when given — a registered contact's flow
+    /// (`sip:192.0.2.4:49152;transport=tcp`, RFC 5626), an outbound proxy — else where its first
+    /// Route or its Request-URI says (§16.6 item 10). The core edits the rest before: the
+    /// Request-URI, Max-Forwards, Record-Route, Route.
+    @discardableResult
+    public func forward(_ request: SIPMessage, branch: String? = nil, to destination: SIPURI? = nil)
+        throws(SIPStackError) -> TransactionKey?
+    {
+        guard isRunning else { throw .notRunning }
+        guard request.isRequest else { throw .invalidMessage("forward(_:branch:to:) takes a request") }
+        return try outbound.send(request: request, forwarding: true, destination: destination, branch: branch)
+    }
+
     /// Sends `response` on the server transaction `key`: the key the core received the request
     /// with (RFC 3261 §17.2). The same as ``send(_:)`` for a response, without working the key out
     /// of the response's Via and CSeq again — the fast path for a core that keeps the key.

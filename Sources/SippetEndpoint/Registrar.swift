@@ -43,6 +43,68 @@ public struct Registrar: Sendable {
         public var cseq: UInt32
         /// When it expires, in the caller's milliseconds.
         public var expiresAt: UInt64
+        /// Where the REGISTER came from: its transport and source address (RFC 3261 §18.2.1's
+        /// `received` and RFC 3581's `rport` on the top Via). A proxy reaches a contact behind a
+        /// NAT, or over the connection it registered on (RFC 5626's flow; the only way to reach a
+        /// WebSocket client, RFC 7118 §5), there.
+        public var source: Source?
+        /// The REGISTER's Path header values, in order (RFC 3327): the route to the contact.
+        public var path: [String] = []
+
+        /// A binding of `contact`, made by the REGISTER with `callID` and `cseq`, until `expiresAt`.
+        public init(
+            contact: NameAddress, callID: String, cseq: UInt32, expiresAt: UInt64, source: Source? = nil,
+            path: [String] = []
+        ) {
+            self.contact = contact
+            self.callID = callID
+            self.cseq = cseq
+            self.expiresAt = expiresAt
+            self.source = source
+            self.path = path
+        }
+    }
+
+    /// The transport and address a REGISTER came from.
+    public struct Source: Sendable, Hashable {
+        /// The Via transport (`UDP`, `TCP`, `TLS`, `WS`, `WSS`).
+        public var transport: String
+        /// The source IP (an IPv6 address without brackets).
+        public var host: String
+        /// The source port.
+        public var port: Int
+        /// Whether the REGISTER came from another address than its Via's sent-by (`received` or
+        /// `rport` differ from it): a NAT is on the way, and the contact's own address does not
+        /// reach it.
+        public var isBehindNAT: Bool
+
+        /// A source of `transport` at `host`:`port`.
+        public init(transport: String, host: String, port: Int, isBehindNAT: Bool = false) {
+            self.transport = transport
+            self.host = host
+            self.port = port
+            self.isBehindNAT = isBehindNAT
+        }
+
+        /// The source of `request`, read from its top Via as the stack stamped it: `received`
+        /// (else the sent-by host) and `rport` (else the sent-by port, else 5060 or 5061).
+        public init?(of request: SIPMessage) {
+            guard let via = request.topVia else { return nil }
+            transport = via.transport.uppercased()
+            host = via.received ?? via.host.address
+            let tls = transport == "TLS" || transport == "WSS"
+            let sentByPort = via.port ?? (tls ? 5061 : 5060)
+            port = via.parameters.value("rport").flatMap { Int($0) } ?? sentByPort
+            // RFC 3581 §4 writes `received` with `rport` even when it equals the sent-by.
+            isBehindNAT = host != via.host.address || port != sentByPort
+        }
+
+        /// The URI that reaches it: `sip:HOST:PORT;transport=…` (UDP: no parameter).
+        public var uri: SIPURI {
+            var u = SIPURI(host: SIPHost(host.contains(":") ? "[\(host)]" : host), port: port)
+            if transport != "UDP" { u.parameters.set("transport", transport.lowercased()) }
+            return u
+        }
     }
 
     /// The intervals and limits in force.
@@ -111,6 +173,8 @@ public struct Registrar: Sendable {
         }
         expire(now: now, atMost: Self.expiredPerRequest)
         let aor = Registrar.canonicalAOR(to.uri)
+        let source = Source(of: request)
+        let path = request.headers.values(.path)
         var list = (bindings[aor] ?? []).filter { $0.expiresAt > now }
 
         // Step 6: `Contact: *` must come alone and with Expires: 0.
@@ -156,14 +220,16 @@ public struct Registrar: Sendable {
                         list.remove(at: i)
                     } else {
                         list[i] = Binding(
-                            contact: bound, callID: callID, cseq: cseq.sequence, expiresAt: now + UInt64(seconds) * 1000
-                        )
+                            contact: bound, callID: callID, cseq: cseq.sequence,
+                            expiresAt: now + UInt64(seconds) * 1000,
+                            source: source, path: path)
                     }
                 } else if seconds > 0 {
                     list.append(
                         Binding(
-                            contact: bound, callID: callID, cseq: cseq.sequence, expiresAt: now + UInt64(seconds) * 1000
-                        ))
+                            contact: bound, callID: callID, cseq: cseq.sequence,
+                            expiresAt: now + UInt64(seconds) * 1000,
+                            source: source, path: path))
                 }
             }
         }
@@ -184,8 +250,10 @@ public struct Registrar: Sendable {
         // Commit.
         store(list, for: aor, now: now)
 
-        // Step 8: 200 with every current binding and the seconds it has left.
+        // Step 8: 200 with every current binding and the seconds it has left; RFC 3327 §5.3: the
+        // Path recorded, echoed.
         var ok = request.makeResponse(status: 200)
+        for p in path { ok.headers.append(.path, p) }
         for b in list {
             var c = b.contact
             c.parameters.set("expires", String((b.expiresAt - now + 999) / 1000))

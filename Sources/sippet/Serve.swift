@@ -33,29 +33,7 @@ struct Serve: AsyncParsableCommand {
             """
     )
 
-    @Option(
-        name: .customLong("udp"), help: ArgumentHelp("Listen on UDP HOST:PORT (repeatable).", valueName: "host:port"))
-    var udp: [String] = []
-    @Option(
-        name: .customLong("tcp"), help: ArgumentHelp("Listen on TCP HOST:PORT (repeatable).", valueName: "host:port"))
-    var tcp: [String] = []
-    @Option(
-        name: .customLong("tls"),
-        help: ArgumentHelp("Listen on TLS HOST:PORT (repeatable; needs --cert and --key).", valueName: "host:port"))
-    var tls: [String] = []
-    @Option(
-        name: .customLong("ws"),
-        help: ArgumentHelp("Listen on WebSocket HOST:PORT (RFC 7118; repeatable).", valueName: "host:port"))
-    var ws: [String] = []
-    @Option(
-        name: .customLong("wss"),
-        help: ArgumentHelp(
-            "Listen on secure WebSocket HOST:PORT (repeatable; needs --cert and --key).", valueName: "host:port"))
-    var wss: [String] = []
-    @Option(help: ArgumentHelp("The PEM certificate chain for --tls and --wss.", valueName: "pem"))
-    var cert: String?
-    @Option(help: ArgumentHelp("The PEM private key for --tls and --wss.", valueName: "pem"))
-    var key: String?
+    @OptionGroup var listen: ListenOptions
     @Option(help: "The final response to an INVITE (a 2xx carries an SDP answer).")
     var answer: Int = 200
     @Option(
@@ -75,6 +53,64 @@ struct Serve: AsyncParsableCommand {
     var threads: Int?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "notice"
+    @OptionGroup var auth: AuthOptions
+
+    func validate() throws {
+        guard (200...699).contains(answer) else {
+            throw ValidationError("--answer must be a final status code, 200-699")
+        }
+        guard t1Ms > 0, t1Ms <= 60_000 else { throw ValidationError("--t1-ms must be 1-60000") }
+        guard answerAfterMs >= 0, (ringAfterMs ?? 0) >= 0 else { throw ValidationError("delays must not be negative") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .notice
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = level
+            return h
+        }
+        let logger = Logger(label: "sippet")
+
+        let transports = try listen.transports(threads: threads)
+
+        let t1 = Duration.milliseconds(t1Ms)
+        var configuration = SIPStack.Configuration()
+        configuration.timers = TransactionTimers(t1: t1, t2: max(.seconds(4), t1))
+        configuration.shutdownGracePeriod = .seconds(2)
+        configuration.transactionLoops = threads
+        // RFC 3261 §8.2: a request is authenticated before its method is inspected, so every
+        // known method reaches the core, which challenges first and answers 405 after.
+        configuration.validation.allowedMethods = SIPMethod.standard
+        let stack = SIPStack(name: "serve", configuration: configuration, transports: transports, logger: logger)
+        var options = EndpointCore.Options()
+        options.answer = answer
+        options.ringAfter = ringAfterMs.map { .milliseconds($0) }
+        options.answerAfter = .milliseconds(answerAfterMs)
+        options.t1 = t1
+        options.t2 = max(.seconds(4), t1)
+        if let (configuration, store) = try auth.make(defaultRealm: try listen.firstHost(), logger: logger) {
+            options.authenticator = DigestAuthenticator(configuration: configuration, credentials: store)
+        }
+        stack.register(core: EndpointCore(options: options, loops: threads, logger: logger))
+
+        do {
+            try await stack.start()
+        } catch {
+            writeStderr("sippet serve: cannot listen: \(error)")
+            throw ExitCode(2)
+        }
+        sayListening(stack)
+        let group = ServiceGroup(
+            configuration: .init(services: [stack], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}
+
+/// The digest authentication options of `serve` and `proxy`.
+struct AuthOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
             "A users file (USER:REALM:ALGORITHM:HA1 lines, see `sippet passwd`): require digest credentials.",
@@ -92,111 +128,33 @@ struct Serve: AsyncParsableCommand {
     var authAlgorithms: String = "SHA-256,MD5"
 
     func validate() throws {
-        guard (200...699).contains(answer) else {
-            throw ValidationError("--answer must be a final status code, 200-699")
-        }
-        guard t1Ms > 0, t1Ms <= 60_000 else { throw ValidationError("--t1-ms must be 1-60000") }
-        guard answerAfterMs >= 0, (ringAfterMs ?? 0) >= 0 else { throw ValidationError("delays must not be negative") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
         guard nonceTTL >= 1, nonceTTL <= 86_400 else { throw ValidationError("--nonce-ttl-s must be 1-86400") }
         _ = try algorithms()
-        if !(tls.isEmpty && wss.isEmpty), cert == nil || key == nil {
-            throw ValidationError("--tls and --wss need --cert and --key")
-        }
     }
 
-    func run() async throws {
-        let level = Logger.Level(rawValue: logLevel) ?? .notice
-        LoggingSystem.bootstrap { label in
-            var h = StreamLogHandler.standardError(label: label)
-            h.logLevel = level
-            return h
-        }
-        let logger = Logger(label: "sippet")
-
-        var transports: [any SIPTransport] = []
-        let noneGiven = udp.isEmpty && tcp.isEmpty && tls.isEmpty && ws.isEmpty && wss.isEmpty
-        for a in noneGiven ? ["127.0.0.1:5060"] : udp {
-            let (h, p) = try hostPort(a)
-            // One socket per loop: every loop reads, and each sends on its own socket.
-            var udpConfiguration = UDPTransport.Configuration()
-            udpConfiguration.socketPerLoop = threads != 1
-            transports.append(UDPTransport(host: h, port: p, configuration: udpConfiguration))
-        }
-        for a in noneGiven ? ["127.0.0.1:5060"] : tcp {
-            let (h, p) = try hostPort(a)
-            transports.append(try TCPTransport(host: h, port: p))
-        }
-        let secure = try cert.flatMap { c in
-            try key.map { k in try SIPTLSConfiguration.pem(certificateChain: c, privateKey: k) }
-        }
-        for a in tls {
-            let (h, p) = try hostPort(a)
-            transports.append(try TCPTransport(host: h, port: p, tls: secure))
-        }
-        for a in ws {
-            let (h, p) = try hostPort(a)
-            transports.append(try WebSocketTransport(host: h, port: p))
-        }
-        for a in wss {
-            let (h, p) = try hostPort(a)
-            transports.append(try WebSocketTransport(host: h, port: p, tls: secure))
-        }
-
-        let t1 = Duration.milliseconds(t1Ms)
-        var configuration = SIPStack.Configuration()
-        configuration.timers = TransactionTimers(t1: t1, t2: max(.seconds(4), t1))
-        configuration.shutdownGracePeriod = .seconds(2)
-        configuration.transactionLoops = threads
-        // RFC 3261 §8.2: a request is authenticated before its method is inspected, so every
-        // known method reaches the core, which challenges first and answers 405 after.
-        configuration.validation.allowedMethods = SIPMethod.standard
-        let stack = SIPStack(name: "serve", configuration: configuration, transports: transports, logger: logger)
-        var options = EndpointCore.Options()
-        options.answer = answer
-        options.ringAfter = ringAfterMs.map { .milliseconds($0) }
-        options.answerAfter = .milliseconds(answerAfterMs)
-        options.t1 = t1
-        options.t2 = max(.seconds(4), t1)
-        if let users {
-            let host = try hostPort((udp + tcp + tls + ws + wss).first ?? "127.0.0.1:5060").0
-            var auth = DigestAuthenticator.Configuration(realm: realm ?? host)
-            auth.algorithms = try algorithms()
-            auth.nonceLifetime = .seconds(nonceTTL)
-            let store = ReloadableCredentialStore(try Self.readUsers(users))
-            options.authenticator = DigestAuthenticator(configuration: auth, credentials: store)
-            // SIGHUP: the file again; a file that does not read leaves the users as they were.
-            Task.detached {
-                for await _ in await UnixSignalsSequence(trapping: .sighup) {
-                    do {
-                        store.replace(with: try Self.readUsers(users))
-                        logger.notice("users file read again", metadata: ["file": "\(users)"])
-                    } catch {
-                        logger.error("users file not read again: \(error)", metadata: ["file": "\(users)"])
-                    }
+    /// With --users: the authenticator's settings and the users, read again on SIGHUP (a file
+    /// that does not read leaves the users as they were); nil without.
+    func make(defaultRealm: String, logger: Logger) throws -> (
+        DigestAuthenticator.Configuration, ReloadableCredentialStore
+    )? {
+        guard let users else { return nil }
+        var configuration = DigestAuthenticator.Configuration(realm: realm ?? defaultRealm)
+        configuration.algorithms = try algorithms()
+        configuration.nonceLifetime = .seconds(nonceTTL)
+        let store = ReloadableCredentialStore(try Self.readUsers(users))
+        Task.detached {
+            for await _ in await UnixSignalsSequence(trapping: .sighup) {
+                do {
+                    store.replace(with: try Self.readUsers(users))
+                    logger.notice("users file read again", metadata: ["file": "\(users)"])
+                } catch {
+                    logger.error("users file not read again: \(error)", metadata: ["file": "\(users)"])
                 }
             }
         }
-        stack.register(core: EndpointCore(options: options, loops: threads, logger: logger))
-
-        do {
-            try await stack.start()
-        } catch {
-            writeStderr("sippet serve: cannot listen: \(error)")
-            throw ExitCode(2)
-        }
-        for t in stack.transports {
-            guard let a = t.localAddress, let host = a.sipHost, let port = a.port else { continue }
-            say("listening \(t.kind.uriParameter) \(host):\(port)")
-        }
-        let group = ServiceGroup(
-            configuration: .init(services: [stack], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        return (configuration, store)
     }
-}
 
-extension Serve {
     /// `--auth-algorithms` read.
     func algorithms() throws -> [DigestAlgorithm] {
         let list = try authAlgorithms.split(separator: ",").map { name in
@@ -246,6 +204,92 @@ struct Passwd: AsyncParsableCommand {
                 String($0.hasSuffix("\r") ? $0.dropLast() : $0)
             } ?? ""
         for line in DigestUsersFile.lines(user: user, realm: realm, password: password) { say(line) }
+    }
+}
+
+/// The listening options of `serve` and `proxy`.
+struct ListenOptions: ParsableArguments {
+    @Option(
+        name: .customLong("udp"), help: ArgumentHelp("Listen on UDP HOST:PORT (repeatable).", valueName: "host:port"))
+    var udp: [String] = []
+    @Option(
+        name: .customLong("tcp"), help: ArgumentHelp("Listen on TCP HOST:PORT (repeatable).", valueName: "host:port"))
+    var tcp: [String] = []
+    @Option(
+        name: .customLong("tls"),
+        help: ArgumentHelp("Listen on TLS HOST:PORT (repeatable; needs --cert and --key).", valueName: "host:port"))
+    var tls: [String] = []
+    @Option(
+        name: .customLong("ws"),
+        help: ArgumentHelp("Listen on WebSocket HOST:PORT (RFC 7118; repeatable).", valueName: "host:port"))
+    var ws: [String] = []
+    @Option(
+        name: .customLong("wss"),
+        help: ArgumentHelp(
+            "Listen on secure WebSocket HOST:PORT (repeatable; needs --cert and --key).", valueName: "host:port"))
+    var wss: [String] = []
+    @Option(help: ArgumentHelp("The PEM certificate chain for --tls and --wss.", valueName: "pem"))
+    var cert: String?
+    @Option(help: ArgumentHelp("The PEM private key for --tls and --wss.", valueName: "pem"))
+    var key: String?
+
+    func validate() throws {
+        if !(tls.isEmpty && wss.isEmpty), cert == nil || key == nil {
+            throw ValidationError("--tls and --wss need --cert and --key")
+        }
+    }
+
+    /// The transports: UDP and TCP 127.0.0.1:5060 when none is given. A UDP address gets one
+    /// socket per loop unless `threads` is 1.
+    func transports(threads: Int?) throws -> [any SIPTransport] {
+        var transports: [any SIPTransport] = []
+        let noneGiven = udp.isEmpty && tcp.isEmpty && tls.isEmpty && ws.isEmpty && wss.isEmpty
+        for a in noneGiven ? ["127.0.0.1:5060"] : udp {
+            let (h, p) = try hostPort(a)
+            // One socket per loop: every loop reads, and each sends on its own socket.
+            var udpConfiguration = UDPTransport.Configuration()
+            udpConfiguration.socketPerLoop = threads != 1
+            transports.append(UDPTransport(host: h, port: p, configuration: udpConfiguration))
+        }
+        for a in noneGiven ? ["127.0.0.1:5060"] : tcp {
+            let (h, p) = try hostPort(a)
+            transports.append(try TCPTransport(host: h, port: p))
+        }
+        let secure = try cert.flatMap { c in
+            try key.map { k in try SIPTLSConfiguration.pem(certificateChain: c, privateKey: k) }
+        }
+        for a in tls {
+            let (h, p) = try hostPort(a)
+            transports.append(try TCPTransport(host: h, port: p, tls: secure))
+        }
+        for a in ws {
+            let (h, p) = try hostPort(a)
+            transports.append(try WebSocketTransport(host: h, port: p))
+        }
+        for a in wss {
+            let (h, p) = try hostPort(a)
+            transports.append(try WebSocketTransport(host: h, port: p, tls: secure))
+        }
+        return transports
+    }
+
+    /// The host of the first listening address (127.0.0.1 when none is given).
+    func firstHost() throws -> String {
+        try hostPort((udp + tcp + tls + ws + wss).first ?? "127.0.0.1:5060").0
+    }
+
+    /// Every host listened on.
+    func hosts() throws -> [String] {
+        let all = udp + tcp + tls + ws + wss
+        return try (all.isEmpty ? ["127.0.0.1:5060"] : all).map { try hostPort($0).0 }
+    }
+}
+
+/// Prints one "listening KIND HOST:PORT" line per socket of `stack`.
+func sayListening(_ stack: SIPStack) {
+    for t in stack.transports {
+        guard let a = t.localAddress, let host = a.sipHost, let port = a.port else { continue }
+        say("listening \(t.kind.uriParameter) \(host):\(port)")
     }
 }
 

@@ -14,7 +14,10 @@ struct Sippet: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sippet",
         abstract: "A SIP (RFC 3261) toolkit built on swift-sippet.",
-        subcommands: [Serve.self, OptionsCommand.self, CallCommand.self, RegisterCommand.self, Passwd.self, Parse.self]
+        subcommands: [
+            Serve.self, OptionsCommand.self, CallCommand.self, RegisterCommand.self, Passwd.self, ProxyCommand.self,
+            Parse.self,
+        ]
     )
 }
 
