@@ -27,6 +27,14 @@
 #                    a wrong password: 401 twice, exit 1 (one retry, no loop)  UDP
 #  10 baresip        baresip registers with a password (its "200 OK … binding"
 #                    line)                                                    UDP, TCP
+#  12 proxy          `sippet proxy` (RFC 3261 §16) between sipp user agents registered with
+#                    it: sipp uac -> proxy -> sipp uas                          UDP, TCP
+#     proxy-fork     a call forked to two contacts: one answers 486, the
+#                    other 200; the caller gets the 200                         UDP
+#     proxy-cancel   a call forked to a ringing contact and a proceeding one,
+#                    cancelled: 200 to the CANCEL, 487, ACK on every branch     UDP
+#     proxy-baresip  two baresip agents register with passwords (proxy
+#                    --users) and call each other: established, ended by BYE  UDP+TCP
 #  11 kamailio-auth  `sippet register --user --password` against Kamailio's
 #                    registrar with auth_db (db_text), MD5 and SHA-256; a
 #                    wrong password exits 1                                   UDP
@@ -63,7 +71,7 @@ T1=${T1_MS:-500}
 SCEN=Interop/sipp
 HOST=127.0.0.1
 PORT_DEFAULT=15060 PORT_CANCEL=15062 PORT_486=15064 PORT_AUTH=15066
-PORT_BARESIP=15070 PORT_KAMAILIO=15090
+PORT_BARESIP=15070 PORT_KAMAILIO=15090 PORT_PROXY=15068 PORT_PROXY_AUTH=15069
 PORT_UAS_UDP=15080 PORT_UAS_TCP=15082
 SIPP_TIMEOUT=60     # s, global bound of one sipp run (-timeout); -timeout_error makes it a failure
 RECV_TIMEOUT=10000  # ms, bound of every <recv> without its own timeout (-recv_timeout)
@@ -154,7 +162,8 @@ fi
 if [ ! -x "$SIPPET" ]; then
   echo "interop.sh: $SIPPET is missing or not executable (run swift build first, or set SIPPET)" >&2; exit 2
 fi
-for p in $PORT_DEFAULT $PORT_CANCEL $PORT_486 $PORT_AUTH $PORT_BARESIP $PORT_KAMAILIO $PORT_UAS_UDP $PORT_UAS_TCP; do
+for p in $PORT_DEFAULT $PORT_CANCEL $PORT_486 $PORT_AUTH $PORT_BARESIP $PORT_KAMAILIO $PORT_PROXY $PORT_PROXY_AUTH \
+  $PORT_UAS_UDP $PORT_UAS_TCP; do
   if port_busy "$p"; then echo "interop.sh: port $p is already in use on this host" >&2; exit 2; fi
 done
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/sippet-interop.XXXXXX")
@@ -187,10 +196,11 @@ else
 fi
 
 # ---------------------------------------------------------------- the servers
-start_serve() { # start_serve NAME PORT [serve options...]
-  local name=$1 port=$2 log=$WORK/serve-$1.log
+start_serve() { # start_serve NAME PORT [serve options...] (NAME proxy*: `sippet proxy`)
+  local name=$1 port=$2 log=$WORK/serve-$1.log command=serve
   shift 2
-  "$SIPPET" serve --udp "$HOST:$port" --tcp "$HOST:$port" "$@" \
+  case $name in proxy*) command=proxy ;; esac
+  "$SIPPET" $command --udp "$HOST:$port" --tcp "$HOST:$port" "$@" \
     ${T1_MS:+--t1-ms "$T1_MS"} ${SERVE_LOG_LEVEL:+--log-level "$SERVE_LOG_LEVEL"} < /dev/null > "$log" 2>&1 &
   SERVE_PID[$name]=$!
   PIDS+=("$!")
@@ -421,9 +431,103 @@ PY
   done
 fi
 
+# ---------------------------------------------------------------- 12: sippet proxy
+# uas_flow NAME TR PORT AOR "SIPP_UAS_ARGS" CALLS: a sipp UAS on PORT registered as a contact of AOR
+# at the proxy (over UDP, by `sippet register`), started in the background; its PID in UAS_PID.
+UAS_PIDS=()
+start_uas() {
+  local name=$1 tr=$2 port=$3 aor=$4 args=$5 calls=$6 base=$WORK/$1
+  local tp=udp; [ "$tr" = t1 ] && tp=tcp
+  # shellcheck disable=SC2086 # args is a word list
+  # sipp binds audio and video RTP and RTCP from -mp on: 4 ports, kept apart per UAS.
+  sipp $args -t "$tr" -i "$HOST" -p "$port" -mp $((20000 + (port - 15000) * 8)) -m "$calls" \
+    -timeout "${SIPP_TIMEOUT}s" -timeout_error -recv_timeout "$RECV_TIMEOUT" -nostdin \
+    -trace_stat -stf "$base.csv" -fd 1 -trace_err -error_file "$base.err" < /dev/null > "$base.out" 2>&1 &
+  UAS_PIDS+=("$!")
+  PIDS+=("$!")
+  for _ in $(seq 1 100); do port_busy "$port" && break; sleep 0.1; done
+  local contact="sip:uas@$HOST:$port"
+  [ "$tp" = tcp ] && contact="$contact;transport=tcp"
+  "$SIPPET" register "sip:$aor@$HOST:$PORT_PROXY" --contact "$contact" --expires 600 < /dev/null > "$base.reg" 2>&1 \
+    || { fail "$name" "the contact could not register"; show "$base.reg"; }
+}
+# wait_uas NAME...: each UAS started ends by itself within 20 s, with every call successful
+wait_uas() {
+  local i=0 name pid rc want
+  for name in "$@"; do
+    pid=${UAS_PIDS[$i]} rc=0 want=${UAS_CALLS[$i]}
+    i=$((i + 1))
+    for _ in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then stop_pid "$pid" INT; rc=124; else wait "$pid" || rc=$?; forget_pid "$pid"; fi
+    sipp_check "$name" "$rc" "$WORK/$name.csv" "$want" || { show_head "$WORK/$name.err" 8; show_screen "$WORK/$name.out"; }
+  done
+  UAS_PIDS=()
+}
+
+start_serve proxy $PORT_PROXY
+wait_serve proxy $PORT_PROXY || true
+# sipp uac -> proxy -> sipp uas, over UDP and over TCP
+UAS_CALLS=("$CALLS")
+start_uas 12-proxy-uas-udp u1 15084 svc "-sn uas" "$CALLS"
+run_sipp 12-proxy-udp proxy $PORT_PROXY u1 -sn uac -s svc
+wait_uas 12-proxy-uas-udp
+start_uas 12-proxy-uas-tcp t1 15086 svctcp "-sn uas" "$CALLS"
+run_sipp 12-proxy-tcp proxy $PORT_PROXY t1 -sn uac -s svctcp
+wait_uas 12-proxy-uas-tcp
+# forked: one contact answers 486, the other 200 (and takes the ACK and the BYE)
+UAS_CALLS=("$CALLS" "$CALLS")
+start_uas 12-proxy-fork-uas486 u1 15088 fork "-sf $SCEN/uas-486.xml" "$CALLS"
+start_uas 12-proxy-fork-uas200 u1 15089 fork "-sn uas" "$CALLS"
+run_sipp 12-proxy-fork proxy $PORT_PROXY u1 -sn uac -s fork
+wait_uas 12-proxy-fork-uas486 12-proxy-fork-uas200
+# forked and cancelled: one contact rings (its 180 reaches the caller), the other only proceeds
+sed 's|SIP/2.0 180 Ringing|SIP/2.0 100 Trying|' $SCEN/uas-cancelled.xml > "$WORK/uas-trying.xml"
+start_uas 12-proxy-cancel-uas180 u1 15085 ring "-sf $SCEN/uas-cancelled.xml" "$CALLS"
+start_uas 12-proxy-cancel-uas100 u1 15087 ring "-sf $WORK/uas-trying.xml" "$CALLS"
+run_sipp 12-proxy-cancel proxy $PORT_PROXY u1 -sf $SCEN/cancel-uac.xml -s ring
+wait_uas 12-proxy-cancel-uas180 12-proxy-cancel-uas100
+
+# two baresip agents through `sippet proxy --users`: alice (UDP) calls bob (TCP, answers by itself)
+if ! command -v baresip >/dev/null; then
+  if [ -n "${SIPPET_REQUIRE_INTEROP:-}" ]; then fail "12-proxy-baresip" "baresip is not installed (baresip-core)"
+  else skip "12-proxy-baresip" "baresip is not installed (apt-get install baresip-core)"; fi
+else
+  { echo "$AUTH_PASSWORD" | "$SIPPET" passwd alice --realm "$HOST"
+    echo "$AUTH_PASSWORD" | "$SIPPET" passwd bob --realm "$HOST"; } > "$WORK/proxy-users.txt"
+  start_serve proxyauth $PORT_PROXY_AUTH --users "$WORK/proxy-users.txt" --auth-algorithms MD5 --log-level info
+  if wait_serve proxyauth $PORT_PROXY_AUTH; then
+    for who in alice:udp:15070:15400-15449 bob:tcp:15072:15450-15499; do
+      IFS=: read -r u tp lport rtp <<< "$who"
+      mkdir -p "$WORK/bs-$u"
+      sed -e "s/SIP_LISTEN/$HOST:$lport/" -e "s/^rtp_ports.*/rtp_ports\t\t$rtp/" Interop/baresip/config > "$WORK/bs-$u/config"
+      echo "<sip:$u@$HOST:$PORT_PROXY_AUTH;transport=$tp>;auth_pass=$AUTH_PASSWORD;regint=600;answermode=auto" \
+        > "$WORK/bs-$u/accounts"
+    done
+    timeout -k 5 30 baresip -f "$WORK/bs-bob" -t 10 < /dev/null > "$WORK/bs-bob/out" 2>&1 &
+    bob=$!
+    PIDS+=("$bob")
+    for _ in $(seq 1 50); do grep -q "bob@$HOST: .*200 OK" "$WORK/bs-bob/out" 2>/dev/null && break; sleep 0.1; done
+    timeout -k 5 30 baresip -f "$WORK/bs-alice" -e "/dial sip:bob@$HOST:$PORT_PROXY_AUTH" -t 4 < /dev/null \
+      > "$WORK/bs-alice/out" 2>&1 || true
+    wait "$bob" || true
+    forget_pid "$bob"
+    a=$(sed 's/\x1b\[[0-9;]*m//g' "$WORK/bs-alice/out")
+    b=$(sed 's/\x1b\[[0-9;]*m//g' "$WORK/bs-bob/out")
+    # bob's call must end with alice's BYE (at about 4 s), not with bob's own exit (10 s)
+    bdur=$(grep -o 'Call with sip:alice@[^ ]* terminated (duration: [0-9]*' <<< "$b" | grep -o '[0-9]*$' | head -n 1)
+    if grep -q "alice@$HOST: .*200 OK" <<< "$a" && grep -q "Call established" <<< "$a" \
+      && grep -q "Call established" <<< "$b" && [ -n "$bdur" ] && [ "$bdur" -le 7 ]; then
+      pass "12-proxy-baresip" "registered with passwords, alice called bob: established both ways, bob's call ended by the BYE after ${bdur} s"
+    else
+      fail "12-proxy-baresip" "registration, call or BYE missing (bob's call duration: ${bdur:-none})"
+      show "$WORK/bs-alice/out" 8; show "$WORK/bs-bob/out" 8; show "$WORK/serve-proxyauth.log" 8
+    fi
+  fi
+fi
+
 # graceful shutdown: SIGTERM -> exit status 0 within 10 s
-for name in default cancel busy auth; do
-  pid=${SERVE_PID[$name]}
+for name in default cancel busy auth proxy proxyauth; do
+  pid=${SERVE_PID[$name]:-}
   [ -n "$pid" ] || continue # exited earlier, reported above
   if [ -z "${SERVE_READY[$name]:-}" ]; then
     stop_pid "$pid"; continue # never came up, reported above
@@ -516,7 +620,8 @@ if [ -n "$TSHARK_PID" ]; then
   stop_pid "$TSHARK_PID" INT
   captured=$(grep -o '[0-9]* packets\? captured' "$WORK/tshark.err" | grep -o '^[0-9]*' || true)
   DECODE=()
-  for p in $PORT_DEFAULT $PORT_CANCEL $PORT_486 $PORT_AUTH $PORT_BARESIP $PORT_KAMAILIO $PORT_UAS_UDP $PORT_UAS_TCP; do
+  for p in $PORT_DEFAULT $PORT_CANCEL $PORT_486 $PORT_AUTH $PORT_BARESIP $PORT_KAMAILIO $PORT_PROXY $PORT_PROXY_AUTH \
+    $PORT_UAS_UDP $PORT_UAS_TCP 15084 15085 15086 15087 15088 15089 15072; do
     DECODE+=(-d "udp.port==$p,sip" -d "tcp.port==$p,sip")
   done
   # One pass over the capture, one line per frame: its protocols, whether it is

@@ -26,8 +26,8 @@ import SippetEndpoint
 public final class RegistrarProxyCore: SIPCore {
     /// What the server serves and asks.
     public struct Options: Sendable {
-        /// The domains it is responsible for (host names, compared in lower case); its own
-        /// addresses always count.
+        /// The domains it is responsible for (host names, compared in lower case, any port); its
+        /// own addresses (host and port) always count.
         public var domains: [String] = []
         /// Digest authentication of REGISTER (401) and, in the proxy role, of dialog-starting
         /// requests from its users (407); nil asks for none.

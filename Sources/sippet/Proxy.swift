@@ -60,10 +60,12 @@ struct ProxyCommand: AsyncParsableCommand {
         configuration.validation.role = .proxy
         let stack = SIPStack(name: "proxy", configuration: configuration, transports: transports, logger: logger)
         var options = RegistrarProxyCore.Options()
-        options.domains = domain.isEmpty ? try listen.hosts() : domain
+        // Without --domain it serves the addresses it listens on (host and port, so that a contact
+        // on the same host but another port is not taken for one of its users).
+        options.domains = domain
         options.recordRoute = !noRecordRoute
         if let (authConfiguration, store) = try auth.make(
-            defaultRealm: options.domains.first ?? "sippet", logger: logger)
+            defaultRealm: domain.first ?? listen.firstHost(), logger: logger)
         {
             options.credentials = store
             options.authentication = authConfiguration
