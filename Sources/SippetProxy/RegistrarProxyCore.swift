@@ -145,7 +145,7 @@ public final class RegistrarProxyCore: SIPCore {
         aor.parameters = []
         aor.headers = []
         aor.escapedPassword = nil
-        let bindings = location.bindings(of: .sip(aor))
+        let bindings = lookUp(aor, stack: stack)
         guard !bindings.isEmpty else {
             let unknown = options.knownUser.map { !$0(uri.user ?? "") } ?? false
             let status = unknown ? 404 : 480
@@ -182,6 +182,25 @@ public final class RegistrarProxyCore: SIPCore {
     }
 
     // MARK: - parts
+
+    /// The bindings of `aor`. An address-of-record at one of this proxy's own addresses is the
+    /// same with or without the port (phones register `sip:bob@host` and are called at
+    /// `sip:bob@host:5060`, or the other way round).
+    private func lookUp(_ aor: SIPURI, stack: SIPStack) -> [Registrar.Binding] {
+        let exact = location.bindings(of: .sip(aor))
+        guard exact.isEmpty, stack.isLocal(host: aor.host.text, port: aor.port) else { return exact }
+        var other = aor
+        if aor.port != nil {
+            other.port = nil
+            return location.bindings(of: .sip(other))
+        }
+        for port in Set(stack.transports.compactMap { $0.localAddress?.port }) {
+            other.port = port
+            let found = location.bindings(of: .sip(other))
+            if !found.isEmpty { return found }
+        }
+        return []
+    }
 
     private func relay(
         _ request: SIPMessage, key: ServerTransactionKey?, to targets: [ProxyTarget], recordRoute: Bool, stack: SIPStack

@@ -253,6 +253,7 @@ final class ProxyLoop: @unchecked Sendable {
             c.branches[key] = b
             byBranch[key] = c
         } catch {
+            logger.debug("cannot forward", metadata: ["sip.error": "\(error)", "sip.target": "\(target.uri)"])
             // §16.9: a transport error counts as a 503 from that branch.
             c.options.events?(.failed(target: target.uri, error))
             c.finals.append(SIPRejection(status: 503, detail: "\(error)").response(to: c.request))
