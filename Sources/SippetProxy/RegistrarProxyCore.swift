@@ -154,18 +154,7 @@ public final class RegistrarProxyCore: SIPCore {
                     .response(to: request), key, stack)
             return
         }
-        let targets = bindings.map { b in
-            // A flow, or a NAT: reached where the REGISTER came from.
-            let viaSource = b.source.flatMap { s in s.transport != "UDP" || s.isBehindNAT ? s.uri : nil }
-            return ProxyTarget(
-                uri: .sip(
-                    b.contact.uri.sipURI.map {
-                        var u = $0
-                        u.headers = []
-                        return u
-                    } ?? aor), destination: viaSource,
-                route: b.path, q: b.contact.parameters.value("q").flatMap(Double.init) ?? 1)
-        }
+        let targets = bindings.map(Self.target)
         relay(request, key: key, to: targets, recordRoute: options.recordRoute, stack: stack)
     }
 
@@ -217,16 +206,39 @@ public final class RegistrarProxyCore: SIPCore {
         proxy.proxy(request, key: key, to: targets, options: o)
     }
 
-    /// RFC 3261 §16.11: an ACK for a 2xx, routed through this proxy, goes on without a
-    /// transaction, Max-Forwards one less.
+    /// RFC 3261 §16.11: an ACK for a 2xx goes on without a transaction, Max-Forwards one less:
+    /// where its Route or Request-URI says, or, when it names one of this proxy's users (a caller
+    /// that ignored the Record-Route), to that user's first contact.
     private func forwardStatelessACK(_ received: SIPMessage, stack: SIPStack) {
         var ack = received
         let routed = ProxyRules.processRoutes(&ack) { stack.isLocal(host: $0, port: $1) }
-        guard let uri = ack.requestURI?.sipURI, routed || ack.headers.contains(.route) || !isOurs(uri, stack: stack)
-        else { return }
+        guard var uri = ack.requestURI?.sipURI else { return }
         if let mf = ack.maxForwards, mf <= 0 { return }
-        ack.headers.set(.maxForwards, String(max(0, (ack.maxForwards ?? 71) - 1)))
-        _ = try? stack.forward(ack)
+        var destination: SIPURI?
+        if !routed, !ack.headers.contains(.route), isOurs(uri, stack: stack) {
+            uri.parameters = []
+            uri.headers = []
+            guard uri.escapedUser != nil, let target = lookUp(uri, stack: stack).first.map(Self.target) else { return }
+            ack = ProxyRules.copy(of: ack, to: target.uri, route: target.route)
+            destination = target.destination
+        } else {
+            ack.headers.set(.maxForwards, String(max(0, (ack.maxForwards ?? 71) - 1)))
+        }
+        _ = try? stack.forward(ack, to: destination)
+    }
+
+    /// Where a binding is reached (§16.5): its contact, over its flow or past its NAT when it
+    /// registered over a connection or from behind one (RFC 5626, RFC 3581), along its Path.
+    static func target(_ b: Registrar.Binding) -> ProxyTarget {
+        let viaSource = b.source.flatMap { s in s.transport != "UDP" || s.isBehindNAT ? s.uri : nil }
+        var contact = b.contact.uri
+        if case .sip(var u) = contact {
+            u.headers = []
+            contact = .sip(u)
+        }
+        return ProxyTarget(
+            uri: contact, destination: viaSource, route: b.path,
+            q: b.contact.parameters.value("q").flatMap(Double.init) ?? 1)
     }
 
     /// Whether credentials are right, sending the challenge or refusal when they are not.
