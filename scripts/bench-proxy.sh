@@ -27,24 +27,9 @@ cleanup() {
   [ -n "${KEEP_WORK:-}" ] && echo "work: $WORK" || rm -rf "$WORK"
 }
 trap cleanup EXIT
-TCK=$(getconf CLK_TCK)
+. scripts/bench-common.sh
 
-cputicks() { # the utime + stime of every process of process group $1, in clock ticks
-  local t=0 f
-  for f in /proc/[0-9]*/stat; do
-    read -r -a v < <(sed 's/^.*) //' "$f" 2>/dev/null) || continue
-    [ "${v[2]:-}" = "$1" ] && t=$((t + v[11] + v[12]))
-  done
-  echo "$t"
-}
 
-wait_port() {
-  for _ in $(seq 1 100); do
-    awk -v p="$(printf ':%04X' "$1")" 'NR>1 && $2 ~ p"$" {f=1} END {exit !f}' /proc/net/udp && return 0
-    sleep 0.1
-  done
-  return 1
-}
 
 start_server() {
   case $1 in
@@ -59,16 +44,7 @@ start_server() {
   sleep 0.5
 }
 
-stop_server() {
-  kill -TERM -- -"$SERVER_PID" 2>/dev/null || true
-  for _ in $(seq 1 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL -- -"$SERVER_PID" 2>/dev/null || true
-  wait "$SERVER_PID" 2>/dev/null || true
-  SERVER_PID=""
-}
 
-csv_last() { awk -F';' -v col="$2" 'NR == 1 {for (i = 1; i <= NF; i++) c[$i] = i; next}
-  {last = $0} END {split(last, v, ";"); print (col in c) ? v[c[col]] + 0 : 0}' "$1"; }
 
 printf '%-9s %6s %7s %7s %8s %9s %12s\n' proxy rate ok failed wall_s cpu_s cpu_ms/call
 for rate in "${RATES[@]}"; do
@@ -95,10 +71,7 @@ for rate in "${RATES[@]}"; do
     UAS_PID=""
     ok=$(csv_last "$WORK/stat.csv" 'SuccessfulCall(C)')
     failed=$(csv_last "$WORK/stat.csv" 'FailedCall(C)')
-    awk -v s="$server" -v r="$rate" -v ok="$ok" -v f="$failed" -v t=$((c1 - c0)) -v hz="$TCK" -v w="$t0 $t1" 'BEGIN {
-      split(w, tw, " ")
-      per = (ok > 0) ? sprintf("%.4f", t / hz * 1000 / ok) : "n/a"
-      printf "%-9s %6d %7d %7d %8.1f %9.2f %12s\n", s, r, ok, f, tw[2] - tw[1], t / hz, per }'
+    report "$server" "$rate" "$ok" "$failed" $((c1 - c0)) "$t0" "$t1"
     stop_server
   done
 done
