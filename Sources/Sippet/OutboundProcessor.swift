@@ -14,12 +14,13 @@ struct OutboundProcessor: Sendable {
     /// Sends `message`, a request: see ``SIPStack/send(_:)``. Returns the client transaction's
     /// key, nil for an ACK.
     ///
-    /// Forwarding (``SIPStack/forward(_:branch:to:)``): the request's Vias are the previous hops',
-    /// so the stack's Via goes on top of them, with `branch` (or a new one); `destination`, when
-    /// given, is where it goes instead of what its Route or Request-URI says.
+    /// Forwarding (``SIPStack/forward(_:branch:to:stateless:)``): the request's Vias are the
+    /// previous hops', so the stack's Via goes on top of them, with `branch` (or a new one);
+    /// `destination`, when given, is where it goes instead of what its Route or Request-URI says;
+    /// `stateless`: no client transaction.
     func send(
         request message: SIPMessage, forwarding: Bool = false, destination: SIPURI? = nil,
-        branch forwardBranch: String? = nil
+        branch forwardBranch: String? = nil, stateless: Bool = false
     ) throws(SIPStackError) -> TransactionKey? {
         guard let method = message.method else { throw .invalidMessage("not a request") }
         var request = message
@@ -42,7 +43,7 @@ struct OutboundProcessor: Sendable {
         let hop = try Routing.nextHop(
             for: uri, messageSize: wire.count + (topVia == nil ? 100 : 0), available: environment.kinds)
         let key =
-            method == .ack
+            method == .ack || stateless
             ? nil : ClientTransactionKey(branch: branch, method: method, loopHash: CallIDHash.of(request))
         let ready = OutgoingRequest(message: request, topVia: topVia, wire: wire, branch: branch, key: key)
         if let address = hop.address {

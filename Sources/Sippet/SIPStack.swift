@@ -48,6 +48,11 @@ public final class SIPStack: Sendable {
         public var shutdownGracePeriod: Duration = .seconds(32)
         /// How many event loops of the group carry transactions; nil: all of them.
         public var transactionLoops: Int?
+        /// RFC 3261 §16.11, for a stateless proxy in front of others: requests make no server
+        /// transaction. Each request, retransmissions included, reaches the core with no key
+        /// (after the validation answers, sent statelessly), and the core's responses go out by
+        /// their Via (§18.2.2). Client transactions are the core's choice (`forward(_:branch:to:stateless:)`).
+        public var statelessRequests = false
 
         /// The defaults: the RFC's timers, default limits, a user agent's validation.
         public init() {}
@@ -238,12 +243,17 @@ public final class SIPStack: Sendable {
     /// Route or its Request-URI says (§16.6 item 10). The core edits the rest before: the
     /// Request-URI, Max-Forwards, Record-Route, Route.
     @discardableResult
-    public func forward(_ request: SIPMessage, branch: String? = nil, to destination: SIPURI? = nil)
-        throws(SIPStackError) -> TransactionKey?
-    {
+    ///
+    /// With `stateless` (§16.11) no client transaction starts either: the request goes straight
+    /// to the transport, its responses reach the core with no key, and retransmitting it is the
+    /// sender's affair (the core forwards each retransmission it receives, with the same branch).
+    public func forward(
+        _ request: SIPMessage, branch: String? = nil, to destination: SIPURI? = nil, stateless: Bool = false
+    ) throws(SIPStackError) -> TransactionKey? {
         guard isRunning else { throw .notRunning }
-        guard request.isRequest else { throw .invalidMessage("forward(_:branch:to:) takes a request") }
-        return try outbound.send(request: request, forwarding: true, destination: destination, branch: branch)
+        guard request.isRequest else { throw .invalidMessage("forward(_:branch:to:stateless:) takes a request") }
+        return try outbound.send(
+            request: request, forwarding: true, destination: destination, branch: branch, stateless: stateless)
     }
 
     /// Sends `response` on the server transaction `key`: the key the core received the request

@@ -73,6 +73,10 @@ final class TransactionShard: @unchecked Sendable {
             refuse(request, route: route)
             return
         }
+        if environment.configuration.statelessRequests {
+            receivedStatelessly(incoming)
+            return
+        }
         let reliability: TransportReliability = route.transport.kind.isReliable ? .reliable : .unreliable
         // An ACK makes no transaction (RFC 3261 §17.2.3): it needs no entry.
         let entry = request.method == .ack ? nil : RouteEntry(key: .server(incoming.key), route: route)
@@ -125,6 +129,28 @@ final class TransactionShard: @unchecked Sendable {
             metrics.dropped.increment()
             environment.logger.debug("dropping unmatchable request", metadata: ["sip.why": "\(e)"])
         }
+    }
+
+    /// RFC 3261 §16.11: with ``SIPStack/Configuration/statelessRequests``, a request (each
+    /// retransmission too) goes to the core with no key once validation lets it through; a
+    /// rejection is sent statelessly.
+    private func receivedStatelessly(_ incoming: HandOver) {
+        let request = incoming.request
+        if incoming.validate, request.method != .ack {
+            switch SIPValidator.validate(request, policy: environment.configuration.validation) {
+            case .accept: break
+            case .reject(let rejection):
+                metrics.rejected.increment()
+                environment.sendStateless(
+                    rejection.response(to: request, agent: environment.configuration.userAgent), route: incoming.route)
+                return
+            case .drop(let why):
+                metrics.dropped.increment()
+                environment.logger.debug("dropping request", metadata: ["sip.why": "\(why)"])
+                return
+            }
+        }
+        if let binding { binding.core.receiveRequest(request, key: nil, stack: binding.stack) }
     }
 
     /// RFC 3261 §21.5.4: 503 (Service Unavailable) with a Retry-After (§20.33), sent statelessly,

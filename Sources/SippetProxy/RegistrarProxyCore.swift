@@ -229,7 +229,7 @@ public final class RegistrarProxyCore: SIPCore {
 
     /// Where a binding is reached (§16.5): its contact, over its flow or past its NAT when it
     /// registered over a connection or from behind one (RFC 5626, RFC 3581), along its Path.
-    static func target(_ b: Registrar.Binding) -> ProxyTarget {
+    public static func target(_ b: Registrar.Binding) -> ProxyTarget {
         let viaSource = b.source.flatMap { s in s.transport != "UDP" || s.isBehindNAT ? s.uri : nil }
         var contact = b.contact.uri
         if case .sip(var u) = contact {

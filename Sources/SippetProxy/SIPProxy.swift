@@ -102,11 +102,55 @@ public final class SIPProxy: Sendable {
         handOff.send(.proxy(request, key, targets, options), to: loop(of: request))
     }
 
+    /// RFC 3261 §16.11: forwards `request` to `target` without any state — no response context,
+    /// no client transaction. Its branch depends only on the request (its loop-detection inputs
+    /// and the branch of its top Via), so that a retransmission, the CANCEL of an INVITE and the
+    /// ACK of a non-2xx response take the same branch as the request they follow. The responses
+    /// come back with no key and go to ``receiveResponse(_:key:)``, which relays them by Via.
+    /// With `recordRoute`, the proxy's URI for the incoming transport is put in Record-Route.
+    public func forwardStatelessly(_ request: SIPMessage, to target: ProxyTarget, recordRoute: Bool = false)
+        throws(SIPStackError)
+    {
+        var rr: [SIPURI] = []
+        if recordRoute, let kind = ProxyLoop.kind(ofVia: request), let uri = stack.localURI(for: kind) { rr = [uri] }
+        let copy = ProxyRules.copy(of: request, to: target.uri, route: target.route, recordRoute: rr)
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in (request.topVia?.branch ?? "").utf8 {
+            h ^= UInt64(b)
+            h = h &* 0x100_0000_01b3
+        }
+        // A CANCEL or an ACK carries no Proxy-Authorization: the INVITE's is left out of the hash.
+        var keyed = request
+        _ = keyed.headers.remove(.proxyAuthorization)
+        let branch = ProxyRules.branch(for: keyed, unique: String(h, radix: 36))
+        _ = try stack.forward(copy, branch: branch, to: target.destination, stateless: true)
+    }
+
     /// A response of a client transaction; returns false when it is not a branch of this proxy.
+    ///
+    /// A response that matches no client transaction (`key` nil) but carries this proxy's Via on
+    /// top — a 2xx retransmitted after its transaction ended, RFC 6026 §6 — is forwarded
+    /// statelessly, by the next Via (§16.7: "as a stateless proxy", §16.11).
     @discardableResult
     public func receiveResponse(_ response: SIPMessage, key: ClientTransactionKey?) -> Bool {
-        guard let key, key.branch.hasPrefix(ProxyRules.branchPrefix) else { return false }
+        guard let key else { return relayStatelessly(response) }
+        guard key.branch.hasPrefix(ProxyRules.branchPrefix) else { return false }
         handOff.send(.response(response, key), to: loop(of: response))
+        return true
+    }
+
+    /// §16.7, §16.11: `response` without this proxy's top Via, sent on by the next Via; false
+    /// when the top Via is not this proxy's.
+    func relayStatelessly(_ response: SIPMessage) -> Bool {
+        guard let via = response.topVia, let branch = via.branch, branch.hasPrefix(ProxyRules.branchPrefix),
+            stack.isLocal(host: via.host.text, port: via.port), let top = response.headers.indices(of: .via).first
+        else { return false }
+        var onward = response
+        onward.headers.remove(at: top)
+        guard onward.headers.contains(.via) else { return false }
+        do { try stack.send(onward) } catch {
+            logger.debug("response not relayed", metadata: ["sip.error": "\(error)"])
+        }
         return true
     }
 
@@ -284,7 +328,12 @@ final class ProxyLoop: @unchecked Sendable {
     // MARK: - §16.7 responses
 
     func response(_ received: SIPMessage, key: ClientTransactionKey) {
-        guard let c = byBranch[key], var b = c.branches[key], let status = received.status else { return }
+        guard let c = byBranch[key], var b = c.branches[key], let status = received.status else {
+            // A 2xx retransmitted after its request's context ended (the caller's ACK was lost,
+            // RFC 6026 §6): it goes on statelessly, so that the caller acknowledges it again.
+            if let status = received.status, (200..<300).contains(status) { relay2xx(received) }
+            return
+        }
         var response = received
         // §16.7 item 3: the proxy's own Via goes.
         if let top = response.headers.indices(of: .via).first { response.headers.remove(at: top) }
@@ -411,6 +460,13 @@ final class ProxyLoop: @unchecked Sendable {
     }
 
     // MARK: - sending
+
+    private func relay2xx(_ response: SIPMessage) {
+        var onward = response
+        if let top = onward.headers.indices(of: .via).first { onward.headers.remove(at: top) }
+        guard onward.headers.contains(.via) else { return }
+        _ = try? stack.send(onward)
+    }
 
     private func reply(_ request: SIPMessage, _ key: ServerTransactionKey?, _ response: SIPMessage) {
         do {

@@ -214,4 +214,31 @@ struct RegistrarTests {
         #expect(next5 == nil)
         #expect(r.expire(now: 400_000, atMost: 10) == 0)
     }
+
+    @Test(
+        "RFC 3327: the Path of a REGISTER is kept with its bindings and echoed in the 200; the source is kept, behind a NAT when it is not the sent-by (RFC 3581)"
+    )
+    func pathAndSource() throws {
+        var r = Registrar()
+        var request = Self.register()
+        request.headers.append(.path, "<sip:edge.example.com;lr>")
+        _ = request.headers.remove(.via)
+        request.headers.insert(
+            .via, "SIP/2.0/UDP 192.0.2.4:5060;branch=z9hG4bKp;rport=40000;received=198.51.100.7", at: 0)
+        let ok = r.handle(request, now: 0)
+        #expect(ok.headers.values(.path) == ["<sip:edge.example.com;lr>"])
+        let binding = try #require(r.bindings(of: try URI("sip:alice@example.com"), now: 0).first)
+        #expect(binding.path == ["<sip:edge.example.com;lr>"])
+        #expect(
+            binding.source == Registrar.Source(transport: "UDP", host: "198.51.100.7", port: 40000, isBehindNAT: true))
+        #expect(binding.source?.uri.description == "sip:198.51.100.7:40000")
+        // From its own sent-by (RFC 3581 still writes received with rport): no NAT.
+        var direct = Self.register(aor: "sip:bob@example.com", contacts: ["<sip:bob@192.0.2.5>"])
+        _ = direct.headers.remove(.via)
+        direct.headers.insert(.via, "SIP/2.0/TCP 192.0.2.5:5060;branch=z9hG4bKq;rport=5060;received=192.0.2.5", at: 0)
+        _ = r.handle(direct, now: 0)
+        let b2 = try #require(r.bindings(of: try URI("sip:bob@example.com"), now: 0).first)
+        #expect(b2.source?.isBehindNAT == false)
+        #expect(b2.source?.uri.description == "sip:192.0.2.5:5060;transport=tcp")
+    }
 }
