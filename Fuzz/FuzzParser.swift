@@ -217,5 +217,27 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     #if SIPPET_FUZZ_AUTH
         fuzzAuth(bytes)
     #endif
+    fuzzSDP(bytes)
     return 0
+}
+
+/// SDP bodies (RFC 8866), read from the input as a whole and from a message's body: a typed error
+/// or a description that writes back to the text it was read from, and reads back equal.
+func fuzzSDP(_ bytes: [UInt8]) {
+    var bodies: [[UInt8]] = [bytes]
+    if let m = try? SIPMessage(parsing: bytes), !m.body.isEmpty { bodies.append(Array(m.body)) }
+    for body in bodies {
+        guard let text = String(validating: body, as: UTF8.self), let sdp = try? SessionDescription(text) else {
+            continue
+        }
+        let written = sdp.description
+        guard let again = try? SessionDescription(written), again == sdp else {
+            fatalError("SDP does not read back: \(written.debugDescription)")
+        }
+        // Without CR, every line ends the same way: the text comes back byte for byte.
+        if !body.contains(0x0D), written != text {
+            fatalError("SDP is not written back as read: \(text.debugDescription)")
+        }
+        _ = sdp.media.map { ($0.attributes.count, $0.direction) }
+    }
 }

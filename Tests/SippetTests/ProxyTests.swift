@@ -424,7 +424,9 @@ struct ProxyTests {
         await rig.stop()
     }
 
-    @Test("RFC 5393: Max-Breadth 0 gets 440; RFC 3327: a binding's Path is the copy's pre-loaded Route, on top")
+    @Test(
+        "RFC 5393: Max-Breadth 0 gets 440; §16.3: an unknown Request-URI scheme gets 416; RFC 3327: a binding's Path is the copy's pre-loaded Route, on top"
+    )
     func breadthAndPath() throws {
         let isLocal: (String, Int?) -> Bool = { h, _ in h == "10.0.0.1" }
         let text =
@@ -432,6 +434,12 @@ struct ProxyTests {
             + "From: <sip:a@x>;tag=1\r\nTo: <sip:b@x>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n"
         let narrow = try SIPMessage(parsing: text + "Max-Breadth: 0\r\nContent-Length: 0\r\n\r\n")
         #expect(ProxyRules.check(narrow, isLocal: isLocal)?.status == 440)
+        // §16.3 item 2: a Request-URI scheme the proxy does not know gets 416.
+        let mail = try SIPMessage(
+            parsing: "INVITE mailto:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.2;branch=z9hG4bK2\r\n"
+                + "Max-Forwards: 70\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:b@x>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n"
+                + "Content-Length: 0\r\n\r\n")
+        #expect(ProxyRules.check(mail, isLocal: isLocal)?.status == 416)
         let invite = try SIPMessage(parsing: text + "Route: <sip:next.example.com;lr>\r\nContent-Length: 0\r\n\r\n")
         let copy = ProxyRules.copy(
             of: invite, to: try URI("sip:bob@192.0.2.9"),
