@@ -31,6 +31,11 @@ struct SDPTests {
         // Unknown lines and attributes are kept where they were.
         let odd = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nz=0 1\r\nt=0 0\r\nm=audio 9 RTP/AVP 0\r\na=x-custom:1\r\n"
         #expect(try SessionDescription(odd).description == odd)
+        // A last line with no line ending keeps a CR it ends with (found by the fuzzer).
+        let cut = "v=0\r\ns=-\r\na=sendrecv\r\r"
+        let read = try SessionDescription(cut)
+        #expect(read.description == cut)
+        #expect(try SessionDescription(read.description) == read)
     }
 
     @Test("Bad SDP is a typed error naming its line: no v= first, not type=value, a bad m= port, too many lines")

@@ -149,7 +149,8 @@ public struct SessionDescription: Sendable, Hashable, CustomStringConvertible {
         media = []
         for (i, raw) in rawLines.enumerated() {
             var line = raw
-            if line.last == 0x0D { line.removeLast() }
+            // The CR of a CRLF goes; a last line with no LF keeps its CRs (they are its text).
+            if line.last == 0x0D, i < rawLines.count - 1 || endsWithLineEnding { line.removeLast() }
             guard line.count >= 2, let type = line.first, line[line.startIndex + 1] == UInt8(ascii: "="),
                 type >= UInt8(ascii: "a"), type <= UInt8(ascii: "z")
             else { throw SDPError(line: i + 1, reason: "not type=value") }
