@@ -36,6 +36,10 @@ struct SDPTests {
         let read = try SessionDescription(cut)
         #expect(read.description == cut)
         #expect(try SessionDescription(read.description) == read)
+        // Mixed line endings, a stray CR before an LF: read back the same whatever the ending.
+        let mixed = try SessionDescription("v=0\na=x\r\r\ns=-\r\n")
+        #expect(mixed.sessionLines.map(\.value) == ["0", "x", "-"])
+        #expect(try SessionDescription(mixed.description) == mixed)
     }
 
     @Test("Bad SDP is a typed error naming its line: no v= first, not type=value, a bad m= port, too many lines")

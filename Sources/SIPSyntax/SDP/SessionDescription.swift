@@ -149,8 +149,11 @@ public struct SessionDescription: Sendable, Hashable, CustomStringConvertible {
         media = []
         for (i, raw) in rawLines.enumerated() {
             var line = raw
-            // The CR of a CRLF goes; a last line with no LF keeps its CRs (they are its text).
-            if line.last == 0x0D, i < rawLines.count - 1 || endsWithLineEnding { line.removeLast() }
+            // A line ended by LF loses the CRs before it (CRLF, or a stray CR that no writer
+            // could keep apart from the line ending); a last line with no LF keeps its CRs.
+            if i < rawLines.count - 1 || endsWithLineEnding {
+                while line.last == 0x0D { line.removeLast() }
+            }
             guard line.count >= 2, let type = line.first, line[line.startIndex + 1] == UInt8(ascii: "="),
                 type >= UInt8(ascii: "a"), type <= UInt8(ascii: "z")
             else { throw SDPError(line: i + 1, reason: "not type=value") }
