@@ -317,15 +317,26 @@ struct ProxyTests {
 
     @Test("§16.6 item 11, Timer C: a branch with a provisional is cancelled when it fires; one without ends as 408")
     func timerC() async throws {
-        var options = ProxyOptions()
-        options.timerC = .milliseconds(300)
-        let rig = try await Rig.start(targets: { [Self.uri($0[0])] }, callees: 1, options: options)
+        // Timer C runs from the INVITE: the 180 must reach the proxy before it first fires, so
+        // this branch's Timer C (2 s) leaves the 180 ample time even on a loaded machine; it then
+        // starts again from the 180 and fires before Timer B could matter (the branch is in
+        // Proceeding). The events say when the 180 arrived.
+        var ringing = ProxyOptions()
+        ringing.timerC = .seconds(2)
+        let arrived = NIOLockedValueBox<ContinuousClock.Instant?>(nil)
+        ringing.events = { event in
+            if case .response(_, let r) = event, r.status == 180 { arrived.withLockedValue { $0 = $0 ?? .now } }
+        }
+        let rig = try await Rig.start(targets: { [Self.uri($0[0])] }, callees: 1, options: ringing)
         rig.caller.send(rig.invite(), to: rig.proxyAddress)
         #expect(await rig.callees[0].wait { !$0.requests(.invite).isEmpty })
         rig.answer(rig.callees[0].requests(.invite)[0], 180, from: rig.callees[0])
-        #expect(await rig.callees[0].wait(.seconds(3)) { !$0.requests(.cancel).isEmpty })
+        #expect(await rig.callees[0].wait(.seconds(6)) { !$0.requests(.cancel).isEmpty })
+        #expect(arrived.withLockedValue { $0 } != nil)
         await rig.stop()
 
+        var options = ProxyOptions()
+        options.timerC = .milliseconds(300)
         let silent = try await Rig.start(targets: { [Self.uri($0[0])] }, callees: 1, options: options)
         silent.caller.send(silent.invite(), to: silent.proxyAddress)
         #expect(await silent.caller.wait(.seconds(3)) { !$0.responses(408).isEmpty })
