@@ -174,7 +174,8 @@ final class NonceCountTable: Sendable {
 /// Failed authentications per source address (the defence RFC 7616 §5.4 and §5.7 ask of a
 /// server against guessing): after `limit` failures within `window`, the source is refused
 /// without hashing until `window` after the last of them. At most `maxSources` addresses are
-/// tracked; when full, those whose window has ended go first, then the oldest.
+/// tracked; when full, those whose window has ended go (a sweep at most once a second), else one
+/// tracked address, whichever the table lists first.
 final class FailureThrottle: Sendable {
     struct Entry {
         var windowStart: UInt64

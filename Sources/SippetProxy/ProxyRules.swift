@@ -13,7 +13,7 @@ public enum ProxyRules {
         switch uri {
         case .sip: break
         default:
-            if asciiLower(uri.description.prefix { $0 != ":" }) != "tel" {
+            if uri.description.prefix(while: { $0 != ":" }).lowercased() != "tel" {
                 return SIPRejection(status: 416, detail: "the Request-URI scheme is not supported").response(
                     to: request)
             }
@@ -176,5 +176,4 @@ public enum ProxyRules {
         return String(repeating: "0", count: 16 - s.count) + s
     }
 
-    static func asciiLower(_ s: some StringProtocol) -> String { s.lowercased() }
 }

@@ -28,33 +28,12 @@ struct ProxyCommand: AsyncParsableCommand {
     @OptionGroup var auth: AuthOptions
     @Flag(name: .customLong("no-record-route"), help: "Do not stay on the path of the dialogs (no Record-Route).")
     var noRecordRoute = false
-    @Option(name: .customLong("t1-ms"), help: "RFC 3261 timer T1.")
-    var t1Ms: Int = 500
-    @Option(help: "Event loops that hold transactions (default: one per core).")
-    var threads: Int?
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
-    var logLevel: String = "notice"
-
-    func validate() throws {
-        guard t1Ms > 0, t1Ms <= 60_000 else { throw ValidationError("--t1-ms must be 1-60000") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
-    }
+    @OptionGroup var server: ServerOptions
 
     func run() async throws {
-        let level = Logger.Level(rawValue: logLevel) ?? .notice
-        LoggingSystem.bootstrap { label in
-            var h = StreamLogHandler.standardError(label: label)
-            h.logLevel = level
-            return h
-        }
-        let logger = Logger(label: "sippet")
-        let transports = try listen.transports(threads: threads)
-        let t1 = Duration.milliseconds(t1Ms)
-        var configuration = SIPStack.Configuration()
-        configuration.timers = TransactionTimers(t1: t1, t2: max(.seconds(4), t1))
-        configuration.shutdownGracePeriod = .seconds(2)
-        configuration.transactionLoops = threads
+        let logger = server.bootstrapLogging()
+        let transports = try listen.transports(threads: server.threads)
+        var configuration = server.stackConfiguration()
         // A proxy passes on what it does not implement: every method reaches the core (§16.3).
         configuration.validation.allowedMethods = SIPMethod.standard
         configuration.validation.role = .proxy
@@ -76,7 +55,7 @@ struct ProxyCommand: AsyncParsableCommand {
                 }
             }
         }
-        stack.register(core: RegistrarProxyCore(stack: stack, options: options, loops: threads, logger: logger))
+        stack.register(core: RegistrarProxyCore(stack: stack, options: options, loops: server.threads, logger: logger))
         do {
             try await stack.start()
         } catch {

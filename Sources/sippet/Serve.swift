@@ -42,45 +42,21 @@ struct Serve: AsyncParsableCommand {
     var ringAfterMs: Int?
     @Option(name: .customLong("answer-after-ms"), help: "Send the final response this long after an INVITE arrives.")
     var answerAfterMs: Int = 0
-    @Option(
-        name: .customLong("t1-ms"),
-        help: "RFC 3261 timer T1 (the round-trip estimate all retransmission timers derive from).")
-    var t1Ms: Int = 500
-    @Option(
-        help:
-            "Event loops that hold transactions (default: one per core). 1 keeps every transaction on the loop that reads the UDP socket."
-    )
-    var threads: Int?
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
-    var logLevel: String = "notice"
+    @OptionGroup var server: ServerOptions
     @OptionGroup var auth: AuthOptions
 
     func validate() throws {
         guard (200...699).contains(answer) else {
             throw ValidationError("--answer must be a final status code, 200-699")
         }
-        guard t1Ms > 0, t1Ms <= 60_000 else { throw ValidationError("--t1-ms must be 1-60000") }
         guard answerAfterMs >= 0, (ringAfterMs ?? 0) >= 0 else { throw ValidationError("delays must not be negative") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
     }
 
     func run() async throws {
-        let level = Logger.Level(rawValue: logLevel) ?? .notice
-        LoggingSystem.bootstrap { label in
-            var h = StreamLogHandler.standardError(label: label)
-            h.logLevel = level
-            return h
-        }
-        let logger = Logger(label: "sippet")
-
-        let transports = try listen.transports(threads: threads)
-
-        let t1 = Duration.milliseconds(t1Ms)
-        var configuration = SIPStack.Configuration()
-        configuration.timers = TransactionTimers(t1: t1, t2: max(.seconds(4), t1))
-        configuration.shutdownGracePeriod = .seconds(2)
-        configuration.transactionLoops = threads
+        let logger = server.bootstrapLogging()
+        let transports = try listen.transports(threads: server.threads)
+        let t1 = server.t1
+        var configuration = server.stackConfiguration()
         // RFC 3261 §8.2: a request is authenticated before its method is inspected, so every
         // known method reaches the core, which challenges first and answers 405 after.
         configuration.validation.allowedMethods = SIPMethod.standard
@@ -94,7 +70,7 @@ struct Serve: AsyncParsableCommand {
         if let (configuration, store) = try auth.make(defaultRealm: try listen.firstHost(), logger: logger) {
             options.authenticator = DigestAuthenticator(configuration: configuration, credentials: store)
         }
-        stack.register(core: EndpointCore(options: options, loops: threads, logger: logger))
+        stack.register(core: EndpointCore(options: options, loops: server.threads, logger: logger))
 
         do {
             try await stack.start()
@@ -106,6 +82,50 @@ struct Serve: AsyncParsableCommand {
         let group = ServiceGroup(
             configuration: .init(services: [stack], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+    }
+}
+
+/// The options of `serve` and `proxy` that shape the stack: T1, the loops, the log level.
+struct ServerOptions: ParsableArguments {
+    @Option(
+        name: .customLong("t1-ms"),
+        help: "RFC 3261 timer T1 (the round-trip estimate all retransmission timers derive from).")
+    var t1Ms: Int = 500
+    @Option(
+        help:
+            "Event loops that hold transactions (default: one per core). 1 keeps every transaction on the loop that reads the UDP socket."
+    )
+    var threads: Int?
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = "notice"
+
+    func validate() throws {
+        guard t1Ms > 0, t1Ms <= 60_000 else { throw ValidationError("--t1-ms must be 1-60000") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+    }
+
+    /// T1 (RFC 3261 §17.1.1.1).
+    var t1: Duration { .milliseconds(t1Ms) }
+
+    /// Logs to standard error at the chosen level; the command's logger.
+    func bootstrapLogging() -> Logger {
+        let level = Logger.Level(rawValue: logLevel) ?? .notice
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = level
+            return h
+        }
+        return Logger(label: "sippet")
+    }
+
+    /// The stack's configuration: T1, T2 (at least 4 s), a 2 s shutdown grace period, the loops.
+    func stackConfiguration() -> SIPStack.Configuration {
+        var configuration = SIPStack.Configuration()
+        configuration.timers = TransactionTimers(t1: t1, t2: max(.seconds(4), t1))
+        configuration.shutdownGracePeriod = .seconds(2)
+        configuration.transactionLoops = threads
+        return configuration
     }
 }
 

@@ -275,4 +275,18 @@ struct DigestServerTests {
         #expect(Self.challengeResponse(s.authenticate(tampered, source: "s", time: Self.t0)) != nil)
         #expect(Self.isAuthorized(s.authenticate(signed, source: "s", time: Self.t0)))
     }
+
+    @Test(
+        "Limit: at most maxTrackedSources addresses have their failures counted; a new one pushes one out, whose count starts again"
+    )
+    func trackedSourcesBound() throws {
+        let s = Self.server(algorithms: [.md5]) { $0.maxTrackedSources = 1 }
+        let c = try #require(Self.challengeResponse(s.authenticate(Self.request(), source: "x", time: Self.t0)))
+        let bad = try #require(DigestClient(username: "alice", password: "wrong").retry(Self.request(), after: c))
+        let good = try #require(DigestClient(username: "alice", password: "secret").retry(Self.request(), after: c))
+        for i in 0..<9 { _ = s.authenticate(bad, source: "10.0.0.9", time: Self.t0 + UInt64(i)) }
+        _ = s.authenticate(bad, source: "10.0.0.8", time: Self.t0 + 9)  // the table is full: 10.0.0.9 goes
+        _ = s.authenticate(bad, source: "10.0.0.9", time: Self.t0 + 10)  // its first failure again, not its tenth
+        #expect(Self.isAuthorized(s.authenticate(good, source: "10.0.0.9", time: Self.t0 + 11)))
+    }
 }
