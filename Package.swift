@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "SIPSyntax", targets: ["SIPSyntax"]),
         .library(name: "SIPTransaction", targets: ["SIPTransaction"]),
         .library(name: "SIPTransport", targets: ["SIPTransport"]),
+        .library(name: "SippetDNS", targets: ["SippetDNS"]),
         .library(name: "Sippet", targets: ["Sippet"]),
         .library(name: "SippetTesting", targets: ["SippetTesting"]),
         .library(name: "SippetEndpoint", targets: ["SippetEndpoint"]),
@@ -55,12 +56,24 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // A DNS stub resolver on SwiftNIO (RFC 1035, RFC 2308 negative caching, RFC 7766 TCP): the
+        // record types RFC 3263 needs (NAPTR, SRV, A, AAAA, CNAME). Its message parser has no
+        // imports, so that the fuzzer builds it with plain swiftc.
+        .target(
+            name: "SippetDNS",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         // The stack: transports + transactions + a core (Sippet's API), routing (§18, RFC 3263
         // §4), validation of incoming requests, logging, metrics, ServiceLifecycle.
         .target(
             name: "Sippet",
             dependencies: [
-                "SIPSyntax", "SIPTransaction", "SIPTransport",
+                "SIPSyntax", "SIPTransaction", "SIPTransport", "SippetDNS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -113,7 +126,7 @@ let package = Package(
         .executableTarget(
             name: "sippet",
             dependencies: [
-                "SippetProxy",
+                "SippetProxy", "SippetDNS",
                 "SIPSyntax", "SIPTransaction", "SIPTransport", "Sippet", "SippetEndpoint", "SippetAuth",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -142,7 +155,7 @@ let package = Package(
             name: "SippetTests",
             dependencies: [
                 "Sippet", "SIPSyntax", "SIPTransaction", "SIPTransport", "SippetTesting", "SippetEndpoint", "SippetAuth",
-                "SippetProxy",
+                "SippetProxy", "SippetDNS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -25,7 +25,13 @@ struct OutboundProcessor: Sendable {
         guard let method = message.method else { throw .invalidMessage("not a request") }
         var request = message
         let uri: SIPURI
-        if let destination { uri = destination } else { uri = try Routing.targetURI(of: request) }
+        if let destination {
+            uri = destination
+        } else if !forwarding, let proxy = environment.configuration.outboundProxy {
+            uri = proxy
+        } else {
+            uri = try Routing.targetURI(of: request)
+        }
         var topVia: Via?
         if !forwarding {
             do { topVia = try request.headers.first(.via) } catch { throw .invalidMessage("Via: \(error)") }
@@ -40,24 +46,26 @@ struct OutboundProcessor: Sendable {
         // The bytes, written once; a Via the stack adds (about 100 bytes) goes in after the start
         // line without writing them again.
         let wire = request.serialized()
-        let hop = try Routing.nextHop(
-            for: uri, messageSize: wire.count + (topVia == nil ? 100 : 0), available: environment.kinds)
+        let size = wire.count + (topVia == nil ? 100 : 0)
+        let hop = try Routing.nextHop(for: uri, messageSize: size, available: environment.kinds)
         let key =
             method == .ack || stateless
             ? nil : ClientTransactionKey(branch: branch, method: method, loopHash: CallIDHash.of(request))
         let ready = OutgoingRequest(message: request, topVia: topVia, wire: wire, branch: branch, key: key)
         if let address = hop.address {
-            try dispatch(ready, hop: hop, address: address)
+            try dispatch(ready, to: [SIPServerCandidate(kind: hop.kind, address: address)])
         } else {
+            // RFC 3263 §4: a name is resolved off the event loop; the request goes to the first
+            // candidate and fails over to the next ones (§4.3, in the transaction's shard).
             let environment = environment
+            let available = environment.kinds
             Task { [self] in
                 do {
-                    let addresses = try await environment.resolver.resolve(
-                        host: hop.host, port: hop.port, kind: hop.kind)
-                    guard let address = addresses.first else {
+                    let candidates = try await environment.resolver.locate(uri, available: available, messageSize: size)
+                    guard !candidates.isEmpty else {
                         throw SIPStackError.unresolvable(host: hop.host, detail: "no address")
                     }
-                    try dispatch(ready, hop: hop, address: address)
+                    try dispatch(ready, to: candidates[...])
                 } catch {
                     let e = error as? SIPStackError ?? .unresolvable(host: hop.host, detail: "\(error)")
                     environment.logger.debug("cannot send request", metadata: ["sip.why": "\(e)"])
@@ -71,54 +79,35 @@ struct OutboundProcessor: Sendable {
         return key.map { .client($0) }
     }
 
-    /// A request on its way out: the message, its top Via as parsed, its bytes, its branch and
-    /// the key of its transaction (nil for an ACK).
-    private struct OutgoingRequest: Sendable {
-        var message: SIPMessage
-        var topVia: Via?
-        var wire: [UInt8]
-        var branch: String
-        var key: ClientTransactionKey?
-    }
-
-    /// Puts the transport's Via in place and hands the request to its transaction (or, for an
-    /// ACK, to the transport).
-    private func dispatch(_ outgoing: OutgoingRequest, hop: NextHop, address: SocketAddress) throws(SIPStackError) {
-        guard let transport = environment.transport(kind: hop.kind, family: address) else {
-            throw .noTransport("no \(hop.kind) transport for \(address)")
-        }
-        var wire = outgoing.wire
-        let (host, port) = environment.sentBy(of: transport)
-        if var via = outgoing.topVia {
-            // RFC 3261 §18.1.1: when the transport changes, the top Via says so; our own sent-by
-            // follows the transport.
-            if via.transport.uppercased() != hop.kind.viaName {
-                if environment.state.isOurSentBy(host: via.host.text, port: via.port) {
-                    via.host = SIPHost(host)
-                    via.port = port
-                }
-                via.transport = hop.kind.viaName
-                var request = outgoing.message
-                request.replaceTopVia(with: via)
-                wire = request.serialized()
+    /// Sends `outgoing` to the first of `candidates` the stack has a transport for; the others
+    /// go with its client transaction, for failover (RFC 3263 §4.3). An ACK goes straight to the
+    /// transport (RFC 3261 §17.1.1.3).
+    private func dispatch(_ outgoing: OutgoingRequest, to candidates: ArraySlice<SIPServerCandidate>)
+        throws(SIPStackError)
+    {
+        var left = candidates
+        var failure = SIPStackError.noTransport("no candidate")
+        while let candidate = left.popFirst() {
+            let prepared: PreparedRequest
+            do { prepared = try environment.prepare(outgoing, for: candidate) } catch {
+                failure = error
+                continue
             }
-        } else {
-            // RFC 3261 §18.1.1, §8.1.1.7: the stack's Via, with a new branch; RFC 3581 §3: rport.
-            var via = Via(transport: hop.kind.viaName, host: SIPHost(host), port: port, branch: outgoing.branch)
-            via.parameters.append("rport")
-            Self.insertTopVia(via, into: &wire)
-        }
-        let target = SIPTransportTarget(address: address, hostName: hop.address == nil ? hop.host : nil)
-        guard let key = outgoing.key else {
-            transport.send(wire, to: target, completion: nil)
+            guard let key = outgoing.key else {
+                prepared.route.transport.send(prepared.wire, to: prepared.route.target, completion: nil)
+                return
+            }
+            let failover =
+                left.isEmpty
+                ? nil : Failover(outgoing: outgoing, current: candidate, remaining: left, coreKey: key, attempt: 0)
+            // Parse the final bytes once: matching and the transaction then read the hot headers
+            // from the parse instead of writing and reading the message again for each.
+            let message = (try? SIPMessage(parsing: prepared.wire, limits: .default)) ?? outgoing.message
+            let shard = shards.shard(forLoopHash: key.loopHash)
+            shard.run { shard.start(request: message, key: key, route: prepared.route, failover: failover) }
             return
         }
-        let shard = shards.shard(forLoopHash: key.loopHash)
-        let route = TransactionRoute(transport: transport, target: target)
-        // Parse the final bytes once: matching and the transaction then read the hot headers from
-        // the parse instead of writing and reading the message again for each.
-        let ready = (try? SIPMessage(parsing: wire, limits: .default)) ?? outgoing.message
-        shard.run { shard.start(request: ready, key: key, route: route) }
+        throw failure
     }
 
     /// Writes `via` as the first header field of the serialized message `wire`, right after its
@@ -129,5 +118,89 @@ struct OutboundProcessor: Sendable {
         var i = 0
         while i + 1 < wire.count, !(wire[i] == cr && wire[i + 1] == lf) { i += 1 }
         wire.insert(contentsOf: "Via: \(via)\r\n".utf8, at: min(i + 2, wire.count))
+    }
+}
+
+/// A request on its way out, before the transport is known: the message, its top Via as the core
+/// wrote it (nil when the stack adds its own), its bytes, its branch and the key of its
+/// transaction (nil for an ACK or a stateless forward).
+struct OutgoingRequest: Sendable {
+    var message: SIPMessage
+    var topVia: Via?
+    var wire: [UInt8]
+    var branch: String
+    var key: ClientTransactionKey?
+
+    /// The same request under another branch, for a new client transaction to another candidate
+    /// (RFC 3263 §4.3: "a new client transaction with a new branch").
+    func rebranched(_ branch: String, method: SIPMethod) -> OutgoingRequest {
+        var copy = self
+        copy.branch = branch
+        if var via = topVia {
+            via.branch = branch
+            copy.topVia = via
+            copy.message.replaceTopVia(with: via)
+            copy.wire = copy.message.serialized()
+        }
+        if let key {
+            copy.key = ClientTransactionKey(branch: branch, method: method, loopHash: key.loopHash)
+        }
+        return copy
+    }
+}
+
+/// A request ready for one candidate: its final bytes and where they go.
+struct PreparedRequest: Sendable {
+    var wire: [UInt8]
+    var route: TransactionRoute
+}
+
+/// What a client transaction keeps to move its request to the next candidate (RFC 3263 §4.3)
+/// when a transport error, a timeout or a 503 ends it.
+struct Failover: Sendable {
+    /// The request as the core gave it.
+    var outgoing: OutgoingRequest
+    /// The candidate the transaction is sending to.
+    var current: SIPServerCandidate
+    /// The ones left, in order.
+    var remaining: ArraySlice<SIPServerCandidate>
+    /// The key the core knows the request by; every attempt reports under it.
+    var coreKey: ClientTransactionKey
+    /// How many candidates were tried before this one.
+    var attempt: Int
+}
+
+extension StackEnvironment {
+    /// `outgoing` for `candidate`: the transport's Via put in place (RFC 3261 §18.1.1), and the
+    /// transport and target it goes to.
+    func prepare(_ outgoing: OutgoingRequest, for candidate: SIPServerCandidate) throws(SIPStackError)
+        -> PreparedRequest
+    {
+        guard let transport = transport(kind: candidate.kind, family: candidate.address) else {
+            throw .noTransport("no \(candidate.kind) transport for \(candidate.address)")
+        }
+        var wire = outgoing.wire
+        let (host, port) = sentBy(of: transport)
+        if var via = outgoing.topVia {
+            // RFC 3261 §18.1.1: when the transport changes, the top Via says so; our own sent-by
+            // follows the transport.
+            if via.transport.uppercased() != candidate.kind.viaName {
+                if state.isOurSentBy(host: via.host.text, port: via.port) {
+                    via.host = SIPHost(host)
+                    via.port = port
+                }
+                via.transport = candidate.kind.viaName
+                var request = outgoing.message
+                request.replaceTopVia(with: via)
+                wire = request.serialized()
+            }
+        } else {
+            // RFC 3261 §18.1.1, §8.1.1.7: the stack's Via, with the branch; RFC 3581 §3: rport.
+            var via = Via(transport: candidate.kind.viaName, host: SIPHost(host), port: port, branch: outgoing.branch)
+            via.parameters.append("rport")
+            OutboundProcessor.insertTopVia(via, into: &wire)
+        }
+        let target = SIPTransportTarget(address: candidate.address, hostName: candidate.hostName)
+        return PreparedRequest(wire: wire, route: TransactionRoute(transport: transport, target: target))
     }
 }

@@ -3,29 +3,6 @@ import NIOPosix
 import SIPSyntax
 import SIPTransport
 
-/// Turns a host name into addresses (RFC 3263 §4.2, the A/AAAA step). The stack asks it only for
-/// names; address literals need no resolver. A resolver that does NAPTR and SRV (RFC 3263 §4.1)
-/// plugs in here later.
-public protocol SIPResolver: Sendable {
-    /// The addresses of `host` at `port`, best first. `kind` is the transport chosen for it.
-    func resolve(host: String, port: Int, kind: SIPTransportKind) async throws -> [SocketAddress]
-}
-
-/// The system resolver (`getaddrinfo`, with /etc/hosts), run on NIO's blocking-I/O thread pool so
-/// that no event loop waits on it.
-public struct SystemResolver: SIPResolver {
-    /// The system resolver.
-    public init() {}
-
-    /// The addresses of `host` (its numeric address when it is one), each with `port`.
-    public func resolve(host: String, port: Int, kind: SIPTransportKind) async throws -> [SocketAddress] {
-        let address = try await NIOThreadPool.singleton.runIfActive {
-            try SocketAddress.makeAddressResolvingHost(host, port: port)
-        }
-        return [address]
-    }
-}
-
 /// Where a request goes next: RFC 3261 §18.1.1 and RFC 3263 §4 without NAPTR and SRV.
 struct NextHop: Sendable, Hashable {
     /// The transport to use.
@@ -131,26 +108,22 @@ enum Routing {
     }
 
     /// RFC 3261 §18.2.2 for a response that has no server transaction (sent statelessly): the
-    /// top Via's `received` (or sent-by host) and its `rport` value (or sent-by port).
-    static func statelessResponseTarget(_ response: SIPMessage) throws(SIPStackError) -> (
-        SIPTransportKind, SIPTransportTarget
+    /// top Via's `maddr` (UDP), else its `received` (or sent-by host), with its `rport` value (or
+    /// sent-by port). The port is nil when the Via names none: for a host name, RFC 3263 §5 then
+    /// asks SRV.
+    static func statelessResponseHop(_ response: SIPMessage) throws(SIPStackError) -> (
+        kind: SIPTransportKind, host: String, port: Int?
     ) {
         guard let via = response.topVia else { throw .invalidMessage("a response needs a Via") }
         guard let kind = SIPTransportKind(name: via.transport) else {
             throw .noTransport("Via transport \(via.transport)")
         }
-        let host = via.received ?? via.host.address
-        var port = via.port ?? kind.defaultPort
+        var port = via.port
         if case .some(.some(let p)) = via.rport { port = p }
-        if !kind.isConnectionOriented, let maddr = via.maddr { return (kind, try target(maddr, port)) }
-        return (kind, try target(host, port))
-    }
-
-    private static func target(_ host: String, _ port: Int) throws(SIPStackError) -> SIPTransportTarget {
-        guard let a = try? SocketAddress(ipAddress: host, port: port) else {
-            throw .unresolvable(host: host, detail: "a stateless response goes to an address literal")
-        }
-        return SIPTransportTarget(address: a)
+        if !kind.isConnectionOriented, let maddr = via.maddr { return (kind, maddr, port) }
+        var host = via.received ?? via.host.address
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (kind, host, port)
     }
 }
 

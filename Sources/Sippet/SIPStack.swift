@@ -53,6 +53,10 @@ public final class SIPStack: Sendable {
         /// (after the validation answers, sent statelessly), and the core's responses go out by
         /// their Via (§18.2.2). Client transactions are the core's choice (`forward(_:branch:to:stateless:)`).
         public var statelessRequests = false
+        /// An outbound proxy (RFC 3261 §8.1.2): every request this stack sends (not those it
+        /// forwards) goes to it, whatever its Route and Request-URI say; RFC 3263 §4 applies to
+        /// it, failover included. ``SIPStack/send(_:to:)`` overrides it for one request.
+        public var outboundProxy: SIPURI?
 
         /// The defaults: the RFC's timers, default limits, a user agent's validation.
         public init() {}
@@ -75,17 +79,20 @@ public final class SIPStack: Sendable {
     /// The transports, in the order they were given.
     public var transports: [any SIPTransport] { environment.transports }
 
-    /// A stack named `name` over `transports`, its transactions on the loops of `group`.
+    /// A stack named `name` over `transports`, its transactions on the loops of `group`. Names
+    /// are resolved by `resolver`; by default a ``DNSResolver`` with the system's settings
+    /// (RFC 3263 over `/etc/resolv.conf`, and `/etc/hosts`).
     public init(
         name: String, configuration: Configuration = Configuration(), transports: [any SIPTransport],
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-        resolver: any SIPResolver = SystemResolver(), logger: Logger? = nil
+        resolver: (any SIPResolver)? = nil, logger: Logger? = nil
     ) {
         var logger = logger ?? Logger(label: "sippet")
         logger[metadataKey: "sip.stack"] = "\(name)"
         environment = StackEnvironment(
             name: name, configuration: configuration, logger: logger, metrics: StackMetrics(stack: name),
-            transports: transports, kinds: Set(transports.map(\.kind)), resolver: resolver, state: StackRunState())
+            transports: transports, kinds: Set(transports.map(\.kind)), resolver: resolver ?? DNSResolver(),
+            state: StackRunState())
         shards = TransactionShards(group: group, limit: configuration.transactionLoops, environment: environment)
         inbound = InboundProcessor(environment: environment, shards: shards)
         outbound = OutboundProcessor(environment: environment, shards: shards)
@@ -216,6 +223,16 @@ public final class SIPStack: Sendable {
             return .server(key)
         }
         return try outbound.send(request: message)
+    }
+
+    /// Sends the request `message` to `destination` instead of where its Route or Request-URI
+    /// says (and instead of the ``Configuration/outboundProxy``), the request itself unchanged:
+    /// RFC 3263 §4 applies to `destination`. Otherwise as ``send(_:)``.
+    @discardableResult
+    public func send(_ message: SIPMessage, to destination: SIPURI) throws(SIPStackError) -> TransactionKey? {
+        guard isRunning else { throw .notRunning }
+        guard message.isRequest else { throw .invalidMessage("only a request has a destination of its own") }
+        return try outbound.send(request: message, destination: destination)
     }
 
     /// Whether `host` (and `port`, when given) is one of this stack's own sent-by addresses (RFC

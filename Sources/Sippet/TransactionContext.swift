@@ -35,10 +35,14 @@ final class ClientContext: Sendable {
     let started: NIODeadline
     /// The INVITE of an INVITE client transaction, from which its CANCEL is made (RFC 3261 §9.1).
     let invite: SIPMessage?
+    /// The candidates left when the request's destination was a name with several (RFC 3263
+    /// §4.3); nil otherwise.
+    let failover: Failover?
 
-    init(started: NIODeadline, invite: SIPMessage?) {
+    init(started: NIODeadline, invite: SIPMessage?, failover: Failover? = nil) {
         self.started = started
         self.invite = invite
+        self.failover = failover
     }
 }
 

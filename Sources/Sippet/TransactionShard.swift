@@ -22,6 +22,11 @@ final class TransactionShard: @unchecked Sendable {
     private var transportErrors: [TransactionKey: SIPTransportError] = [:]
     /// INVITE client transactions whose CANCEL waits for a provisional response (RFC 3261 §9.1).
     private var pendingCancels: Set<ClientTransactionKey> = []
+    /// RFC 3263 §4.3: the client transactions that replaced one the core started (each attempt's
+    /// key to the core's), and the other way (the core's key to its current attempt). Empty
+    /// unless a request failed over.
+    private var attemptOwners: [ClientTransactionKey: ClientTransactionKey] = [:]
+    private var currentAttempts: [ClientTransactionKey: ClientTransactionKey] = [:]
     private let origin = NIODeadline.now()
     private var wakeUp: (deadline: NIODeadline, task: Scheduled<Void>)?
     /// Set while ``fire()`` runs the due timers: it schedules the next wake-up once, at the end,
@@ -184,13 +189,15 @@ final class TransactionShard: @unchecked Sendable {
     // MARK: - From the core
 
     /// A new client transaction for `request` (RFC 3261 §17.1), sending over `route`.
-    func start(request: SIPMessage, key: ClientTransactionKey, route: TransactionRoute) {
+    /// `failover`: the candidates to move to when this one fails (RFC 3263 §4.3).
+    func start(request: SIPMessage, key: ClientTransactionKey, route: TransactionRoute, failover: Failover? = nil) {
         assert(loop.inEventLoop)
         let reliability: TransportReliability = route.transport.kind.isReliable ? .reliable : .unreliable
         let k = TransactionKey.client(key)
         do {
             let invite = key.method == .invite ? request : nil
-            let entry = RouteEntry(key: k, route: route, client: ClientContext(started: .now(), invite: invite))
+            let client = ClientContext(started: .now(), invite: invite, failover: failover)
+            let entry = RouteEntry(key: k, route: route, client: client)
             let (_, actions) = try table.send(request: request, reliability: reliability, context: entry)
             metrics.liveTransactions.increment()
             counters.countOut(request)
@@ -203,8 +210,9 @@ final class TransactionShard: @unchecked Sendable {
     /// RFC 3261 §9.1: cancels the INVITE client transaction `key`: a CANCEL with the INVITE's
     /// Request-URI, Call-ID, From, To, CSeq number and top Via goes to where the INVITE went, once
     /// a provisional response has arrived (at once if one has). After a final response, nothing.
-    func cancel(_ key: ClientTransactionKey) {
+    func cancel(_ requested: ClientTransactionKey) {
         assert(loop.inEventLoop)
+        let key = currentAttempts.isEmpty ? requested : currentAttempts[requested] ?? requested
         guard let state = table.inviteClient(key)?.state else { return }
         switch state {
         case .calling: pendingCancels.insert(key)
@@ -231,28 +239,94 @@ final class TransactionShard: @unchecked Sendable {
             handle(outcome, for: .server(key))
             return
         }
-        do {
-            let (kind, target) = try Routing.statelessResponseTarget(response)
-            guard let transport = environment.transport(kind: kind, family: target.address) else {
-                throw SIPStackError.noTransport("no \(kind) transport for a stateless response")
-            }
-            environment.sendStateless(response, route: TransactionRoute(transport: transport, target: target))
-        } catch {
+        let kind: SIPTransportKind
+        let host: String
+        let port: Int?
+        do { (kind, host, port) = try Routing.statelessResponseHop(response) } catch {
             environment.logger.debug("cannot send a stateless response", metadata: ["sip.why": "\(error)"])
+            return
         }
+        if let address = try? SocketAddress(ipAddress: host, port: port ?? kind.defaultPort) {
+            sendStateless(response, kind: kind, to: SIPTransportTarget(address: address))
+            return
+        }
+        // RFC 3263 §5: a sent-by that is a name: SRV for its transport when the Via has no port,
+        // else its addresses.
+        var uri = SIPURI(host: SIPHost(host), port: port)
+        uri.parameters.set("transport", kind.uriParameter)
+        let environment = environment
+        Task { [self] in
+            do {
+                let found = try await environment.resolver.locate(uri, available: [kind], messageSize: 0)
+                guard let first = found.first else {
+                    throw SIPStackError.unresolvable(host: host, detail: "no address")
+                }
+                self.run { self.sendStateless(response, kind: kind, to: SIPTransportTarget(address: first.address)) }
+            } catch {
+                environment.logger.debug("cannot send a stateless response", metadata: ["sip.why": "\(error)"])
+            }
+        }
+    }
+
+    private func sendStateless(_ response: SIPMessage, kind: SIPTransportKind, to target: SIPTransportTarget) {
+        guard let transport = environment.transport(kind: kind, family: target.address) else {
+            environment.logger.debug("cannot send a stateless response", metadata: ["sip.why": "no \(kind) transport"])
+            return
+        }
+        environment.sendStateless(response, route: TransactionRoute(transport: transport, target: target))
     }
 
     /// A failure the core should hear of: before the transaction exists (name resolution, a
     /// refused transaction), or the end of one.
     func report(_ error: SIPStackError, key: TransactionKey) {
         assert(loop.inEventLoop)
-        if let binding { binding.core.receiveError(error, key: key, stack: binding.stack) }
+        if let binding { binding.core.receiveError(error, key: coreKey(of: key), stack: binding.stack) }
     }
 
     /// Ends the transaction now (``SIPStack/terminate(_:)``).
-    func terminate(_ key: TransactionKey) {
+    func terminate(_ requested: TransactionKey) {
         assert(loop.inEventLoop)
+        var key = requested
+        if case .client(let k) = requested, let attempt = currentAttempts[k] { key = .client(attempt) }
         handle(table.terminate(key), for: key, deliver: false)
+    }
+
+    /// The key the core knows a transaction by: its own, or for an attempt that replaced the
+    /// core's transaction (RFC 3263 §4.3), the core's.
+    private func coreKey(of key: TransactionKey) -> TransactionKey {
+        guard !attemptOwners.isEmpty, case .client(let k) = key, let owner = attemptOwners[k] else { return key }
+        return .client(owner)
+    }
+
+    // MARK: - Failover (RFC 3263 §4.3)
+
+    /// Moves the request of the ending client transaction `entry` to its next candidate, as a new
+    /// client transaction with a new branch, when it has one and the core has not asked to
+    /// cancel it. Returns false when there is none (the failure goes to the core).
+    private func failOver(_ entry: RouteEntry?, why: String) -> Bool {
+        guard let entry, case .client(let key) = entry.key, var failover = entry.client?.failover,
+            !failover.remaining.isEmpty, !pendingCancels.contains(key)
+        else { return false }
+        environment.resolver.failed(failover.current)
+        while let next = failover.remaining.popFirst() {
+            failover.attempt += 1
+            let outgoing = failover.outgoing.rebranched(
+                "\(failover.outgoing.branch).\(failover.attempt)", method: key.method)
+            guard let attemptKey = outgoing.key, let prepared = try? environment.prepare(outgoing, for: next) else {
+                continue
+            }
+            environment.logger.debug(
+                "failing over", metadata: ["sip.from": "\(failover.current)", "sip.to": "\(next)", "sip.why": "\(why)"])
+            failover.current = next
+            attemptOwners[attemptKey] = failover.coreKey
+            currentAttempts[failover.coreKey] = attemptKey
+            let message = (try? SIPMessage(parsing: prepared.wire, limits: .default)) ?? outgoing.message
+            start(
+                request: message, key: attemptKey, route: prepared.route,
+                failover: failover.remaining.isEmpty ? nil : failover)
+            return true
+        }
+        return false
     }
 
     // MARK: - Actions
@@ -284,8 +358,11 @@ final class TransactionShard: @unchecked Sendable {
                 route.transport.send(bytes, to: route.target, completion: completion(for: key, route: route))
             case .passToTU(let message):
                 guard deliver else { continue }
+                // RFC 3263 §4.3: a 503 moves the request to the next candidate.
+                if message.status == 503, entry?.client?.failover != nil, failOver(entry, why: "503") { continue }
                 deliverToCore(message, key: key, entry: entry)
             case .informTU(let e):
+                if entry?.client?.failover != nil, failOver(entry, why: "\(e.reason)") { continue }
                 let error: SIPStackError
                 switch e.reason {
                 case .timeout(let t):
@@ -296,7 +373,14 @@ final class TransactionShard: @unchecked Sendable {
                 }
                 report(error, key: key)
             case .terminated:
-                if case .client(let k) = key, !pendingCancels.isEmpty { pendingCancels.remove(k) }
+                if case .client(let k) = key {
+                    if !pendingCancels.isEmpty { pendingCancels.remove(k) }
+                    if !attemptOwners.isEmpty, let owner = attemptOwners.removeValue(forKey: k),
+                        currentAttempts[owner] == k
+                    {
+                        currentAttempts[owner] = nil
+                    }
+                }
                 if !transportErrors.isEmpty { transportErrors[key] = nil }
                 metrics.liveTransactions.decrement()
             case .startTimer, .cancelTimer:
@@ -334,7 +418,8 @@ final class TransactionShard: @unchecked Sendable {
                 pendingCancels.remove(k)
                 if let status = message.status, status < 200 { sendCancel(k) }
             }
-            if let binding { binding.core.receiveResponse(message, key: k, stack: binding.stack) }
+            let owner = attemptOwners.isEmpty ? k : attemptOwners[k] ?? k
+            if let binding { binding.core.receiveResponse(message, key: owner, stack: binding.stack) }
         }
     }
 
