@@ -38,6 +38,12 @@
 #  11 kamailio-auth  `sippet register --user --password` against Kamailio's
 #                    registrar with auth_db (db_text), MD5 and SHA-256; a
 #                    wrong password exits 1                                   UDP
+#  13 dns            RFC 3263 against dnsmasq on 127.0.0.1:15053 (zone example.test):
+#                    `sippet resolve` prints NAPTR -> SRV -> A candidates in order;
+#                    `sippet options sip:…example.test --dns` reaches the second SRV
+#                    target when the first refuses TCP, answers 503 (sipp), or
+#                    never answers over UDP (left after Timer F, --t1-ms 50);
+#                    --outbound-proxy sends a request for another domain there
 # A flow passes when sipp exits 0 and its statistics (-trace_stat, last line)
 # show every call successful and none failed.
 #
@@ -163,7 +169,7 @@ if [ ! -x "$SIPPET" ]; then
   echo "interop.sh: $SIPPET is missing or not executable (run swift build first, or set SIPPET)" >&2; exit 2
 fi
 for p in $PORT_DEFAULT $PORT_CANCEL $PORT_486 $PORT_AUTH $PORT_BARESIP $PORT_KAMAILIO $PORT_PROXY $PORT_PROXY_AUTH \
-  $PORT_UAS_UDP $PORT_UAS_TCP; do
+  $PORT_UAS_UDP $PORT_UAS_TCP 15053 15074 15076 15077 15078; do
   if port_busy "$p"; then echo "interop.sh: port $p is already in use on this host" >&2; exit 2; fi
 done
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/sippet-interop.XXXXXX")
@@ -614,6 +620,85 @@ client_flow "7-client-call-udp" udp $PORT_UAS_UDP "-sn uas" \
 client_flow "7-client-call-tcp" tcp $PORT_UAS_TCP "-sf $SCEN/call-uas.xml" \
   call "sip:uas@$HOST:$PORT_UAS_TCP" --transport tcp --duration 0 --count "$CLIENT_COUNT"
 
+# ---------------------------------------------------------------- 13: RFC 3263 with a real DNS server
+PORT_DNS=15053 PORT_DNS_SERVE=15074 PORT_DNS_BUSY=15076 PORT_DNS_CLOSED=15077 PORT_DNS_SILENT=15078
+if ! DNSMASQ=$(command -v dnsmasq || ls /usr/sbin/dnsmasq 2>/dev/null); then
+  if [ -n "${SIPPET_REQUIRE_INTEROP:-}" ]; then
+    fail 13-dns "dnsmasq is missing (apt-get install dnsmasq-base)"
+  else
+    skip 13-dns "dnsmasq is not installed (apt-get install dnsmasq-base)"
+  fi
+else
+  # -d: in the foreground, logging to standard error; authoritative for example.test, so that
+  # a negative answer carries the zone's SOA.
+  "$DNSMASQ" -d --no-resolv --no-hosts --conf-file=/dev/null --port=$PORT_DNS --listen-address=$HOST \
+    --bind-interfaces --auth-server=ns.example.test,$HOST --auth-zone=example.test --auth-ttl=5 \
+    --naptr-record=example.test,10,50,s,SIP+D2T,,_sip._tcp.example.test \
+    --naptr-record=example.test,20,50,s,SIP+D2U,,_sip._udp.example.test \
+    --srv-host=_sip._tcp.example.test,a.example.test,$PORT_DNS_SERVE,0,10 \
+    --srv-host=_sip._udp.example.test,a.example.test,$PORT_DNS_SERVE,0,10 \
+    --srv-host=_sip._tcp.refused.example.test,a.example.test,$PORT_DNS_CLOSED,0,10 \
+    --srv-host=_sip._tcp.refused.example.test,b.example.test,$PORT_DNS_SERVE,1,10 \
+    --srv-host=_sip._udp.busy.example.test,a.example.test,$PORT_DNS_BUSY,0,10 \
+    --srv-host=_sip._udp.busy.example.test,b.example.test,$PORT_DNS_SERVE,1,10 \
+    --srv-host=_sip._udp.silent.example.test,a.example.test,$PORT_DNS_SILENT,0,10 \
+    --srv-host=_sip._udp.silent.example.test,b.example.test,$PORT_DNS_SERVE,1,10 \
+    --host-record=a.example.test,$HOST --host-record=b.example.test,$HOST \
+    < /dev/null > "$WORK/dnsmasq.log" 2>&1 &
+  PIDS+=("$!")
+  DNS_ARG=(--dns "$HOST:$PORT_DNS")
+  start_serve dns $PORT_DNS_SERVE
+  wait_serve dns $PORT_DNS_SERVE || true
+  for _ in $(seq 1 50); do grep -q "started" "$WORK/dnsmasq.log" && break; sleep 0.1; done
+
+  # resolve: the NAPTR order (TCP first), each SRV target's address.
+  if "$SIPPET" resolve sip:example.test "${DNS_ARG[@]}" > "$WORK/resolve.out" 2>&1 \
+    && [ "$(cut -d' ' -f1-2 "$WORK/resolve.out" | tr '\n' ' ')" = "tcp $HOST:$PORT_DNS_SERVE udp $HOST:$PORT_DNS_SERVE " ] \
+    && grep -q 'NAPTR 10 50 "s" "SIP+D2T"' "$WORK/resolve.out" && grep -q "SRV 0 10 $PORT_DNS_SERVE a.example.test" "$WORK/resolve.out"
+  then
+    pass 13-dns-resolve "$(head -n 1 "$WORK/resolve.out" | cut -c1-60)…"
+  else
+    fail 13-dns-resolve "unexpected candidates"; show "$WORK/resolve.out"
+  fi
+  if "$SIPPET" resolve sip:nowhere.example.test "${DNS_ARG[@]}" > "$WORK/resolve-none.out" 2>&1; then
+    fail 13-dns-resolve-none "exit 0 for a name with no records"; show "$WORK/resolve-none.out"
+  else
+    rc=$?
+    if [ $rc -eq 2 ]; then pass 13-dns-resolve-none "no candidate: exit 2"; else fail 13-dns-resolve-none "exit $rc, not 2"; fi
+  fi
+
+  dns_client() { # dns_client NAME MIN_SECONDS sippet-options-arguments...: exit 0 within the bound
+    local name=$1 min=$2 t0=$SECONDS rc=0
+    shift 2
+    timeout "$CLIENT_TIMEOUT" "$SIPPET" options "$@" "${DNS_ARG[@]}" < /dev/null > "$WORK/$name.out" 2>&1 || rc=$?
+    local took=$((SECONDS - t0))
+    if [ $rc -eq 0 ] && grep -q "SIP/2.0 200" "$WORK/$name.out" && [ $took -ge "$min" ]; then
+      pass "$name" "exit 0, 200 after $took s"
+    else
+      fail "$name" "exit $rc after $took s (want 0, at least $min s)"; show "$WORK/$name.out"
+    fi
+  }
+  dns_client 13-dns-failover-refused 0 sip:refused.example.test
+  # A sipp server answering 503 to every OPTIONS on the first target.
+  sipp -sf $SCEN/options-503-uas.xml -t u1 -i "$HOST" -p $PORT_DNS_BUSY -mp 20600 -m 1 -timeout "${SIPP_TIMEOUT}s" \
+    -nostdin -trace_stat -stf "$WORK/dns-busy.csv" < /dev/null > "$WORK/dns-busy.out" 2>&1 &
+  BUSY_PID=$!
+  PIDS+=("$BUSY_PID")
+  for _ in $(seq 1 100); do port_busy $PORT_DNS_BUSY && break; sleep 0.1; done
+  dns_client 13-dns-failover-503 0 sip:busy.example.test
+  stop_pid "$BUSY_PID"
+  if [ "$(csv_last "$WORK/dns-busy.csv" 'SuccessfulCall(C)')" = 1 ]; then
+    pass 13-dns-503-sent "the first target answered 503"
+  else
+    fail 13-dns-503-sent "the sipp server did not answer"; show_screen "$WORK/dns-busy.out"
+  fi
+  # Nothing listens on the first UDP target: Timer F (64·T1 = 3.2 s) ends the first attempt.
+  dns_client 13-dns-failover-timeout 3 sip:silent.example.test --t1-ms 50
+  # An outbound proxy: the request names another domain; it goes to the proxy's SRV target.
+  dns_client 13-dns-outbound-proxy 0 sip:bob@elsewhere.invalid --outbound-proxy sip:example.test
+  stop_pid "${SERVE_PID[dns]}"
+fi
+
 # ---------------------------------------------------------------- 8: dissect the capture
 if [ -n "$TSHARK_PID" ]; then
   sleep 0.5 # let the last packets reach the file
@@ -621,7 +706,7 @@ if [ -n "$TSHARK_PID" ]; then
   captured=$(grep -o '[0-9]* packets\? captured' "$WORK/tshark.err" | grep -o '^[0-9]*' || true)
   DECODE=()
   for p in $PORT_DEFAULT $PORT_CANCEL $PORT_486 $PORT_AUTH $PORT_BARESIP $PORT_KAMAILIO $PORT_PROXY $PORT_PROXY_AUTH \
-    $PORT_UAS_UDP $PORT_UAS_TCP 15084 15085 15086 15087 15088 15089 15072; do
+    $PORT_UAS_UDP $PORT_UAS_TCP 15084 15085 15086 15087 15088 15089 15072 15074 15076 15077 15078; do
     DECODE+=(-d "udp.port==$p,sip" -d "tcp.port==$p,sip")
   done
   # One pass over the capture, one line per frame: its protocols, whether it is

@@ -30,6 +30,12 @@ struct ClientOptions: ParsableArguments {
     var user: String?
     @Option(help: "The password for --user (or the SIPPET_PASSWORD environment variable, which `ps` does not show).")
     var password: String?
+    @Option(
+        name: .customLong("outbound-proxy"),
+        help: ArgumentHelp(
+            "Send every request to this proxy (RFC 3261 §8.1.2), located by RFC 3263 like any URI.", valueName: "uri"))
+    var outboundProxy: String?
+    @OptionGroup var dns: DNSOptions
 
     /// The password: --password, else SIPPET_PASSWORD.
     var resolvedPassword: String? {
@@ -44,6 +50,9 @@ struct ClientOptions: ParsableArguments {
         guard t1Ms > 0 else { throw ValidationError("--t1-ms must be positive") }
         if user != nil, resolvedPassword == nil {
             throw ValidationError("--user needs --password or the SIPPET_PASSWORD environment variable")
+        }
+        if let outboundProxy, (try? URI(outboundProxy))?.sipURI == nil {
+            throw ValidationError("--outbound-proxy: \(outboundProxy) is not a sip: or sips: URI")
         }
     }
 }
@@ -92,40 +101,48 @@ final class Client: SIPCore {
         target = uri
         user = options.user
         digest = options.user.map { DigestClient(username: $0, password: options.resolvedPassword ?? "") }
-        let kind: SIPTransportKind =
-            sip.transport.flatMap { SIPTransportKind(name: $0) } ?? (sip.isSecure ? .tls : .udp)
-        let port = sip.port ?? kind.defaultPort
-        // The local address is the one the kernel would send from toward the target.
-        let remote: SocketAddress
+        // RFC 3263: where the requests go (the outbound proxy when there is one), and so which
+        // transports the client needs and the local address it sends from.
+        let proxy = try options.outboundProxy.flatMap { try URI($0).sipURI }
+        let resolver = options.dns.resolver()
+        let destination = proxy ?? sip
+        let candidates: [SIPServerCandidate]
         do {
-            remote = try SocketAddress.makeAddressResolvingHost(sip.host.address, port: port)
+            candidates = try await resolver.locate(destination, available: [.udp, .tcp, .tls, .ws], messageSize: 1000)
         } catch {
-            throw ClientFailure("cannot resolve \(sip.host.address): \(error)")
+            throw ClientFailure("cannot resolve \(destination): \(error)")
         }
-        localHost = sourceAddress(toward: remote) ?? (remote.protocol == .inet6 ? "::" : "0.0.0.0")
-        let transport: any SIPTransport
-        switch kind {
-        case .udp: transport = UDPTransport(host: localHost, port: 0)
-        case .tcp: transport = try TCPTransport(host: localHost, port: 0)
-        case .ws: transport = try WebSocketTransport(host: localHost, port: 0)
-        case .tls:
-            let roots: NIOSSLTrustRoots = options.ca.map { .file($0) } ?? .default
-            transport = try TCPTransport(host: localHost, port: 0, tls: .clientOnly(trustRoots: roots))
-        default: throw ClientFailure("transport \(kind) is not supported by the client commands")
+        guard let first = candidates.first else { throw ClientFailure("\(destination) resolves to no address") }
+        localHost = sourceAddress(toward: first.address) ?? (first.address.protocol == .inet6 ? "::" : "0.0.0.0")
+        var kinds: [SIPTransportKind] = []
+        for c in candidates where !kinds.contains(c.kind) { kinds.append(c.kind) }
+        var transports: [any SIPTransport] = []
+        for kind in kinds {
+            switch kind {
+            case .udp: transports.append(UDPTransport(host: localHost, port: 0))
+            case .tcp: transports.append(try TCPTransport(host: localHost, port: 0))
+            case .ws: transports.append(try WebSocketTransport(host: localHost, port: 0))
+            case .tls:
+                let roots: NIOSSLTrustRoots = options.ca.map { .file($0) } ?? .default
+                transports.append(try TCPTransport(host: localHost, port: 0, tls: .clientOnly(trustRoots: roots)))
+            default: throw ClientFailure("transport \(kind) is not supported by the client commands")
+            }
         }
         var configuration = SIPStack.Configuration()
         configuration.timers = TransactionTimers(
             t1: .milliseconds(options.t1Ms), t2: max(.seconds(4), .milliseconds(options.t1Ms)))
         configuration.shutdownGracePeriod = .zero
+        configuration.outboundProxy = proxy
         var logger = Logger(label: "sippet")
         logger.logLevel = .critical
-        stack = SIPStack(name: "client", configuration: configuration, transports: [transport], logger: logger)
+        stack = SIPStack(
+            name: "client", configuration: configuration, transports: transports, resolver: resolver, logger: logger)
         (events, continuation) = AsyncStream.makeStream(of: (TransactionKey, Event).self)
         stack.register(core: self)
         do {
             try await stack.start()
         } catch {
-            throw ClientFailure("cannot open a \(kind) socket on \(localHost): \(error)")
+            throw ClientFailure("cannot open a socket on \(localHost): \(error)")
         }
     }
 

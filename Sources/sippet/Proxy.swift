@@ -29,6 +29,7 @@ struct ProxyCommand: AsyncParsableCommand {
     @Flag(name: .customLong("no-record-route"), help: "Do not stay on the path of the dialogs (no Record-Route).")
     var noRecordRoute = false
     @OptionGroup var server: ServerOptions
+    @OptionGroup var dns: DNSOptions
 
     func run() async throws {
         let logger = server.bootstrapLogging()
@@ -37,7 +38,8 @@ struct ProxyCommand: AsyncParsableCommand {
         // A proxy passes on what it does not implement: every method reaches the core (§16.3).
         configuration.validation.allowedMethods = SIPMethod.standard
         configuration.validation.role = .proxy
-        let stack = SIPStack(name: "proxy", configuration: configuration, transports: transports, logger: logger)
+        let stack = SIPStack(
+            name: "proxy", configuration: configuration, transports: transports, resolver: dns.resolver(), logger: logger)
         var options = RegistrarProxyCore.Options()
         // Without --domain it serves the addresses it listens on (host and port, so that a contact
         // on the same host but another port is not taken for one of its users).

@@ -44,6 +44,7 @@ struct Serve: AsyncParsableCommand {
     var answerAfterMs: Int = 0
     @OptionGroup var server: ServerOptions
     @OptionGroup var auth: AuthOptions
+    @OptionGroup var dns: DNSOptions
 
     func validate() throws {
         guard (200...699).contains(answer) else {
@@ -60,7 +61,8 @@ struct Serve: AsyncParsableCommand {
         // RFC 3261 §8.2: a request is authenticated before its method is inspected, so every
         // known method reaches the core, which challenges first and answers 405 after.
         configuration.validation.allowedMethods = SIPMethod.standard
-        let stack = SIPStack(name: "serve", configuration: configuration, transports: transports, logger: logger)
+        let stack = SIPStack(
+            name: "serve", configuration: configuration, transports: transports, resolver: dns.resolver(), logger: logger)
         var options = EndpointCore.Options()
         options.answer = answer
         options.ringAfter = ringAfterMs.map { .milliseconds($0) }
