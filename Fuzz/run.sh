@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
-# Fuzz the SIPSyntax parser (and the stream framer, when the sources have one, and the Digest
-# header readers of SippetAuth) with libFuzzer.
+# Fuzz the network-input parsers with libFuzzer, two targets:
+#   sip  the SIPSyntax parser (and the stream framer, when the sources have one, the Digest header
+#        readers of SippetAuth, and SDP): OUTDIR/sippet-fuzz, from Sources/SIPSyntax and
+#        Fuzz/FuzzParser.swift (+ FuzzFramer, FuzzAuth); regressions in Fuzz/regressions/, corpus
+#        Fuzz/corpus-work/ (seeded from the RFC 4475 / RFC 5118 torture tests and the benchmark
+#        corpus in ../shared, and Fuzz/seeds/), dictionary Fuzz/sip.dict;
+#   dns  the DNS message reader of SippetDNS: OUTDIR/sippet-fuzz-dns, from
+#        Sources/SippetDNS/DNSMessage.swift and Fuzz/FuzzDNS.swift; regressions in
+#        Fuzz/regressions-dns/, corpus Fuzz/corpus-dns/ (seeded from Fuzz/seeds-dns/), dictionary
+#        Fuzz/dns.dict.
 #
 #   Fuzz/run.sh SECONDS [OUTDIR]
 #
-# Builds OUTDIR/sippet-fuzz (default OUTDIR: Fuzz/out) from Sources/SIPSyntax and Fuzz/*.swift with
-# swiftc -sanitize=fuzzer,address, replays every input in Fuzz/regressions/, then fuzzes for
-# SECONDS (0: build and replay only) on one core from the work corpus Fuzz/corpus-work/ (seeded
-# from the RFC 4475 / RFC 5118 torture tests and the benchmark corpus in ../shared), with the
-# dictionary Fuzz/sip.dict. A new crash input: minimize it with
+# Builds both with swiftc -sanitize=fuzzer,address (default OUTDIR: Fuzz/out), replays every
+# regression input of each, then fuzzes the SIP target for SECONDS and the DNS target for
+# DNS_SECONDS (default: a quarter of SECONDS, at least 10; 0: build and replay only), one core. A new crash input: minimize it with
 #   OUTDIR/sippet-fuzz -minimize_crash=1 -max_total_time=120 -exact_artifact_path=min.bin CRASH
 # fix the bug, and add min.bin to Fuzz/regressions/ (Tests/SIPSyntaxTests/FuzzRegressionTests.swift
 # replays them under swift test too).
@@ -17,7 +23,7 @@
 #
 #   fuzz: execs=N seconds=S crashes=0
 #
-# and exits non-zero when anything crashed, leaked, hung or failed to build.
+# (the sum over both targets) and exits non-zero when anything crashed, leaked, hung or failed to build.
 # Every compile takes /tmp/swift-build.lock (the machine is shared); the fuzzer uses one core.
 set -euo pipefail
 
@@ -34,8 +40,6 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 OUT=${OUT:-$ROOT/Fuzz/out}
 mkdir -p "$OUT"
-BIN=$OUT/sippet-fuzz
-CORPUS=$ROOT/Fuzz/corpus-work
 SHARED=$ROOT/../shared
 
 # Swift's own crash backtracer would hold the crashing process (and the pipe) for a long while;
@@ -44,15 +48,39 @@ export SWIFT_BACKTRACE=enable=no
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=0:handle_sigill=1:print_summary=1}
 
 # --- build ---------------------------------------------------------------------------------------
+# build BIN MODULE DEFINES_VAR SOURCES...: BIN from SOURCES, unless it is newer than all of them and
+# was built from the same list.
+build() {
+    local bin=$1 module=$2 defines_var=$3
+    shift 3
+    local -n defines=$defines_var
+    local stamp=$bin.inputs inputs="$* ${defines[*]:-}"
+    if [[ -x $bin && -f $stamp && $(cat "$stamp") == "$inputs" ]] \
+        && [[ -z $(find "$@" Fuzz/run.sh -newer "$bin" 2>/dev/null) ]]; then
+        return 0
+    fi
+    echo "fuzz: building $bin"
+    rm -f "$bin"
+    # -wmo: one frontend process (one core), and the optimizer sees the whole module. Built from
+    # OUTDIR, where swiftc leaves its module files.
+    if ! (cd "$OUT" && flock /tmp/swift-build.lock swiftc -sanitize=fuzzer,address -parse-as-library -O -g -wmo \
+        -swift-version 6 -module-name "$module" -package-name swift_sippet ${defines[@]+"${defines[@]}"} \
+        "${@/#/$ROOT/}" -o "$bin") >"$bin.build.log" 2>&1; then
+        grep -v "Cannot export local symbol '__asan" "$bin.build.log" >&2 || true
+        echo "fuzz: build of $bin failed" >&2
+        echo "fuzz: execs=0 seconds=0 crashes=1"
+        exit 1
+    fi
+    echo "$inputs" >"$stamp"
+}
+
 mapfile -t SOURCES < <(find Sources/SIPSyntax -name '*.swift' | LC_ALL=C sort)
 FUZZ_SOURCES=(Fuzz/FuzzParser.swift)
 DEFINES=()
 if grep -rq "struct SIPStreamFramer" Sources/SIPSyntax; then
     FUZZ_SOURCES+=(Fuzz/FuzzFramer.swift)
     DEFINES+=(-D SIPPET_FUZZ_FRAMER)
-    echo "fuzz: the target includes the stream framer (Fuzz/FuzzFramer.swift)"
-else
-    echo "fuzz: Sources/SIPSyntax has no SIPStreamFramer; fuzzing the parser only"
+    echo "fuzz: the SIP target includes the stream framer (Fuzz/FuzzFramer.swift)"
 fi
 # The Digest challenge and credentials readers: SippetAuth's parsing files only (its hashing needs
 # swift-crypto, which plain swiftc cannot build here).
@@ -60,45 +88,35 @@ AUTH_SOURCES=(Sources/SippetAuth/DigestValues.swift Sources/SippetAuth/DigestAlg
 if [[ -f ${AUTH_SOURCES[0]} ]]; then
     FUZZ_SOURCES+=("${AUTH_SOURCES[@]}" Fuzz/FuzzAuth.swift)
     DEFINES+=(-D SIPPET_FUZZ_AUTH)
-    echo "fuzz: the target includes the Digest header readers (Fuzz/FuzzAuth.swift)"
+    echo "fuzz: the SIP target includes the Digest header readers (Fuzz/FuzzAuth.swift)"
 fi
-stamp=$OUT/.build-inputs
-inputs="${SOURCES[*]} ${FUZZ_SOURCES[*]} ${DEFINES[*]:-}"
-needs_build=1
-if [[ -x $BIN && -f $stamp && $(cat "$stamp") == "$inputs" ]] \
-    && [[ -z $(find "${SOURCES[@]}" "${FUZZ_SOURCES[@]}" Fuzz/run.sh -newer "$BIN" 2>/dev/null) ]]; then
-    needs_build=0
-fi
-if [[ $needs_build == 1 ]]; then
-    echo "fuzz: building $BIN"
-    rm -f "$BIN"
-    # -wmo: one frontend process (one core), and the optimizer sees the whole module. Built from
-    # OUTDIR, where swiftc leaves its module files.
-    if ! (cd "$OUT" && flock /tmp/swift-build.lock swiftc -sanitize=fuzzer,address -parse-as-library -O -g -wmo \
-        -swift-version 6 -module-name SIPSyntax -package-name swift_sippet ${DEFINES[@]+"${DEFINES[@]}"} \
-        "${SOURCES[@]/#/$ROOT/}" "${FUZZ_SOURCES[@]/#/$ROOT/}" -o "$BIN") >"$OUT/build.log" 2>&1; then
-        grep -v "Cannot export local symbol '__asan" "$OUT/build.log" >&2 || true
-        echo "fuzz: build failed" >&2
-        exit 1
-    fi
-    echo "$inputs" >"$stamp"
-fi
+BIN=$OUT/sippet-fuzz
+DNS_BIN=$OUT/sippet-fuzz-dns
+NO_DEFINES=()
+build "$BIN" SIPSyntax DEFINES "${SOURCES[@]}" "${FUZZ_SOURCES[@]}"
+build "$DNS_BIN" SippetDNS NO_DEFINES Sources/SippetDNS/DNSMessage.swift Fuzz/FuzzDNS.swift
 
 COMMON=(-rss_limit_mb=2048 -detect_leaks=1 -timeout=10 -max_len=8192)
+shopt -s nullglob
 
 # --- regressions ---------------------------------------------------------------------------------
-shopt -s nullglob
-regressions=("$ROOT"/Fuzz/regressions/*)
-if [[ ${#regressions[@]} -gt 0 ]]; then
-    if ! "$BIN" "${COMMON[@]}" "${regressions[@]}" >"$OUT/regressions.log" 2>&1; then
-        tail -n 60 "$OUT/regressions.log" >&2
-        echo "fuzz: a regression input in Fuzz/regressions/ fails (log: $OUT/regressions.log)" >&2
+# replay BIN DIR: every input in DIR passes.
+replay() {
+    local bin=$1 dir=$2 log=$1.regressions.log
+    local inputs=("$dir"/*)
+    [[ ${#inputs[@]} -gt 0 ]] || return 0
+    if ! "$bin" "${COMMON[@]}" "${inputs[@]}" >"$log" 2>&1; then
+        tail -n 60 "$log" >&2
+        echo "fuzz: a regression input in $dir fails (log: $log)" >&2
         echo "fuzz: execs=0 seconds=0 crashes=1"
         exit 1
     fi
-    echo "fuzz: ${#regressions[@]} regression inputs pass"
-fi
+    echo "fuzz: ${#inputs[@]} regression inputs of $(basename "$bin") pass"
+}
+replay "$BIN" "$ROOT/Fuzz/regressions"
+replay "$DNS_BIN" "$ROOT/Fuzz/regressions-dns"
 
+DNS_SECONDS=${DNS_SECONDS:-$((FUZZ_SECONDS / 4 < 10 ? 10 : FUZZ_SECONDS / 4))}
 if [[ $FUZZ_SECONDS == 0 ]]; then
     # (libFuzzer would take -max_total_time=0 as "no limit".)
     echo "fuzz: SECONDS is 0: built and replayed the regressions only"
@@ -106,35 +124,48 @@ if [[ $FUZZ_SECONDS == 0 ]]; then
     exit 0
 fi
 
-# --- seed corpus ---------------------------------------------------------------------------------
-mkdir -p "$CORPUS"
-seeds=0
-for f in "$SHARED"/conformance/rfc4475/*.dat "$SHARED"/conformance/rfc5118/*.dat "$SHARED"/bench/corpus/*.sip \
-    "$ROOT"/Fuzz/seeds/*; do
-    dest=$CORPUS/seed-$(basename "$(dirname "$f")")-$(basename "$f")
-    [[ -e $dest ]] || cp "$f" "$dest"
-    seeds=$((seeds + 1))
-done
-[[ $seeds -gt 0 ]] || echo "fuzz: warning: no seed files found under $SHARED" >&2
-echo "fuzz: $seeds seed files, $(find "$CORPUS" -type f | wc -l) inputs in $CORPUS"
+# --- seed corpora --------------------------------------------------------------------------------
+# seed CORPUS FILE...: copies each seed into CORPUS once.
+seed() {
+    local corpus=$1 f dest n=0
+    shift
+    mkdir -p "$corpus"
+    for f in "$@"; do
+        dest=$corpus/seed-$(basename "$(dirname "$f")")-$(basename "$f")
+        [[ -e $dest ]] || cp "$f" "$dest"
+        n=$((n + 1))
+    done
+    echo "fuzz: $n seed files, $(find "$corpus" -type f | wc -l) inputs in $corpus"
+    [[ $n -gt 0 ]] || echo "fuzz: warning: no seed files for $corpus" >&2
+}
+seed "$ROOT/Fuzz/corpus-work" "$SHARED"/conformance/rfc4475/*.dat "$SHARED"/conformance/rfc5118/*.dat \
+    "$SHARED"/bench/corpus/*.sip "$ROOT"/Fuzz/seeds/*
+seed "$ROOT/Fuzz/corpus-dns" "$ROOT"/Fuzz/seeds-dns/*
 
 # --- fuzz ----------------------------------------------------------------------------------------
-echo "fuzz: running for ${FUZZ_SECONDS}s (log: $OUT/fuzz.log)"
-started=$(date +%s)
-status=0
-"$BIN" "$CORPUS" -dict="$ROOT/Fuzz/sip.dict" "${COMMON[@]}" -max_total_time="$FUZZ_SECONDS" \
-    -print_final_stats=1 -artifact_prefix="$OUT/" >"$OUT/fuzz.log" 2>&1 || status=$?
-elapsed=$(($(date +%s) - started))
-
-execs=$(sed -n 's/^stat::number_of_executed_units: *\([0-9]*\).*/\1/p' "$OUT/fuzz.log" | tail -n 1)
-secs=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$OUT/fuzz.log" | tail -n 1)
-execs=${execs:-0}
-secs=${secs:-$elapsed}
-if [[ $status -ne 0 ]] || grep -qE '^(==[0-9]+==ERROR|SUMMARY: (Address|Leak)Sanitizer)|ERROR: libFuzzer' "$OUT/fuzz.log"; then
-    grep -vE '^#[0-9]+' "$OUT/fuzz.log" | tail -n 80 >&2
-    artifact=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$OUT/fuzz.log" | tail -n 1)
-    echo "fuzz: FAILED (exit $status); input: ${artifact:-none}; minimize with: $BIN -minimize_crash=1 -runs=100000 ${artifact:-CRASH}" >&2
-    echo "fuzz: execs=$execs seconds=$secs crashes=1"
-    exit 1
-fi
-echo "fuzz: execs=$execs seconds=$secs crashes=0"
+TOTAL_EXECS=0
+TOTAL_SECS=0
+# run BIN CORPUS DICT SECONDS: fuzz; on a crash, leak or hang, print it and exit 1.
+run() {
+    local bin=$1 corpus=$2 dict=$3 seconds=$4 log=$1.log started status=0 elapsed execs secs artifact
+    echo "fuzz: running $(basename "$bin") for ${seconds}s (log: $log)"
+    started=$(date +%s)
+    "$bin" "$corpus" -dict="$dict" "${COMMON[@]}" -max_total_time="$seconds" \
+        -print_final_stats=1 -artifact_prefix="$OUT/" >"$log" 2>&1 || status=$?
+    elapsed=$(($(date +%s) - started))
+    execs=$(sed -n 's/^stat::number_of_executed_units: *\([0-9]*\).*/\1/p' "$log" | tail -n 1)
+    secs=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" | tail -n 1)
+    TOTAL_EXECS=$((TOTAL_EXECS + ${execs:-0}))
+    TOTAL_SECS=$((TOTAL_SECS + ${secs:-$elapsed}))
+    if [[ $status -ne 0 ]] || grep -qE '^(==[0-9]+==ERROR|SUMMARY: (Address|Leak)Sanitizer)|ERROR: libFuzzer' "$log"; then
+        grep -vE '^#[0-9]+' "$log" | tail -n 80 >&2
+        artifact=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -n 1)
+        echo "fuzz: FAILED (exit $status); input: ${artifact:-none}; minimize with: $bin -minimize_crash=1 -runs=100000 ${artifact:-CRASH}" >&2
+        echo "fuzz: execs=$TOTAL_EXECS seconds=$TOTAL_SECS crashes=1"
+        exit 1
+    fi
+    echo "fuzz: $(basename "$bin"): execs=${execs:-0} seconds=${secs:-$elapsed}"
+}
+run "$BIN" "$ROOT/Fuzz/corpus-work" "$ROOT/Fuzz/sip.dict" "$FUZZ_SECONDS"
+run "$DNS_BIN" "$ROOT/Fuzz/corpus-dns" "$ROOT/Fuzz/dns.dict" "$DNS_SECONDS"
+echo "fuzz: execs=$TOTAL_EXECS seconds=$TOTAL_SECS crashes=0"

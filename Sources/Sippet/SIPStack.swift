@@ -67,6 +67,8 @@ public final class SIPStack: Sendable {
     private let inbound: InboundProcessor
     private let outbound: OutboundProcessor
     private let phase = NIOLockedValueBox(Phase.idle)
+    /// The resolver the stack made for itself (none was given), closed with the stack.
+    private let ownResolver: DNSResolver?
 
     private enum Phase { case idle, starting, running, stopping, stopped }
 
@@ -89,9 +91,18 @@ public final class SIPStack: Sendable {
     ) {
         var logger = logger ?? Logger(label: "sippet")
         logger[metadataKey: "sip.stack"] = "\(name)"
+        let chosen: any SIPResolver
+        if let resolver {
+            chosen = resolver
+            ownResolver = nil
+        } else {
+            let own = DNSResolver()
+            chosen = own
+            ownResolver = own
+        }
         environment = StackEnvironment(
             name: name, configuration: configuration, logger: logger, metrics: StackMetrics(stack: name),
-            transports: transports, kinds: Set(transports.map(\.kind)), resolver: resolver ?? DNSResolver(),
+            transports: transports, kinds: Set(transports.map(\.kind)), resolver: chosen,
             state: StackRunState())
         shards = TransactionShards(group: group, limit: configuration.transactionLoops, environment: environment)
         inbound = InboundProcessor(environment: environment, shards: shards)
@@ -177,6 +188,7 @@ public final class SIPStack: Sendable {
             try? await Task.sleep(for: .milliseconds(50))
         }
         for t in transports { await t.shutdown() }
+        await ownResolver?.client.shutdown()
         // The shards held the core and this stack (``CoreBinding``): both may go now.
         for shard in shards.all { try? await shard.loop.submit { shard.binding = nil }.get() }
         phase.withLockedValue { $0 = .stopped }

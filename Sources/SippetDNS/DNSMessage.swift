@@ -64,7 +64,9 @@ public struct DNSParseError: Error, Hashable, Sendable, CustomStringConvertible 
         case badPointer
         /// A name longer than 255 octets (RFC 1035 §2.3.4).
         case nameTooLong
-        /// A label type other than a length (00) or a pointer (11).
+        /// A label type other than a length (00) or a pointer (11), or a label holding a dot
+        /// (which the name's text could not tell from two labels), or an empty label in a name
+        /// to write.
         case badLabelType
         /// A record's data does not fit its type (an A record of 5 bytes, say).
         case badRecordData
@@ -306,9 +308,10 @@ public struct DNSMessage: Hashable, Sendable {
             case .naptr(let o, let p, let f, let s, let re, let repl):
                 rdata = [UInt8(o >> 8), UInt8(o & 0xff), UInt8(p >> 8), UInt8(p & 0xff)]
                 for text in [f, s, re] {
-                    let bytes = Array(text.utf8.prefix(255))
-                    rdata.append(UInt8(bytes.count))
-                    rdata += bytes
+                    // A <character-string> is at most 255 octets (RFC 1035 §3.3).
+                    guard text.utf8.count <= 255 else { throw DNSParseError(.badRecordData, at: out.count) }
+                    rdata.append(UInt8(text.utf8.count))
+                    rdata += text.utf8
                 }
                 try Self.writeName(repl, into: &rdata)
             case .soa(let m, let mb, let serial, let refresh, let retry, let expire, let minimum):
@@ -428,8 +431,11 @@ struct DNSReader {
                 guard position + 1 + n <= bytes.count else { throw DNSParseError(.truncated, at: position) }
                 length += n + 1
                 guard length <= 255 else { throw DNSParseError(.nameTooLong, at: position) }
+                let label = bytes[(position + 1)..<(position + 1 + n)]
+                // A dot inside a label could not be told from a label boundary in the name's text.
+                guard !label.contains(UInt8(ascii: ".")) else { throw DNSParseError(.badLabelType, at: position) }
                 if !out.isEmpty { out.append(UInt8(ascii: ".")) }
-                out.append(contentsOf: bytes[(position + 1)..<(position + 1 + n)])
+                out.append(contentsOf: label)
                 position += 1 + n
             case 0xc0:
                 guard position + 1 < bytes.count else { throw DNSParseError(.truncated, at: position) }

@@ -39,7 +39,8 @@ struct ProxyCommand: AsyncParsableCommand {
         configuration.validation.allowedMethods = SIPMethod.standard
         configuration.validation.role = .proxy
         let stack = SIPStack(
-            name: "proxy", configuration: configuration, transports: transports, resolver: dns.resolver(), logger: logger)
+            name: "proxy", configuration: configuration, transports: transports, resolver: dns.resolver(),
+            logger: logger)
         var options = RegistrarProxyCore.Options()
         // Without --domain it serves the addresses it listens on (host and port, so that a contact
         // on the same host but another port is not taken for one of its users).

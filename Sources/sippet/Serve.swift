@@ -62,7 +62,8 @@ struct Serve: AsyncParsableCommand {
         // known method reaches the core, which challenges first and answers 405 after.
         configuration.validation.allowedMethods = SIPMethod.standard
         let stack = SIPStack(
-            name: "serve", configuration: configuration, transports: transports, resolver: dns.resolver(), logger: logger)
+            name: "serve", configuration: configuration, transports: transports, resolver: dns.resolver(),
+            logger: logger)
         var options = EndpointCore.Options()
         options.answer = answer
         options.ringAfter = ringAfterMs.map { .milliseconds($0) }

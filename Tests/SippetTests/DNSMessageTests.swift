@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import SippetDNS
 import Testing
@@ -144,5 +145,39 @@ struct DNSMessageTests {
         let hosts = DNSConfiguration.hosts("127.0.0.1 localhost loopback\n::1 localhost # v6\nbad line\n")
         #expect(hosts["localhost"]?.compactMap(\.ipAddress) == ["127.0.0.1", "::1"])
         #expect(hosts["loopback"]?.count == 1)
+    }
+}
+
+/// Replays the inputs the fuzzer once broke the DNS reader with (Fuzz/regressions-dns/, see
+/// Fuzz/run.sh): each is refused with a DNSParseError or read, and what is read and written back
+/// reads back equal.
+@Suite struct DNSFuzzRegressionTests {
+    /// The files of Fuzz/regressions-dns/ (this file is Tests/SippetTests/DNSMessageTests.swift).
+    static let files: [URL] = {
+        var root = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { root.deleteLastPathComponent() }
+        let directory = root.appendingPathComponent("Fuzz/regressions-dns")
+        let found = (try? FileManager.default.contentsOfDirectory(at: directory, includingPropertiesForKeys: nil)) ?? []
+        return found.filter { !$0.lastPathComponent.hasPrefix(".") }.sorted { $0.path < $1.path }
+    }()
+
+    @Test("Every input the fuzzer once broke the DNS reader with reads (or is refused) and round-trips")
+    func replay() throws {
+        #expect(!Self.files.isEmpty, "no inputs in Fuzz/regressions-dns")
+        for file in Self.files {
+            let bytes = Array(try Data(contentsOf: file))
+            guard let message = try? DNSMessage(parsing: bytes), let written = try? message.serialized() else {
+                continue
+            }
+            #expect(try DNSMessage(parsing: written) == message, "\(file.lastPathComponent)")
+        }
+    }
+
+    @Test("A label holding a dot is refused (it could not be told from two labels)")
+    func labelWithDot() {
+        let header: [UInt8] = [0, 7, 0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 0]
+        #expect(throws: DNSParseError(.badLabelType, at: 12)) {
+            try DNSMessage(parsing: header + [3, 97, 46, 98, 0, 0, 1, 0, 1])
+        }
     }
 }
