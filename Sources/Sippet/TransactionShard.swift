@@ -225,6 +225,12 @@ final class TransactionShard: @unchecked Sendable {
         guard let entry = table.context(of: .client(key)), let cancel = entry.client?.invite?.makeCancel() else {
             return
         }
+        if !attemptOwners.isEmpty, let owner = attemptOwners[key] {
+            // The CANCEL of an attempt that replaced the core's INVITE (RFC 3263 §4.3) reports
+            // under the key the core was given for it.
+            attemptOwners[ClientTransactionKey(branch: key.branch, method: .cancel, loopHash: key.loopHash)] =
+                ClientTransactionKey(branch: owner.branch, method: .cancel, loopHash: owner.loopHash)
+        }
         start(
             request: cancel, key: ClientTransactionKey(branch: key.branch, method: .cancel, loopHash: key.loopHash),
             route: entry.route)

@@ -121,3 +121,98 @@ struct FailoverTests {
         #expect(result.statuses == [503])
     }
 }
+
+@Suite("RFC 3263: CANCEL after failover, §5 responses, destinations, the cache bound")
+struct LocationDetailsTests {
+    @Test("§4.3: a CANCEL follows its INVITE to the candidate it failed over to, and reports under the core's keys")
+    func cancelAfterFailover() async throws {
+        let uas = SIPStack(
+            name: "ringing", configuration: testConfiguration(),
+            transports: [try TCPTransport(host: "127.0.0.1", port: 0)])
+        let core = TestUAS(TestUAS.Options(holdInvites: true))
+        uas.register(core: core)
+        try await uas.start()
+        defer { Task { await uas.shutdown() } }
+        let dns = try await TestDNSServer.start([
+            "--srv-host=_sip._tcp.fo.example.test,a.example.test,\(try await TestDNSServer.freePort()),0,10",
+            "--srv-host=_sip._tcp.fo.example.test,b.example.test,\(FailoverTests.port(uas, .tcp)),1,10",
+            "--host-record=a.example.test,127.0.0.1", "--host-record=b.example.test,127.0.0.1",
+        ])
+        defer { dns.stop() }
+        let client = SIPStack(
+            name: "caller", configuration: testConfiguration(),
+            transports: [try TCPTransport(host: "127.0.0.1", port: 0)], resolver: DNSResolver(client: dns.client()))
+        let log = EventLog(client)
+        try await client.start()
+        defer { Task { await client.shutdown() } }
+        let uri = "sip:fo.example.test;transport=tcp"
+        let invite = try Dialer(to: uri).request(.invite, uri)
+        let key = try #require(try client.send(invite)?.client)
+        #expect(await log.wait { $0.statuses(.client(key)).contains(180) })
+        let cancelKey = try client.cancel(key)
+        #expect(await log.finalStatuses(.client(key)) == [180, 487])
+        #expect(await log.finalStatuses(.client(cancelKey)) == [200])
+        #expect(core.count(.invite) == 1 && core.count(.cancel) == 1)
+    }
+
+    @Test("§5: a response sent statelessly to a Via whose sent-by is a name without a port goes where its SRV says")
+    func responseToName() async throws {
+        let receiver = UDPTransport(host: "127.0.0.1", port: 0)
+        let recorder = RecordingDelegate()
+        try await receiver.start(delegate: recorder)
+        defer { Task { await receiver.shutdown() } }
+        let port = try #require(receiver.localAddress?.port)
+        let dns = try await TestDNSServer.start([
+            "--srv-host=_sip._udp.uac.example.test,host.example.test,\(port),0,10",
+            "--host-record=host.example.test,127.0.0.1",
+        ])
+        defer { dns.stop() }
+        let stack = SIPStack(
+            name: "responder", configuration: testConfiguration(),
+            transports: [UDPTransport(host: "127.0.0.1", port: 0)], resolver: DNSResolver(client: dns.client()))
+        try await stack.start()
+        defer { Task { await stack.shutdown() } }
+        let response = SIPMessage.response(
+            status: 200,
+            headers: [
+                (.via, "SIP/2.0/UDP uac.example.test;branch=z9hG4bK-nameonly"), (.from, "<sip:a@x>;tag=1"),
+                (.to, "<sip:b@y>;tag=2"), (.callID, "stateless-to-name"), (.cseq, "1 OPTIONS"),
+            ])
+        try stack.send(response)
+        let got = await recorder.waitForMessages(1)
+        #expect(got.first.flatMap { try? SIPMessage(parsing: $0.bytes) }?.callID == "stateless-to-name")
+    }
+
+    @Test("send(_:to:) sends a request where the caller says, its Request-URI unchanged")
+    func destinationOverride() async throws {
+        let (target, core) = try await FailoverTests.server(200)
+        defer { Task { await target.shutdown() } }
+        let client = SIPStack(
+            name: "client", configuration: testConfiguration(), transports: [UDPTransport(host: "127.0.0.1", port: 0)])
+        let log = EventLog(client)
+        try await client.start()
+        defer { Task { await client.shutdown() } }
+        let options = try Dialer(to: "sip:bob@nowhere.invalid").request(.options, "sip:bob@nowhere.invalid")
+        let key = try client.send(
+            options, to: try #require(try URI("sip:127.0.0.1:\(FailoverTests.port(target, .udp))").sipURI))
+        #expect(await log.finalStatuses(key) == [200])
+        #expect(core.requests.first?.requestURI?.description == "sip:bob@nowhere.invalid")
+    }
+
+    @Test("The cache holds at most cacheSize answers: the oldest goes first")
+    func cacheBound() async throws {
+        let dns = try await TestDNSServer.start(sipZone)
+        defer { dns.stop() }
+        var c = DNSConfiguration(servers: [dns.address])
+        c.cacheSize = 2
+        let client = DNSClient(configuration: c)
+        defer { Task { await client.shutdown() } }
+        for name in ["a.example.test", "b.example.test", "c.example.test"] { _ = try await client.query(name, .a) }
+        #expect(await client.counters().udpQueries == 3)
+        _ = try await client.query("c.example.test", .a)
+        _ = try await client.query("b.example.test", .a)
+        #expect(await client.counters().udpQueries == 3, "the two newest are held")
+        _ = try await client.query("a.example.test", .a)
+        #expect(await client.counters().udpQueries == 4, "the oldest was pushed out")
+    }
+}
