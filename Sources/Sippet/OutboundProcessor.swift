@@ -53,7 +53,7 @@ struct OutboundProcessor: Sendable {
             ? nil : ClientTransactionKey(branch: branch, method: method, loopHash: CallIDHash.of(request))
         let ready = OutgoingRequest(message: request, topVia: topVia, wire: wire, branch: branch, key: key)
         if let address = hop.address {
-            try dispatch(ready, to: [SIPServerCandidate(kind: hop.kind, address: address)])
+            try dispatch(ready, to: SIPServerCandidate(kind: hop.kind, address: address), then: [])
         } else {
             // RFC 3263 §4: a name is resolved off the event loop; the request goes to the first
             // candidate and fails over to the next ones (§4.3, in the transaction's shard).
@@ -62,10 +62,10 @@ struct OutboundProcessor: Sendable {
             Task { [self] in
                 do {
                     let candidates = try await environment.resolver.locate(uri, available: available, messageSize: size)
-                    guard !candidates.isEmpty else {
+                    guard let first = candidates.first else {
                         throw SIPStackError.unresolvable(host: hop.host, detail: "no address")
                     }
-                    try dispatch(ready, to: candidates[...])
+                    try dispatch(ready, to: first, then: candidates.dropFirst())
                 } catch {
                     let e = error as? SIPStackError ?? .unresolvable(host: hop.host, detail: "\(error)")
                     environment.logger.debug("cannot send request", metadata: ["sip.why": "\(e)"])
@@ -79,18 +79,20 @@ struct OutboundProcessor: Sendable {
         return key.map { .client($0) }
     }
 
-    /// Sends `outgoing` to the first of `candidates` the stack has a transport for; the others
-    /// go with its client transaction, for failover (RFC 3263 §4.3). An ACK goes straight to the
-    /// transport (RFC 3261 §17.1.1.3).
-    private func dispatch(_ outgoing: OutgoingRequest, to candidates: ArraySlice<SIPServerCandidate>)
-        throws(SIPStackError)
-    {
-        var left = candidates
-        var failure = SIPStackError.noTransport("no candidate")
-        while let candidate = left.popFirst() {
+    /// Sends `outgoing` to `first`, or the first of `rest` the stack has a transport for; the
+    /// others go with its client transaction, for failover (RFC 3263 §4.3). An ACK goes straight
+    /// to the transport (RFC 3261 §17.1.1.3). (An address literal has no `rest`: no array is made
+    /// for it.)
+    private func dispatch(
+        _ outgoing: OutgoingRequest, to first: SIPServerCandidate, then rest: ArraySlice<SIPServerCandidate>
+    ) throws(SIPStackError) {
+        var candidate = first
+        var left = rest
+        while true {
             let prepared: PreparedRequest
             do { prepared = try environment.prepare(outgoing, for: candidate) } catch {
-                failure = error
+                guard let next = left.popFirst() else { throw error }
+                candidate = next
                 continue
             }
             guard let key = outgoing.key else {
@@ -107,7 +109,6 @@ struct OutboundProcessor: Sendable {
             shard.run { shard.start(request: message, key: key, route: prepared.route, failover: failover) }
             return
         }
-        throw failure
     }
 
     /// Writes `via` as the first header field of the serialized message `wire`, right after its
