@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "SIPSyntax", targets: ["SIPSyntax"]),
         .library(name: "SIPTransaction", targets: ["SIPTransaction"]),
         .library(name: "SIPTransport", targets: ["SIPTransport"]),
+        .library(name: "SIPDialog", targets: ["SIPDialog"]),
         .library(name: "SippetDNS", targets: ["SippetDNS"]),
         .library(name: "Sippet", targets: ["Sippet"]),
         .library(name: "SippetTesting", targets: ["SippetTesting"]),
@@ -56,6 +57,9 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // RFC 3261 §12-15 dialogs, RFC 3262 reliable provisionals, RFC 4028 session timers: values
+        // with no I/O and no clock, like the transaction machines.
+        .target(name: "SIPDialog", dependencies: ["SIPSyntax"], swiftSettings: strict),
         // A DNS stub resolver on SwiftNIO (RFC 1035, RFC 2308 negative caching, RFC 7766 TCP): the
         // record types RFC 3263 needs (NAPTR, SRV, A, AAAA, CNAME). Its message parser has no
         // imports, so that the fuzzer builds it with plain swiftc.
@@ -149,6 +153,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "SIPSyntaxTests", dependencies: ["SIPSyntax"], swiftSettings: strict),
+        .testTarget(name: "SIPDialogTests", dependencies: ["SIPDialog", "SIPSyntax"], swiftSettings: strict),
         .testTarget(name: "SippetAuthTests", dependencies: ["SippetAuth", "SIPSyntax"], swiftSettings: strict),
         .testTarget(name: "SIPTransactionTests", dependencies: ["SIPSyntax", "SIPTransaction"], swiftSettings: strict),
         .testTarget(

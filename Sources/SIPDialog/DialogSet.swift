@@ -1,0 +1,69 @@
+import SIPSyntax
+
+/// The dialogs one INVITE makes on its UAC side (RFC 3261 §13.2.2.4): a forking proxy can bring
+/// back provisional responses with different To tags (several early dialogs) and more than one
+/// 2xx (several confirmed ones).
+///
+/// The first 2xx is the session kept; a 2xx from another fork makes a dialog too, which the UAC
+/// must acknowledge and, unless the application keeps it, end with a BYE. A final failure ends
+/// every early dialog (§12.3, §13.2.2.3).
+public struct DialogSet: Sendable {
+    /// The INVITE that makes the dialogs.
+    public let invite: SIPMessage
+    /// The dialogs by remote tag.
+    public private(set) var dialogs: [String: Dialog] = [:]
+    /// The remote tag of the dialog whose 2xx came first: the one kept.
+    public private(set) var answered: String?
+
+    /// What a response to the INVITE did.
+    public enum Event: Hashable, Sendable {
+        /// A provisional response with no To tag: no dialog.
+        case provisional
+        /// A provisional response made (or moved) an early dialog.
+        case early(Dialog)
+        /// The first 2xx: this dialog is the session. ACK it (``Dialog/makeAck(cseq:headers:body:)``).
+        case confirmed(Dialog)
+        /// A retransmission of the kept dialog's 2xx: ACK it again (§13.2.2.4).
+        case retransmission(Dialog)
+        /// A 2xx from another fork after the first: ACK it, then end it with a BYE unless the
+        /// application keeps it (§13.2.2.4). A retransmission of it comes again as this event.
+        case otherFork(Dialog)
+        /// A final failure: every early dialog has ended.
+        case failed(status: Int)
+        /// The response does not belong to this INVITE or makes no dialog.
+        case ignored
+    }
+
+    /// The set for `invite`, sent.
+    public init(invite: SIPMessage) { self.invite = invite }
+
+    /// Takes a response to the INVITE.
+    public mutating func receive(_ response: SIPMessage) -> Event {
+        guard let status = response.status, response.callID == invite.callID else { return .ignored }
+        if status >= 300 {
+            for tag in dialogs.keys where dialogs[tag]?.state == .early { dialogs[tag]?.terminate() }
+            return .failed(status: status)
+        }
+        guard let tag = response.toTag else { return status < 200 ? .provisional : .ignored }
+        if var dialog = dialogs[tag] {
+            let wasConfirmed = dialog.state == .confirmed
+            dialog.receive(response: response, to: .invite)
+            dialogs[tag] = dialog
+            guard status >= 200 else { return .early(dialog) }
+            if answered == nil {
+                answered = tag
+                return .confirmed(dialog)
+            }
+            if answered == tag { return wasConfirmed ? .retransmission(dialog) : .confirmed(dialog) }
+            return .otherFork(dialog)
+        }
+        guard let dialog = try? Dialog.uac(request: invite, response: response) else { return .ignored }
+        dialogs[tag] = dialog
+        guard status >= 200 else { return .early(dialog) }
+        if answered == nil {
+            answered = tag
+            return .confirmed(dialog)
+        }
+        return .otherFork(dialog)
+    }
+}
