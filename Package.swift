@@ -107,7 +107,7 @@ let package = Package(
         .target(
             name: "SippetEndpoint",
             dependencies: [
-                "Sippet", "SippetAuth", "SIPSyntax", "SIPTransaction", "SIPTransport",
+                "Sippet", "SippetAuth", "SIPDialog", "SIPSyntax", "SIPTransaction", "SIPTransport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -130,7 +130,7 @@ let package = Package(
         .executableTarget(
             name: "sippet",
             dependencies: [
-                "SippetProxy", "SippetDNS",
+                "SippetProxy", "SippetDNS", "SIPDialog",
                 "SIPSyntax", "SIPTransaction", "SIPTransport", "Sippet", "SippetEndpoint", "SippetAuth",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -44,6 +44,12 @@
 #                    target when the first refuses TCP, answers 503 (sipp), or
 #                    never answers over UDP (left after Timer F, --t1-ms 50);
 #                    --outbound-proxy sends a request for another domain there
+#  14 dialogs        sipp against `sippet serve`: the 2xx copies Record-Route; re-INVITE,
+#                    UPDATE and INFO in the dialog; a Session-Expires below Min-SE gets 422
+#                    and the retry's 2xx carries the timer                    UDP, TCP
+#                    `sippet call` against a sipp UAS that sends a reliable 180 (RFC 3262)
+#                    and checks the PRACK's RAck, and record-routes: ACK and BYE
+#                    must carry the Route                                      UDP, TCP
 # A flow passes when sipp exits 0 and its statistics (-trace_stat, last line)
 # show every call successful and none failed.
 #
@@ -332,6 +338,8 @@ run_sipp "5-486-noack-udp" busy $PORT_486 u1 -sf $SCEN/invite-486-noack-uac.xml 
 INTERVALS=""
 run_sipp "5-486-tcp" busy $PORT_486 t1 -sf $SCEN/invite-486-uac.xml
 INTERVALS=1
+run_sipp_both 14-dialog default $PORT_DEFAULT -sf $SCEN/dialog-uac.xml
+run_sipp_both 14-session-timer default $PORT_DEFAULT -sf $SCEN/session-timer-uac.xml
 run_sipp_both 6-200-noack default $PORT_DEFAULT -sf $SCEN/invite-200-noack-uac.xml -nr -set t1ms "$T1"
 INTERVALS=""
 
@@ -618,6 +626,12 @@ client_flow "7-client-options-tcp" tcp $PORT_UAS_TCP "-sf $SCEN/options-uas.xml"
 client_flow "7-client-call-udp" udp $PORT_UAS_UDP "-sn uas" \
   call "sip:uas@$HOST:$PORT_UAS_UDP" --transport udp --duration 0 --count "$CLIENT_COUNT"
 client_flow "7-client-call-tcp" tcp $PORT_UAS_TCP "-sf $SCEN/call-uas.xml" \
+  call "sip:uas@$HOST:$PORT_UAS_TCP" --transport tcp --duration 0 --count "$CLIENT_COUNT"
+
+# ---------------------------------------------------------------- 14: dialogs (SIPDialog)
+client_flow "14-call-100rel-udp" udp $PORT_UAS_UDP "-sf $SCEN/uas-100rel.xml" \
+  call "sip:uas@$HOST:$PORT_UAS_UDP" --transport udp --duration 0 --count "$CLIENT_COUNT"
+client_flow "14-call-100rel-tcp" tcp $PORT_UAS_TCP "-sf $SCEN/uas-100rel.xml" \
   call "sip:uas@$HOST:$PORT_UAS_TCP" --transport tcp --duration 0 --count "$CLIENT_COUNT"
 
 # ---------------------------------------------------------------- 13: RFC 3263 with a real DNS server

@@ -37,6 +37,22 @@ public struct DialogSet: Sendable {
     /// The set for `invite`, sent.
     public init(invite: SIPMessage) { self.invite = invite }
 
+    /// A request in the dialog of remote tag `tag` (a PRACK in an early one, a BYE in the kept
+    /// one): see ``Dialog/makeRequest(_:contact:headers:body:)``. Throws when there is no such
+    /// dialog or it has ended.
+    public mutating func makeRequest(
+        in tag: String, _ method: SIPMethod, contact: URI? = nil, headers: [(SIPHeaderName, String)] = [],
+        body: [UInt8] = []
+    ) throws(DialogError) -> SIPMessage {
+        guard var dialog = dialogs[tag] else { throw .terminated }
+        let request = try dialog.makeRequest(method, contact: contact, headers: headers, body: body)
+        dialogs[tag] = dialog
+        return request
+    }
+
+    /// Ends the dialog of remote tag `tag` (a BYE sent in it).
+    public mutating func terminate(_ tag: String) { dialogs[tag]?.terminate() }
+
     /// Takes a response to the INVITE.
     public mutating func receive(_ response: SIPMessage) -> Event {
         guard let status = response.status, response.callID == invite.callID else { return .ignored }

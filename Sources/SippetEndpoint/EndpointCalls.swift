@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import SIPDialog
 import SIPSyntax
 import SIPTransaction
 import Sippet
@@ -24,9 +25,8 @@ final class EndpointCalls: @unchecked Sendable {
         /// Record-Route values the route set, its From the remote URI. They are read only when
         /// the UAS itself sends a request in the dialog (the BYE of §13.3.1.4).
         var invite: SIPMessage
-        /// The local URI with our tag: the 2xx's To.
-        var local: String
-        var localCSeq: UInt32 = 0
+        /// The CSeq number of the last request received in the dialog (§12.2.2).
+        var remoteCSeq: UInt32
         /// The 2xx while it is not yet acknowledged, and its retransmission timer.
         var unacked: Unacked?
     }
@@ -80,7 +80,7 @@ final class EndpointCalls: @unchecked Sendable {
         self.sessions = UInt64(index) << 48
     }
 
-    /// A request of a call: INVITE, ACK, CANCEL or BYE, on this loop.
+    /// A request of a call: INVITE, ACK, CANCEL, BYE, UPDATE or INFO, on this loop.
     func handle(_ request: SIPMessage, key: ServerTransactionKey?, stack: SIPStack) {
         assert(loop.inEventLoop)
         switch request.method {
@@ -88,6 +88,10 @@ final class EndpointCalls: @unchecked Sendable {
         case .invite?: invite(request, key: key, stack: stack)
         case .cancel?: cancel(request, key: key, stack: stack)
         case .bye?: bye(request, key: key, stack: stack)
+        case .update?: update(request, key: key, stack: stack)
+        case .info?:
+            // RFC 6086 §4.2.2: INFO in a dialog gets 200 (its content is this UAS's to ignore).
+            if dialogIndex(request, key, stack) != nil { send(request.makeResponse(status: 200), key, stack) }
         default: break
         }
     }
@@ -98,6 +102,15 @@ final class EndpointCalls: @unchecked Sendable {
         guard let key else { return }
         if request.essentials?.toTag != nil {
             reinvite(request, key: key, stack: stack)
+            return
+        }
+        // RFC 4028 §9: a session interval below the minimum gets 422 with Min-SE.
+        if request.headers.contains(.sessionExpires),
+            case .tooSmall(let minimum) = SessionTimer.negotiate(request, minimum: options.minSE)
+        {
+            var r = request.makeResponse(status: 422)
+            r.headers.append(.minSE, String(minimum))
+            send(r, key, stack)
             return
         }
         let tag = SIPIdentifiers.tag()
@@ -168,7 +181,7 @@ final class EndpointCalls: @unchecked Sendable {
         }
         // §12.1.1: the dialog, from the INVITE and the 2xx.
         let id = DialogID(callID: callID, localTag: p.tag, remoteTag: remoteTag)
-        var dialog = Dialog(invite: p.request, local: ok.headers[.to] ?? "")
+        var dialog = Dialog(invite: p.request, remoteCSeq: p.request.cseq?.sequence ?? 0)
         retransmits.advance(to: clock())
         let timer = retransmits.start(id, after: options.t1)
         dialog.unacked = Unacked(response: ok, key: key, interval: options.t1, elapsed: .zero, timer: timer)
@@ -190,8 +203,13 @@ final class EndpointCalls: @unchecked Sendable {
         var ok =
             tag.map { request.makeResponse(status: options.answer, toTag: $0) } ?? request.makeResponse(status: 200)
         let local = contact.address(for: request, viaTransport: viaTransport, stack: stack)
+        // §12.1.1: the 2xx that makes the dialog carries the INVITE's Record-Route.
+        if tag != nil, request.headers.contains(.recordRoute) {
+            for value in request.headers.values(.recordRoute) { ok.headers.append(.recordRoute, value) }
+        }
         ok.headers.append(.contact, "<\(local.contact)>")
         ok.headers.append(.allow, EndpointCore.allowHeader)
+        addSessionTimer(for: request, to: &ok)
         ok.headers.append(.contentType, "application/sdp")
         sessions &+= 1
         ok.body = SDPAnswer.answer(offer: request.body, host: local.host, session: sessions)[...]
@@ -211,13 +229,55 @@ final class EndpointCalls: @unchecked Sendable {
         if options.answerAfter > .zero { timers.cancel(.answer(key)) }
     }
 
-    /// §12.2.2: a re-INVITE in a known dialog is accepted (the session does not change); outside
-    /// one it gets 481.
-    private func reinvite(_ request: SIPMessage, key: ServerTransactionKey, stack: SIPStack) {
+    /// RFC 4028 §9: the Session-Expires negotiated for `request` (an INVITE or UPDATE) in its
+    /// 2xx, with `Require: timer` when the caller supports the extension.
+    private func addSessionTimer(for request: SIPMessage, to response: inout SIPMessage) {
+        guard request.headers.contains(.sessionExpires),
+            case .timer(let timer, let require) = SessionTimer.negotiate(request, minimum: options.minSE)
+        else { return }
+        response.headers.append(.sessionExpires, timer.headerValue)
+        if require { response.headers.append(.require, "timer") }
+    }
+
+    /// §12.2.2: the dialog of a request sent in one, its CSeq checked: a request outside a known
+    /// dialog gets 481, one with a CSeq below the last received 500 (and nil comes back).
+    private func dialogIndex(_ request: SIPMessage, _ key: ServerTransactionKey?, _ stack: SIPStack)
+        -> Dictionary<DialogID, Dialog>.Index?
+    {
         guard let id = Self.dialogID(of: request), let i = dialogs.index(forKey: id) else {
             send(request.makeResponse(status: 481), key, stack)
-            return
+            return nil
         }
+        if let cseq = request.cseq?.sequence {
+            guard cseq >= dialogs.values[i].remoteCSeq else {
+                send(request.makeResponse(status: 500), key, stack)
+                return nil
+            }
+            dialogs.values[i].remoteCSeq = cseq
+        }
+        return i
+    }
+
+    /// RFC 3311 §5.2: an UPDATE in a dialog gets 200, with an SDP answer when it carries an offer
+    /// and the session interval when it refreshes one (RFC 4028 §9).
+    private func update(_ request: SIPMessage, key: ServerTransactionKey?, stack: SIPStack) {
+        guard dialogIndex(request, key, stack) != nil else { return }
+        var ok = request.makeResponse(status: 200)
+        if !request.body.isEmpty {
+            let local = contact.address(for: request, viaTransport: nil, stack: stack)
+            ok.headers.append(.contact, "<\(local.contact)>")
+            ok.headers.append(.contentType, "application/sdp")
+            sessions &+= 1
+            ok.body = SDPAnswer.answer(offer: request.body, host: local.host, session: sessions)[...]
+        }
+        addSessionTimer(for: request, to: &ok)
+        send(ok, key, stack)
+    }
+
+    /// §12.2.2: a re-INVITE in a known dialog is answered with 200 and a new SDP answer (the
+    /// session does not change); outside one it gets 481, below the dialog's CSeq 500.
+    private func reinvite(_ request: SIPMessage, key: ServerTransactionKey, stack: SIPStack) {
+        guard let i = dialogIndex(request, key, stack), let id = Self.dialogID(of: request) else { return }
         let ok = okResponse(to: request, tag: nil, viaTransport: nil, stack: stack)
         if let t = dialogs.values[i].unacked?.timer { retransmits.cancel(t) }
         retransmits.advance(to: clock())
@@ -248,12 +308,11 @@ final class EndpointCalls: @unchecked Sendable {
         send(p.request.makeResponse(status: 487, toTag: p.tag), invite, stack)
     }
 
-    /// §15.1.2: a BYE ends its dialog (200); one that matches no dialog gets 481.
+    /// §15.1.2: a BYE ends its dialog (200); one that matches no dialog gets 481, one below the
+    /// dialog's CSeq 500 (§12.2.2).
     private func bye(_ request: SIPMessage, key: ServerTransactionKey?, stack: SIPStack) {
-        guard let id = Self.dialogID(of: request), let d = dialogs.removeValue(forKey: id) else {
-            send(request.makeResponse(status: 481), key, stack)
-            return
-        }
+        guard let i = dialogIndex(request, key, stack) else { return }
+        let d = dialogs.remove(at: i).value
         if let t = d.unacked?.timer { retransmits.cancel(t) }
         shared.releaseOne()
         shared.dialogs.subtract(1, ordering: .relaxed)
@@ -278,40 +337,24 @@ final class EndpointCalls: @unchecked Sendable {
         guard let i = dialogs.index(forKey: id), var u = dialogs.values[i].unacked else { return }
         u.elapsed += u.interval
         guard u.elapsed < limit else {
-            var d = dialogs.remove(at: i).value
+            let d = dialogs.remove(at: i).value
             shared.releaseOne()
             shared.dialogs.subtract(1, ordering: .relaxed)
             shared.logger.info(
                 "no ACK for the 2xx within 64*T1; ending the dialog with BYE", metadata: ["sip.call-id": "\(id.callID)"]
             )
-            d.localCSeq += 1
-            sendBye(in: d, id: id, stack: stack)
+            // §15.1.1: the BYE, built by the dialog layer from the INVITE and the 2xx (§12.1.1, §12.2.1.1).
+            if var dialog = try? SIPDialog.Dialog.uas(request: d.invite, response: u.response),
+                let bye = try? dialog.makeRequest(.bye)
+            {
+                _ = try? stack.send(bye)
+            }
             return
         }
         u.interval = min(u.interval * 2, options.t2)
         u.timer = retransmits.start(id, after: min(u.interval, limit - u.elapsed))
         dialogs.values[i].unacked = u
         send(u.response, u.key, stack)
-    }
-
-    /// §15.1.1: a BYE in the dialog — to the remote target along the route set, From our URI, To
-    /// theirs, a new CSeq.
-    private func sendBye(in d: Dialog, id: DialogID, stack: SIPStack) {
-        var uri =
-            d.invite.contact.first?.address?.uri ?? d.invite.requestURI
-            ?? .absolute(AbsoluteURI(scheme: "sip", rest: ""))
-        var routes = ((try? d.invite.headers.all(.recordRoute)) ?? []).map(\.description)
-        // §12.2.1.1: a strict router first in the route set gets the Request-URI.
-        if let first = routes.first, let r = try? NameAddress(first), let sip = r.uri.sipURI, !sip.isLooseRouter {
-            routes.removeFirst()
-            routes.append("<\(uri)>")
-            uri = r.uri
-        }
-        var fields: [(SIPHeaderName, String)] = [
-            (.from, d.local), (.to, d.invite.headers[.from] ?? ""), (.callID, id.callID), (.cseq, "\(d.localCSeq) BYE"),
-        ]
-        for r in routes { fields.append((.route, r)) }
-        _ = try? stack.send(.request(method: .bye, uri: uri, headers: fields))
     }
 
     // MARK: - Timers

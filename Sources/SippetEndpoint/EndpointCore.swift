@@ -17,8 +17,13 @@ import Synchronization
 ///   ACK arrives: at T1, then doubling up to T2; after 64·T1 without an ACK the dialog is ended
 ///   with a BYE (§13.3.1.4). The 100 Trying is the transaction layer's (§17.2.1).
 /// - CANCEL of an INVITE not yet answered: 200 to the CANCEL and 487 to the INVITE (§9.2).
-/// - BYE: 200 in a known dialog, 481 otherwise (§15.1.2). A re-INVITE in a known dialog gets 200,
-///   outside one 481 (§12.2.2).
+/// - BYE: 200 in a known dialog, 481 otherwise (§15.1.2). A re-INVITE in a known dialog gets 200
+///   with a new SDP answer, UPDATE (RFC 3311) 200 (with an answer when it offers) and INFO (RFC
+///   6086) 200; outside a dialog they get 481. A request of the dialog with a CSeq below the last
+///   one gets 500 (§12.2.2). The 2xx copies the INVITE's Record-Route (§12.1.1).
+/// - Session timers (RFC 4028): an INVITE whose Session-Expires is below ``Options/minSE`` gets
+///   422 with Min-SE; otherwise its 2xx carries the Session-Expires and refresher negotiated, with
+///   `Require: timer` when the caller supports it.
 /// - MESSAGE: 200 (RFC 3428 §7).
 /// - With an ``Options/authenticator``, REGISTER and the out-of-dialog INVITE, MESSAGE and
 ///   SUBSCRIBE need digest credentials (RFC 3261 §22); OPTIONS never does (it serves as a
@@ -52,13 +57,20 @@ public final class EndpointCore: SIPCore {
         /// Digest authentication of REGISTER and of out-of-dialog INVITE, MESSAGE and SUBSCRIBE;
         /// nil: none (`--users`).
         public var authenticator: DigestAuthenticator?
+        /// The smallest session interval accepted (RFC 4028 Min-SE, `--min-se`; at least 90 s).
+        public var minSE: UInt32 = 90
 
         /// Answer at once with 200, no 180; the RFC's T1 and T2; default limits.
         public init() {}
     }
 
     /// The methods this core implements (the Allow header, §20.5).
-    public static let allowedMethods: [SIPMethod] = [.invite, .ack, .cancel, .bye, .options, .register, .message]
+    public static let allowedMethods: [SIPMethod] = [
+        .invite, .ack, .cancel, .bye, .options, .register, .message, .update, .info,
+    ]
+
+    /// The extensions this core supports (the Supported header, RFC 3261 §20.37): session timers.
+    static let supportedHeader = "timer"
 
     static let allowHeader = allowedMethods.map(\.rawValue).joined(separator: ", ")
 
@@ -146,7 +158,7 @@ public final class EndpointCore: SIPCore {
         case .options: Self.send(options(request), key, stack, logger: logger)
         case .message: Self.send(request.makeResponse(status: 200), key, stack, logger: logger)
         case .register: registrar.handle(request) { [logger] in Self.send($0, key, stack, logger: logger) }
-        case .invite, .ack, .cancel, .bye:
+        case .invite, .ack, .cancel, .bye, .update, .info:
             handOff.send(CallRequest(request: request, key: key, stack: stack), to: loop(of: request))
         default:
             let status = SIPMethod.standard.contains(method) ? 405 : 501
@@ -184,14 +196,14 @@ public final class EndpointCore: SIPCore {
     // MARK: - OPTIONS
 
     /// RFC 3261 §11.2: what a UAS can do — Allow, Accept, Accept-Encoding, Accept-Language and
-    /// Supported (empty: no extensions).
+    /// Supported (session timers, RFC 4028).
     func options(_ request: SIPMessage) -> SIPMessage {
         var r = request.makeResponse(status: 200)
         r.headers.append(.allow, Self.allowHeader)
         r.headers.append(.accept, "application/sdp")
         r.headers.append(.acceptEncoding, "identity")
         r.headers.append(.acceptLanguage, "en")
-        r.headers.append(.supported, "")
+        r.headers.append(.supported, Self.supportedHeader)
         return r
     }
 

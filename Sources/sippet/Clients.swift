@@ -4,6 +4,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOSSL
+import SIPDialog
 import SIPSyntax
 import SIPTransaction
 import SIPTransport
@@ -87,7 +88,9 @@ final class Client: SIPCore {
     let user: String?
     let events: AsyncStream<(TransactionKey, Event)>
     private let continuation: AsyncStream<(TransactionKey, Event)>.Continuation
-    private let invites = NIOLockedValueBox<[String: SIPMessage]>([:])
+    /// The calls by Call-ID: the dialogs of the last INVITE sent (RFC 3261 §13.2.2.4, forks
+    /// included) and the reliable provisionals acknowledged (RFC 3262 §4).
+    private let calls = NIOLockedValueBox<[String: (dialogs: DialogSet, pracks: PRACKSender)]>([:])
     /// Call-IDs the other side hung up.
     let hungUp = NIOLockedValueBox<Set<String>>([])
 
@@ -159,7 +162,9 @@ final class Client: SIPCore {
 
     /// Sends a request; its responses and errors arrive in ``events``.
     private func send(_ request: SIPMessage) throws(SIPStackError) -> TransactionKey {
-        if request.method == .invite, let id = request.callID { invites.withLockedValue { $0[id] = request } }
+        if request.method == .invite, request.toTag == nil, let id = request.callID {
+            calls.withLockedValue { $0[id] = (DialogSet(invite: request), PRACKSender()) }
+        }
         guard let key = try stack.send(request) else { throw .invalidMessage("no transaction was made") }
         return key
     }
@@ -220,12 +225,57 @@ final class Client: SIPCore {
     }
 
     func receiveResponse(_ response: SIPMessage, key: ClientTransactionKey?, stack: SIPStack) {
-        if let s = response.status, (200..<300).contains(s), response.cseq?.method == .invite, let id = response.callID,
-            let invite = invites.withLockedValue({ $0[id] }), let ack = invite.makeAck(for: response)
-        {
-            _ = try? stack.send(ack)
+        if response.cseq?.method == .invite {
+            for request in dialogRequests(after: response) { _ = try? stack.send(request) }
         }
         if let key { continuation.yield((.client(key), .response(response))) }
+    }
+
+    /// What a response to an INVITE asks of the dialog layer: a PRACK for a reliable provisional
+    /// (RFC 3262 §4), the ACK for a 2xx, again for each retransmission (RFC 3261 §13.2.2.4), and
+    /// for a 2xx from a fork other than the first, its ACK and a BYE.
+    private func dialogRequests(after response: SIPMessage) -> [SIPMessage] {
+        guard let id = response.callID, let status = response.status else { return [] }
+        return calls.withLockedValue { calls in
+            guard var call = calls[id], response.cseq?.sequence == call.dialogs.invite.cseq?.sequence,
+                let cseq = response.cseq?.sequence
+            else { return [] }
+            defer { calls[id] = call }
+            var out: [SIPMessage] = []
+            switch call.dialogs.receive(response) {
+            case .early:
+                if let rack = call.pracks.rack(for: response), let tag = response.toTag,
+                    let prack = try? call.dialogs.makeRequest(in: tag, .prack, headers: [(.rack, rack.description)])
+                {
+                    out.append(prack)
+                }
+            case .confirmed(let d), .retransmission(let d):
+                out.append(d.makeAck(cseq: cseq))
+            case .otherFork(let d):
+                out.append(d.makeAck(cseq: cseq))
+                if status < 300, d.state != .terminated,
+                    let bye = try? call.dialogs.makeRequest(in: d.id.remoteTag, .bye)
+                {
+                    call.dialogs.terminate(d.id.remoteTag)
+                    out.append(bye)
+                }
+            case .provisional, .failed, .ignored:
+                break
+            }
+            return out
+        }
+    }
+
+    /// A request in the answered dialog of the call `callID` (a BYE, a refreshing UPDATE), built
+    /// by the dialog layer (RFC 3261 §12.2.1.1: remote target, route set, next CSeq).
+    func requestInCall(_ callID: String, _ method: SIPMethod, headers: [(SIPHeaderName, String)] = []) -> SIPMessage? {
+        calls.withLockedValue { calls in
+            guard var call = calls[callID], let tag = call.dialogs.answered else { return nil }
+            defer { calls[callID] = call }
+            let contact = try? URI(self.contact)
+            return try? call.dialogs.makeRequest(
+                in: tag, method, contact: method == .update ? contact : nil, headers: headers)
+        }
     }
 
     func receiveError(_ error: SIPStackError, key: TransactionKey, stack: SIPStack) {
@@ -355,30 +405,36 @@ struct CallCommand: AsyncParsableCommand {
             let ip = host.contains(":") ? "IP6" : "IP4"
             let sdp =
                 "v=0\r\no=sippet 1 1 IN \(ip) \(host)\r\ns=-\r\nc=IN \(ip) \(host)\r\nt=0 0\r\nm=audio 9 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
-            let invite = c.request(.invite, extra: [(.contentType, "application/sdp")], body: Array(sdp.utf8))
+            // RFC 3262 and RFC 4028: reliable provisionals are PRACKed, and a session timer the
+            // callee sets is honoured.
+            let invite = c.request(
+                .invite, extra: [(.contentType, "application/sdp"), (.supported, "100rel, timer")],
+                body: Array(sdp.utf8))
             let result = await c.finalResponse(to: invite, &inbox)
             let o = outcome(result, "INVITE")
             guard o == .success, case .success(let ok) = result, let callID = invite.callID else { return o }
-            // The core has sent the ACK (§13.2.2.4). Stay in the call, unless the callee hangs up.
+            // The core has sent the ACK (§13.2.2.4). Stay in the call, unless the callee hangs up;
+            // refresh the session at half its interval when this side is the refresher (RFC 4028 §10).
+            let timer = SessionTimer.fromResponse(ok).flatMap { $0.isRefresher(.uac) ? $0 : nil }
+            var lastRefresh = ContinuousClock.now
             let deadline = ContinuousClock.now + .milliseconds(Int64(duration * 1000))
             while ContinuousClock.now < deadline {
                 if c.hungUp.withLockedValue({ $0.contains(callID) }) {
                     say("BYE received")
                     return .success
                 }
+                if let timer, ContinuousClock.now >= lastRefresh + .seconds(Int64(timer.interval)) / 2 {
+                    lastRefresh = ContinuousClock.now
+                    let session = [(SIPHeaderName.sessionExpires, timer.headerValue), (.supported, "timer")]
+                    if let update = c.requestInCall(callID, .update, headers: session) {
+                        _ = outcome(await c.finalResponse(to: update, &inbox), "UPDATE")
+                    }
+                }
                 try? await Task.sleep(for: min(.milliseconds(50), deadline - ContinuousClock.now))
             }
-            // §15.1.1: the BYE goes to the remote target along the route set, in the dialog.
-            let target = ok.contact.first?.address?.uri ?? c.target
-            // The 2xx's CSeq is the INVITE's that was answered (a challenged INVITE is sent again
-            // with a higher one, §22.2).
-            var fields: [(SIPHeaderName, String)] = [
-                (.from, invite.headers[.from] ?? ""), (.to, ok.headers[.to] ?? ""), (.callID, callID),
-                (.cseq, "\((ok.cseq?.sequence ?? invite.cseq?.sequence ?? 1) + 1) BYE"),
-            ]
-            for r in ((try? ok.headers.all(.recordRoute)) ?? []).reversed() { fields.append((.route, r.description)) }
-            return outcome(
-                await c.finalResponse(to: .request(method: .bye, uri: target, headers: fields), &inbox), "BYE")
+            // §15.1.1: the BYE, built by the dialog: the remote target along the route set.
+            guard let bye = c.requestInCall(callID, .bye) else { return .error }
+            return outcome(await c.finalResponse(to: bye, &inbox), "BYE")
         }
     }
 }

@@ -42,6 +42,10 @@ struct Serve: AsyncParsableCommand {
     var ringAfterMs: Int?
     @Option(name: .customLong("answer-after-ms"), help: "Send the final response this long after an INVITE arrives.")
     var answerAfterMs: Int = 0
+    @Option(
+        name: .customLong("min-se"),
+        help: "RFC 4028 Min-SE: an INVITE whose Session-Expires is below it gets 422 (at least 90).")
+    var minSE: UInt32 = 90
     @OptionGroup var server: ServerOptions
     @OptionGroup var auth: AuthOptions
     @OptionGroup var dns: DNSOptions
@@ -51,6 +55,7 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--answer must be a final status code, 200-699")
         }
         guard answerAfterMs >= 0, (ringAfterMs ?? 0) >= 0 else { throw ValidationError("delays must not be negative") }
+        guard minSE >= 90 else { throw ValidationError("--min-se must be at least 90 (RFC 4028 §4)") }
     }
 
     func run() async throws {
@@ -61,6 +66,8 @@ struct Serve: AsyncParsableCommand {
         // RFC 3261 §8.2: a request is authenticated before its method is inspected, so every
         // known method reaches the core, which challenges first and answers 405 after.
         configuration.validation.allowedMethods = SIPMethod.standard
+        // RFC 4028: a caller may require session timers (a Require: timer gets no 420).
+        configuration.validation.supportedExtensions.insert("timer")
         let stack = SIPStack(
             name: "serve", configuration: configuration, transports: transports, resolver: dns.resolver(),
             logger: logger)
@@ -70,6 +77,7 @@ struct Serve: AsyncParsableCommand {
         options.answerAfter = .milliseconds(answerAfterMs)
         options.t1 = t1
         options.t2 = max(.seconds(4), t1)
+        options.minSE = minSE
         if let (configuration, store) = try auth.make(defaultRealm: try listen.firstHost(), logger: logger) {
             options.authenticator = DigestAuthenticator(configuration: configuration, credentials: store)
         }
