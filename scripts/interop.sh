@@ -46,7 +46,8 @@
 #                    --outbound-proxy sends a request for another domain there
 #  14 dialogs        sipp against `sippet serve`: the 2xx copies Record-Route; re-INVITE,
 #                    UPDATE and INFO in the dialog; a Session-Expires below Min-SE gets 422
-#                    and the retry's 2xx carries the timer                    UDP, TCP
+#                    and the retry's 2xx carries the timer; with 100rel the 180 is
+#                    reliable and sipp PRACKs it (RSeq, RAck, 200)             UDP, TCP
 #                    `sippet call` against a sipp UAS that sends a reliable 180 (RFC 3262)
 #                    and checks the PRACK's RAck, and record-routes: ACK and BYE
 #                    must carry the Route                                      UDP, TCP
@@ -82,7 +83,7 @@ CLIENT_COUNT=${CLIENT_COUNT:-100}
 T1=${T1_MS:-500}
 SCEN=Interop/sipp
 HOST=127.0.0.1
-PORT_DEFAULT=15060 PORT_CANCEL=15062 PORT_486=15064 PORT_AUTH=15066
+PORT_DEFAULT=15060 PORT_CANCEL=15062 PORT_486=15064 PORT_AUTH=15066 PORT_REL=15065
 PORT_BARESIP=15070 PORT_KAMAILIO=15090 PORT_PROXY=15068 PORT_PROXY_AUTH=15069
 PORT_UAS_UDP=15080 PORT_UAS_TCP=15082
 SIPP_TIMEOUT=60     # s, global bound of one sipp run (-timeout); -timeout_error makes it a failure
@@ -174,7 +175,7 @@ fi
 if [ ! -x "$SIPPET" ]; then
   echo "interop.sh: $SIPPET is missing or not executable (run swift build first, or set SIPPET)" >&2; exit 2
 fi
-for p in $PORT_DEFAULT $PORT_CANCEL $PORT_486 $PORT_AUTH $PORT_BARESIP $PORT_KAMAILIO $PORT_PROXY $PORT_PROXY_AUTH \
+for p in $PORT_DEFAULT $PORT_CANCEL $PORT_486 $PORT_AUTH $PORT_REL $PORT_BARESIP $PORT_KAMAILIO $PORT_PROXY $PORT_PROXY_AUTH \
   $PORT_UAS_UDP $PORT_UAS_TCP 15053 15074 15076 15077 15078; do
   if port_busy "$p"; then echo "interop.sh: port $p is already in use on this host" >&2; exit 2; fi
 done
@@ -248,6 +249,7 @@ serve_died() { # serve_died NAME CONTEXT: report a serve that exited by itself, 
 start_serve default $PORT_DEFAULT
 start_serve cancel $PORT_CANCEL --ring-after-ms 50 --answer-after-ms 5000
 start_serve busy $PORT_486 --answer 486
+start_serve rel $PORT_REL --ring-after-ms 0 --answer-after-ms 300
 # The users file: alice, password "secret", in the realm serve takes by default (its host).
 AUTH_USER=alice AUTH_PASSWORD=secret
 echo "$AUTH_PASSWORD" | "$SIPPET" passwd "$AUTH_USER" --realm "$HOST" > "$WORK/users.txt"
@@ -255,6 +257,7 @@ start_serve auth $PORT_AUTH --users "$WORK/users.txt" --auth-algorithms MD5
 wait_serve default $PORT_DEFAULT || true
 wait_serve cancel $PORT_CANCEL || true
 wait_serve busy $PORT_486 || true
+wait_serve rel $PORT_REL || true
 wait_serve auth $PORT_AUTH || true
 
 # ---------------------------------------------------------------- sipp runs
@@ -340,6 +343,7 @@ run_sipp "5-486-tcp" busy $PORT_486 t1 -sf $SCEN/invite-486-uac.xml
 INTERVALS=1
 run_sipp_both 14-dialog default $PORT_DEFAULT -sf $SCEN/dialog-uac.xml
 run_sipp_both 14-session-timer default $PORT_DEFAULT -sf $SCEN/session-timer-uac.xml
+run_sipp_both 14-prack rel $PORT_REL -sf $SCEN/prack-uac.xml
 run_sipp_both 6-200-noack default $PORT_DEFAULT -sf $SCEN/invite-200-noack-uac.xml -nr -set t1ms "$T1"
 INTERVALS=""
 
@@ -540,7 +544,7 @@ else
 fi
 
 # graceful shutdown: SIGTERM -> exit status 0 within 10 s
-for name in default cancel busy auth proxy proxyauth; do
+for name in default cancel busy rel auth proxy proxyauth; do
   pid=${SERVE_PID[$name]:-}
   [ -n "$pid" ] || continue # exited earlier, reported above
   if [ -z "${SERVE_READY[$name]:-}" ]; then
@@ -719,7 +723,7 @@ if [ -n "$TSHARK_PID" ]; then
   stop_pid "$TSHARK_PID" INT
   captured=$(grep -o '[0-9]* packets\? captured' "$WORK/tshark.err" | grep -o '^[0-9]*' || true)
   DECODE=()
-  for p in $PORT_DEFAULT $PORT_CANCEL $PORT_486 $PORT_AUTH $PORT_BARESIP $PORT_KAMAILIO $PORT_PROXY $PORT_PROXY_AUTH \
+  for p in $PORT_DEFAULT $PORT_CANCEL $PORT_486 $PORT_AUTH $PORT_REL $PORT_BARESIP $PORT_KAMAILIO $PORT_PROXY $PORT_PROXY_AUTH \
     $PORT_UAS_UDP $PORT_UAS_TCP 15084 15085 15086 15087 15088 15089 15072 15074 15076 15077 15078; do
     DECODE+=(-d "udp.port==$p,sip" -d "tcp.port==$p,sip")
   done

@@ -47,6 +47,9 @@ final class EndpointCalls: @unchecked Sendable {
     struct Pending {
         var request: SIPMessage
         var tag: String
+        /// RFC 3262 §3: its reliable provisional responses, when the INVITE requires or supports
+        /// `100rel`; nil otherwise.
+        var reliable: ReliableProvisionals?
     }
 
     /// What a pending INVITE waits for (with ``EndpointCore/Options/ringAfter`` or
@@ -56,6 +59,8 @@ final class EndpointCalls: @unchecked Sendable {
         case ring(ServerTransactionKey)
         /// Send the final response to the pending INVITE.
         case answer(ServerTransactionKey)
+        /// RFC 3262 §3: retransmit the reliable provisional response, or give up on its PRACK.
+        case provisional(ServerTransactionKey)
     }
 
     let loop: any EventLoop
@@ -63,6 +68,8 @@ final class EndpointCalls: @unchecked Sendable {
     private let shared: EndpointCore.Shared
     private var pending: [ServerTransactionKey: Pending] = [:]
     private var dialogs: [DialogID: Dialog] = [:]
+    /// The INVITEs waiting for a PRACK (RFC 3262), by their early dialog.
+    private var earlyDialogs: [DialogID: ServerTransactionKey] = [:]
     private var timers = DeadlineQueue<Timer>()
     /// The 2xx retransmission timers of the dialogs (§13.3.1.4), each cancelled by its ACK.
     private var retransmits = FixedDelayTimers<DialogID>()
@@ -89,6 +96,7 @@ final class EndpointCalls: @unchecked Sendable {
         case .cancel?: cancel(request, key: key, stack: stack)
         case .bye?: bye(request, key: key, stack: stack)
         case .update?: update(request, key: key, stack: stack)
+        case .prack?: prack(request, key: key, stack: stack)
         case .info?:
             // RFC 6086 §4.2.2: INFO in a dialog gets 200 (its content is this UAS's to ignore).
             if dialogIndex(request, key, stack) != nil { send(request.makeResponse(status: 200), key, stack) }
@@ -116,7 +124,10 @@ final class EndpointCalls: @unchecked Sendable {
         let tag = SIPIdentifiers.tag()
         if options.answerAfter <= .zero, options.ringAfter.map({ $0 <= .zero }) ?? true {
             // Answered at once: nothing waits, so the INVITE is never pending.
-            if options.ringAfter != nil { send(request.makeResponse(status: 180, toTag: tag), key, stack) }
+            // (An INVITE that requires reliable provisionals gets no unreliable 180 before its 2xx.)
+            if options.ringAfter != nil, !Self.lists(request, .require, "100rel") {
+                send(request.makeResponse(status: 180, toTag: tag), key, stack)
+            }
             answer(Pending(request: request, tag: tag), key: key, admit: true, stack: stack)
             return
         }
@@ -124,10 +135,13 @@ final class EndpointCalls: @unchecked Sendable {
             refuseDialog(request, key, stack)
             return
         }
-        pending[key] = Pending(request: request, tag: tag)
+        let reliable =
+            Self.lists(request, .require, "100rel") || Self.lists(request, .supported, "100rel")
+            ? ReliableProvisionals(t1: options.t1) : nil
+        pending[key] = Pending(request: request, tag: tag, reliable: reliable)
         if let ring = options.ringAfter {
             if ring <= .zero {
-                send(request.makeResponse(status: 180, toTag: tag), key, stack)
+                self.ring(key, stack: stack)
             } else {
                 start(.ring(key), after: ring, stack: stack)
             }
@@ -139,16 +153,94 @@ final class EndpointCalls: @unchecked Sendable {
         }
     }
 
-    /// Sends 180 Ringing to a pending INVITE (unless its final response or a CANCEL came first).
+    /// Sends 180 Ringing to a pending INVITE (unless its final response or a CANCEL came first):
+    /// reliably (RFC 3262 §3: RSeq, `Require: 100rel`, retransmitted until the PRACK) when the
+    /// INVITE requires or supports `100rel`.
     private func ring(_ key: ServerTransactionKey, stack: SIPStack) {
-        guard let p = pending[key] else { return }
-        send(p.request.makeResponse(status: 180, toTag: p.tag), key, stack)
+        guard var p = pending[key] else { return }
+        var ringing = p.request.makeResponse(status: 180, toTag: p.tag)
+        guard var reliable = p.reliable else {
+            send(ringing, key, stack)
+            return
+        }
+        // §3: a reliable provisional response makes an early dialog: Contact and Record-Route.
+        let local = contact.address(for: p.request, viaTransport: p.request.essentials?.transport?.string, stack: stack)
+        for value in p.request.headers.values(.recordRoute) { ringing.headers.append(.recordRoute, value) }
+        ringing.headers.append(.contact, "<\(local.contact)>")
+        let actions = reliable.send(ringing, now: clock())
+        p.reliable = reliable
+        pending[key] = p
+        if let id = Self.earlyDialogID(p), earlyDialogs[id] == nil { earlyDialogs[id] = key }
+        apply(actions, key: key, stack: stack)
+    }
+
+    /// Sends what the reliable provisionals of `key` asked for, and schedules their next timer.
+    private func apply(_ actions: [ReliableProvisionals.Action], key: ServerTransactionKey, stack: SIPStack) {
+        for action in actions {
+            switch action {
+            case .send(let response): send(response, key, stack)
+            case .giveUp(let failure):
+                // §3: no PRACK within 64·T1: the INVITE is rejected with a 5xx.
+                cancelTimers(of: key)
+                if let p = pending.removeValue(forKey: key) {
+                    forgetEarlyDialog(of: p)
+                    shared.releaseOne()
+                }
+                send(failure, key, stack)
+                return
+            }
+        }
+        timers.cancel(.provisional(key))
+        if let due = pending[key]?.reliable?.nextDeadline {
+            start(.provisional(key), after: max(.zero, due - clock()), stack: stack)
+        }
+    }
+
+    /// RFC 3262 §3: the PRACK of a reliable provisional response: 200 when its RAck matches the one
+    /// outstanding (and the next queued one goes out), 481 otherwise.
+    private func prack(_ request: SIPMessage, key: ServerTransactionKey?, stack: SIPStack) {
+        guard let id = Self.dialogID(of: request), let inviteKey = earlyDialogs[id], var p = pending[inviteKey],
+            var reliable = p.reliable, let rack = request.headers[.rack].flatMap(RAck.init),
+            let cseq = p.request.cseq?.sequence
+        else {
+            send(request.makeResponse(status: 481), key, stack)
+            return
+        }
+        switch reliable.receivePRACK(rack, inviteCSeq: cseq, now: clock()) {
+        case .noMatch:
+            send(request.makeResponse(status: 481), key, stack)
+        case .acknowledged(let actions):
+            p.reliable = reliable
+            pending[inviteKey] = p
+            send(request.makeResponse(status: 200), key, stack)
+            apply(actions, key: inviteKey, stack: stack)
+        }
+    }
+
+    /// The early dialog a reliable provisional response to `p` makes (§12.1.1).
+    private static func earlyDialogID(_ p: Pending) -> DialogID? {
+        guard let callID = p.request.callID, let remote = p.request.fromTag else { return nil }
+        return DialogID(callID: callID, localTag: p.tag, remoteTag: remote)
+    }
+
+    private func forgetEarlyDialog(of p: Pending) {
+        guard p.reliable != nil, let id = Self.earlyDialogID(p) else { return }
+        earlyDialogs[id] = nil
+    }
+
+    /// Whether `request`'s `header` (Require, Supported) lists `option`.
+    static func lists(_ request: SIPMessage, _ header: SIPHeaderName, _ option: String) -> Bool {
+        request.headers.values(header).contains { value in
+            value.split(separator: ",").contains { $0.filter { $0 != " " && $0 != "\t" }.lowercased() == option }
+        }
     }
 
     /// Sends the final response to a pending INVITE (unless a CANCEL took it first).
     private func answer(_ key: ServerTransactionKey, stack: SIPStack) {
         cancelTimers(of: key)
         guard let p = pending.removeValue(forKey: key) else { return }
+        // RFC 3262 §3: the final response ends the provisional phase.
+        forgetEarlyDialog(of: p)
         answer(p, key: key, admit: false, stack: stack)
     }
 
@@ -227,6 +319,7 @@ final class EndpointCalls: @unchecked Sendable {
     private func cancelTimers(of key: ServerTransactionKey) {
         if let ring = options.ringAfter, ring > .zero { timers.cancel(.ring(key)) }
         if options.answerAfter > .zero { timers.cancel(.answer(key)) }
+        if pending[key]?.reliable != nil { timers.cancel(.provisional(key)) }
     }
 
     /// RFC 4028 §9: the Session-Expires negotiated for `request` (an INVITE or UPDATE) in its
@@ -304,6 +397,7 @@ final class EndpointCalls: @unchecked Sendable {
         guard let invite = key?.cancelledInvite else { return }
         cancelTimers(of: invite)
         guard let p = pending.removeValue(forKey: invite) else { return }
+        forgetEarlyDialog(of: p)
         shared.releaseOne()
         send(p.request.makeResponse(status: 487, toTag: p.tag), invite, stack)
     }
@@ -390,6 +484,12 @@ final class EndpointCalls: @unchecked Sendable {
             switch next.key {
             case .ring(let key): ring(key, stack: stack)
             case .answer(let key): answer(key, stack: stack)
+            case .provisional(let key):
+                guard var p = pending[key], var reliable = p.reliable else { continue }
+                let actions = reliable.timerFired(now: now, invite: p.request)
+                p.reliable = reliable
+                pending[key] = p
+                apply(actions, key: key, stack: stack)
             }
         }
         arm(stack: stack)

@@ -21,6 +21,10 @@ import Synchronization
 ///   with a new SDP answer, UPDATE (RFC 3311) 200 (with an answer when it offers) and INFO (RFC
 ///   6086) 200; outside a dialog they get 481. A request of the dialog with a CSeq below the last
 ///   one gets 500 (§12.2.2). The 2xx copies the INVITE's Record-Route (§12.1.1).
+/// - Reliable provisional responses (RFC 3262): when the INVITE requires or supports `100rel`,
+///   the 180 carries RSeq and `Require: 100rel` and is sent again at T1, 2·T1, 4·T1 … until its
+///   PRACK (200; a PRACK that matches nothing gets 481); after 64·T1 without one the INVITE gets
+///   504.
 /// - Session timers (RFC 4028): an INVITE whose Session-Expires is below ``Options/minSE`` gets
 ///   422 with Min-SE; otherwise its 2xx carries the Session-Expires and refresher negotiated, with
 ///   `Require: timer` when the caller supports it.
@@ -66,11 +70,16 @@ public final class EndpointCore: SIPCore {
 
     /// The methods this core implements (the Allow header, §20.5).
     public static let allowedMethods: [SIPMethod] = [
-        .invite, .ack, .cancel, .bye, .options, .register, .message, .update, .info,
+        .invite, .ack, .cancel, .bye, .options, .register, .message, .update, .info, .prack,
     ]
 
-    /// The extensions this core supports (the Supported header, RFC 3261 §20.37): session timers.
-    static let supportedHeader = "timer"
+    /// The extensions this core supports (RFC 3261 §20.37): reliable provisional responses (RFC
+    /// 3262) and session timers (RFC 4028). Give them to the stack's validation
+    /// (`SIPValidationPolicy.supportedExtensions`), so that a request requiring them gets no 420.
+    public static let supportedExtensions: [String] = ["100rel", "timer"]
+
+    /// The Supported header of this core's responses.
+    static let supportedHeader = supportedExtensions.joined(separator: ", ")
 
     static let allowHeader = allowedMethods.map(\.rawValue).joined(separator: ", ")
 
@@ -158,7 +167,7 @@ public final class EndpointCore: SIPCore {
         case .options: Self.send(options(request), key, stack, logger: logger)
         case .message: Self.send(request.makeResponse(status: 200), key, stack, logger: logger)
         case .register: registrar.handle(request) { [logger] in Self.send($0, key, stack, logger: logger) }
-        case .invite, .ack, .cancel, .bye, .update, .info:
+        case .invite, .ack, .cancel, .bye, .update, .info, .prack:
             handOff.send(CallRequest(request: request, key: key, stack: stack), to: loop(of: request))
         default:
             let status = SIPMethod.standard.contains(method) ? 405 : 501

@@ -66,8 +66,9 @@ struct Serve: AsyncParsableCommand {
         // RFC 3261 §8.2: a request is authenticated before its method is inspected, so every
         // known method reaches the core, which challenges first and answers 405 after.
         configuration.validation.allowedMethods = SIPMethod.standard
-        // RFC 4028: a caller may require session timers (a Require: timer gets no 420).
-        configuration.validation.supportedExtensions.insert("timer")
+        // RFC 3262 and RFC 4028: a caller may require reliable provisionals and session timers
+        // (a Require: 100rel or timer gets no 420).
+        configuration.validation.supportedExtensions.formUnion(EndpointCore.supportedExtensions)
         let stack = SIPStack(
             name: "serve", configuration: configuration, transports: transports, resolver: dns.resolver(),
             logger: logger)

@@ -55,4 +55,50 @@ struct EndpointDialogTests {
         #expect(ok.headers.values(.require).contains("timer"))
         await rig.stop()
     }
+
+    @Test(
+        "RFC 3262 §3: with 100rel the 180 is reliable: RSeq, retransmitted at T1, 3·T1 … until the PRACK; a wrong RAck gets 481"
+    )
+    func reliableRinging() async throws {
+        let rig = try await Rig.start {
+            $0.ringAfter = .zero
+            $0.answerAfter = .seconds(2)
+        }
+        let callID = SIPIdentifiers.callID()
+        let sent = ContinuousClock.now
+        rig.send(rig.request("INVITE", callID: callID, body: EndpointTests.offer, extra: "Supported: 100rel\r\n"))
+        #expect(await rig.peer.wait { $0.responses(180, .invite).count >= 3 })
+        let copies = rig.peer.responses(180, .invite)
+        EndpointTests.expectSchedule(copies.map(\.at), from: sent, [50, 150])
+        let ringing = try #require(copies.first?.message)
+        let rseq = try #require(ringing.headers[.rseq])
+        #expect(ringing.headers.values(.require).contains("100rel"))
+        let tag = try #require(ringing.toTag)
+        rig.send(rig.request("PRACK", callID: callID, cseq: 2, toTag: tag, extra: "RAck: \(rseq) 9 INVITE\r\n"))
+        #expect(await rig.peer.wait { !$0.responses(481, .prack).isEmpty }, "a RAck naming another CSeq")
+        rig.send(rig.request("PRACK", callID: callID, cseq: 3, toTag: tag, extra: "RAck: \(rseq) 1 INVITE\r\n"))
+        #expect(await rig.peer.wait { !$0.responses(200, .prack).isEmpty })
+        #expect(
+            await rig.peer.quiet(for: .milliseconds(500), by: .now + .seconds(1)) { $0.responses(180, .invite) },
+            "no copy of the 180 after its PRACK")
+        #expect(await rig.peer.wait { !$0.responses(200, .invite).isEmpty })
+        await rig.stop()
+    }
+
+    @Test("RFC 3262 §3: a reliable 180 never PRACKed is given up after 64·T1: the INVITE gets 504")
+    func reliableRingingGivenUp() async throws {
+        let rig = try await Rig.start {
+            $0.ringAfter = .zero
+            $0.answerAfter = .seconds(30)
+        }
+        let start = ContinuousClock.now
+        rig.send(
+            rig.request(
+                "INVITE", callID: SIPIdentifiers.callID(), body: EndpointTests.offer, extra: "Require: 100rel\r\n"))
+        #expect(await rig.peer.wait(timeout: .seconds(10)) { !$0.responses(504, .invite).isEmpty })
+        let at = try #require(rig.peer.responses(504, .invite).first?.at)
+        #expect(EndpointTests.ms(at - start) >= 3200, "not before 64·T1 = 3.2 s")
+        #expect(rig.peer.responses(200, .invite).isEmpty)
+        await rig.stop()
+    }
 }

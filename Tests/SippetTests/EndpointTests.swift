@@ -73,6 +73,7 @@ struct EndpointTests {
             configuration.validatesRequests = validates
             // §8.2: authentication comes before method inspection; the core answers 405 itself.
             configuration.validation.allowedMethods = SIPMethod.standard
+            configuration.validation.supportedExtensions.formUnion(EndpointCore.supportedExtensions)
             var udp = UDPTransport.Configuration()
             udp.socketPerLoop = socketPerLoop
             let stack = SIPStack(
@@ -150,8 +151,9 @@ struct EndpointTests {
         let ok = try #require(rig.peer.responses(200, .options).first?.message)
         let allow = Set(
             ok.headers.values(.allow).flatMap { $0.split(separator: ",").map { String($0.filter { $0 != " " }) } })
-        #expect(allow == ["INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "REGISTER", "MESSAGE", "UPDATE", "INFO"])
-        #expect(ok.headers[.supported] == "timer")
+        #expect(
+            allow == ["INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "REGISTER", "MESSAGE", "UPDATE", "INFO", "PRACK"])
+        #expect(ok.headers[.supported] == "100rel, timer")
         #expect(ok.headers[.accept] == "application/sdp")
         #expect(ok.headers.contains(.supported))
         await rig.stop()
