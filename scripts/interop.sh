@@ -51,6 +51,8 @@
 #                    `sippet call` against a sipp UAS that sends a reliable 180 (RFC 3262)
 #                    and checks the PRACK's RAck, and record-routes: ACK and BYE
 #                    must carry the Route                                      UDP, TCP
+#                    baresip calls `sippet serve` and hangs up; `sippet call` calls
+#                    baresip answering by itself                               UDP, TCP
 # A flow passes when sipp exits 0 and its statistics (-trace_stat, last line)
 # show every call successful and none failed.
 #
@@ -541,6 +543,50 @@ else
       show "$WORK/bs-alice/out" 8; show "$WORK/bs-bob/out" 8; show "$WORK/serve-proxyauth.log" 8
     fi
   fi
+fi
+
+# ---------------------------------------------------------------- 14: a real user agent (baresip)
+# baresip calls `sippet serve` and hangs up (its BYE when it exits after 3 s); `sippet call`
+# calls baresip answering by itself, and hangs up. UDP and TCP.
+if ! command -v baresip >/dev/null; then
+  if [ -n "${SIPPET_REQUIRE_INTEROP:-}" ]; then fail "14-baresip" "baresip is not installed (baresip-core)"
+  else skip "14-baresip" "baresip is not installed (apt-get install baresip-core)"; fi
+else
+  for tp in udp tcp; do
+    dir=$WORK/bs-caller-$tp
+    mkdir -p "$dir"
+    sed -e "s/SIP_LISTEN/$HOST:15070/" -e "s/^rtp_ports.*/rtp_ports\t\t15400-15449/" Interop/baresip/config > "$dir/config"
+    echo "<sip:caller@$HOST;transport=$tp>;regint=0" > "$dir/accounts"
+    timeout -k 5 20 baresip -f "$dir" -e "/dial sip:service@$HOST:$PORT_DEFAULT;transport=$tp" -t 3 < /dev/null \
+      > "$dir/out" 2>&1 || true
+    out=$(sed 's/\x1b\[[0-9;]*m//g' "$dir/out")
+    dur=$(grep -o 'Call with sip:service@[^ ]* terminated (duration: [0-9]*' <<< "$out" | grep -o '[0-9]*$' | head -n 1)
+    if grep -q "Call established" <<< "$out" && [ -n "$dur" ]; then
+      pass "14-baresip-calls-serve-$tp" "established, hung up after ${dur} s"
+    else
+      fail "14-baresip-calls-serve-$tp" "no established call ended by baresip"; show "$dir/out" 10
+    fi
+
+    dir=$WORK/bs-callee-$tp
+    mkdir -p "$dir"
+    sed -e "s/SIP_LISTEN/$HOST:15072/" -e "s/^rtp_ports.*/rtp_ports\t\t15450-15499/" Interop/baresip/config > "$dir/config"
+    echo "<sip:callee@$HOST:15072;transport=$tp>;regint=0;answermode=auto" > "$dir/accounts"
+    timeout -k 5 20 baresip -f "$dir" -t 8 < /dev/null > "$dir/out" 2>&1 &
+    bpid=$!
+    PIDS+=("$bpid")
+    for _ in $(seq 1 50); do port_busy 15072 && break; sleep 0.1; done
+    rc=0
+    timeout -k 5 20 "$SIPPET" call "sip:callee@$HOST:15072;transport=$tp" --duration 1 < /dev/null \
+      > "$dir/client" 2>&1 || rc=$?
+    stop_pid "$bpid"
+    out=$(sed 's/\x1b\[[0-9;]*m//g' "$dir/out")
+    if [ $rc -eq 0 ] && [ "$(grep -c 'SIP/2.0 200' "$dir/client")" -ge 2 ] && grep -q "Call established" <<< "$out" \
+      && grep -q "terminated" <<< "$out"; then
+      pass "14-sippet-calls-baresip-$tp" "answered by baresip, ended by sippet's BYE"
+    else
+      fail "14-sippet-calls-baresip-$tp" "sippet call exit $rc"; show "$dir/client" 6; show "$dir/out" 10
+    fi
+  done
 fi
 
 # graceful shutdown: SIGTERM -> exit status 0 within 10 s
