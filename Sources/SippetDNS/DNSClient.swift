@@ -27,8 +27,8 @@ public enum DNSError: Error, Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// A stub resolver on SwiftNIO (RFC 1035 §7, RFC 1123 §6.1.3): queries over UDP from one socket
-/// with a random source port and identifier, asked again over TCP when the answer is truncated
+/// A stub resolver on SwiftNIO (RFC 1035 §7, RFC 1123 §6.1.3): queries over UDP, each from a
+/// socket of its own with a random source port and identifier (RFC 5452), asked again over TCP when the answer is truncated
 /// (RFC 1035 §4.2.2, RFC 7766), the servers tried in turn with a timeout, answers cached for
 /// their TTL and negative answers for their SOA minimum (RFC 2308), concurrent lookups of one
 /// name and type sharing one query.
@@ -50,7 +50,6 @@ public final class DNSClient: @unchecked Sendable {
     private var cache: DNSCache
     private var shared: [DNSCacheKey: EventLoopPromise<DNSAnswer>] = [:]
     private var outstanding: [UInt16: Outstanding] = [:]
-    private var sockets: [Int: any Channel] = [:]
     private var closed = false
     private var counters = Counters()
 
@@ -66,13 +65,15 @@ public final class DNSClient: @unchecked Sendable {
         public var sharedLookups = 0
     }
 
-    /// A query sent and waiting for its answer.
+    /// A query sent and waiting for its answer, on a socket of its own.
     private struct Outstanding {
         var key: DNSCacheKey
         var name: String
         var server: SocketAddress
         var timeout: Scheduled<Void>
         var promise: EventLoopPromise<DNSMessage>
+        /// Its socket, once bound.
+        var channel: (any Channel)?
     }
 
     /// A client with `configuration`, on `loop`. `now` is the clock of the cache (a test gives a
@@ -93,20 +94,12 @@ public final class DNSClient: @unchecked Sendable {
         (try? await loop.submit { self.counters }.get()) ?? Counters()
     }
 
-    /// Closes the sockets; lookups under way fail with ``DNSError/shutDown``.
+    /// Stops: lookups under way fail with ``DNSError/shutDown`` and their sockets close.
     public func shutdown() async {
-        let channels = try? await loop.submit { () -> [any Channel] in
+        try? await loop.submit {
             self.closed = true
-            for (_, o) in self.outstanding {
-                o.timeout.cancel()
-                o.promise.fail(DNSError.shutDown)
-            }
-            self.outstanding = [:]
-            let all = Array(self.sockets.values)
-            self.sockets = [:]
-            return all
+            for id in Array(self.outstanding.keys) { self.finish(id, .failure(DNSError.shutDown)) }
         }.get()
-        for c in channels ?? [] { try? await c.close() }
     }
 
     // MARK: - Lookups
@@ -254,6 +247,9 @@ public final class DNSClient: @unchecked Sendable {
         }
     }
 
+    /// Sends the question from a socket of its own, bound to a port the kernel picks at random,
+    /// with a random identifier (RFC 5452 §9.2: both unpredictable for each query), and waits
+    /// for the answer for the configured timeout.
     private func sendUDP(_ name: String, _ type: DNSRecordType, to server: SocketAddress) -> EventLoopFuture<DNSMessage>
     {
         var fresh = UInt16.random(in: 0...UInt16.max)
@@ -265,35 +261,47 @@ public final class DNSClient: @unchecked Sendable {
         }
         let promise = loop.makePromise(of: DNSMessage.self)
         let timeout = loop.scheduleTask(in: Self.timeAmount(configuration.timeout)) {
-            if let o = self.outstanding.removeValue(forKey: id) {
-                o.promise.fail(DNSError.timeout(name: name, type: type))
-            }
+            self.finish(id, .failure(DNSError.timeout(name: name, type: type)))
         }
         outstanding[id] = Outstanding(
             key: DNSCacheKey(name, type), name: name, server: server, timeout: timeout, promise: promise)
         counters.udpQueries += 1
-        socket(for: server).whenComplete { result in
-            switch result {
-            case .success(let channel):
-                let envelope = AddressedEnvelope(remoteAddress: server, data: channel.allocator.buffer(bytes: query))
-                channel.writeAndFlush(envelope).whenFailure { error in
-                    if let o = self.outstanding.removeValue(forKey: id) {
-                        o.timeout.cancel()
-                        o.promise.fail(error)
-                    }
-                }
-            case .failure(let error):
-                if let o = self.outstanding.removeValue(forKey: id) {
-                    o.timeout.cancel()
-                    o.promise.fail(error)
+        DatagramBootstrap(group: loop)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(DatagramHandler(client: self))
                 }
             }
-        }
+            .bind(host: server.protocol == .inet6 ? "::" : "0.0.0.0", port: 0)
+            .whenComplete { result in
+                switch result {
+                case .success(let channel):
+                    guard self.outstanding[id] != nil else {
+                        // Answered or given up while the socket was being bound.
+                        channel.close(promise: nil)
+                        return
+                    }
+                    self.outstanding[id]?.channel = channel
+                    let envelope = AddressedEnvelope(
+                        remoteAddress: server, data: channel.allocator.buffer(bytes: query))
+                    channel.writeAndFlush(envelope).whenFailure { self.finish(id, .failure($0)) }
+                case .failure(let error):
+                    self.finish(id, .failure(error))
+                }
+            }
         return promise.futureResult
     }
 
-    /// A datagram arrived on a client socket: the answer to an outstanding query if it comes from
-    /// the server asked with its identifier and question; anything else is dropped.
+    /// Ends the query `id`: its timer cancelled, its socket closed, its promise completed.
+    private func finish(_ id: UInt16, _ result: Result<DNSMessage, any Error>) {
+        guard let o = outstanding.removeValue(forKey: id) else { return }
+        o.timeout.cancel()
+        o.channel?.close(promise: nil)
+        o.promise.completeWith(result)
+    }
+
+    /// A datagram arrived on a query's socket: its answer if it comes from the server asked with
+    /// its identifier and question; anything else is dropped.
     fileprivate func received(_ bytes: [UInt8], from source: SocketAddress) {
         guard bytes.count >= 12 else { return }
         let id = UInt16(bytes[0]) << 8 | UInt16(bytes[1])
@@ -301,29 +309,7 @@ public final class DNSClient: @unchecked Sendable {
         guard let message = try? DNSMessage(parsing: bytes), message.isResponse,
             message.questions.count == 1, DNSCacheKey(message.questions[0].name, message.questions[0].type) == o.key
         else { return }
-        outstanding[id] = nil
-        o.timeout.cancel()
-        o.promise.succeed(message)
-    }
-
-    private func socket(for server: SocketAddress) -> EventLoopFuture<any Channel> {
-        let family = server.protocol == .inet6 ? 6 : 4
-        if let c = sockets[family] { return loop.makeSucceededFuture(c) }
-        return DatagramBootstrap(group: loop)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(DatagramHandler(client: self))
-                }
-            }
-            .bind(host: family == 6 ? "::" : "0.0.0.0", port: 0)
-            .map { channel in
-                if let existing = self.sockets[family] {
-                    channel.close(promise: nil)
-                    return existing
-                }
-                self.sockets[family] = channel
-                return channel
-            }
+        finish(id, .success(message))
     }
 
     /// RFC 7766 §6.2.2: the question again over TCP, the message framed by its two-byte length.
