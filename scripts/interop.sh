@@ -50,7 +50,8 @@
 #                    reliable and sipp PRACKs it (RSeq, RAck, 200)             UDP, TCP
 #                    `sippet call` against a sipp UAS that sends a reliable 180 (RFC 3262)
 #                    and checks the PRACK's RAck, and record-routes: ACK and BYE
-#                    must carry the Route                                      UDP, TCP
+#                    must carry the Route; a callee that sends UPDATE (answered),
+#                    INFO below the CSeq (500) and INFO (200) in the dialog    UDP, TCP
 #                    baresip calls `sippet serve` and hangs up; `sippet call` calls
 #                    baresip answering by itself                               UDP, TCP
 # A flow passes when sipp exits 0 and its statistics (-trace_stat, last line)
@@ -683,6 +684,28 @@ client_flow "14-call-100rel-udp" udp $PORT_UAS_UDP "-sf $SCEN/uas-100rel.xml" \
   call "sip:uas@$HOST:$PORT_UAS_UDP" --transport udp --duration 0 --count "$CLIENT_COUNT"
 client_flow "14-call-100rel-tcp" tcp $PORT_UAS_TCP "-sf $SCEN/uas-100rel.xml" \
   call "sip:uas@$HOST:$PORT_UAS_TCP" --transport tcp --duration 0 --count "$CLIENT_COUNT"
+# The callee talks back in the dialog (UPDATE with an offer, INFO below the CSeq, INFO): 5 calls
+# that stay up 0.3 s each, so that the callee's requests come before the caller's BYE.
+for tp in udp tcp; do
+  name=14-call-in-dialog-$tp base=$WORK/14-call-in-dialog-$tp tr=u1 port=$PORT_UAS_UDP rc=0 crc=0
+  [ "$tp" = tcp ] && tr=t1 port=$PORT_UAS_TCP
+  sipp -sf $SCEN/uas-in-dialog.xml -t "$tr" -i "$HOST" -p "$port" -mp $((port + 1000)) -m 5 \
+    -timeout "${SIPP_TIMEOUT}s" -timeout_error -recv_timeout "$RECV_TIMEOUT" -nostdin \
+    -trace_stat -stf "$base.csv" -fd 1 -trace_err -error_file "$base.err" < /dev/null > "$base.out" 2>&1 &
+  upid=$!
+  PIDS+=("$upid")
+  for _ in $(seq 1 100); do port_busy "$port" && break; sleep 0.1; done
+  timeout -k 5 "$CLIENT_TIMEOUT" "$SIPPET" call "sip:uas@$HOST:$port;transport=$tp" --duration 0.3 --count 5 \
+    < /dev/null > "$base.client" 2>&1 || crc=$?
+  for _ in $(seq 1 150); do kill -0 "$upid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$upid" 2>/dev/null; then stop_pid "$upid" INT; rc=124; else wait "$upid" || rc=$?; forget_pid "$upid"; fi
+  if [ "$crc" -ne 0 ]; then
+    fail "$name" "sippet call exit $crc"; show "$base.client" 6; show_head "$base.err" 8
+  else
+    SIPP_DETAIL="sippet exit 0, $(grep -c '^SIP/2.0' "$base.client") status lines printed"
+    sipp_check "$name" "$rc" "$base.csv" 5 || { show_head "$base.err" 8; show_screen "$base.out"; }
+  fi
+done
 
 # ---------------------------------------------------------------- 13: RFC 3263 with a real DNS server
 PORT_DNS=15053 PORT_DNS_SERVE=15074 PORT_DNS_BUSY=15076 PORT_DNS_CLOSED=15077 PORT_DNS_SILENT=15078

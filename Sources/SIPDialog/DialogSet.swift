@@ -50,6 +50,15 @@ public struct DialogSet: Sendable {
         return request
     }
 
+    /// Checks a request the other side sent in one of the set's dialogs (its From tag names the
+    /// dialog): see ``Dialog/receive(request:)``. A request in none gets 481 (§12.2.2).
+    public mutating func receive(request: SIPMessage) -> Dialog.RequestVerdict {
+        guard let tag = request.fromTag, var dialog = dialogs[tag] else { return .reject(status: 481) }
+        let verdict = dialog.receive(request: request)
+        dialogs[tag] = dialog
+        return verdict
+    }
+
     /// Ends the dialog of remote tag `tag` (a BYE sent in it).
     public mutating func terminate(_ tag: String) { dialogs[tag]?.terminate() }
 

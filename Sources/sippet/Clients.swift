@@ -136,6 +136,8 @@ final class Client: SIPCore {
             t1: .milliseconds(options.t1Ms), t2: max(.seconds(4), .milliseconds(options.t1Ms)))
         configuration.shutdownGracePeriod = .zero
         configuration.outboundProxy = proxy
+        // What the callee may send in the call (the core answers them, in the dialog).
+        configuration.validation.allowedMethods = [.invite, .ack, .bye, .cancel, .options, .update, .info]
         var logger = Logger(label: "sippet")
         logger.logLevel = .critical
         stack = SIPStack(
@@ -212,9 +214,8 @@ final class Client: SIPCore {
 
     func receiveRequest(_ request: SIPMessage, key: ServerTransactionKey?, stack: SIPStack) {
         switch request.method {
-        case .bye?:
-            if let id = request.callID { hungUp.withLockedValue { _ = $0.insert(id) } }
-            _ = try? stack.send(request.makeResponse(status: 200))
+        case .bye?, .update?, .info?, .invite?:
+            _ = try? stack.send(inDialog(request))
         case .options?:
             _ = try? stack.send(request.makeResponse(status: 200))
         case .ack?, .cancel?:
@@ -222,6 +223,44 @@ final class Client: SIPCore {
         default:
             _ = try? stack.send(request.makeResponse(status: 405))
         }
+    }
+
+    /// The answer to a request the callee sent in the call (RFC 3261 §12.2.2, checked by the
+    /// dialog layer: 481 outside the dialog, 500 below its CSeq): BYE ends the call (§15.1.2);
+    /// INFO (RFC 6086) gets 200; a re-INVITE or UPDATE (RFC 3311) gets 200, with an answer to its
+    /// offer (RFC 3264 §6: PCMU, PCMA or telephone-event, other streams refused).
+    private func inDialog(_ request: SIPMessage) -> SIPMessage {
+        guard let id = request.callID else { return request.makeResponse(status: 400) }
+        let verdict = calls.withLockedValue { calls -> Dialog.RequestVerdict in
+            guard var call = calls[id] else { return .reject(status: 481) }
+            defer { calls[id] = call }
+            return call.dialogs.receive(request: request)
+        }
+        if case .reject(let status) = verdict { return request.makeResponse(status: status) }
+        var ok = request.makeResponse(status: 200)
+        switch request.method {
+        case .bye?:
+            hungUp.withLockedValue { _ = $0.insert(id) }
+        case .invite?, .update?:
+            ok.headers.append(.contact, "<\(contact)>")
+            let text = String(decoding: request.body, as: UTF8.self)
+            if !request.body.isEmpty, let offer = try? SessionDescription(text) {
+                let ip = localHost.contains(":") ? "IP6" : "IP4"
+                let origin = "sippet 1 2 IN \(ip) \(localHost)"
+                let answer = SessionDescription.answer(to: offer, origin: origin, address: localHost, port: 9) { m in
+                    guard m.media == "audio" else { return nil }
+                    let chosen = m.formats.filter {
+                        ["0", "8", "101"].contains($0) || m.rtpmap($0)?.hasPrefix("telephone-event") == true
+                    }
+                    return chosen.isEmpty ? nil : chosen
+                }
+                ok.headers.append(.contentType, "application/sdp")
+                ok.body = Array("\(answer)".utf8)[...]
+            }
+        default:
+            break
+        }
+        return ok
     }
 
     func receiveResponse(_ response: SIPMessage, key: ClientTransactionKey?, stack: SIPStack) {

@@ -184,4 +184,23 @@ struct DialogTests {
         #expect(set.receive(Call.invitedAtBob.makeResponse(status: 486, toTag: "a")) == .failed(status: 486))
         #expect(set.dialogs.values.allSatisfy { $0.state == .terminated })
     }
+
+    @Test(
+        "§12.2.2 in a set: a request from the callee reaches its dialog by From tag; a lower CSeq gets 500, another dialog 481"
+    )
+    func requestsFromTheCallee() throws {
+        var set = DialogSet(invite: Call.invite)
+        _ = set.receive(Call.response(200))
+        var callee = try Dialog.uas(request: Call.invitedAtBob, response: Call.response(200))
+        _ = try callee.makeRequest(.info)
+        let update = try callee.makeRequest(.update)
+        #expect(update.cseq?.sequence == Dialog.initialSequence + 1)
+        #expect(set.receive(request: update) == .accept)
+        var info = try callee.makeRequest(.info)
+        info.headers.set(.cseq, "\(Dialog.initialSequence) INFO")
+        #expect(set.receive(request: info) == .reject(status: 500))
+        var stranger = try callee.makeRequest(.info)
+        stranger.headers.set(.from, "<sip:bob@biloxi.example.com>;tag=someone-else")
+        #expect(set.receive(request: stranger) == .reject(status: 481))
+    }
 }
