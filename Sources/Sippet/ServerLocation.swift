@@ -83,6 +83,17 @@ public struct SystemResolver: SIPResolver {
 ///   address of every target, in order.
 /// - §4.3: a candidate that failed is tried after the others for ``failureMemory``.
 public final class DNSResolver: SIPResolver {
+    /// The most NAPTR rules followed for one URI. An answer is network input: a server could
+    /// send hundreds, each an SRV query and each of their targets two more.
+    public static let maxRules = 8
+    /// The most SRV records of one answer that are ordered, and the most targets of it that are
+    /// resolved.
+    public static let maxServiceRecords = 64
+    /// See ``maxServiceRecords``.
+    public static let maxTargetsPerService = 16
+    /// The most candidates one URI gives.
+    public static let maxCandidates = 32
+
     /// The DNS client.
     public let client: DNSClient
     /// How long a candidate that failed is tried last; zero: not remembered.
@@ -128,15 +139,20 @@ public final class DNSResolver: SIPResolver {
         return found
     }
 
-    /// Remembers `candidate` as failed for ``failureMemory`` (at most 4,096 are remembered).
+    /// The most candidates remembered as failed; when full, those whose time is up are dropped,
+    /// and if none is, all are.
+    public static let maxRememberedFailures = 4096
+
+    /// Remembers `candidate` as failed for ``failureMemory`` (at most
+    /// ``maxRememberedFailures``).
     public func failed(_ candidate: SIPServerCandidate) {
         guard failureMemory > .zero else { return }
         let until = ContinuousClock.now + failureMemory
         failures.withLock { table in
-            if table.count >= 4096 {
+            if table.count >= Self.maxRememberedFailures {
                 let now = ContinuousClock.now
                 table = table.filter { $0.value > now }
-                if table.count >= 4096 { table.removeAll() }
+                if table.count >= Self.maxRememberedFailures { table.removeAll() }
             }
             table[candidate.key] = until
         }
@@ -174,23 +190,23 @@ public final class DNSResolver: SIPResolver {
         rules.sort { ($0.order, $0.preference) < ($1.order, $1.preference) }
         if !rules.isEmpty {
             var out: [SIPServerCandidate] = []
-            for rule in rules {
+            for rule in rules.prefix(Self.maxRules) where out.count < Self.maxCandidates {
                 let srv = try await client.lookup(rule.replacement, .srv)
                 out += try await targets(
                     of: srv, kind: rule.kind, hostName: host, records: ["\(rule.record)"])
             }
-            return out
+            return Array(out.prefix(Self.maxCandidates))
         }
         // §4.1: no NAPTR: SRV for each transport the stack has, in the order a request of this
         // size prefers them.
         var kinds: [SIPTransportKind] = secure ? [.tls] : [.udp, .tcp, .tls]
         if !secure, messageSize > Routing.udpSizeLimit { kinds = [.tcp, .tls, .udp] }
         var out: [SIPServerCandidate] = []
-        for kind in kinds where available.contains(kind) {
+        for kind in kinds where available.contains(kind) && out.count < Self.maxCandidates {
             let srv = try await client.lookup(Self.srvName(kind, secure: secure, host: host), .srv)
             out += try await targets(of: srv, kind: kind, hostName: host, records: [])
         }
-        if !out.isEmpty { return out }
+        if !out.isEmpty { return Array(out.prefix(Self.maxCandidates)) }
         // §4.2: no SRV: the host's addresses on the default port.
         let hop = try Routing.nextHop(for: uri, messageSize: messageSize, available: available)
         return try await addresses(of: host, port: hop.kind.defaultPort, kind: hop.kind, hostName: host, records: [])
@@ -232,12 +248,14 @@ public final class DNSResolver: SIPResolver {
         }
     }
 
-    /// The targets of an SRV answer in RFC 2782 order, each with its addresses.
+    /// The targets of an SRV answer in RFC 2782 order, each with its addresses: the first
+    /// ``maxTargetsPerService`` of its first ``maxServiceRecords`` records.
     private func targets(of srv: DNSAnswer, kind: SIPTransportKind, hostName: String, records: [String]) async throws
         -> [SIPServerCandidate]
     {
         var out: [SIPServerCandidate] = []
-        for record in Self.order(srv.records, random: random) {
+        let ordered = Self.order(Array(srv.records.prefix(Self.maxServiceRecords)), random: random)
+        for record in ordered.prefix(Self.maxTargetsPerService) {
             guard case .srv(_, _, let port, let target) = record.data else { continue }
             out += try await addresses(
                 of: target, port: Int(port), kind: kind, hostName: hostName, records: records + ["\(record)"])
@@ -255,8 +273,8 @@ public final class DNSResolver: SIPResolver {
             byPriority[priority, default: []].append(r)
         }
         var out: [DNSRecord] = []
-        for priority in byPriority.keys.sorted() {
-            var left = byPriority[priority]!.sorted { weight($0) == 0 && weight($1) != 0 }
+        for (_, group) in byPriority.sorted(by: { $0.key < $1.key }) {
+            var left = group.sorted { weight($0) == 0 && weight($1) != 0 }
             while !left.isEmpty {
                 let sum = left.reduce(UInt32(0)) { $0 + UInt32(weight($1)) }
                 let pick = random(sum)

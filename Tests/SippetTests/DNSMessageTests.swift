@@ -109,6 +109,19 @@ struct DNSMessageTests {
         #expect(try DNSMessage(parsing: topBit).answers.first?.ttl == 0)
     }
 
+    @Test("Limit: a message of more than DNSMessage.maxRecords records is refused, one of exactly that many read")
+    func recordLimit() throws {
+        func message(records n: Int) throws -> [UInt8] {
+            var m = DNSMessage(id: 1, isResponse: true)
+            m.answers = Array(repeating: DNSRecord(name: "", type: .a, ttl: 1, data: .a([10, 0, 0, 1])), count: n)
+            return try m.serialized()
+        }
+        #expect(try DNSMessage(parsing: try message(records: DNSMessage.maxRecords)).answers.count == 1024)
+        #expect(throws: DNSParseError(.tooManyRecords, at: 4)) {
+            try DNSMessage(parsing: try message(records: DNSMessage.maxRecords + 1))
+        }
+    }
+
     @Test("A truncated response (TC) is read for its question only")
     func truncated() throws {
         var m = Self.sample()

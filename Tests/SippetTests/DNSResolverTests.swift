@@ -214,4 +214,46 @@ struct DNSResolverTests {
         let again = try await resolver.locate(uri, available: Self.all, messageSize: 500)
         #expect(again.map(\.description) == ["tcp 127.0.0.3:5082", "tcp 127.0.0.2:5080"])
     }
+
+    @Test("Limit: an alias chain longer than 8 is a bad answer, one of 8 is followed")
+    func aliasChainLimit() async throws {
+        // c0 → c1 → … → c9 → a.example.test
+        var records = (0..<9).map { "--cname=c\($0).example.test,c\($0 + 1).example.test" }
+        records += ["--cname=c9.example.test,a.example.test", "--host-record=a.example.test,127.0.0.2"]
+        let server = try await TestDNSServer.start(records)
+        defer { server.stop() }
+        let client = server.client()
+        let eight = try await client.query("c2.example.test", .a)
+        #expect(eight.aliases.count == 8 && eight.records.first?.addressText == "127.0.0.2")
+        await #expect(throws: DNSError.self) { try await client.query("c0.example.test", .a) }
+    }
+
+    @Test("Limit: one SRV answer gives at most maxTargetsPerService targets")
+    func targetLimit() async throws {
+        var records = (1...30).map { "--srv-host=_sip._udp.many.example.test,t\($0).example.test,5060,0,10" }
+        records += (1...30).map { "--host-record=t\($0).example.test,127.0.2.\($0)" }
+        let server = try await TestDNSServer.start(records)
+        defer { server.stop() }
+        let found = try await Self.locate("sip:many.example.test;transport=udp", DNSResolver(client: server.client()))
+        #expect(found.count == DNSResolver.maxTargetsPerService)
+    }
+
+    @Test("Limit: at most maxRememberedFailures candidates are remembered; past it the memory starts again")
+    func failureMemoryLimit() async throws {
+        let server = try await TestDNSServer.start(sipZone)
+        defer { server.stop() }
+        let resolver = DNSResolver(client: server.client(), failureMemory: .seconds(60))
+        let uri = try #require(try URI("sip:example.test;transport=tcp").sipURI)
+        let first = try await resolver.locate(uri, available: Self.all, messageSize: 500)
+        resolver.failed(first[0])
+        // Fill the table: the first failure is still remembered while there is room.
+        for i in 1..<DNSResolver.maxRememberedFailures {
+            let address = try SocketAddress(ipAddress: "10.\(i >> 16 & 255).\(i >> 8 & 255).\(i & 255)", port: 5060)
+            resolver.failed(SIPServerCandidate(kind: .udp, address: address))
+        }
+        #expect(try await resolver.locate(uri, available: Self.all, messageSize: 500).first == first[1])
+        // One more, none expired: the table is emptied, and the first failure is forgotten.
+        resolver.failed(SIPServerCandidate(kind: .udp, address: try SocketAddress(ipAddress: "10.255.0.1", port: 5060)))
+        #expect(try await resolver.locate(uri, available: Self.all, messageSize: 500).first == first[0])
+    }
 }
