@@ -1,33 +1,5 @@
 import SIPSyntax
 
-/// The RAck header (RFC 3262 §7.2): the RSeq of the provisional response acknowledged, and the
-/// CSeq number and method of its request.
-public struct RAck: Hashable, Sendable, CustomStringConvertible {
-    /// The RSeq acknowledged.
-    public var rseq: UInt32
-    /// The CSeq number of the request the provisional response answered.
-    public var cseq: UInt32
-    /// Its method.
-    public var method: SIPMethod
-
-    /// An RAck of these values.
-    public init(rseq: UInt32, cseq: UInt32, method: SIPMethod) {
-        self.rseq = rseq
-        self.cseq = cseq
-        self.method = method
-    }
-
-    /// Reads `RSeq CSeq-number Method`; nil when it is not that.
-    public init?(_ text: String) {
-        let parts = text.split(whereSeparator: { $0 == " " || $0 == "\t" })
-        guard parts.count == 3, let r = UInt32(parts[0]), let c = UInt32(parts[1]) else { return nil }
-        self.init(rseq: r, cseq: c, method: SIPMethod(String(parts[2])))
-    }
-
-    /// `RSeq CSeq-number Method`.
-    public var description: String { "\(rseq) \(cseq) \(method)" }
-}
-
 /// The UAS side of reliable provisional responses (RFC 3262 §3) for one INVITE: RSeq numbering,
 /// retransmission until the PRACK, and the give-up after 64·T1.
 ///
@@ -71,7 +43,7 @@ public struct ReliableProvisionals: Sendable {
     public mutating func send(_ response: SIPMessage, now: Duration) -> [Action] {
         var r = response
         r.headers.set(.rseq, String(nextRSeq))
-        if !(r.headers.values(.require).contains { $0.lowercased().contains("100rel") }) {
+        if !r.hasOption("100rel", in: .require) {
             r.headers.append(.require, "100rel")
         }
         nextRSeq &+= 1
@@ -83,7 +55,7 @@ public struct ReliableProvisionals: Sendable {
     }
 
     private mutating func start(_ response: SIPMessage, now: Duration) -> Action {
-        let rseq = response.headers[.rseq].flatMap { UInt32($0) } ?? 0
+        let rseq = (try? response.headers.first(.rseq)).flatMap { $0.map(UInt32.init) } ?? 0
         outstanding = (response, rseq, now, t1, now + t1)
         return .send(response)
     }
@@ -120,7 +92,7 @@ public struct ReliableProvisionals: Sendable {
     /// A PRACK arrived with `rack` for the INVITE of CSeq `cseq` (§3: RSeq, CSeq number and
     /// method must all match the outstanding response).
     public mutating func receivePRACK(_ rack: RAck, inviteCSeq cseq: UInt32, now: Duration) -> PRACKVerdict {
-        guard let o = outstanding, rack.rseq == o.rseq, rack.cseq == cseq, rack.method == .invite else {
+        guard let o = outstanding, rack.responseNumber == o.rseq, rack.cseq == cseq, rack.method == .invite else {
             return .noMatch
         }
         outstanding = nil
@@ -149,13 +121,13 @@ public struct PRACKSender: Sendable {
     /// dialog (the To tag) counts its own RSeq.
     public mutating func rack(for response: SIPMessage) -> RAck? {
         guard let status = response.status, status > 100, status < 200,
-            let rseq = response.headers[.rseq].flatMap({ UInt32($0[...].trimmingCharacters(in: " \t")) }),
-            response.headers.values(.require).contains(where: { $0.lowercased().contains("100rel") }),
+            let rseq = (try? response.headers.first(.rseq)).flatMap({ $0.map(UInt32.init) }),
+            response.hasOption("100rel", in: .require),
             let cseq = response.cseq
         else { return nil }
         let dialog = response.toTag ?? ""
         if let last = lastRSeq[dialog], rseq != last &+ 1 { return nil }
         lastRSeq[dialog] = rseq
-        return RAck(rseq: rseq, cseq: cseq.sequence, method: cseq.method)
+        return RAck(responseNumber: rseq, cseq: cseq.sequence, method: cseq.method)
     }
 }

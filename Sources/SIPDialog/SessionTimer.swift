@@ -61,12 +61,10 @@ public struct SessionTimer: Hashable, Sendable {
     /// interval asked, the refresher asked, or chosen: the UAC when it supports `timer`, else
     /// this UAS (which alone can then refresh).
     public static func negotiate(_ request: SIPMessage, minimum: UInt32) -> Negotiation {
-        guard let value = request.headers[.sessionExpires],
-            let timer = parse(value)
-        else { return .none }
+        guard let timer = sessionExpires(of: request) else { return .none }
         let floor = max(minimum, lowestMinimum)
         if timer.timer.interval < floor { return .tooSmall(minimum: floor) }
-        let supports = request.headers.values(.supported).contains { Self.lists($0, "timer") }
+        let supports = request.hasOption("timer", in: .supported)
         var chosen = timer.timer
         if !timer.explicitRefresher { chosen.refresher = supports ? .uac : .uas }
         if !supports { chosen.refresher = .uas }
@@ -77,30 +75,21 @@ public struct SessionTimer: Hashable, Sendable {
     /// Session-Expires, the refresher it names (the UAC when it names none, §7.2); nil when the
     /// response has none.
     public static func fromResponse(_ response: SIPMessage) -> SessionTimer? {
-        guard let value = response.headers[.sessionExpires], let t = parse(value) else { return nil }
+        guard let t = sessionExpires(of: response) else { return nil }
         var timer = t.timer
         if !t.explicitRefresher { timer.refresher = .uac }
         return timer
     }
 
-    /// Reads `delta-seconds *(;param)` (RFC 4028 §4): the interval and the refresher.
-    static func parse(_ value: String) -> (timer: SessionTimer, explicitRefresher: Bool)? {
-        let parts = value.split(separator: ";").map { $0.trimmingCharacters(in: " \t") }
-        guard let first = parts.first, let seconds = UInt32(first), seconds > 0 else { return nil }
-        var refresher = Refresher.uac
-        var explicit = false
-        for p in parts.dropFirst() {
-            let kv = p.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: " \t").lowercased() }
-            if kv.count == 2, kv[0] == "refresher", let r = Refresher(rawValue: kv[1]) {
-                refresher = r
-                explicit = true
-            }
-        }
-        return (SessionTimer(interval: seconds, refresher: refresher), explicit)
-    }
-
-    static func lists(_ header: String, _ option: String) -> Bool {
-        header.split(separator: ",").contains { $0.trimmingCharacters(in: " \t").lowercased() == option }
+    /// The Session-Expires of `message` (RFC 4028 §4, read by the syntax layer's typed key): the
+    /// interval and the refresher, and whether the refresher was named; nil when absent, zero or
+    /// malformed.
+    static func sessionExpires(of message: SIPMessage) -> (timer: SessionTimer, explicitRefresher: Bool)? {
+        guard let value = try? message.headers.first(.sessionExpires), let seconds = value.deltaSeconds,
+            seconds > 0, seconds <= Int(UInt32.max)
+        else { return nil }
+        let named = value.parameters.value("refresher").flatMap { Refresher(rawValue: $0.lowercased()) }
+        return (SessionTimer(interval: UInt32(seconds), refresher: named ?? .uac), named != nil)
     }
 }
 
@@ -114,14 +103,5 @@ public enum GlareRetry {
     {
         if ownsCallID { return .milliseconds(2100 + Int64(random(190)) * 10) }
         return .milliseconds(Int64(random(200)) * 10)
-    }
-}
-
-extension Substring {
-    func trimmingCharacters(in set: String) -> String {
-        let s = drop { set.contains($0) }
-        var end = s.endIndex
-        while end > s.startIndex, set.contains(s[s.index(before: end)]) { end = s.index(before: end) }
-        return String(s[s.startIndex..<end])
     }
 }
