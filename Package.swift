@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "SippetEndpoint", targets: ["SippetEndpoint"]),
         .library(name: "SippetAuth", targets: ["SippetAuth"]),
         .library(name: "SippetProxy", targets: ["SippetProxy"]),
+        .library(name: "SippetUserAgent", targets: ["SippetUserAgent"]),
         .executable(name: "sippet", targets: ["sippet"]),
         // The benchmarks (sippet-bench-parse, -transactions, -options) are executable targets of
         // this package but no products: `swift build -c release --product sippet-bench-parse`
@@ -127,6 +128,23 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // A user agent for applications on the dialog layer: calls you await, calls you accept,
+        // and a B2BUA helper.
+        .target(
+            name: "SippetUserAgent",
+            dependencies: [
+                "Sippet", "SippetAuth", "SIPDialog", "SIPSyntax", "SIPTransaction", "SIPTransport",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        // The B2BUA of the DocC article "Writing a B2BUA", as it stands there (a test checks it);
+        // the interop suite runs it between sipp agents. An example, not a product.
+        .executableTarget(
+            name: "b2bua-example",
+            dependencies: ["SippetUserAgent", "Sippet", "SIPSyntax", "SIPTransport"],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "sippet",
             dependencies: [
@@ -160,7 +178,7 @@ let package = Package(
             name: "SippetTests",
             dependencies: [
                 "Sippet", "SIPSyntax", "SIPTransaction", "SIPTransport", "SippetTesting", "SippetEndpoint", "SippetAuth",
-                "SippetProxy", "SippetDNS",
+                "SippetProxy", "SippetDNS", "SippetUserAgent", "SIPDialog",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -54,6 +54,11 @@
 #                    INFO below the CSeq (500) and INFO (200) in the dialog    UDP, TCP
 #                    baresip calls `sippet serve` and hangs up; `sippet call` calls
 #                    baresip answering by itself                               UDP, TCP
+#  15 b2bua          the example of the article "Writing a B2BUA" (B2BUA=…, default next to
+#                    SIPPET): sipp uac -> b2bua-example -> sipp uas, 100 calls   UDP
+#     b2bua-glare    the callee's re-INVITE, relayed, crosses the caller's: 491 both
+#                    ways (§14.2), the B2BUA's sent again after the §14.1 wait
+#                    with a new CSeq and answered, the answer relayed          UDP
 # A flow passes when sipp exits 0 and its statistics (-trace_stat, last line)
 # show every call successful and none failed.
 #
@@ -179,7 +184,7 @@ if [ ! -x "$SIPPET" ]; then
   echo "interop.sh: $SIPPET is missing or not executable (run swift build first, or set SIPPET)" >&2; exit 2
 fi
 for p in $PORT_DEFAULT $PORT_CANCEL $PORT_486 $PORT_AUTH $PORT_REL $PORT_BARESIP $PORT_KAMAILIO $PORT_PROXY $PORT_PROXY_AUTH \
-  $PORT_UAS_UDP $PORT_UAS_TCP 15053 15074 15076 15077 15078; do
+  $PORT_UAS_UDP $PORT_UAS_TCP 15053 15074 15076 15077 15078 15091 15092 15093; do
   if port_busy "$p"; then echo "interop.sh: port $p is already in use on this host" >&2; exit 2; fi
 done
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/sippet-interop.XXXXXX")
@@ -786,6 +791,56 @@ else
   stop_pid "${SERVE_PID[dns]}"
 fi
 
+# ---------------------------------------------------------------- 15: the B2BUA example
+# The program of the DocC article "Writing a B2BUA" between two sipp agents: sipp's uac calls it,
+# it places each call again to sipp's uas and bridges them (100 calls, none failed, on both sides).
+B2BUA_BIN=${B2BUA:-$(dirname "$SIPPET")/b2bua-example}
+PORT_B2BUA=15091 PORT_B2BUA_UAS=15092
+if [ ! -x "$B2BUA_BIN" ]; then
+  fail "15-b2bua" "$B2BUA_BIN is missing (swift build builds it; or set B2BUA)"
+else
+  UAS_CALLS=(100)
+  UAS_PIDS=()
+  sipp -sn uas -t u1 -i "$HOST" -p $PORT_B2BUA_UAS -mp 20700 -m 100 \
+    -timeout "${SIPP_TIMEOUT}s" -timeout_error -recv_timeout "$RECV_TIMEOUT" -nostdin \
+    -trace_stat -stf "$WORK/15-b2bua-uas.csv" -fd 1 -trace_err -error_file "$WORK/15-b2bua-uas.err" \
+    < /dev/null > "$WORK/15-b2bua-uas.out" 2>&1 &
+  UAS_PIDS+=("$!")
+  PIDS+=("$!")
+  "$B2BUA_BIN" $PORT_B2BUA "sip:service@$HOST:$PORT_B2BUA_UAS" < /dev/null > "$WORK/serve-b2bua.log" 2>&1 &
+  SERVE_PID[b2bua]=$!
+  PIDS+=("$!")
+  for _ in $(seq 1 100); do port_busy $PORT_B2BUA && port_busy $PORT_B2BUA_UAS && break; sleep 0.1; done
+  if port_busy $PORT_B2BUA; then SERVE_READY[b2bua]=1; fi
+  CALLS_SAVED=$CALLS CALLS=100
+  run_sipp 15-b2bua-uac b2bua $PORT_B2BUA u1 -sn uac -s alice
+  CALLS=$CALLS_SAVED
+  wait_uas 15-b2bua-uas
+  bridged=$(grep -c 'bridged, ended by caller' "$WORK/serve-b2bua.log" || true)
+  if [ "$bridged" -ge 100 ]; then
+    pass "15-b2bua-bridged" "100 calls bridged, each ended by the caller's BYE passed to the callee"
+  else
+    fail "15-b2bua-bridged" "$bridged of 100 calls reported bridged and ended by the caller"; show "$WORK/serve-b2bua.log" 10
+  fi
+  # Glare through it (RFC 3261 §14): the callee's re-INVITE, relayed to the caller, crosses the
+  # caller's own; the B2BUA answers the caller's 491 and sends its re-INVITE again after the
+  # §14.1 wait; the answer reaches the callee (10 calls).
+  UAS_CALLS=(10)
+  UAS_PIDS=()
+  sipp -sf $SCEN/b2bua-glare-uas.xml -t u1 -i "$HOST" -p $PORT_B2BUA_UAS -mp 20700 -m 10 \
+    -timeout "${SIPP_TIMEOUT}s" -timeout_error -recv_timeout "$RECV_TIMEOUT" -nostdin \
+    -trace_stat -stf "$WORK/15-b2bua-glare-uas.csv" -fd 1 -trace_err -error_file "$WORK/15-b2bua-glare-uas.err" \
+    < /dev/null > "$WORK/15-b2bua-glare-uas.out" 2>&1 &
+  UAS_PIDS+=("$!")
+  PIDS+=("$!")
+  for _ in $(seq 1 100); do port_busy $PORT_B2BUA_UAS && break; sleep 0.1; done
+  CALLS_SAVED=$CALLS CALLS=10
+  run_sipp 15-b2bua-glare-uac b2bua $PORT_B2BUA u1 -sf $SCEN/b2bua-glare-uac.xml -s alice
+  CALLS=$CALLS_SAVED
+  wait_uas 15-b2bua-glare-uas
+  stop_pid "${SERVE_PID[b2bua]}"
+fi
+
 # ---------------------------------------------------------------- 8: dissect the capture
 if [ -n "$TSHARK_PID" ]; then
   sleep 0.5 # let the last packets reach the file
@@ -793,7 +848,7 @@ if [ -n "$TSHARK_PID" ]; then
   captured=$(grep -o '[0-9]* packets\? captured' "$WORK/tshark.err" | grep -o '^[0-9]*' || true)
   DECODE=()
   for p in $PORT_DEFAULT $PORT_CANCEL $PORT_486 $PORT_AUTH $PORT_REL $PORT_BARESIP $PORT_KAMAILIO $PORT_PROXY $PORT_PROXY_AUTH \
-    $PORT_UAS_UDP $PORT_UAS_TCP 15084 15085 15086 15087 15088 15089 15072 15074 15076 15077 15078; do
+    $PORT_UAS_UDP $PORT_UAS_TCP 15084 15085 15086 15087 15088 15089 15072 15074 15076 15077 15078 15091 15092 15093; do
     DECODE+=(-d "udp.port==$p,sip" -d "tcp.port==$p,sip")
   done
   # One pass over the capture, one line per frame: its protocols, whether it is
