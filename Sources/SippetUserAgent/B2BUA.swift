@@ -71,20 +71,23 @@ public enum B2BUA {
             }
         }
         defer { watcher.cancel() }
+        // The callee's answer may come in a reliable provisional (RFC 3262), with none in the 2xx.
+        var early: SIPBody?
         for await event in outgoing.events {
             switch event {
             case .provisional(let r):
                 guard let status = r.status, status > 100 else { continue }
+                if let b = SIPBody(of: r) { early = b }
                 try? incoming.progress(status, reason: r.reasonPhrase, body: SIPBody(of: r))
             case .answered(let callee, let ok):
-                guard let callerLeg = try? incoming.accept(answer: SIPBody(of: ok)) else {
+                guard let callerLeg = try? incoming.accept(answer: SIPBody(of: ok) ?? early) else {
                     // The caller cancelled as the callee answered: end the callee's leg.
                     _ = try? await callee.bye()
                     return .cancelled
                 }
                 return await relay(caller: callerLeg, callee: callee)
             case .rejected(let r):
-                let status = r.status ?? 500
+                let status = Self.passed(r.status ?? 500)
                 let contacts: [(SIPHeaderName, String)] =
                     (300..<400).contains(status) ? r.headers.values(.contact).map { (.contact, $0) } : []
                 do {
@@ -99,6 +102,14 @@ public enum B2BUA {
             }
         }
         return .failed("the outgoing call ended without a final response")
+    }
+
+    /// The status passed to the caller for the callee's final failure: the same, except those
+    /// that ask the caller for something only the callee's side can use (credentials for another
+    /// realm, RFC 3261 §22; an extension or interval of that hop, §20.32, RFC 4028 §6), which
+    /// become 500.
+    static func passed(_ status: Int) -> Int {
+        [401, 407, 420, 421, 422, 423, 494].contains(status) ? 500 : status
     }
 
     /// Passes the requests of each leg to the other until one ends; then ends the other.
@@ -135,6 +146,9 @@ public enum B2BUA {
                     case .failure: r.respond(500)
                     }
                 }
+            case .acknowledged(let answer):
+                // The answer to an offer the other leg made in its 2xx (a late offer, relayed).
+                try? to.acknowledge(answer: answer)
             case .ended(let reason):
                 _ = try? await to.bye()
                 return reason == .localBye ? nil : reason

@@ -13,6 +13,9 @@ import Sippet
 public final class Call: Sendable {
     /// What happens in the call.
     public enum Event: Sendable {
+        /// The other side acknowledged this side's 2xx with an answer (RFC 3264 §4: the request
+        /// that this 2xx answered had no offer, so the 2xx carried this side's).
+        case acknowledged(SIPBody)
         /// The other side sent a request that the application answers: INFO (RFC 6086), a
         /// re-INVITE or UPDATE (an offer to answer, RFC 3264 §8; a session refresh, RFC 4028),
         /// or another method. The agent has checked it against the dialog (§12.2.2) and the
@@ -55,6 +58,11 @@ public final class Call: Sendable {
         var retransmissions: [UInt32: Task<Void, Never>] = [:]
         /// The ACK this side sent for the last 2xx to its own INVITE, sent again for each copy.
         var lastAck: SIPMessage?
+        /// The ACK of a 2xx that carried an offer, waiting for the application's answer.
+        var pendingAck: SIPMessage?
+        /// re-INVITEs of the other side given to the application and not answered yet, by CSeq:
+        /// a CANCEL of one gets it answered 487 (§9.2).
+        var unanswered: [UInt32: (SIPMessage, ServerTransactionKey)] = [:]
         var localBody: SIPBody?
         var remoteBody: SIPBody?
         var timer: (SessionTimer, refresher: Bool)?
@@ -69,11 +77,17 @@ public final class Call: Sendable {
         (events, continuation) = AsyncStream.makeStream(of: Event.self)
     }
 
-    /// The UAC's call, from its INVITE, the 2xx and the ACK sent for it.
-    convenience init(agent: SIPUserAgent, dialog: Dialog, answered: SIPMessage, invite: SIPMessage, ack: SIPMessage) {
+    /// The UAC's call, from its INVITE, the 2xx and its ACK: sent, or (`awaitingAnswer`, the 2xx
+    /// carried an offer) held for the application's answer.
+    convenience init(
+        agent: SIPUserAgent, dialog: Dialog, answered: SIPMessage, invite: SIPMessage, ack: SIPMessage,
+        awaitingAnswer: Bool
+    ) {
         self.init(agent: agent, dialog: dialog)
         state.withLockedValue { s in
-            s.lastAck = ack
+            s.exchanges.sent(invite, hasOffer: !invite.body.isEmpty)
+            s.exchanges.received(answered, hasBody: !answered.body.isEmpty)
+            if awaitingAnswer { s.pendingAck = ack } else { s.lastAck = ack }
             s.localBody = SIPBody(of: invite)
             s.remoteBody = SIPBody(of: answered)
             s.remoteAllowsUpdate = answered.headers.values(.allow).joined(separator: ",").uppercased().contains(
@@ -91,6 +105,27 @@ public final class Call: Sendable {
     public var isEnded: Bool { state.withLockedValue { $0.ended } }
 
     // MARK: - Requests this side sends
+
+    /// Whether this side owes the ACK of a 2xx that carried an offer: send it with
+    /// ``acknowledge(answer:)``.
+    public var needsAnswer: Bool { state.withLockedValue { $0.pendingAck != nil } }
+
+    /// Sends the ACK of a 2xx that carried an offer, with `answer` (RFC 3264 §4, RFC 3261
+    /// §13.2.2.4): the INVITE (or re-INVITE) had no offer. Until it is sent, the other side
+    /// retransmits its 2xx, and ends the call with BYE after 64·T1.
+    public func acknowledge(answer: SIPBody) throws(CallFailure) {
+        let ack = state.withLockedValue { s -> SIPMessage? in
+            guard var ack = s.pendingAck, !s.ended else { return nil }
+            ack.setBody(answer)
+            s.pendingAck = nil
+            s.lastAck = ack
+            s.localBody = answer
+            s.exchanges.sent(ack, hasOffer: true)
+            return ack
+        }
+        guard let ack else { throw .ended }
+        _ = try? agent.stack.send(ack)
+    }
 
     /// Ends the call (§15.1.1): BYE, and the call is over whatever the answer.
     @discardableResult
@@ -134,11 +169,16 @@ public final class Call: Sendable {
         }
         for attempt in 0..<3 {
             let first = try build(method, body: body, headers: headers)
-            let result = await agent.exchange(first) { try? self.build(method, body: body, headers: headers) }
+            let result = await agent.exchange(first) { previous in
+                self.state.withLockedValue { $0.exchanges.failed(previous) }
+                return try? self.build(method, body: body, headers: headers)
+            }
             let final: SIPMessage
             switch result {
             case .failure(let e):
                 state.withLockedValue { $0.exchanges.failed(first) }
+                // §12.2.1.2: no response at all ends the dialog, as a 408 does.
+                if case .stack(let error) = e, error.isTimeout { end(.failed(status: 408)) }
                 throw e
             case .success(let r): final = r
             }
@@ -154,6 +194,11 @@ public final class Call: Sendable {
                 }
                 guard method == .invite, let cseq = final.cseq?.sequence else { return nil }
                 let ack = s.dialog.makeAck(cseq: cseq)
+                if body == nil, !final.body.isEmpty {
+                    // The 2xx carries an offer: the ACK waits for the answer.
+                    s.pendingAck = ack
+                    return nil
+                }
                 s.lastAck = ack
                 return ack
             }
@@ -312,7 +357,24 @@ public final class Call: Sendable {
         let fields: [(SIPHeaderName, String)] = [
             (.sessionExpires, SessionTimer(interval: timer.interval, refresher: .uac).headerValue)
         ]
-        _ = try? await request(update ? .update : .invite, body: update ? nil : body, headers: fields)
+        let status: Int
+        do {
+            status =
+                try await request(update ? .update : .invite, body: update ? nil : body, headers: fields).status ?? 0
+        } catch .ended {
+            return
+        } catch {
+            status = 408
+        }
+        if (200...299).contains(status) { return }  // re-armed by the 2xx
+        // RFC 4028 §10: a refresh that times out or gets 408 or 481 ends the session. Another
+        // failure leaves the session as it was: it ends at its expiry unless refreshed.
+        if status == 408 || status == 481 {
+            _ = try? await hangUp(.sessionExpired)
+        } else {
+            state.withLockedValue { s in s.timer = s.timer.map { ($0.0, false) } }
+            armSessionTimer()
+        }
     }
 
     // MARK: - Requests the other side sends
@@ -321,16 +383,28 @@ public final class Call: Sendable {
         guard let method = request.method else { return }
         let body = SIPBody(of: request)
         if method == .ack {
-            let task = state.withLockedValue { s -> Task<Void, Never>? in
-                guard let cseq = request.cseq?.sequence, s.awaitingAck.remove(cseq) != nil else { return nil }
+            let (task, answered) = state.withLockedValue { s -> (Task<Void, Never>?, Bool) in
+                guard let cseq = request.cseq?.sequence, s.awaitingAck.remove(cseq) != nil else { return (nil, false) }
+                let answers = body != nil && s.exchanges.offer == .localOffer
                 _ = s.exchanges.receive(request, hasOffer: body != nil)
                 if let body { s.remoteBody = body }
-                return s.retransmissions.removeValue(forKey: cseq)
+                return (s.retransmissions.removeValue(forKey: cseq), answers)
             }
             task?.cancel()
+            if answered, let body { continuation.yield(.acknowledged(body)) }
             return
         }
         guard let key else { return }
+        if method == .cancel {
+            // §9.2: 200 to the CANCEL (the stack passed it on: it matched a transaction); 487 to
+            // the re-INVITE it cancels if the application has not answered it.
+            _ = try? agent.stack.send(request.makeResponse(status: 200), for: key)
+            let pending = state.withLockedValue { s in request.cseq.flatMap { s.unanswered[$0.sequence] } }
+            if let (invite, inviteKey) = pending {
+                respond(to: invite, key: inviteKey, status: 487, reason: nil, body: nil, headers: [])
+            }
+            return
+        }
         let minimum = agent.configuration.minSessionExpires
         let rejection = state.withLockedValue { s -> SIPMessage? in
             if case .reject(let status) = s.dialog.receive(request: request) {
@@ -359,6 +433,9 @@ public final class Call: Sendable {
             end(.remoteBye)
             return
         }
+        if method == .invite, let cseq = request.cseq?.sequence {
+            state.withLockedValue { $0.unanswered[cseq] = (request, key) }
+        }
         continuation.yield(.request(InDialogRequest(call: self, message: request, key: key)))
     }
 
@@ -383,9 +460,14 @@ public final class Call: Sendable {
         for (n, v) in headers { r.headers.append(n, v) }
         r.setBody(body)
         let response = r
-        state.withLockedValue { s in
+        // A re-INVITE is answered once: after a CANCEL took it (487), the application's answer is
+        // not sent.
+        let first = state.withLockedValue { s -> Bool in
+            if method == .invite, let cseq = request.cseq?.sequence, s.unanswered.removeValue(forKey: cseq) == nil {
+                return false
+            }
             s.exchanges.sent(response, hasBody: body != nil)
-            guard refreshes else { return }
+            guard refreshes else { return true }
             if let body { s.localBody = body }
             if case .timer(let t, _) = SessionTimer.negotiate(request, minimum: 0) {
                 s.timer = (t, t.isRefresher(.uas))
@@ -393,7 +475,9 @@ public final class Call: Sendable {
                 s.timer = nil
             }
             if method == .invite, let cseq = request.cseq?.sequence { s.awaitingAck.insert(cseq) }
+            return true
         }
+        guard first else { return }
         _ = try? agent.stack.send(response, for: key)
         if refreshes {
             if method == .invite { answerSent(response) } else { armSessionTimer() }

@@ -62,7 +62,6 @@ public final class IncomingCall: Sendable {
     /// answered in the ACK) and returns the call. The 2xx is sent again until its ACK
     /// (§13.3.1.4). When the INVITE asked for a session timer, the 200 carries it (RFC 4028 §9).
     public func accept(answer: SIPBody?, headers: [(SIPHeaderName, String)] = []) throws(CallFailure) -> Call {
-        guard take() else { throw .alreadyAnswered }
         var ok = invite.makeDialogResponse(status: 200, toTag: toTag, contact: agent.contact(answering: invite))
         ok.headers.append(.supported, SIPUserAgent.supportedAsServer)
         ok.headers.append(.allow, SIPUserAgent.methods.map(\.rawValue).joined(separator: ", "))
@@ -76,8 +75,11 @@ public final class IncomingCall: Sendable {
         ok.setBody(answer)
         let dialog: Dialog
         do { dialog = try Dialog.uas(request: invite, response: ok) } catch {
+            // No dialog can be made (the INVITE has no usable Contact): refused as malformed.
+            try? reject(400, reason: "Bad Request")
             throw .stack(.invalidMessage("\(error)"))
         }
+        guard take() else { throw .alreadyAnswered }
         let call = Call(agent: agent, dialog: dialog)
         call.acceptedInvite(invite, response: ok, timer: timer)
         agent.add(call)

@@ -72,7 +72,17 @@ public final class OutgoingCall: Sendable {
             if case .client(let k)? = s.key { return k }
             return nil
         }
-        if let key { _ = try? agent.stack.cancel(key) }
+        guard let key else { return }
+        _ = try? agent.stack.cancel(key)
+        // §9.1: a UAS that answers the CANCEL but never the INVITE leaves the call hanging; after
+        // 64·T1 the INVITE's transaction ends and the call fails as if timed out (Timer B).
+        let wait = agent.stack.configuration.timers.t1 * 64
+        Task { [self] in
+            try? await Task.sleep(for: wait)
+            guard state.withLockedValue({ $0.outcome == nil }) else { return }
+            agent.stack.terminate(.client(key))
+            failed(.timeout(.b))
+        }
     }
 
     func send(_ invite: SIPMessage) throws(CallFailure) {
@@ -89,7 +99,11 @@ public final class OutgoingCall: Sendable {
             s.key = key
             return s.cancelRequested
         }
-        if cancel, case .client(let k)? = key { _ = try? agent.stack.cancel(k) }
+        if let key, let early = agent.takeOrphanError(key) {
+            failed(early)
+            return
+        }
+        if cancel { self.cancel() }
     }
 
     // MARK: - Responses
@@ -102,24 +116,37 @@ public final class OutgoingCall: Sendable {
         }
         var out: [SIPMessage] = []
         var answered: Call?
+        var repeated = false
         let event = state.withLockedValue { s -> DialogSet.Event in
             let event = s.dialogs.receive(response)
+            // §13.2.2.4: the ACK carries the INVITE's credentials.
+            let credentials = [SIPHeaderName.authorization, .proxyAuthorization].flatMap { name in
+                s.dialogs.invite.headers.values(name).map { (name, $0) }
+            }
             switch event {
             case .early:
                 if let rack = s.pracks.rack(for: response), let tag = response.toTag,
                     let prack = try? s.dialogs.makeRequest(in: tag, .prack, headers: [(.rack, rack.description)])
                 {
                     out.append(prack)
+                } else if response.hasOption("100rel", in: .require), response.headers.contains(.rseq) {
+                    // RFC 3262 §4: a reliable provisional seen before is discarded.
+                    repeated = true
                 }
             case .confirmed(let d):
-                let ack = d.makeAck(cseq: cseq)
-                out.append(ack)
-                answered = Call(agent: agent, dialog: d, answered: response, invite: s.dialogs.invite, ack: ack)
-            case .retransmission(let d):
-                out.append(d.makeAck(cseq: cseq))
+                let ack = d.makeAck(cseq: cseq, headers: credentials)
+                // RFC 3264 §4: a 2xx with an offer (the INVITE had none) is ACKed with the answer,
+                // which the application gives (``Call/acknowledge(answer:)``).
+                let lateOffer = s.dialogs.invite.body.isEmpty && !response.body.isEmpty
+                if !lateOffer { out.append(ack) }
+                answered = Call(
+                    agent: agent, dialog: d, answered: response, invite: s.dialogs.invite, ack: ack,
+                    awaitingAnswer: lateOffer)
+            case .retransmission:
+                break
             case .otherFork(let d):
                 // §13.2.2.4: a second fork's 2xx is ACKed, then that dialog ended.
-                out.append(d.makeAck(cseq: cseq))
+                out.append(d.makeAck(cseq: cseq, headers: credentials))
                 if d.state != .terminated, let bye = try? s.dialogs.makeRequest(in: d.id.remoteTag, .bye) {
                     s.dialogs.terminate(d.id.remoteTag)
                     out.append(bye)
@@ -132,7 +159,7 @@ public final class OutgoingCall: Sendable {
         for m in out { _ = try? agent.stack.send(m) }
         switch event {
         case .early, .provisional:
-            if state.withLockedValue({ $0.outcome == nil }) { continuation.yield(.provisional(response)) }
+            if !repeated, state.withLockedValue({ $0.outcome == nil }) { continuation.yield(.provisional(response)) }
         case .confirmed:
             guard let answered else { return }
             agent.add(answered)
@@ -141,7 +168,10 @@ public final class OutgoingCall: Sendable {
         case .failed:
             finish(.failure(.rejected(response)), event: .rejected(response))
             if let id = response.callID { agent.state.withLockedValue { _ = $0.outgoing.removeValue(forKey: id) } }
-        case .retransmission, .otherFork, .ignored:
+        case .retransmission:
+            // The ACK again (§13.2.2.4), by the call that holds it.
+            if case .success(let call)? = state.withLockedValue({ $0.outcome }) { call.acknowledgeAgain(response) }
+        case .otherFork, .ignored:
             break
         }
     }

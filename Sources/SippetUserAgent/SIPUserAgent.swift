@@ -105,7 +105,18 @@ public final class SIPUserAgent: SIPCore {
         /// Requests of calls waiting for their final response.
         var waiters: [WaiterKey: CheckedContinuation<Result<SIPMessage, CallFailure>, Never>] = [:]
         var waiterKeys: [TransactionKey: WaiterKey] = [:]
+        /// Errors of transactions not known yet: the stack can report one before `send` has
+        /// returned its key (``SIPUserAgent/orphanLimit`` at most, the oldest dropped).
+        var orphanErrors: [(TransactionKey, SIPStackError)] = []
+
+        mutating func takeOrphan(_ key: TransactionKey) -> SIPStackError? {
+            guard let i = orphanErrors.firstIndex(where: { $0.0 == key }) else { return nil }
+            return orphanErrors.remove(at: i).1
+        }
     }
+
+    /// How many errors of unknown transactions are kept for a key that comes later.
+    static let orphanLimit = 64
 
     /// A call's dialog in the agent's tables: Call-ID and local tag (RFC 3261 §12).
     struct CallKey: Hashable {
@@ -116,12 +127,15 @@ public final class SIPUserAgent: SIPCore {
     /// A request waiting for its final response: Call-ID, CSeq number and method.
     struct WaiterKey: Hashable {
         var callID: String
+        /// The From tag: this side's tag in the dialog (two forks' dialogs share a Call-ID).
+        var localTag: String
         var sequence: UInt32
         var method: SIPMethod
 
         init?(_ message: SIPMessage) {
             guard let id = message.callID, let cseq = message.cseq else { return nil }
             callID = id
+            localTag = message.fromTag ?? ""
             sequence = cseq.sequence
             method = cseq.method
         }
@@ -206,17 +220,23 @@ public final class SIPUserAgent: SIPCore {
 
     /// Sends a request of a call and waits for its final response (the stack's timeouts
     /// included). With ``Configuration/credentials``, a 401 or 407 is answered once per
-    /// challenge: `rebuild` makes the request again (a new CSeq in the dialog), which is then
-    /// authorized.
-    func exchange(_ request: SIPMessage, rebuild: (@Sendable () -> SIPMessage?)? = nil) async -> Result<
+    /// challenge: `rebuild` makes the request again from the one refused (a new CSeq in the
+    /// dialog), which is then authorized; without it, the digest client's copy is sent (its CSeq
+    /// one higher).
+    func exchange(_ request: SIPMessage, rebuild: (@Sendable (SIPMessage) -> SIPMessage?)? = nil) async -> Result<
         SIPMessage, CallFailure
     > {
         var request = request
         for attempt in 0..<3 {
             let result = await sendAndWait(request)
             guard case .success(let final) = result, attempt < 2, let digest = configuration.credentials,
-                digest.retry(request, after: final) != nil, var next = rebuild?()
+                let retried = digest.retry(request, after: final)
             else { return result }
+            guard let rebuild else {
+                request = retried
+                continue
+            }
+            guard var next = rebuild(request) else { return result }
             digest.authorize(&next)
             request = next
         }
@@ -231,7 +251,12 @@ public final class SIPUserAgent: SIPCore {
             do throws(SIPStackError) { sent = .success(try stack.send(request)) } catch { sent = .failure(error) }
             switch sent {
             case .success(let key?):
-                state.withLockedValue { s in if s.waiters[wk] != nil { s.waiterKeys[key] = wk } }
+                let early = state.withLockedValue { s -> SIPStackError? in
+                    if let e = s.takeOrphan(key) { return e }
+                    if s.waiters[wk] != nil { s.waiterKeys[key] = wk }
+                    return nil
+                }
+                if let early { resume(wk, with: .failure(.stack(early))) }
             case .success(nil):
                 resume(wk, with: .failure(.stack(.invalidMessage("no transaction was made"))))
             case .failure(let error):
@@ -304,16 +329,13 @@ public final class SIPUserAgent: SIPCore {
         incomingContinuation.yield(call)
     }
 
-    /// §9.2: 200 to the CANCEL and 487 to its INVITE if unanswered; 481 when there is no such
-    /// INVITE.
+    /// §9.2: 200 to the CANCEL, and 487 to its INVITE if unanswered.
     private func receiveCancel(_ cancel: SIPMessage, key: ServerTransactionKey) {
-        let call = key.cancelledInvite.flatMap { k in state.withLockedValue { $0.incoming[k] } }
-        guard let call else {
-            _ = try? stack.send(cancel.makeResponse(status: 481), for: key)
-            return
-        }
+        // The stack answers 481 itself to a CANCEL that matches no transaction; one it passes on
+        // matched the INVITE's, answered or not: 200 (§9.2).
         _ = try? stack.send(cancel.makeResponse(status: 200), for: key)
-        call.cancelled(by: cancel)
+        let call = key.cancelledInvite.flatMap { k in state.withLockedValue { $0.incoming[k] } }
+        call?.cancelled(by: cancel)
     }
 
     func finished(_ call: IncomingCall) { state.withLockedValue { _ = $0.incoming.removeValue(forKey: call.key) } }
@@ -366,8 +388,33 @@ public final class SIPUserAgent: SIPCore {
             outgoing.failed(error)
             return
         }
-        if let wk = state.withLockedValue({ $0.waiterKeys.removeValue(forKey: key) }) {
-            resume(wk, with: .failure(.stack(error)))
+        let wk = state.withLockedValue { s -> WaiterKey? in
+            if let wk = s.waiterKeys.removeValue(forKey: key) { return wk }
+            guard case .client = key else { return nil }
+            // Perhaps a request whose key its sender does not know yet: kept for it.
+            s.orphanErrors.append((key, error))
+            if s.orphanErrors.count > Self.orphanLimit { s.orphanErrors.removeFirst() }
+            return nil
         }
+        if let wk { resume(wk, with: .failure(.stack(error))) }
+    }
+
+    /// An error the stack gave for `key` before its sender knew the key, taken.
+    func takeOrphanError(_ key: TransactionKey) -> SIPStackError? {
+        state.withLockedValue { $0.takeOrphan(key) }
+    }
+
+    /// Ends the agent (before the stack shuts down): ``incomingCalls`` ends, calls not answered
+    /// yet fail with ``SIPStackError/notRunning``, every call ends, and requests waiting for a
+    /// response fail. Calls are not sent BYE: end them before, to tell the other sides.
+    public func close() {
+        let (outgoing, calls, waiters) = state.withLockedValue { s in
+            defer { s.waiters = [:] }
+            return (Array(s.outgoing.values), Array(s.calls.values), Array(s.waiters.values))
+        }
+        incomingContinuation.finish()
+        for o in outgoing { o.failed(.notRunning) }
+        for c in calls { c.end(.failed(status: 503)) }
+        for w in waiters { w.resume(returning: .failure(.stack(.notRunning))) }
     }
 }
