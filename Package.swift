@@ -20,6 +20,8 @@ let package = Package(
         .library(name: "SippetAuth", targets: ["SippetAuth"]),
         .library(name: "SippetProxy", targets: ["SippetProxy"]),
         .library(name: "SippetUserAgent", targets: ["SippetUserAgent"]),
+        .library(name: "SippetLocationSQLite", targets: ["SippetLocationSQLite"]),
+        .library(name: "SippetLocationPostgres", targets: ["SippetLocationPostgres"]),
         .executable(name: "sippet", targets: ["sippet"]),
         // The benchmarks (sippet-bench-parse, -transactions, -options) are executable targets of
         // this package but no products: `swift build -c release --product sippet-bench-parse`
@@ -33,6 +35,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/vapor/sqlite-nio", from: "1.13.2"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // RFC 3261 syntax: message, URI, headers, parser, serializer. No I/O, no dependencies,
@@ -138,6 +142,29 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The registrar's location store in an SQLite file (WAL, durable commits) and in
+        // PostgreSQL (shared by several servers): each a product of its own, so that a user of the
+        // stack builds no database driver it does not use.
+        .target(
+            name: "SippetLocationSQLite",
+            dependencies: [
+                "SippetEndpoint", "SIPSyntax",
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "SippetLocationPostgres",
+            dependencies: [
+                "SippetEndpoint", "SIPSyntax",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         // The B2BUA of the DocC article "Writing a B2BUA", as it stands there (a test checks it);
         // the interop suite runs it between sipp agents. An example, not a product.
         .executableTarget(
@@ -148,7 +175,7 @@ let package = Package(
         .executableTarget(
             name: "sippet",
             dependencies: [
-                "SippetProxy", "SippetDNS", "SIPDialog",
+                "SippetProxy", "SippetDNS", "SIPDialog", "SippetLocationSQLite", "SippetLocationPostgres",
                 "SIPSyntax", "SIPTransaction", "SIPTransport", "Sippet", "SippetEndpoint", "SippetAuth",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -178,7 +205,8 @@ let package = Package(
             name: "SippetTests",
             dependencies: [
                 "Sippet", "SIPSyntax", "SIPTransaction", "SIPTransport", "SippetTesting", "SippetEndpoint", "SippetAuth",
-                "SippetProxy", "SippetDNS", "SippetUserAgent", "SIPDialog",
+                "SippetProxy", "SippetDNS", "SippetUserAgent", "SIPDialog", "SippetLocationSQLite",
+                "SippetLocationPostgres",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

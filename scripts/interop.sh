@@ -59,6 +59,11 @@
 #     b2bua-glare    the callee's re-INVITE, relayed, crosses the caller's: 491 both
 #                    ways (§14.2), the B2BUA's sent again after the §14.1 wait
 #                    with a new CSeq and answered, the answer relayed          UDP
+#  16 locations     `sippet serve --db sqlite:…` and `--db postgres://…`: 3 bindings survive SIGTERM
+#                    and SIGKILL (restart, `sippet locations`); a REGISTER load killed by
+#                    SIGKILL: every REGISTER that got a 200 is in the database  UDP
+#     two-proxies    two `sippet proxy --db postgres://…`: a phone registered through A is
+#                    called through B, which reaches it through A (Path)      UDP
 # A flow passes when sipp exits 0 and its statistics (-trace_stat, last line)
 # show every call successful and none failed.
 #
@@ -137,6 +142,7 @@ cleanup() {
   local rc=$? i
   trap - EXIT INT TERM
   for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[$i]}"; done
+  if [ -n "${PIDS_PG_DIR:-}" ]; then scripts/postgres.sh stop "$PIDS_PG_DIR"; rm -rf "$PIDS_PG_DIR"; fi
   if [ -n "$WORK" ]; then
     if [ "$rc" -eq 0 ] && [ -z "${KEEP_LOGS:-}" ]; then
       rm -rf "$WORK"
@@ -184,7 +190,7 @@ if [ ! -x "$SIPPET" ]; then
   echo "interop.sh: $SIPPET is missing or not executable (run swift build first, or set SIPPET)" >&2; exit 2
 fi
 for p in $PORT_DEFAULT $PORT_CANCEL $PORT_486 $PORT_AUTH $PORT_REL $PORT_BARESIP $PORT_KAMAILIO $PORT_PROXY $PORT_PROXY_AUTH \
-  $PORT_UAS_UDP $PORT_UAS_TCP 15053 15074 15076 15077 15078 15091 15092 15093; do
+  $PORT_UAS_UDP $PORT_UAS_TCP 15053 15074 15076 15077 15078 15091 15092 15093 15094 15095 15096 15097; do
   if port_busy "$p"; then echo "interop.sh: port $p is already in use on this host" >&2; exit 2; fi
 done
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/sippet-interop.XXXXXX")
@@ -841,6 +847,109 @@ else
   stop_pid "${SERVE_PID[b2bua]}"
 fi
 
+# ---------------------------------------------------------------- 16: the location store
+# `sippet serve --db`: bindings that got a 200 survive a SIGTERM and a SIGKILL of the server, and
+# a SIGKILL in the middle of a REGISTER load (each REGISTER that got its 200 is in the database);
+# on SQLite, and on PostgreSQL ($SIPPET_TEST_POSTGRES, or one started here by scripts/postgres.sh).
+PORT_DB=15094
+PG_URL=${SIPPET_TEST_POSTGRES:-}
+if [ -z "$PG_URL" ] && ls /usr/lib/postgresql/*/bin/postgres > /dev/null 2>&1; then
+  # Its own folder under /tmp: the server's user must reach it (WORK is private to us).
+  PG_DIR=$(mktemp -d /tmp/sippet-pg.XXXXXX)
+  if ! PG_URL=$(scripts/postgres.sh start "$PG_DIR" 2> "$WORK/pg-start.err"); then
+    fail "16-postgres-start" "scripts/postgres.sh could not start PostgreSQL"; show "$WORK/pg-start.err"; PG_URL=""
+  fi
+  PIDS_PG_DIR=$PG_DIR
+fi
+db_restart() { # db_restart NAME URL: register 3 bindings, stop serve by SIGTERM then SIGKILL, restart, check
+  local name=$1 url=$2 n sig
+  start_serve "$name" $PORT_DB --db "$url"
+  wait_serve "$name" $PORT_DB || return 0
+  for u in ann bea cid; do
+    "$SIPPET" register "sip:$u@$HOST:$PORT_DB" --contact "sip:$u@192.0.2.9:5070" --expires 1800 < /dev/null \
+      > "$WORK/$name-reg-$u.out" 2>&1 || fail "$name-register" "sippet register $u failed"
+  done
+  for sig in TERM KILL; do
+    stop_pid "${SERVE_PID[$name]}" $sig
+    start_serve "$name" $PORT_DB --db "$url"
+    wait_serve "$name" $PORT_DB || return 0
+    "$SIPPET" locations --db "$url" > "$WORK/$name-locations.out" 2>&1 || true
+    n=$(grep -cE "^sip:(ann|bea|cid)@$HOST:$PORT_DB <sip:(ann|bea|cid)@192.0.2.9:5070> expires=(17[0-9][0-9]|1800) " \
+      "$WORK/$name-locations.out" || true)
+    if [ "$n" = 3 ]; then
+      pass "$name-after-sig$sig" "3 bindings of 3, each with its expiry (<= 1800 s), after SIG$sig and a restart"
+    else
+      fail "$name-after-sig$sig" "$n of 3 bindings found after SIG$sig"; show "$WORK/$name-locations.out"
+    fi
+  done
+  # A REGISTER load (400/s, new address-of-record each), the server killed after 2 s.
+  local base=$WORK/$name-load
+  sipp "$HOST:$PORT_DB" -sf $SCEN/register-load.xml -t u1 -i "$HOST" -p $NEXT_LPORT -m 4000 -r 400 \
+    -timeout 8s -recv_timeout 3000 -nostdin -trace_stat -stf "$base.csv" -fd 1 < /dev/null > "$base.out" 2>&1 &
+  local sipp_pid=$!
+  NEXT_LPORT=$((NEXT_LPORT + 1))
+  PIDS+=("$sipp_pid")
+  sleep 2
+  stop_pid "${SERVE_PID[$name]}" KILL
+  wait "$sipp_pid" 2>/dev/null || true
+  forget_pid "$sipp_pid"
+  local ok stored
+  ok=$(csv_last "$base.csv" 'SuccessfulCall(C)')
+  stored=$("$SIPPET" locations --db "$url" 2>/dev/null | grep -c "^sip:k[0-9]*x[0-9]*@$HOST " || true)
+  if [ "$ok" != "?" ] && [ "$ok" -gt 0 ] && [ "$stored" -ge "$ok" ]; then
+    pass "$name-sigkill-load" "$ok REGISTERs got 200 before the SIGKILL; $stored bindings in the database"
+  else
+    fail "$name-sigkill-load" "$ok REGISTERs got 200 before the SIGKILL, but $stored bindings in the database"
+  fi
+}
+db_restart 16-db-sqlite "sqlite:$WORK/locations.db"
+# Two proxies on one PostgreSQL: a phone (a sipp UAS) registers through proxy A, a call for it
+# enters through proxy B, which finds the binding in the shared store and reaches the phone through
+# A (the Path A recorded, RFC 3327).
+two_proxies() {
+  local url=$1 base=$WORK/16-two-proxies
+  start_serve proxy-a 15095 --db "$url" --domain example.test --log-level info
+  start_serve proxy-b 15096 --db "$url" --domain example.test
+  wait_serve proxy-a 15095 || return 0
+  wait_serve proxy-b 15096 || return 0
+  sipp -sf $SCEN/uas-rr.xml -t u1 -i "$HOST" -p 15097 -mp 20800 -m 3 -timeout "${SIPP_TIMEOUT}s" -timeout_error \
+    -recv_timeout "$RECV_TIMEOUT" -nostdin -trace_stat -stf "$base-uas.csv" < /dev/null > "$base-uas.out" 2>&1 &
+  local uas=$!
+  PIDS+=("$uas")
+  for _ in $(seq 1 100); do port_busy 15097 && break; sleep 0.1; done
+  "$SIPPET" register sip:phone@example.test --contact "sip:uas@$HOST:15097" --expires 600 \
+    --outbound-proxy "sip:$HOST:15095" < /dev/null > "$base-reg.out" 2>&1 || { fail 16-two-proxies-register "exit $?"; show "$base-reg.out"; }
+  local i rc ok=0
+  for i in 1 2 3; do
+    rc=0
+    timeout "$CLIENT_TIMEOUT" "$SIPPET" call sip:phone@example.test --outbound-proxy "sip:$HOST:15096" --duration 0.2 \
+      < /dev/null > "$base-call$i.out" 2>&1 || rc=$?
+    [ "$rc" = 0 ] && ok=$((ok + 1))
+  done
+  for _ in $(seq 1 100); do kill -0 "$uas" 2>/dev/null || break; sleep 0.1; done
+  stop_pid "$uas"
+  local answered via_a
+  answered=$(csv_last "$base-uas.csv" 'SuccessfulCall(C)')
+  via_a=$(grep -c 'proxying' "$WORK/serve-proxy-a.log" || true)
+  if [ "$ok" = 3 ] && [ "$answered" = 3 ] && [ "$via_a" -ge 3 ]; then
+    pass "16-two-proxies" "registered through A, 3 calls through B answered by the phone, each passed through A"
+  else
+    fail "16-two-proxies" "calls ended 0: $ok of 3; the phone answered $answered; A proxied $via_a requests"
+    show "$base-call1.out" 6; show "$WORK/serve-proxy-b.log" 6; show "$WORK/serve-proxy-a.log" 6
+  fi
+  stop_pid "${SERVE_PID[proxy-a]}"
+  stop_pid "${SERVE_PID[proxy-b]}"
+}
+if [ -n "$PG_URL" ]; then
+  db_restart 16-db-postgres "$PG_URL"
+  two_proxies "$PG_URL"
+elif [ -n "${SIPPET_REQUIRE_INTEROP:-}" ]; then
+  fail "16-db-postgres" "PostgreSQL is not installed (apt-get install postgresql)"
+else
+  skip "16-db-postgres" "PostgreSQL is not installed (apt-get install postgresql)"
+fi
+if [ -n "${PG_DIR:-}" ]; then scripts/postgres.sh stop "$PG_DIR"; rm -rf "$PG_DIR"; PIDS_PG_DIR=""; fi
+
 # ---------------------------------------------------------------- 8: dissect the capture
 if [ -n "$TSHARK_PID" ]; then
   sleep 0.5 # let the last packets reach the file
@@ -848,7 +957,7 @@ if [ -n "$TSHARK_PID" ]; then
   captured=$(grep -o '[0-9]* packets\? captured' "$WORK/tshark.err" | grep -o '^[0-9]*' || true)
   DECODE=()
   for p in $PORT_DEFAULT $PORT_CANCEL $PORT_486 $PORT_AUTH $PORT_REL $PORT_BARESIP $PORT_KAMAILIO $PORT_PROXY $PORT_PROXY_AUTH \
-    $PORT_UAS_UDP $PORT_UAS_TCP 15084 15085 15086 15087 15088 15089 15072 15074 15076 15077 15078 15091 15092 15093; do
+    $PORT_UAS_UDP $PORT_UAS_TCP 15084 15085 15086 15087 15088 15089 15072 15074 15076 15077 15078 15091 15092 15093 15094 15095 15096 15097; do
     DECODE+=(-d "udp.port==$p,sip" -d "tcp.port==$p,sip")
   done
   # One pass over the capture, one line per frame: its protocols, whether it is

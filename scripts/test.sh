@@ -13,7 +13,16 @@ python3 scripts/check-doc-comments.py --quiet
 swift build --build-tests
 # The run's log is long (transport events); a failure is repeated at its end, where it is seen.
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+pg=""
+stop_pg() { if [ -n "$pg" ]; then scripts/postgres.sh stop "$pg"; rm -rf "$pg"; fi; }
+trap 'rm -f "$log"; stop_pg' EXIT
+# PostgreSQL for the location store's tests and interop flows: a throwaway server on a free port
+# (scripts/postgres.sh), unless SIPPET_TEST_POSTGRES names one already.
+if [ -z "${SIPPET_TEST_POSTGRES:-}" ] && ls /usr/lib/postgresql/*/bin/postgres > /dev/null 2>&1; then
+  pg=$(mktemp -d)
+  SIPPET_TEST_POSTGRES=$(scripts/postgres.sh start "$pg")
+  export SIPPET_TEST_POSTGRES
+fi
 if ! swift test 2>&1 | tee "$log"; then
   echo "test.sh: swift test failed; the failures:" >&2
   grep -E '✘|error:|Fatal error|Crash' "$log" | grep -v 'Test run with' >&2 || true

@@ -63,6 +63,9 @@ public final class EndpointCore: SIPCore {
         public var authenticator: DigestAuthenticator?
         /// The smallest session interval accepted (RFC 4028 Min-SE, `--min-se`; at least 90 s).
         public var minSE: UInt32 = 90
+        /// A registrar on a durable store (`--db sqlite:…`, `postgres://…`): REGISTER goes there,
+        /// each one a transaction of the store, instead of to the in-memory registrar.
+        public var storedRegistrar: StoredRegistrar?
 
         /// Answer at once with 200, no 180; the RFC's T1 and T2; default limits.
         public init() {}
@@ -166,7 +169,12 @@ public final class EndpointCore: SIPCore {
         switch method {
         case .options: Self.send(options(request), key, stack, logger: logger)
         case .message: Self.send(request.makeResponse(status: 200), key, stack, logger: logger)
-        case .register: registrar.handle(request) { [logger] in Self.send($0, key, stack, logger: logger) }
+        case .register:
+            if let stored = options.storedRegistrar {
+                Task { [logger] in Self.send(await stored.handle(request), key, stack, logger: logger) }
+            } else {
+                registrar.handle(request) { [logger] in Self.send($0, key, stack, logger: logger) }
+            }
         case .invite, .ack, .cancel, .bye, .update, .info, .prack:
             handOff.send(CallRequest(request: request, key: key, stack: stack), to: loop(of: request))
         default:

@@ -152,114 +152,27 @@ public struct Registrar: Sendable {
     /// checks Require (420) before the core sees the request, and this registrar serves any
     /// domain and needs no credentials.
     public mutating func handle(_ request: SIPMessage, now: UInt64) -> SIPMessage {
-        // Step 5: the address-of-record is the To URI.
-        guard let to = request.to, to.uri.sipURI != nil else {
-            return reject(request, 404, "the To header is not a SIP or SIPS address-of-record")
-        }
-        guard let callID = request.callID, let cseq = request.cseq else {
-            return reject(request, 400, "the request has no Call-ID or CSeq")
-        }
-        guard let contacts = try? request.headers.all(.contact) else {
-            return reject(request, 400, "a Contact header does not parse")
-        }
-        let headerExpires: Int?
-        if request.headers.contains(.expires) {
-            guard let e = try? request.headers.first(.expires) else {
-                return reject(request, 400, "the Expires header is not delta-seconds")
-            }
-            headerExpires = e
-        } else {
-            headerExpires = nil
+        let asked: Registration
+        switch Registration.read(request) {
+        case .success(let r): asked = r
+        case .failure(let rejection): return rejection.response(to: request)
         }
         expire(now: now, atMost: Self.expiredPerRequest)
-        let aor = Registrar.canonicalAOR(to.uri)
-        let source = Source(of: request)
-        let path = request.headers.values(.path)
-        var list = (bindings[aor] ?? []).filter { $0.expiresAt > now }
-
-        // Step 6: `Contact: *` must come alone and with Expires: 0.
-        if contacts.contains(.wildcard) {
-            guard contacts.count == 1, headerExpires == 0 else {
-                return reject(request, 400, "Contact: * needs Expires: 0 and no other Contact")
-            }
-            // Step 7: each binding goes unless it was made by this Call-ID with a later CSeq.
-            if list.contains(where: { $0.callID == callID && $0.cseq >= cseq.sequence }) {
-                return reject(request, 500, "the request is older than a binding it removes (CSeq)")
-            }
-            list = []
-        } else {
-            for contact in contacts {
-                guard let address = contact.address else { continue }
-                // Step 6: the contact's expires parameter, else the Expires header, else the default.
-                var seconds: UInt32
-                if let p = address.parameters.value("expires") {
-                    guard let v = UInt32(p) else {
-                        return reject(request, 400, "the expires parameter is not delta-seconds")
-                    }
-                    seconds = v
-                } else if let h = headerExpires {
-                    seconds = UInt32(clamping: h)
-                } else {
-                    seconds = policy.defaultExpires
-                }
-                if seconds > 0, seconds < policy.minExpires {
-                    return reject(
-                        request, 423, "an interval of \(seconds) s is below the minimum",
-                        [SIPHeaderField(name: .minExpires, value: String(policy.minExpires))])
-                }
-                seconds = min(seconds, policy.maxExpires)
-                // Step 7: a binding for the same URI (compared by §19.1.4) is updated or removed,
-                // unless this request is older than the one that made it.
-                var bound = address
-                bound.parameters.elements.removeAll { $0.name.lowercased() == "expires" }
-                if let i = list.firstIndex(where: { $0.contact.uri == address.uri }) {
-                    if list[i].callID == callID, list[i].cseq >= cseq.sequence {
-                        return reject(request, 500, "the request is older than the binding it updates (CSeq)")
-                    }
-                    if seconds == 0 {
-                        list.remove(at: i)
-                    } else {
-                        list[i] = Binding(
-                            contact: bound, callID: callID, cseq: cseq.sequence,
-                            expiresAt: now + UInt64(seconds) * 1000,
-                            source: source, path: path)
-                    }
-                } else if seconds > 0 {
-                    list.append(
-                        Binding(
-                            contact: bound, callID: callID, cseq: cseq.sequence,
-                            expiresAt: now + UInt64(seconds) * 1000,
-                            source: source, path: path))
-                }
-            }
+        let current = (bindings[asked.aor] ?? []).filter { $0.expiresAt > now }
+        let list: [Binding]
+        switch asked.apply(to: current, now: now, policy: policy) {
+        case .success(let l): list = l
+        case .failure(let rejection): return rejection.response(to: request)
         }
-        // Limits, checked before anything is committed (all of the request or none of it).
-        let before = bindings[aor]?.count ?? 0
-        if list.count > before {
-            if list.count > policy.maxBindingsPerAOR {
-                return reject(request, 403, "more than \(policy.maxBindingsPerAOR) contacts for one address-of-record")
-            }
-            // No sweep here: what has expired goes by its deadlines, so a full table costs no
-            // more to refuse than an empty one.
-            if total - before + list.count > policy.maxBindings {
-                return reject(
-                    request, 503, "the location service is full",
-                    [SIPHeaderField(name: .retryAfter, value: "60")])
-            }
+        // The table's limit, checked before anything is committed (all of the request or none of
+        // it). No sweep here: what has expired goes by its deadlines, so a full table costs no
+        // more to refuse than an empty one.
+        let before = bindings[asked.aor]?.count ?? 0
+        if list.count > before, total - before + list.count > policy.maxBindings {
+            return Registration.full.response(to: request)
         }
-        // Commit.
-        store(list, for: aor, now: now)
-
-        // Step 8: 200 with every current binding and the seconds it has left; RFC 3327 §5.3: the
-        // Path recorded, echoed.
-        var ok = request.makeResponse(status: 200)
-        for p in path { ok.headers.append(.path, p) }
-        for b in list {
-            var c = b.contact
-            c.parameters.set("expires", String((b.expiresAt - now + 999) / 1000))
-            ok.headers.append(.contact, c.description)
-        }
-        return ok
+        store(list, for: asked.aor, now: now)
+        return asked.response(to: request, bindings: list, now: now)
     }
 
     /// The earliest instant (the caller's milliseconds) at which a binding is due to expire, for
@@ -301,13 +214,5 @@ public struct Registrar: Sendable {
         bindings[aor] = list
         expiries.advance(to: .milliseconds(now))
         expiries.start(aor, after: .milliseconds(earliest) - expiries.now)
-    }
-
-    /// The rejection with a Warning saying why (RFC 3261 §20.43), as the stack's own validation
-    /// answers.
-    private func reject(_ request: SIPMessage, _ status: Int, _ why: String, _ headers: [SIPHeaderField] = [])
-        -> SIPMessage
-    {
-        SIPRejection(status: status, detail: why, headers: headers).response(to: request)
     }
 }

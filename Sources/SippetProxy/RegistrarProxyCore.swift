@@ -3,6 +3,7 @@ import NIOCore
 import NIOPosix
 import SIPSyntax
 import SIPTransaction
+import SIPTransport
 import Sippet
 import SippetAuth
 import SippetEndpoint
@@ -41,6 +42,11 @@ public final class RegistrarProxyCore: SIPCore {
         public var recordRoute = true
         /// The registrar's limits.
         public var registrar = Registrar.Policy()
+        /// A registrar on a durable or shared store (`--db sqlite:…`, `postgres://…`): REGISTER
+        /// and look-ups go there instead of to the in-memory location service. Each binding
+        /// registered here records this proxy in its Path (RFC 3327), so that a proxy sharing the
+        /// store reaches the contact through this one, which holds its flow.
+        public var storedRegistrar: StoredRegistrar?
 
         /// No domain but its own addresses, no authentication, Record-Route.
         public init() {}
@@ -127,7 +133,12 @@ public final class RegistrarProxyCore: SIPCore {
         }
         if method == .register {
             guard authenticate(request, key: key, proxy: false, stack: stack) else { return }
-            send(location.register(request), key, stack)
+            if let stored = options.storedRegistrar {
+                let route = Self.ownRoute(for: request, stack: stack)
+                Task { send(await stored.handle(request, route: route), key, stack) }
+            } else {
+                send(location.register(request), key, stack)
+            }
             return
         }
         guard uri.escapedUser != nil else {
@@ -145,8 +156,34 @@ public final class RegistrarProxyCore: SIPCore {
         aor.parameters = []
         aor.headers = []
         aor.escapedPassword = nil
-        let bindings = lookUp(aor, stack: stack)
-        guard !bindings.isEmpty else {
+        if let stored = options.storedRegistrar {
+            Task {
+                var found: [Registrar.Binding] = []
+                for form in Self.forms(of: aor, stack: stack) {
+                    guard let bindings = await stored.bindings(of: .sip(form)) else {
+                        // RFC 3261 §21.5.1: the location service cannot be read.
+                        let retry = SIPHeaderField(name: .retryAfter, value: String(StoredRegistrar.retryAfter))
+                        send(
+                            SIPRejection(status: 500, detail: "the location service is unavailable", headers: [retry])
+                                .response(to: request), key, stack)
+                        return
+                    }
+                    found = bindings
+                    if !found.isEmpty { break }
+                }
+                route(request, key: key, uri: uri, to: found.map { Self.target($0, stack: stack) }, stack: stack)
+            }
+            return
+        }
+        route(request, key: key, uri: uri, to: lookUp(aor, stack: stack).map(Self.target), stack: stack)
+    }
+
+    /// Proxies `request` to the targets of its callee's bindings: 404 for a user that does not
+    /// exist, 480 for one with no contact registered (§16.5).
+    private func route(
+        _ request: SIPMessage, key: ServerTransactionKey?, uri: SIPURI, to targets: [ProxyTarget], stack: SIPStack
+    ) {
+        guard !targets.isEmpty else {
             let unknown = options.knownUser.map { !$0(uri.user ?? "") } ?? false
             let status = unknown ? 404 : 480
             send(
@@ -154,7 +191,6 @@ public final class RegistrarProxyCore: SIPCore {
                     .response(to: request), key, stack)
             return
         }
-        let targets = bindings.map(Self.target)
         relay(request, key: key, to: targets, recordRoute: options.recordRoute, stack: stack)
     }
 
@@ -172,23 +208,54 @@ public final class RegistrarProxyCore: SIPCore {
 
     // MARK: - parts
 
-    /// The bindings of `aor`. An address-of-record at one of this proxy's own addresses is the
-    /// same with or without the port (phones register `sip:bob@host` and are called at
-    /// `sip:bob@host:5060`, or the other way round).
+    /// The bindings of `aor`, in the first of its ``forms(of:stack:)`` that has any.
     private func lookUp(_ aor: SIPURI, stack: SIPStack) -> [Registrar.Binding] {
-        let exact = location.bindings(of: .sip(aor))
-        guard exact.isEmpty, stack.isLocal(host: aor.host.text, port: aor.port) else { return exact }
-        var other = aor
-        if aor.port != nil {
-            other.port = nil
-            return location.bindings(of: .sip(other))
-        }
-        for port in Set(stack.transports.compactMap { $0.localAddress?.port }) {
-            other.port = port
-            let found = location.bindings(of: .sip(other))
+        for form in Self.forms(of: aor, stack: stack) {
+            let found = location.bindings(of: .sip(form))
             if !found.isEmpty { return found }
         }
         return []
+    }
+
+    /// The forms an address-of-record is looked up in: as it is, and, at one of this proxy's own
+    /// addresses, with or without the port (phones register `sip:bob@host` and are called at
+    /// `sip:bob@host:5060`, or the other way round).
+    static func forms(of aor: SIPURI, stack: SIPStack) -> [SIPURI] {
+        guard stack.isLocal(host: aor.host.text, port: aor.port) else { return [aor] }
+        var other = aor
+        if aor.port != nil {
+            other.port = nil
+            return [aor, other]
+        }
+        return [aor]
+            + Set(stack.transports.compactMap { $0.localAddress?.port }).sorted().map { port in
+                other.port = port
+                return other
+            }
+    }
+
+    /// This proxy's own URI toward the REGISTER's sender (its transport), with `lr`: the Path
+    /// entry other proxies sharing the store route through (RFC 3327 §5.2).
+    static func ownRoute(for request: SIPMessage, stack: SIPStack) -> String? {
+        let kind = request.topVia.flatMap { SIPTransportKind(name: $0.transport) } ?? .udp
+        guard var uri = stack.localURI(for: kind) else { return nil }
+        uri.parameters.set("lr", nil)
+        return "<\(uri)>"
+    }
+
+    /// Where a binding read from a shared store is reached: through the proxy that registered it
+    /// when that is another one (the first Path entry; the flow is that proxy's, not this one's),
+    /// else as ``target(_:)`` says, without this proxy's own Path entry.
+    static func target(_ b: Registrar.Binding, stack: SIPStack) -> ProxyTarget {
+        var binding = b
+        if let first = b.path.first, let uri = try? NameAddress(first).uri.sipURI {
+            if stack.isLocal(host: uri.host.text, port: uri.port) {
+                binding.path.removeFirst()
+            } else {
+                binding.source = nil
+            }
+        }
+        return target(binding)
     }
 
     private func relay(

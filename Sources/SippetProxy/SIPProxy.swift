@@ -143,11 +143,10 @@ public final class SIPProxy: Sendable {
     /// when the top Via is not this proxy's.
     func relayStatelessly(_ response: SIPMessage) -> Bool {
         guard let via = response.topVia, let branch = via.branch, branch.hasPrefix(ProxyRules.branchPrefix),
-            stack.isLocal(host: via.host.text, port: via.port), let top = response.headers.indices(of: .via).first
+            stack.isLocal(host: via.host.text, port: via.port)
         else { return false }
         var onward = response
-        onward.headers.remove(at: top)
-        guard onward.headers.contains(.via) else { return false }
+        guard (try? onward.headers.removeFirstValue(.via)) != nil, onward.headers.contains(.via) else { return false }
         do { try stack.send(onward) } catch {
             logger.debug("response not relayed", metadata: ["sip.error": "\(error)"])
         }
@@ -335,8 +334,9 @@ final class ProxyLoop: @unchecked Sendable {
             return
         }
         var response = received
-        // §16.7 item 3: the proxy's own Via goes.
-        if let top = response.headers.indices(of: .via).first { response.headers.remove(at: top) }
+        // §16.7 step 3: the proxy's own Via goes: the topmost value, which may share its line
+        // with others.
+        guard (try? response.headers.removeFirstValue(.via)) != nil else { return }
         c.options.events?(.response(target: b.target.uri, response))
         switch status {
         case 100:
@@ -463,7 +463,8 @@ final class ProxyLoop: @unchecked Sendable {
 
     private func relay2xx(_ response: SIPMessage) {
         var onward = response
-        if let top = onward.headers.indices(of: .via).first { onward.headers.remove(at: top) }
+        // §16.7 step 3: the topmost Via value, which may share its line with others.
+        guard (try? onward.headers.removeFirstValue(.via)) != nil else { return }
         guard onward.headers.contains(.via) else { return }
         _ = try? stack.send(onward)
     }

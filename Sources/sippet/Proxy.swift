@@ -18,7 +18,9 @@ struct ProxyCommand: AsyncParsableCommand {
             socket once ready. Phones register for the domains (--domain, default: the listening hosts) and \
             calls to a registered user go to every contact it registered, over the connection it registered \
             on. Other requests are routed by their Route or Request-URI. With --users, REGISTER needs \
-            credentials (401) and so do the requests of its users that start a dialog (407).
+            credentials (401) and so do the requests of its users that start a dialog (407). With --db \
+            postgres://…, several proxies share one location service: a call that enters through one \
+            reaches a phone registered through another, through that one.
             """
     )
 
@@ -30,6 +32,7 @@ struct ProxyCommand: AsyncParsableCommand {
     var noRecordRoute = false
     @OptionGroup var server: ServerOptions
     @OptionGroup var dns: DNSOptions
+    @OptionGroup var database: DatabaseOptions
 
     func run() async throws {
         let logger = server.bootstrapLogging()
@@ -58,6 +61,8 @@ struct ProxyCommand: AsyncParsableCommand {
                 }
             }
         }
+        options.storedRegistrar = try await database.registrar(
+            policy: options.registrar, logger: logger, command: "proxy")
         stack.register(core: RegistrarProxyCore(stack: stack, options: options, loops: server.threads, logger: logger))
         do {
             try await stack.start()

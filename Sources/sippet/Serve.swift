@@ -49,6 +49,7 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var server: ServerOptions
     @OptionGroup var auth: AuthOptions
     @OptionGroup var dns: DNSOptions
+    @OptionGroup var database: DatabaseOptions
 
     func validate() throws {
         guard (200...699).contains(answer) else {
@@ -82,6 +83,8 @@ struct Serve: AsyncParsableCommand {
         if let (configuration, store) = try auth.make(defaultRealm: try listen.firstHost(), logger: logger) {
             options.authenticator = DigestAuthenticator(configuration: configuration, credentials: store)
         }
+        options.storedRegistrar = try await database.registrar(
+            policy: options.registrar, logger: logger, command: "serve")
         stack.register(core: EndpointCore(options: options, loops: server.threads, logger: logger))
 
         do {

@@ -16,7 +16,7 @@ struct Sippet: AsyncParsableCommand {
         abstract: "A SIP (RFC 3261) toolkit built on swift-sippet.",
         subcommands: [
             Serve.self, OptionsCommand.self, CallCommand.self, RegisterCommand.self, Passwd.self, ProxyCommand.self,
-            ResolveCommand.self, Parse.self,
+            ResolveCommand.self, LocationsCommand.self, Parse.self,
         ]
     )
 }

@@ -503,4 +503,23 @@ let rejected: [(String, String)] = [
         #expect(try m.headers.first(.date)?.secondsSince1970 == 1_129_351_496)
         #expect(try m.headers.first(.userAgent) == "SIPimp.org/0.2.5 (curses)")
     }
+
+    @Test("removeFirstValue takes the first Via value only, from a line that holds three (RFC 3261 §7.3.1, §16.7)")
+    func removeFirstVia() throws {
+        var h = SIPHeaders()
+        h.append(
+            .via, "SIP/2.0/UDP a.example;branch=z9hG4bK1, SIP/2.0/UDP b.example;branch=z9hG4bK2 ,SIP/2.0/TCP c.example")
+        h.append(.via, "SIP/2.0/UDP d.example;branch=z9hG4bK4")
+        #expect(try h.removeFirstValue(.via))
+        #expect(
+            h.values(.via) == [
+                "SIP/2.0/UDP b.example;branch=z9hG4bK2 ,SIP/2.0/TCP c.example", "SIP/2.0/UDP d.example;branch=z9hG4bK4",
+            ])
+        #expect(try h.removeFirstValue(.via))
+        #expect(try h.all(.via).map(\.host.text) == ["c.example", "d.example"])
+        #expect(try h.removeFirstValue(.via))
+        #expect(try h.removeFirstValue(.via))
+        #expect(!h.contains(.via))
+        #expect(try !h.removeFirstValue(.via))
+    }
 }

@@ -69,6 +69,26 @@ extension SIPHeaders {
         return try key.parseField(&s).first
     }
 
+    /// Removes the first value of the header `key` names — the first element of its first line,
+    /// which may hold several (`Via: a, b`, RFC 3261 §7.3.1) — keeping the others as written.
+    /// A proxy removes the topmost Via of a response so (§16.7 step 3). Returns false when there
+    /// is no such header; throws when its first line does not parse.
+    @discardableResult
+    public mutating func removeFirstValue<V>(_ key: SIPHeaderKey<V>) throws(SIPParseError) -> Bool {
+        guard let i = firstIndex(of: key.name) else { return false }
+        var s = scanner(at: i)
+        s.skipLWS()
+        _ = try key.parseValue(&s)
+        guard key.isList, s.separator(ASCII.comma) else {
+            fields.remove(at: i)
+            return true
+        }
+        s.skipLWS()
+        let rest = String(decoding: s.bytes[s.position..<s.end], as: UTF8.self)
+        replaceValue(at: i, with: rest)
+        return true
+    }
+
     /// Replaces the header's fields with `values`: one comma-separated line for a list header, one
     /// line each otherwise. An empty array removes the header.
     public mutating func set<V>(_ key: SIPHeaderKey<V>, _ values: [V]) {

@@ -20,7 +20,7 @@ public enum SIPVerdict: Sendable, Hashable, CustomStringConvertible {
 
 /// A response that rejects a request: its status, reason phrase, why, and the header fields the
 /// RFC asks for (Unsupported with 420, Accept with 415, Allow with 405…).
-public struct SIPRejection: Sendable, Hashable {
+public struct SIPRejection: Error, Sendable, Hashable {
     /// The status code of the response.
     public var status: Int
     /// The reason phrase of the response.
