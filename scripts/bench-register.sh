@@ -32,6 +32,13 @@ ticks() { # ticks PID: utime+stime of PID and its children (threads included), i
   done
   echo "$total"
 }
+db_ticks() { # CPU ticks of every PostgreSQL process so far (0 before it starts)
+  local total=0 p
+  for p in $(pgrep -x postgres || true); do
+    total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat" 2> /dev/null || echo 0)))
+  done
+  echo "$total"
+}
 wait_port() { for _ in $(seq 1 100); do ss -lun | grep -q ":$PORT " && return 0; sleep 0.1; done; return 1; }
 
 # one NAME CMD...: start the server, load it, print a row
@@ -43,18 +50,21 @@ one() {
   PIDS+=("$pid")
   wait_port || { echo "$name: did not start"; tail -5 "$WORK/$name.log"; return; }
   sleep 1
-  local t0 c0 c1 t1 ok
+  local t0 c0 c1 t1 d0 d1 ok
   t0=$(date +%s.%N)
   c0=$(ticks "$pid")
+  d0=$(db_ticks)
   sipp "$HOST:$PORT" -sf Interop/sipp/register-load.xml -t u1 -i "$HOST" -p 15099 -m $((RATE * SECS)) -r "$RATE" \
     -l 1000 -timeout $((SECS + 20))s -recv_timeout 5000 -nostdin -trace_stat -stf "$WORK/$name.csv" < /dev/null \
     > "$WORK/$name.sipp" 2>&1 || true
   c1=$(ticks "$pid")
+  d1=$(db_ticks)
   t1=$(date +%s.%N)
   ok=$(awk -F';' 'NR == 1 {for (i = 1; i <= NF; i++) c[$i] = i; next} {l = $0} END {split(l, v, ";"); print v[c["SuccessfulCall(C)"]] + 0, v[c["FailedCall(C)"]] + 0}' "$WORK/$name.csv")
   read -r good bad <<< "$ok"
-  awk -v n="$name" -v g="$good" -v b="$bad" -v t0="$t0" -v t1="$t1" -v c="$((c1 - c0))" -v hz="$(getconf CLK_TCK)" \
-    'BEGIN {printf "%-22s %7d ok %6d failed %9.0f REGISTER/s %8.3f ms CPU per REGISTER\n", n, g, b, g / (t1 - t0), (g > 0 ? c * 1000 / hz / g : 0)}'
+  awk -v n="$name" -v g="$good" -v b="$bad" -v t0="$t0" -v t1="$t1" -v c="$((c1 - c0))" -v d="$((d1 - d0))" \
+    -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%-18s %6d ok %6d failed %6.0f REGISTER/s  CPU per REGISTER: server %6.3f ms, PostgreSQL %6.3f ms\n",
+      n, g, b, g / (t1 - t0), (g > 0 ? c * 1000 / hz / g : 0), (g > 0 ? d * 1000 / hz / g : 0)}'
   kill "$pid" 2> /dev/null || true
   wait "$pid" 2> /dev/null || true
 }

@@ -64,6 +64,8 @@
 #                    SIGKILL: every REGISTER that got a 200 is in the database  UDP
 #     two-proxies    two `sippet proxy --db postgres://…`: a phone registered through A is
 #                    called through B, which reaches it through A (Path)      UDP
+#     db-outage      PostgreSQL stopped under serve: REGISTER 500, logged; started again:
+#                    200, with no restart                                     UDP
 # A flow passes when sipp exits 0 and its statistics (-trace_stat, last line)
 # show every call successful and none failed.
 #
@@ -850,10 +852,12 @@ fi
 # ---------------------------------------------------------------- 16: the location store
 # `sippet serve --db`: bindings that got a 200 survive a SIGTERM and a SIGKILL of the server, and
 # a SIGKILL in the middle of a REGISTER load (each REGISTER that got its 200 is in the database);
-# on SQLite, and on PostgreSQL ($SIPPET_TEST_POSTGRES, or one started here by scripts/postgres.sh).
+# on SQLite, and on PostgreSQL (one started here by scripts/postgres.sh, or $SIPPET_TEST_POSTGRES).
 PORT_DB=15094
+# A server of its own when PostgreSQL is installed (the outage flow stops and starts it), else the
+# one SIPPET_TEST_POSTGRES names.
 PG_URL=${SIPPET_TEST_POSTGRES:-}
-if [ -z "$PG_URL" ] && ls /usr/lib/postgresql/*/bin/postgres > /dev/null 2>&1; then
+if ls /usr/lib/postgresql/*/bin/postgres > /dev/null 2>&1; then
   # Its own folder under /tmp: the server's user must reach it (WORK is private to us).
   PG_DIR=$(mktemp -d /tmp/sippet-pg.XXXXXX)
   if ! PG_URL=$(scripts/postgres.sh start "$PG_DIR" 2> "$WORK/pg-start.err"); then
@@ -902,6 +906,38 @@ db_restart() { # db_restart NAME URL: register 3 bindings, stop serve by SIGTERM
     fail "$name-sigkill-load" "$ok REGISTERs got 200 before the SIGKILL, but $stored bindings in the database"
   fi
 }
+# PostgreSQL stopped under a running serve: REGISTER gets 500 with Retry-After; started again (same
+# port), REGISTER gets 200 again, with no restart of serve.
+db_outage() {
+  local url=$1 dir=$2 port rc
+  port=${url##*:}
+  port=${port%%/*}
+  start_serve 16-db-outage $PORT_DB --db "$url"
+  wait_serve 16-db-outage $PORT_DB || return 0
+  scripts/postgres.sh stop "$dir"
+  rc=0
+  "$SIPPET" register "sip:dee@$HOST:$PORT_DB" --contact sip:dee@192.0.2.9 --expires 600 < /dev/null \
+    > "$WORK/16-db-outage-down.out" 2>&1 || rc=$?
+  if [ "$rc" = 1 ] && grep -q '^SIP/2.0 500' "$WORK/16-db-outage-down.out"; then
+    pass "16-db-outage-down" "database stopped: REGISTER answered 500 (exit 1)"
+  else
+    fail "16-db-outage-down" "database stopped: exit $rc"; show "$WORK/16-db-outage-down.out"
+  fi
+  scripts/postgres.sh start "$dir" "$port" > /dev/null
+  local ok=""
+  for _ in $(seq 1 20); do
+    if "$SIPPET" register "sip:dee@$HOST:$PORT_DB" --contact sip:dee@192.0.2.9 --expires 600 < /dev/null \
+      > "$WORK/16-db-outage-up.out" 2>&1; then ok=1; break; fi
+    sleep 0.5
+  done
+  if [ -n "$ok" ]; then
+    pass "16-db-outage-up" "database started again: REGISTER answered 200, serve not restarted"
+  else
+    fail "16-db-outage-up" "no 200 within 10 s of the database's return"; show "$WORK/16-db-outage-up.out"
+  fi
+  grep -q 'location store failed' "$WORK/serve-16-db-outage.log" || fail "16-db-outage-logged" "no error logged"
+  stop_pid "${SERVE_PID[16-db-outage]}"
+}
 db_restart 16-db-sqlite "sqlite:$WORK/locations.db"
 # Two proxies on one PostgreSQL: a phone (a sipp UAS) registers through proxy A, a call for it
 # enters through proxy B, which finds the binding in the shared store and reaches the phone through
@@ -943,6 +979,8 @@ two_proxies() {
 if [ -n "$PG_URL" ]; then
   db_restart 16-db-postgres "$PG_URL"
   two_proxies "$PG_URL"
+  # Only on a server of our own: it is stopped and started again.
+  [ -n "${PG_DIR:-}" ] && db_outage "$PG_URL" "$PG_DIR"
 elif [ -n "${SIPPET_REQUIRE_INTEROP:-}" ]; then
   fail "16-db-postgres" "PostgreSQL is not installed (apt-get install postgresql)"
 else

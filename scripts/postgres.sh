@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL for the tests, the interop suite and the benchmarks, on 127.0.0.1.
 #
-#   scripts/postgres.sh start DIR   initdb in DIR, start on a free port; prints the database URL
-#                                   (postgres://postgres@127.0.0.1:PORT/sippet)
+#   scripts/postgres.sh start DIR [PORT]
+#                                   initdb in DIR (once), start on PORT (default: a free one);
+#                                   prints the database URL (postgres://postgres@127.0.0.1:PORT/sippet)
 #   scripts/postgres.sh stop DIR    stop it (the files stay in DIR)
 #
 # PostgreSQL refuses to run as root: as root, DIR is given to the postgres user and the server
@@ -21,7 +22,7 @@ case $cmd in
       as_owner "$bin/initdb" -D "$dir/data" -U postgres -A trust --no-sync > "$dir/initdb.log" 2>&1 \
         || { cat "$dir/initdb.log" >&2; exit 1; }
     fi
-    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    port=${3:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
     as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
       -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=200" start > /dev/null \
       || { cat "$dir/server.log" >&2; exit 1; }

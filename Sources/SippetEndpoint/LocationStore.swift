@@ -22,7 +22,7 @@ public protocol LocationStore: Sendable {
     /// same address-of-record at once (it waits for it). Returns `change`'s result.
     func update(
         _ aor: String, now: UInt64,
-        _ change: @Sendable ([Registrar.Binding]) -> Result<[Registrar.Binding], SIPRejection>
+        _ change: @escaping @Sendable ([Registrar.Binding]) -> Result<[Registrar.Binding], SIPRejection>
     ) async throws -> Result<[Registrar.Binding], SIPRejection>
 
     /// The live bindings of `aor` at `now`.
@@ -35,6 +35,9 @@ public protocol LocationStore: Sendable {
     /// (`limit` means more may be due).
     @discardableResult
     func expire(now: UInt64, atMost limit: Int) async throws -> Int
+
+    /// The number of live bindings at `now`.
+    func count(now: UInt64) async throws -> Int
 }
 
 extension LocationStore {
@@ -160,7 +163,7 @@ public final class MemoryLocationStore: LocationStore {
     /// See ``LocationStore/update(_:now:_:)``.
     public func update(
         _ aor: String, now: UInt64,
-        _ change: @Sendable ([Registrar.Binding]) -> Result<[Registrar.Binding], SIPRejection>
+        _ change: @escaping @Sendable ([Registrar.Binding]) -> Result<[Registrar.Binding], SIPRejection>
     ) async throws -> Result<[Registrar.Binding], SIPRejection> {
         table.withLock { t in
             let held = t.bindings[aor] ?? []
@@ -183,6 +186,11 @@ public final class MemoryLocationStore: LocationStore {
     /// See ``LocationStore/all(now:)``.
     public func all(now: UInt64) async throws -> [String: [Registrar.Binding]] {
         table.withLock { $0.bindings.compactMapValues { l in l.contains { $0.expiresAt > now } ? l : nil } }
+    }
+
+    /// See ``LocationStore/count(now:)``.
+    public func count(now: UInt64) async throws -> Int {
+        table.withLock { $0.bindings.values.reduce(0) { n, l in n + l.filter { $0.expiresAt > now }.count } }
     }
 
     /// See ``LocationStore/expire(now:atMost:)``.

@@ -102,8 +102,11 @@ extension Registrar {
                 let binding = Binding(
                     contact: bound, callID: callID, cseq: sequence, expiresAt: now + UInt64(seconds) * 1000,
                     source: source, path: path)
+                // (Compared with the binding before this request, so that a contact listed twice in
+                // it is not refused for the CSeq it just gave the first copy.)
+                let before = current.first { $0.contact.uri == address.uri }
                 if let i = list.firstIndex(where: { $0.contact.uri == address.uri }) {
-                    if list[i].callID == callID, list[i].cseq >= sequence {
+                    if let before, before.callID == callID, before.cseq >= sequence {
                         return .failure(
                             SIPRejection(status: 500, detail: "the request is older than the binding it updates (CSeq)")
                         )

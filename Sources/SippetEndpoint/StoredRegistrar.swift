@@ -14,10 +14,17 @@ import Synchronization
 public final class StoredRegistrar: Sendable {
     /// The store.
     public let store: any LocationStore
-    /// The intervals and per-address-of-record limit (the store bounds its own size).
+    /// The intervals and limits: per address-of-record, and ``Registrar/Policy/maxBindings`` in
+    /// all, checked against a count of the store's bindings that each expiry round refreshes and
+    /// each accepted REGISTER moves (several servers on one store each count their own additions
+    /// between rounds, so the bound is approximate there).
     public let policy: Registrar.Policy
+    private let approximateCount = Atomic<Int>(0)
     /// Seconds a client is told to wait when the store fails.
     public static let retryAfter = 5
+    /// The longest a REGISTER or a look-up waits for the store: a database that does not answer
+    /// (stopped, unreachable, its connection pool still trying) counts as failed after it.
+    public let storeTimeout: Duration
     /// The most REGISTERs waiting for the store at once; more are answered 503 with Retry-After
     /// at once, so that a slow database cannot make the server hold requests without bound.
     public let maxInFlight: Int
@@ -31,10 +38,12 @@ public final class StoredRegistrar: Sendable {
     public init(
         store: any LocationStore, policy: Registrar.Policy = Registrar.Policy(),
         logger: Logger = Logger(label: "sippet.registrar"), maxInFlight: Int = 1000,
+        storeTimeout: Duration = .seconds(4),
         clock: @escaping @Sendable () -> UInt64 = wallClockMilliseconds
     ) {
         self.store = store
         self.maxInFlight = maxInFlight
+        self.storeTimeout = storeTimeout
         self.policy = policy
         self.logger = logger
         self.clock = clock
@@ -66,10 +75,22 @@ public final class StoredRegistrar: Sendable {
         let now = clock()
         let policy = self.policy
         let stored = asked
+        let held = approximateCount.load(ordering: .relaxed)
+        let added = Added()
         do {
-            let result = try await store.update(asked.aor, now: now) { current in
-                stored.apply(to: current, now: now, policy: policy)
+            let store = self.store
+            let result = try await bounded {
+                try await store.update(stored.aor, now: now) { current in
+                    let applied = stored.apply(to: current, now: now, policy: policy)
+                    guard case .success(let list) = applied else { return applied }
+                    if list.count > current.count, held >= policy.maxBindings {
+                        return .failure(Registrar.Registration.full)
+                    }
+                    added.count.store(list.count - current.count, ordering: .relaxed)
+                    return applied
+                }
             }
+            if case .success = result { approximateCount.add(added.count.load(ordering: .relaxed), ordering: .relaxed) }
             switch result {
             case .success(let list):
                 asked.path = echoed
@@ -89,7 +110,8 @@ public final class StoredRegistrar: Sendable {
     /// 500, or 480 for a callee it cannot look up).
     public func bindings(of aor: URI) async -> [Registrar.Binding]? {
         do {
-            return try await store.bindings(of: Registrar.canonicalAOR(aor), now: clock())
+            let (store, now) = (self.store, clock())
+            return try await bounded { try await store.bindings(of: Registrar.canonicalAOR(aor), now: now) }
         } catch {
             failed("look-up of \(Registrar.canonicalAOR(aor))", error)
             return nil
@@ -103,11 +125,56 @@ public final class StoredRegistrar: Sendable {
         while !Task.isCancelled {
             do {
                 while try await store.expire(now: clock(), atMost: batch) == batch, !Task.isCancelled {}
+                approximateCount.store(try await store.count(now: clock()), ordering: .relaxed)
             } catch {
                 failed("expiry", error)
             }
             try? await Task.sleep(for: interval)
         }
+    }
+
+    /// The store did not answer within ``storeTimeout``.
+    struct StoreTimeout: Error, CustomStringConvertible {
+        var description: String { "the location store did not answer in time" }
+    }
+
+    /// `operation`'s result, or ``StoreTimeout`` after ``storeTimeout`` (the operation is then
+    /// cancelled, and its result, if it comes, dropped).
+    private func bounded<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+        let outcome = Outcome<T>()
+        let timeout = storeTimeout
+        return try await withCheckedThrowingContinuation { continuation in
+            outcome.continuation.withLock { $0 = continuation }
+            let work = Task {
+                do { outcome.finish(.success(try await operation())) } catch { outcome.finish(.failure(error)) }
+            }
+            Task {
+                try? await Task.sleep(for: timeout)
+                if outcome.finish(.failure(StoreTimeout())) { work.cancel() }
+            }
+        }
+    }
+
+    /// The continuation of ``bounded(_:)``, resumed once.
+    private final class Outcome<T: Sendable>: Sendable {
+        let continuation = Mutex<CheckedContinuation<T, any Error>?>(nil)
+
+        @discardableResult
+        func finish(_ result: Result<T, any Error>) -> Bool {
+            guard
+                let c = continuation.withLock({ c -> CheckedContinuation<T, any Error>? in
+                    defer { c = nil }
+                    return c
+                })
+            else { return false }
+            c.resume(with: result)
+            return true
+        }
+    }
+
+    /// How many bindings a REGISTER's transaction added (negative: removed).
+    private final class Added: Sendable {
+        let count = Atomic<Int>(0)
     }
 
     private func failed(_ what: String, _ error: any Error) {

@@ -66,6 +66,14 @@ public final class PostgresLocationStore: LocationStore {
     private init(configuration: PostgresClient.Configuration, logger: Logger) {
         var configuration = configuration
         configuration.options.connectTimeout = .seconds(3)
+        // Set on every connection, whatever the server's defaults: READ COMMITTED, so that the
+        // read after the advisory lock sees what the writer before committed; a durable commit
+        // before the 200; and bounded waits, so that a server that died holding a lock cannot
+        // hold every other one up.
+        configuration.options.additionalStartupParameters = [
+            ("default_transaction_isolation", "read committed"), ("synchronous_commit", "on"),
+            ("lock_timeout", "2s"), ("statement_timeout", "5s"), ("idle_in_transaction_session_timeout", "10s"),
+        ]
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.client = client
         self.logger = logger
@@ -103,7 +111,7 @@ public final class PostgresLocationStore: LocationStore {
     /// See ``LocationStore/update(_:now:_:)``.
     public func update(
         _ aor: String, now: UInt64,
-        _ change: @Sendable ([Registrar.Binding]) -> Result<[Registrar.Binding], SIPRejection>
+        _ change: @escaping @Sendable ([Registrar.Binding]) -> Result<[Registrar.Binding], SIPRejection>
     ) async throws -> Result<[Registrar.Binding], SIPRejection> {
         let logger = self.logger
         return try await client.withTransaction(logger: logger) { c in
@@ -132,6 +140,18 @@ public final class PostgresLocationStore: LocationStore {
         return try await client.withConnection { c in try await Self.read(c, aor: aor, now: now, logger: logger) }
     }
 
+    /// The number of live bindings.
+    public func count(now: UInt64) async throws -> Int {
+        let logger = self.logger
+        return try await client.withConnection { c in
+            var n = 0
+            let rows = try await c.query(
+                "SELECT COUNT(*)::BIGINT FROM bindings WHERE expires_at > \(Int64(clamping: now))", logger: logger)
+            for try await v in rows.decode(Int64.self) { n = Int(v) }
+            return n
+        }
+    }
+
     /// See ``LocationStore/all(now:)``.
     public func all(now: UInt64) async throws -> [String: [Registrar.Binding]] {
         let logger = self.logger
@@ -156,7 +176,8 @@ public final class PostgresLocationStore: LocationStore {
             var n = 0
             let rows = try await c.query(
                 """
-                WITH due AS (SELECT aor, uri FROM bindings WHERE expires_at <= \(Int64(clamping: now)) LIMIT \(limit))
+                WITH due AS (SELECT aor, uri FROM bindings WHERE expires_at <= \(Int64(clamping: now))
+                  ORDER BY expires_at LIMIT \(limit) FOR UPDATE SKIP LOCKED)
                 DELETE FROM bindings b USING due WHERE b.aor = due.aor AND b.uri = due.uri RETURNING 1
                 """, logger: logger)
             for try await _ in rows { n += 1 }

@@ -57,7 +57,7 @@ public final class SQLiteLocationStore: LocationStore {
     /// See ``LocationStore/update(_:now:_:)``.
     public func update(
         _ aor: String, now: UInt64,
-        _ change: @Sendable ([Registrar.Binding]) -> Result<[Registrar.Binding], SIPRejection>
+        _ change: @escaping @Sendable ([Registrar.Binding]) -> Result<[Registrar.Binding], SIPRejection>
     ) async throws -> Result<[Registrar.Binding], SIPRejection> {
         try await transaction { c in
             let current = try await Self.read(c, aor: aor, now: now)
@@ -104,18 +104,34 @@ public final class SQLiteLocationStore: LocationStore {
 
     /// Runs `body` in a write transaction (`BEGIN IMMEDIATE`: the write lock first, so that two
     /// processes updating one address-of-record take turns), committed when it returns and rolled
-    /// back when it throws.
-    private func transaction<T: Sendable>(_ body: @Sendable (SQLiteConnection) async throws -> T) async throws -> T {
+    /// back when it throws. It runs in a task of its own: the caller's cancellation cannot stop it
+    /// between BEGIN and COMMIT or ROLLBACK (sqlite-nio refuses queries from a cancelled task),
+    /// which would leave the connection inside a transaction.
+    private func transaction<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) async throws -> T)
+        async throws -> T
+    {
+        let connection = self.connection
+        return try await turn.run {
+            try await Task {
+                _ = try await connection.query("BEGIN IMMEDIATE")
+                do {
+                    let value = try await body(connection)
+                    _ = try await connection.query("COMMIT")
+                    return value
+                } catch {
+                    _ = try? await connection.query("ROLLBACK")
+                    throw error
+                }
+            }.value
+        }
+    }
+
+    /// The number of live bindings.
+    public func count(now: UInt64) async throws -> Int {
         try await turn.run {
-            _ = try await self.connection.query("BEGIN IMMEDIATE")
-            do {
-                let value = try await body(self.connection)
-                _ = try await self.connection.query("COMMIT")
-                return value
-            } catch {
-                _ = try? await self.connection.query("ROLLBACK")
-                throw error
-            }
+            let rows = try await self.connection.query(
+                "SELECT COUNT(*) AS n FROM bindings WHERE expires_at > ?", [.integer(Int(now))])
+            return rows.first?.column("n")?.integer ?? 0
         }
     }
 

@@ -109,14 +109,18 @@ public final class RegistrarProxyCore: SIPCore {
             return
         }
         var request = received
+        let flow = Self.flow(routedBy: request, stack: stack)
         let routed = ProxyRules.processRoutes(&request, isLocal: isLocal)
         guard let uri = request.requestURI?.sipURI else {
             send(SIPRejection(status: 416, detail: "not a SIP URI").response(to: request), key, stack)
             return
         }
-        // More Route: it goes where the next one says (§16.4, §16.6 item 10).
+        // More Route: it goes where the next one says (§16.4, §16.6 item 10) — over the flow
+        // its Route to this proxy names, when another proxy sends it a call for one of the phones
+        // registered here.
         if request.headers.contains(.route) || (routed && !isOurs(uri, stack: stack)) {
-            relay(request, key: key, to: [ProxyTarget(uri: .sip(uri))], recordRoute: request.toTag == nil, stack: stack)
+            let target = ProxyTarget(uri: .sip(uri), destination: request.headers.contains(.route) ? nil : flow)
+            relay(request, key: key, to: [target], recordRoute: request.toTag == nil, stack: stack)
             return
         }
         if !isOurs(uri, stack: stack) {
@@ -234,13 +238,34 @@ public final class RegistrarProxyCore: SIPCore {
             }
     }
 
-    /// This proxy's own URI toward the REGISTER's sender (its transport), with `lr`: the Path
-    /// entry other proxies sharing the store route through (RFC 3327 §5.2).
+    /// This proxy's own URI, with `lr`: the Path entry other proxies sharing the store route
+    /// through (RFC 3327 §5.2).
+    /// Its user part is a flow token: the transport and source address of the REGISTER, so that
+    /// a request routed back here by another proxy goes over the same flow (RFC 5626 §5.2 does
+    /// the same with its own token format).
+    ///
+    /// The URI is this proxy's over UDP, TCP or TLS (the first it has), which the other proxies
+    /// speak, whatever transport the phone registered over (WebSocket, say).
     static func ownRoute(for request: SIPMessage, stack: SIPStack) -> String? {
-        let kind = request.topVia.flatMap { SIPTransportKind(name: $0.transport) } ?? .udp
-        guard var uri = stack.localURI(for: kind) else { return nil }
+        let own = [SIPTransportKind.udp, .tcp, .tls].lazy.compactMap { stack.localURI(for: $0) }.first
+        let registered = request.topVia.flatMap { SIPTransportKind(name: $0.transport) }.flatMap {
+            stack.localURI(for: $0)
+        }
+        guard var uri = own ?? registered else { return nil }
+        if let source = Registrar.Source(of: request) { uri.escapedUser = FlowToken.encode(source) }
         uri.parameters.set("lr", nil)
         return "<\(uri)>"
+    }
+
+    /// The flow a request's top Route names when that Route is this proxy's with a flow token:
+    /// where the phone is reached (its connection, or its NAT's address); nil otherwise, or when
+    /// the contact's own address reaches it (UDP, no NAT).
+    static func flow(routedBy request: SIPMessage, stack: SIPStack) -> SIPURI? {
+        guard let route = try? request.headers.first(.route), let uri = route.uri.sipURI,
+            stack.isLocal(host: uri.host.text, port: uri.port), let token = uri.user,
+            let source = FlowToken.decode(token), source.transport != "UDP" || source.isBehindNAT
+        else { return nil }
+        return source.uri
     }
 
     /// Where a binding read from a shared store is reached: through the proxy that registered it
@@ -278,6 +303,7 @@ public final class RegistrarProxyCore: SIPCore {
     /// that ignored the Record-Route), to that user's first contact.
     private func forwardStatelessACK(_ received: SIPMessage, stack: SIPStack) {
         var ack = received
+        let flow = Self.flow(routedBy: ack, stack: stack)
         let routed = ProxyRules.processRoutes(&ack) { stack.isLocal(host: $0, port: $1) }
         guard var uri = ack.requestURI?.sipURI else { return }
         if let mf = ack.maxForwards, mf <= 0 { return }
@@ -285,10 +311,28 @@ public final class RegistrarProxyCore: SIPCore {
         if !routed, !ack.headers.contains(.route), isOurs(uri, stack: stack) {
             uri.parameters = []
             uri.headers = []
-            guard uri.escapedUser != nil, let target = lookUp(uri, stack: stack).first.map(Self.target) else { return }
+            guard uri.escapedUser != nil else { return }
+            if let stored = options.storedRegistrar {
+                // The location service is a database: the ACK waits for its look-up.
+                let aor = uri
+                Task {
+                    var found: Registrar.Binding?
+                    for form in Self.forms(of: aor, stack: stack) {
+                        found = await stored.bindings(of: .sip(form))?.first
+                        if found != nil { break }
+                    }
+                    guard let binding = found else { return }
+                    let target = Self.target(binding, stack: stack)
+                    _ = try? stack.forward(
+                        ProxyRules.copy(of: ack, to: target.uri, route: target.route), to: target.destination)
+                }
+                return
+            }
+            guard let target = lookUp(uri, stack: stack).first.map(Self.target) else { return }
             ack = ProxyRules.copy(of: ack, to: target.uri, route: target.route)
             destination = target.destination
         } else {
+            if !ack.headers.contains(.route) { destination = flow }
             ack.headers.set(.maxForwards, String(max(0, (ack.maxForwards ?? 71) - 1)))
         }
         _ = try? stack.forward(ack, to: destination)
@@ -331,5 +375,34 @@ public final class RegistrarProxyCore: SIPCore {
         } catch {
             logger.debug("response not sent", metadata: ["sip.error": "\(error)"])
         }
+    }
+}
+
+/// The flow token in the Path entry a proxy records (``RegistrarProxyCore/ownRoute(for:stack:)``):
+/// `sf-` and the hexadecimal of `TRANSPORT|HOST|PORT|NAT`, characters a URI's user part takes as
+/// they are.
+enum FlowToken {
+    static func encode(_ s: Registrar.Source) -> String {
+        let text = "\(s.transport)|\(s.host)|\(s.port)|\(s.isBehindNAT ? 1 : 0)"
+        return "sf-"
+            + text.utf8.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }
+            .joined()
+    }
+
+    static func decode(_ token: String) -> Registrar.Source? {
+        guard token.hasPrefix("sf-"), token.count <= 3 + 2 * 128 else { return nil }
+        let hex = Array(token.utf8.dropFirst(3))
+        guard hex.count.isMultiple(of: 2) else { return nil }
+        var bytes: [UInt8] = []
+        for i in stride(from: 0, to: hex.count, by: 2) {
+            guard let b = UInt8(String(decoding: hex[i..<i + 2], as: UTF8.self), radix: 16) else { return nil }
+            bytes.append(b)
+        }
+        let parts = String(decoding: bytes, as: UTF8.self).split(separator: "|", omittingEmptySubsequences: false)
+        guard parts.count == 4, let port = Int(parts[2]), (1...65535).contains(port), !parts[1].isEmpty else {
+            return nil
+        }
+        return Registrar.Source(
+            transport: String(parts[0]), host: String(parts[1]), port: port, isBehindNAT: parts[3] == "1")
     }
 }

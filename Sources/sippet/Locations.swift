@@ -5,6 +5,12 @@ import SippetEndpoint
 import SippetLocationPostgres
 import SippetLocationSQLite
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
 /// `--db URL`: where `serve` and `proxy` keep their registrations (RFC 3261 §10.3's location
 /// service), and where `sippet locations` reads them.
 struct DatabaseOptions: ParsableArguments {
@@ -69,9 +75,20 @@ struct LocationsCommand: AsyncParsableCommand {
     @OptionGroup var database: DatabaseOptions
     @Argument(help: "An address-of-record, e.g. sip:alice@example.com.") var aor: String?
 
+    func validate() throws {
+        guard !database.inMemory else {
+            throw ValidationError("--db memory: is the registrar's own memory; give sqlite:PATH or postgres://…")
+        }
+    }
+
     func run() async throws {
         var logger = Logger(label: "sippet")
         logger.logLevel = .critical
+        // A path that names no file is a typing error, not an empty location service.
+        if database.url.hasPrefix("sqlite:"), access(String(database.url.dropFirst("sqlite:".count)), F_OK) != 0 {
+            writeStderr("sippet locations: \(database.url.dropFirst("sqlite:".count)): no such file")
+            throw ExitCode(2)
+        }
         let now = wallClockMilliseconds()
         let table: [String: [Registrar.Binding]]
         do {

@@ -1,8 +1,11 @@
 import Foundation
 import SIPSyntax
+import SIPTransport
+import Sippet
 import SippetEndpoint
 import SippetLocationPostgres
 import SippetLocationSQLite
+import SippetProxy
 import Synchronization
 import Testing
 
@@ -221,23 +224,45 @@ struct LocationStoreTests {
     final class FlakyStore: LocationStore {
         let inner = MemoryLocationStore()
         let down = Atomic<Bool>(false)
+        /// Whether updates and look-ups wait (until cancelled) instead of answering.
+        let hangs = Atomic<Bool>(false)
         struct Down: Error {}
+
+        private func wait() async throws {
+            guard hangs.load(ordering: .relaxed) else { return }
+            try await Task.sleep(for: .seconds(60))
+        }
 
         func update(
             _ aor: String, now: UInt64,
-            _ change: @Sendable ([Registrar.Binding]) -> Result<[Registrar.Binding], SIPRejection>
+            _ change: @escaping @Sendable ([Registrar.Binding]) -> Result<[Registrar.Binding], SIPRejection>
         ) async throws -> Result<[Registrar.Binding], SIPRejection> {
             if down.load(ordering: .relaxed) { throw Down() }
+            try await wait()
             return try await inner.update(aor, now: now, change)
         }
         func bindings(of aor: String, now: UInt64) async throws -> [Registrar.Binding] {
             if down.load(ordering: .relaxed) { throw Down() }
+            try await wait()
             return try await inner.bindings(of: aor, now: now)
         }
         func all(now: UInt64) async throws -> [String: [Registrar.Binding]] { try await inner.all(now: now) }
         func expire(now: UInt64, atMost limit: Int) async throws -> Int {
             try await inner.expire(now: now, atMost: limit)
         }
+        func count(now: UInt64) async throws -> Int { try await inner.count(now: now) }
+    }
+
+    @Test("A store that does not answer (a database stopped under the pool) fails after storeTimeout: 500")
+    func hang() async throws {
+        let store = FlakyStore()
+        store.hangs.store(true, ordering: .relaxed)
+        let registrar = StoredRegistrar(store: store, storeTimeout: .milliseconds(200))
+        let m = RegisterMaker()
+        let refused = await registrar.handle(m.register(["<sip:a@192.0.2.7>"], cseq: 1, expires: 600))
+        #expect(refused.status == 500 && refused.headers[.retryAfter] == "5")
+        #expect(await registrar.bindings(of: try URI(m.aor)) == nil)
+        #expect(registrar.failures == 2)
     }
 
     @Test("A store that fails: REGISTER 500 with Retry-After, look-ups nil, counted; back by itself")
@@ -254,5 +279,60 @@ struct LocationStoreTests {
         store.down.store(false, ordering: .relaxed)
         #expect(await registrar.handle(m.register(["<sip:b@192.0.2.7>"], cseq: 3, expires: 600)).status == 200)
         #expect(await registrar.bindings(of: try URI(m.aor))?.count == 2)
+    }
+}
+
+@Suite("Two proxies on one location store")
+struct SharedLocationProxyTests {
+    @Test(
+        "RFC 3327, RFC 5626: a WebSocket client registered through proxy A is reached, over A's connection, by a call that enters through proxy B"
+    )
+    func callThroughTheOtherProxy() async throws {
+        let shared = MemoryLocationStore()
+        func proxy(_ name: String, _ transports: [any SIPTransport]) async throws -> (SIPStack, RegistrarProxyCore) {
+            let stack = SIPStack(name: name, configuration: testConfiguration(), transports: transports)
+            var options = RegistrarProxyCore.Options()
+            options.domains = ["example.test"]
+            options.storedRegistrar = StoredRegistrar(store: shared)
+            let core = RegistrarProxyCore(stack: stack, options: options)
+            stack.register(core: core)
+            try await stack.start()
+            return (stack, core)
+        }
+        let (a, _) = try await proxy(
+            "proxy-a", [UDPTransport(host: "127.0.0.1", port: 0), try WebSocketTransport(host: "127.0.0.1", port: 0)])
+        let (b, _) = try await proxy("proxy-b", [UDPTransport(host: "127.0.0.1", port: 0)])
+        let wsPort = try #require(a.transports[1].localAddress?.port)
+        let bPort = try #require(b.transports[0].localAddress?.port)
+        // The client: only a WebSocket transport, and a Contact no one can reach (RFC 7118 §5).
+        let ws = try await WebSocketClient.start()
+        let (client, callee) = (ws.stack, ws.callee)
+        let register = ws.register("sip:bob@example.test", to: try URI("sip:example.test"))
+        var toA = SIPURI(host: SIPHost("127.0.0.1"), port: wsPort)
+        toA.parameters.set("transport", "ws")
+        _ = try client.send(register, to: toA)
+        let deadline = ContinuousClock.now + .seconds(5)
+        while try await shared.count(now: wallClockMilliseconds()) == 0, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        let binding = try #require(
+            try await shared.bindings(of: "sip:bob@example.test", now: wallClockMilliseconds()).first)
+        #expect(binding.path.count == 1 && binding.path[0].hasPrefix("<sip:sf-"))
+        // The caller calls through B.
+        let caller = SIPStack(
+            name: "caller", configuration: testConfiguration(), transports: [UDPTransport(host: "127.0.0.1", port: 0)])
+        let callerLog = EventLog(caller)
+        try await caller.start()
+        let invite = SIPMessage.request(
+            method: .invite, uri: try URI("sip:bob@example.test"),
+            headers: [
+                (.from, "<sip:alice@example.test>;tag=a1"), (.to, "<sip:bob@example.test>"),
+                (.callID, SIPIdentifiers.callID()), (.cseq, "1 INVITE"), (.contact, "<sip:alice@127.0.0.1>"),
+            ])
+        let called = try caller.send(invite, to: SIPURI(host: SIPHost("127.0.0.1"), port: bPort))
+        callerLog.sentInvite(invite, key: called)
+        #expect(await callerLog.finalStatuses(called).contains(200))
+        #expect(callee.count(.invite) == 1)
+        for s in [caller, client, a, b] { await s.shutdown() }
     }
 }

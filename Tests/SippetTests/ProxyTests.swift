@@ -374,20 +374,9 @@ struct ProxyTests {
         let udpPort = try #require(proxyStack.transports[0].localAddress?.port)
         let wsPort = try #require(proxyStack.transports[1].localAddress?.port)
         // The WebSocket client: a stack whose only transport is WS; it answers INVITEs (180, 200).
-        let client = SIPStack(
-            name: "ws-client", configuration: testConfiguration(),
-            transports: [try WebSocketTransport(host: "127.0.0.1", port: 0)])
-        let callee = TestUAS()
-        client.register(core: callee)
-        try await client.start()
-        let register = SIPMessage.request(
-            method: .register, uri: try URI("sip:127.0.0.1:\(wsPort);transport=ws"),
-            headers: [
-                (.from, "<sip:bob@127.0.0.1>;tag=ws1"), (.to, "<sip:bob@127.0.0.1>"),
-                (.callID, SIPIdentifiers.callID()),
-                (.cseq, "1 REGISTER"), (.contact, "<sip:bob@df7jal23ls0d.invalid;transport=ws>"), (.expires, "600"),
-            ])
-        _ = try client.send(register)
+        let ws = try await WebSocketClient.start()
+        let (client, callee) = (ws.stack, ws.callee)
+        _ = try client.send(ws.register("sip:bob@127.0.0.1", to: try URI("sip:127.0.0.1:\(wsPort);transport=ws")))
         let deadline = ContinuousClock.now + .seconds(5)
         while core.location.count == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
         #expect(core.location.count == 1)

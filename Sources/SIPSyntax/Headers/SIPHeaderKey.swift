@@ -84,6 +84,11 @@ extension SIPHeaders {
             return true
         }
         s.skipLWS()
+        // A trailing comma left nothing after it: the line goes.
+        guard s.position < s.end else {
+            fields.remove(at: i)
+            return true
+        }
         let rest = String(decoding: s.bytes[s.position..<s.end], as: UTF8.self)
         replaceValue(at: i, with: rest)
         return true

@@ -181,3 +181,30 @@ struct Dialer {
         return .request(method: .bye, uri: try URI(target), headers: fields)
     }
 }
+
+/// A client whose only transport is WebSocket, answering INVITEs (``TestUAS``): reachable only
+/// over the connection it registered on (RFC 7118 §5).
+struct WebSocketClient {
+    let stack: SIPStack
+    let callee = TestUAS()
+
+    static func start() async throws -> WebSocketClient {
+        let stack = SIPStack(
+            name: "ws-client", configuration: testConfiguration(),
+            transports: [try WebSocketTransport(host: "127.0.0.1", port: 0)])
+        let client = WebSocketClient(stack: stack)
+        stack.register(core: client.callee)
+        try await stack.start()
+        return client
+    }
+
+    /// A REGISTER of `aor` to `uri`, with a Contact nobody can reach.
+    func register(_ aor: String, to uri: URI) -> SIPMessage {
+        .request(
+            method: .register, uri: uri,
+            headers: [
+                (.from, "<\(aor)>;tag=ws1"), (.to, "<\(aor)>"), (.callID, SIPIdentifiers.callID()),
+                (.cseq, "1 REGISTER"), (.contact, "<sip:bob@df7jal23ls0d.invalid;transport=ws>"), (.expires, "600"),
+            ])
+    }
+}
