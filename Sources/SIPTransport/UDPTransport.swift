@@ -136,18 +136,28 @@ public final class UDPTransport: SIPTransport {
             state.withLockedValue { $0 = ([Socket(channel: channel, flush: PendingFlush())], channel.localAddress) }
             return
         }
-        // A port another socket holds must fail here, as it does without SO_REUSEPORT.
-        let probe = try await DatagramBootstrap(group: loops[0]).bind(host: host, port: port).get()
-        let bound = probe.localAddress?.port ?? port
-        try await probe.close()
+        // A port another socket holds must fail here, as it does without SO_REUSEPORT. For port 0
+        // the probe picks a free port, which is free again between its close and the group's
+        // bind: another socket may take it in that window, and the group's bind then fails with
+        // EADDRINUSE. A new probe then picks another port (8 tries); a port given explicitly is
+        // never retried.
         var channels: [any Channel] = []
-        do {
-            for loop in loops {
-                channels.append(try await bootstrap(loop, reusePort: true).bind(host: host, port: bound).get())
+        for attempt in 1...8 {
+            let probe = try await DatagramBootstrap(group: loops[0]).bind(host: host, port: port).get()
+            let bound = probe.localAddress?.port ?? port
+            try await probe.close()
+            do {
+                for loop in loops {
+                    channels.append(try await bootstrap(loop, reusePort: true).bind(host: host, port: bound).get())
+                }
+                break
+            } catch let error as IOError where error.errnoCode == EADDRINUSE && port == 0 && attempt < 8 {
+                for channel in channels { try? await channel.close() }
+                channels = []
+            } catch {
+                for channel in channels { try? await channel.close() }
+                throw error
             }
-        } catch {
-            for channel in channels { try? await channel.close() }
-            throw error
         }
         await ReusePortSteering.spreadAtRandom(channels)
         let all = channels.map { Socket(channel: $0, flush: PendingFlush()) }
