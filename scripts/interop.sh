@@ -59,6 +59,8 @@
 #     b2bua-glare    the callee's re-INVITE, relayed, crosses the caller's: 491 both
 #                    ways (§14.2), the B2BUA's sent again after the §14.1 wait
 #                    with a new CSeq and answered, the answer relayed          UDP
+#     b2bua-baresip  baresip calls baresip (answering by itself) through it; the caller's
+#                    BYE ends the callee's leg                                UDP
 #  16 locations     `sippet serve --db sqlite:…` and `--db postgres://…`: 3 bindings survive SIGTERM
 #                    and SIGKILL (restart, `sippet locations`); a REGISTER load killed by
 #                    SIGKILL: every REGISTER that got a 200 is in the database  UDP
@@ -847,6 +849,39 @@ else
   CALLS=$CALLS_SAVED
   wait_uas 15-b2bua-glare-uas
   stop_pid "${SERVE_PID[b2bua]}"
+  # Two real user agents through it: baresip calls baresip (answering by itself) through the
+  # B2BUA and hangs up after 3 s; the BYE must reach the callee through the other leg.
+  if command -v baresip > /dev/null; then
+    "$B2BUA_BIN" 15093 "sip:callee@$HOST:15072" < /dev/null > "$WORK/serve-b2bua-baresip.log" 2>&1 &
+    b2pid=$!
+    PIDS+=("$b2pid")
+    for _ in $(seq 1 100); do port_busy 15093 && break; sleep 0.1; done
+    callee=$WORK/bs-b2b-callee caller=$WORK/bs-b2b-caller
+    mkdir -p "$callee" "$caller"
+    sed -e "s/SIP_LISTEN/$HOST:15072/" -e "s/^rtp_ports.*/rtp_ports\t\t15450-15499/" Interop/baresip/config > "$callee/config"
+    echo "<sip:callee@$HOST:15072>;regint=0;answermode=auto" > "$callee/accounts"
+    sed -e "s/SIP_LISTEN/$HOST:15070/" -e "s/^rtp_ports.*/rtp_ports\t\t15400-15449/" Interop/baresip/config > "$caller/config"
+    echo "<sip:caller@$HOST>;regint=0" > "$caller/accounts"
+    timeout -k 5 20 baresip -f "$callee" -t 8 < /dev/null > "$callee/out" 2>&1 &
+    bpid=$!
+    PIDS+=("$bpid")
+    for _ in $(seq 1 50); do port_busy 15072 && break; sleep 0.1; done
+    timeout -k 5 20 baresip -f "$caller" -e "/dial sip:callee@$HOST:15093" -t 3 < /dev/null > "$caller/out" 2>&1 || true
+    for _ in $(seq 1 30); do grep -q 'bridged' "$WORK/serve-b2bua-baresip.log" && break; sleep 0.1; done
+    stop_pid "$bpid"
+    stop_pid "$b2pid"
+    a=$(sed 's/\x1b\[[0-9;]*m//g' "$caller/out")
+    b=$(sed 's/\x1b\[[0-9;]*m//g' "$callee/out")
+    if grep -q "Call established" <<< "$a" && grep -q "Call established" <<< "$b" && grep -q "terminated" <<< "$b" \
+      && grep -q 'bridged, ended by caller' "$WORK/serve-b2bua-baresip.log"; then
+      pass "15-b2bua-baresip" "baresip called baresip through the B2BUA: established on both legs, the caller's BYE ended the callee's"
+    else
+      fail "15-b2bua-baresip" "a leg was not established, or the BYE did not pass"
+      show "$caller/out" 8; show "$callee/out" 8; show "$WORK/serve-b2bua-baresip.log" 5
+    fi
+  elif [ -n "${SIPPET_REQUIRE_INTEROP:-}" ]; then
+    fail "15-b2bua-baresip" "baresip is not installed (baresip-core)"
+  fi
 fi
 
 # ---------------------------------------------------------------- 16: the location store
