@@ -119,8 +119,14 @@ public final class PostgresLocationStore: LocationStore {
             let current = try await Self.read(c, aor: aor, now: now, logger: logger)
             let result = change(current)
             guard case .success(let list) = result else { return result }
-            try await c.query("DELETE FROM bindings WHERE aor = \(aor)", logger: logger)
-            for binding in list {
+            // Only what changed is written: the bindings the request removed, then the ones it
+            // added or changed (an expired row of the same contact is overwritten).
+            let kept = Set(list.map { $0.contact.uri.description })
+            let removed = current.map { $0.contact.uri.description }.filter { !kept.contains($0) }
+            if !removed.isEmpty {
+                try await c.query("DELETE FROM bindings WHERE aor = \(aor) AND uri = ANY(\(removed))", logger: logger)
+            }
+            for binding in list where !current.contains(binding) {
                 let b = StoredBinding(binding, aor: aor)
                 try await c.query(
                     """
@@ -128,6 +134,10 @@ public final class PostgresLocationStore: LocationStore {
                       behind_nat, path, instance, reg_id) VALUES (\(b.aor), \(b.uri), \(b.contact), \(b.callID),
                       \(b.cseq), \(b.expiresAt), \(b.transport), \(b.host), \(b.port), \(b.behindNAT), \(b.path),
                       \(b.instance), \(b.regID))
+                    ON CONFLICT (aor, uri) DO UPDATE SET contact = EXCLUDED.contact, call_id = EXCLUDED.call_id,
+                      cseq = EXCLUDED.cseq, expires_at = EXCLUDED.expires_at, transport = EXCLUDED.transport,
+                      host = EXCLUDED.host, port = EXCLUDED.port, behind_nat = EXCLUDED.behind_nat,
+                      path = EXCLUDED.path, instance = EXCLUDED.instance, reg_id = EXCLUDED.reg_id
                     """, logger: logger)
             }
             return result
