@@ -32,6 +32,16 @@ public final class IncomingCall: Sendable {
     /// The session timer asked for (RFC 4028 §9).
     let negotiation: SessionTimer.Negotiation
     private let answered = NIOLockedValueBox(false)
+    /// Reliable provisional responses (RFC 3262 §3): their RSeq, retransmission and PRACKs, the
+    /// task that retransmits them, and a 2xx held until the last one is acknowledged.
+    private let reliable = NIOLockedValueBox(Reliable())
+
+    private struct Reliable {
+        var provisionals: ReliableProvisionals?
+        var task: Task<Void, Never>?
+        var heldAnswer: (response: SIPMessage, call: Call)?
+        let origin = ContinuousClock.now
+    }
 
     init(agent: SIPUserAgent, invite: SIPMessage, key: ServerTransactionKey, negotiation: SessionTimer.Negotiation) {
         self.agent = agent
@@ -46,8 +56,14 @@ public final class IncomingCall: Sendable {
 
     /// Sends a provisional response (101-199; 180 Ringing by default, 183 with early media),
     /// with this call's To tag: an early dialog (§12.1.1).
+    ///
+    /// `reliable` (RFC 3262 §3): sent with RSeq and `Require: 100rel`, again from T1 doubling until
+    /// the caller's PRACK (answered 200), and a later one only after it; with no PRACK in 64·T1
+    /// the INVITE gets 504. By default reliable when the INVITE requires `100rel`; asking for it
+    /// of a caller that does not support it throws.
     public func progress(
-        _ status: Int = 180, reason: String? = nil, body: SIPBody? = nil, headers: [(SIPHeaderName, String)] = []
+        _ status: Int = 180, reason: String? = nil, body: SIPBody? = nil, headers: [(SIPHeaderName, String)] = [],
+        reliable: Bool? = nil
     ) throws(CallFailure) {
         guard (101...199).contains(status) else { throw .stack(.invalidMessage("\(status) is not a provisional")) }
         guard !answered.withLockedValue({ $0 }) else { throw .alreadyAnswered }
@@ -55,7 +71,101 @@ public final class IncomingCall: Sendable {
             status: status, toTag: toTag, contact: agent.contact(answering: invite), reason: reason)
         for (n, v) in headers { r.headers.append(n, v) }
         r.setBody(body)
-        try send(r)
+        let required = invite.hasOption("100rel", in: .require)
+        let supported = required || invite.hasOption("100rel", in: .supported)
+        guard reliable ?? required else {
+            try send(r)
+            return
+        }
+        guard supported, status > 100 else {
+            throw .stack(.invalidMessage("a reliable \(status) needs a caller that supports 100rel (RFC 3262 §3)"))
+        }
+        let t1 = agent.stack.configuration.timers.t1
+        let actions = self.reliable.withLockedValue { s -> [ReliableProvisionals.Action] in
+            let now = s.origin.duration(to: .now)
+            var p = s.provisionals ?? ReliableProvisionals(t1: t1)
+            defer { s.provisionals = p }
+            return p.send(r, now: now)
+        }
+        agent.earlyDialog(self, toTag: toTag)
+        try perform(actions)
+        armRetransmission()
+    }
+
+    /// Sends what the reliable provisionals ask: a response, or the give-up's 504.
+    private func perform(_ actions: [ReliableProvisionals.Action]) throws(CallFailure) {
+        for action in actions {
+            switch action {
+            case .send(let response): try send(response)
+            case .giveUp(let response):
+                // §3: no PRACK in 64·T1. A 2xx held for it is not sent; its call ends.
+                let held = reliable.withLockedValue { s in
+                    defer { s.heldAnswer = nil }
+                    return s.heldAnswer?.call
+                }
+                held?.end(.failed(status: 504))
+                if take() || held != nil {
+                    finish()
+                    try send(response)
+                }
+            }
+        }
+    }
+
+    /// Keeps one task that retransmits the outstanding reliable provisional when due.
+    private func armRetransmission() {
+        let start = reliable.withLockedValue { s -> Bool in
+            guard s.task == nil, s.provisionals?.isWaiting == true else { return false }
+            return true
+        }
+        guard start else { return }
+        let task = Task { [self] in
+            while let (due, origin) = reliable.withLockedValue({ s in
+                s.provisionals?.nextDeadline.map { ($0, s.origin) }
+            }) {
+                try? await Task.sleep(until: origin + due, clock: .continuous)
+                if Task.isCancelled { return }
+                let actions = reliable.withLockedValue { s -> [ReliableProvisionals.Action] in
+                    let now = s.origin.duration(to: .now)
+                    guard var p = s.provisionals else { return [] }
+                    defer { s.provisionals = p }
+                    return p.timerFired(now: now, invite: invite)
+                }
+                try? perform(actions)
+            }
+            reliable.withLockedValue { $0.task = nil }
+        }
+        reliable.withLockedValue { s in
+            if s.task == nil { s.task = task } else { task.cancel() }
+        }
+    }
+
+    /// A PRACK in this call's early dialog (RFC 3262 §3): 200 when its RAck acknowledges the
+    /// outstanding reliable provisional (the next one, or a 2xx held for it, then goes), else 481.
+    func receivePRACK(_ prack: SIPMessage, key: ServerTransactionKey) {
+        let rack = try? prack.headers.first(.rack)
+        let inviteCSeq = invite.cseq?.sequence ?? 0
+        let (verdict, held) = reliable.withLockedValue {
+            s -> (ReliableProvisionals.PRACKVerdict, (SIPMessage, Call)?) in
+            guard let rack, var p = s.provisionals else { return (.noMatch, nil) }
+            let verdict = p.receivePRACK(rack, inviteCSeq: inviteCSeq, now: s.origin.duration(to: .now))
+            s.provisionals = p
+            guard !verdict.isNoMatch, !p.isWaiting, let h = s.heldAnswer else { return (verdict, nil) }
+            s.heldAnswer = nil
+            return (verdict, (h.response, h.call))
+        }
+        guard case .acknowledged(let actions) = verdict else {
+            _ = try? agent.stack.send(prack.makeResponse(status: 481), for: key)
+            return
+        }
+        _ = try? agent.stack.send(prack.makeResponse(status: 200), for: key)
+        try? perform(actions)
+        armRetransmission()
+        if let (ok, call) = held {
+            _ = try? send(ok)
+            call.answerSent(ok)
+            agent.earlyDialogEnded(self, toTag: toTag)
+        }
     }
 
     /// Answers 200 with `answer` (RFC 3264 §6; or this side's offer when the INVITE had none,
@@ -83,7 +193,15 @@ public final class IncomingCall: Sendable {
         let call = Call(agent: agent, dialog: dialog)
         call.acceptedInvite(invite, response: ok, timer: timer)
         agent.add(call)
+        // RFC 3262 §3: a 2xx after a reliable provisional not yet acknowledged (which may carry
+        // the answer) waits for its PRACK.
+        let held = reliable.withLockedValue { s -> Bool in
+            guard s.provisionals?.isWaiting == true else { return false }
+            s.heldAnswer = (ok, call)
+            return true
+        }
         finish()
+        if held { return call }
         do {
             try send(ok)
         } catch {
@@ -133,6 +251,15 @@ public final class IncomingCall: Sendable {
     private func finish() {
         agent.finished(self)
         continuation.finish()
+        let task = reliable.withLockedValue { s -> Task<Void, Never>?? in
+            guard s.heldAnswer == nil else { return nil }
+            s.provisionals?.finish()
+            defer { s.task = nil }
+            return .some(s.task)
+        }
+        guard let task else { return }
+        task?.cancel()
+        agent.earlyDialogEnded(self, toTag: toTag)
     }
 
     private func send(_ response: SIPMessage) throws(CallFailure) {

@@ -28,7 +28,8 @@ import SippetAuth
 ///   from a second fork, its ACK and a BYE; a PRACK for each reliable provisional (RFC 3262 §4);
 ///   the INVITE sent again with credentials after a 401 or 407 (§22.2, with
 ///   ``Configuration/credentials``) or with a larger Session-Expires after a 422 (RFC 4028 §7.2).
-/// - **UAS** (§13.3): a 2xx retransmitted from T1 doubling to T2 until its ACK, and a BYE when
+/// - **UAS** (§13.3): reliable provisionals sent again until their PRACK, and the 2xx held for
+///   it (RFC 3262 §3); a 2xx retransmitted from T1 doubling to T2 until its ACK, and a BYE when
 ///   none comes in 64·T1 (§13.3.1.4); 200 to a CANCEL and 487 to its INVITE (§9.2); 422 below
 ///   the Min-SE (RFC 4028 §9).
 /// - **In a call** (§12.2.2): 481 outside a dialog, 500 below its CSeq, 491 to a re-INVITE or
@@ -66,14 +67,14 @@ public final class SIPUserAgent: SIPCore {
     /// `SIPValidationPolicy.allowedMethods` so that they reach it.
     public static let methods: [SIPMethod] = [.invite, .ack, .bye, .cancel, .options, .update, .info, .prack]
 
-    /// A validation policy for the stack of an agent: its ``methods``; the option tag `timer`
-    /// (RFC 4028), which it implements as a UAS (an INVITE that requires `100rel` gets 420: it
-    /// sends no reliable provisionals); SDP and the usual INFO bodies (`application/dtmf-relay`,
-    /// `application/dtmf`); no registrar. Add the body types your application takes.
+    /// A validation policy for the stack of an agent: its ``methods``; the option tags it
+    /// implements as a UAS, `100rel` (RFC 3262) and `timer` (RFC 4028); SDP and the usual INFO
+    /// bodies (`application/dtmf-relay`, `application/dtmf`); no registrar. Add the body types
+    /// your application takes.
     public static var validation: SIPValidationPolicy {
         var p = SIPValidationPolicy()
         p.allowedMethods = methods
-        p.supportedExtensions = ["timer"]
+        p.supportedExtensions = ["100rel", "timer"]
         p.acceptedContentTypes = ["application/sdp", "application/dtmf-relay", "application/dtmf"]
         p.isRegistrar = false
         return p
@@ -82,8 +83,8 @@ public final class SIPUserAgent: SIPCore {
     /// The option tags the agent's requests carry in Supported: as a UAC it PRACKs reliable
     /// provisionals (RFC 3262) and keeps session timers (RFC 4028).
     static let supported = "100rel, timer"
-    /// The option tags its responses carry in Supported: session timers.
-    static let supportedAsServer = "timer"
+    /// The option tags its responses carry in Supported: the same.
+    static let supportedAsServer = "100rel, timer"
 
     /// The stack this agent is the core of.
     public let stack: SIPStack
@@ -100,6 +101,9 @@ public final class SIPUserAgent: SIPCore {
         var outgoing: [String: OutgoingCall] = [:]
         /// Incoming INVITEs by server transaction, until their final response.
         var incoming: [ServerTransactionKey: IncomingCall] = [:]
+        /// Incoming calls with reliable provisionals, by Call-ID and To tag: their early dialog,
+        /// where PRACKs come (RFC 3262 §3).
+        var early: [CallKey: IncomingCall] = [:]
         /// Calls by Call-ID and local tag.
         var calls: [CallKey: Call] = [:]
         /// Requests of calls waiting for their final response.
@@ -276,7 +280,13 @@ public final class SIPUserAgent: SIPCore {
     public func receiveRequest(_ request: SIPMessage, key: ServerTransactionKey?, stack: SIPStack) {
         guard let method = request.method else { return }
         if let tag = request.toTag, let id = request.callID {
-            let call = state.withLockedValue { $0.calls[CallKey(callID: id, localTag: tag)] }
+            let (call, early) = state.withLockedValue { s in
+                (s.calls[CallKey(callID: id, localTag: tag)], s.early[CallKey(callID: id, localTag: tag)])
+            }
+            if method == .prack, let early, let key {
+                early.receivePRACK(request, key: key)
+                return
+            }
             guard let call else {
                 // §12.2.2: no such dialog. An ACK is never answered.
                 if method != .ack, let key { _ = try? stack.send(request.makeResponse(status: 481), for: key) }
@@ -339,6 +349,19 @@ public final class SIPUserAgent: SIPCore {
     }
 
     func finished(_ call: IncomingCall) { state.withLockedValue { _ = $0.incoming.removeValue(forKey: call.key) } }
+
+    /// `call` sent a reliable provisional: its PRACKs come in the early dialog of `toTag`, until
+    /// the call ends (``ended(_:)``) or fails.
+    func earlyDialog(_ call: IncomingCall, toTag: String) {
+        guard let id = call.invite.callID else { return }
+        state.withLockedValue { $0.early[CallKey(callID: id, localTag: toTag)] = call }
+    }
+
+    /// The early dialog of `call` is over (its final response is sent and acknowledged).
+    func earlyDialogEnded(_ call: IncomingCall, toTag: String) {
+        guard let id = call.invite.callID else { return }
+        state.withLockedValue { _ = $0.early.removeValue(forKey: CallKey(callID: id, localTag: toTag)) }
+    }
 
     func add(_ call: Call) {
         state.withLockedValue { $0.calls[CallKey(callID: call.id.callID, localTag: call.id.localTag)] = call }

@@ -230,6 +230,23 @@ struct UserAgentTests {
         await Agents.stop(agents)
     }
 
+    @Test("RFC 3262: a reliable 183 with early media is PRACKed by the caller; the 200 follows the PRACK")
+    func reliableProvisional() async throws {
+        let agents = try await Agents.make("192.0.2.67", "192.0.2.68")
+        let (alice, bob) = (agents[0], agents[1])
+        let outgoing = try alice.call(to: URI("sip:bob@192.0.2.68"), offer: Agents.offer)
+        let incoming = try #require(await Agents.nextCall(bob))
+        try incoming.progress(183, body: Agents.answer, reliable: true)
+        // The 200 is held until the 183's PRACK, which the caller's agent sends by itself.
+        let bobCall = try incoming.accept(answer: Agents.answer)
+        let (statuses, call) = await Agents.read(outgoing)
+        let aliceCall = try #require(call)
+        #expect(statuses.filter { $0 == 183 }.count == 1)
+        #expect(aliceCall.dialog.state == .confirmed)
+        #expect(try await bobCall.bye().status == 200)
+        await Agents.stop(agents)
+    }
+
     @Test("RFC 3264 §4: a call with no offer; the 2xx carries the callee's, the ACK waits for the caller's answer")
     func lateOffer() async throws {
         let agents = try await Agents.make("192.0.2.65", "192.0.2.66")
@@ -300,6 +317,56 @@ struct UserAgentPeerTests {
         #expect(peer.responses(200).count >= 10)
         #expect(await peer.wait { $0.requests(.bye).count == 1 })
         #expect(peer.requests(.bye).first?.requestURI?.description == "sip:peer@192.0.2.82")
+        await ua.stack.shutdown()
+        await peer.transport.shutdown()
+    }
+
+    @Test("RFC 3262 §3: a reliable 180 is sent again from T1 doubling until the PRACK (200); the held 200 then goes")
+    func reliableUntilPRACK() async throws {
+        let network = InMemoryNetwork()
+        let ua = try await Agents.make(network, "192.0.2.85")
+        let peer = try ProxyTests.Peer(network, "192.0.2.86")
+        try await peer.transport.start(delegate: peer)
+        let uaAddress = try #require(ua.stack.transports[0].localAddress)
+        let invite = Self.invite(callID: "rel-1", to: "192.0.2.85", from: "192.0.2.86")
+            .replacingOccurrences(of: "CSeq: 1 INVITE\r\n", with: "CSeq: 1 INVITE\r\nRequire: 100rel\r\n")
+        peer.send(invite, to: uaAddress)
+        let incoming = try #require(await Agents.nextCall(ua))
+        try incoming.progress()  // reliable: the INVITE requires 100rel
+        _ = try incoming.accept(answer: Agents.answer)
+        // T1 = 50 ms: copies at 0, 50, 150, 350 ms …; no 200 before the PRACK.
+        #expect(await peer.wait { $0.responses(180).count >= 3 })
+        #expect(peer.responses(200).isEmpty)
+        let ringing = try #require(peer.responses(180).first)
+        #expect(ringing.hasOption("100rel", in: .require))
+        let rseq = try #require(ringing.headers[.rseq])
+        let tag = try #require(ringing.toTag)
+        peer.send(
+            "PRACK sip:ua@192.0.2.85 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.86;branch=z9hG4bK-rel-pr\r\nMax-Forwards: 70\r\n"
+                + "From: <sip:peer@192.0.2.86>;tag=p\r\nTo: <sip:ua@192.0.2.85>;tag=\(tag)\r\nCall-ID: rel-1\r\n"
+                + "CSeq: 2 PRACK\r\nRAck: \(rseq) 1 INVITE\r\nContent-Length: 0\r\n\r\n", to: uaAddress)
+        #expect(await peer.wait { $0.responses(200).contains { $0.cseq?.method == .prack } })
+        #expect(await peer.wait { $0.responses(200).contains { $0.cseq?.method == .invite } })
+        let copies = peer.responses(180).count
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(peer.responses(180).count == copies)
+        await ua.stack.shutdown()
+        await peer.transport.shutdown()
+    }
+
+    @Test("RFC 3262 §3: no PRACK in 64·T1: the INVITE gets 504")
+    func reliableGivenUp() async throws {
+        let network = InMemoryNetwork()
+        let ua = try await Agents.make(network, "192.0.2.87")
+        let peer = try ProxyTests.Peer(network, "192.0.2.88")
+        try await peer.transport.start(delegate: peer)
+        let invite = Self.invite(callID: "rel-2", to: "192.0.2.87", from: "192.0.2.88")
+            .replacingOccurrences(of: "CSeq: 1 INVITE\r\n", with: "CSeq: 1 INVITE\r\nSupported: 100rel\r\n")
+        peer.send(invite, to: try #require(ua.stack.transports[0].localAddress))
+        let incoming = try #require(await Agents.nextCall(ua))
+        try incoming.progress(180, reliable: true)
+        #expect(await peer.wait(.seconds(8)) { !$0.responses(504).isEmpty })
+        #expect(throws: CallFailure.self) { try incoming.accept(answer: Agents.answer) }
         await ua.stack.shutdown()
         await peer.transport.shutdown()
     }
