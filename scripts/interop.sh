@@ -561,6 +561,13 @@ else
   fi
 fi
 
+# baresip_dir DIR PORT RTP_PORTS ACCOUNT: a baresip folder listening on HOST:PORT with one account
+baresip_dir() {
+  mkdir -p "$1"
+  sed -e "s/SIP_LISTEN/$HOST:$2/" -e "s/^rtp_ports.*/rtp_ports\t\t$3/" Interop/baresip/config > "$1/config"
+  echo "$4" > "$1/accounts"
+}
+
 # ---------------------------------------------------------------- 14: a real user agent (baresip)
 # baresip calls `sippet serve` and hangs up (its BYE when it exits after 3 s); `sippet call`
 # calls baresip answering by itself, and hangs up. UDP and TCP.
@@ -570,9 +577,7 @@ if ! command -v baresip >/dev/null; then
 else
   for tp in udp tcp; do
     dir=$WORK/bs-caller-$tp
-    mkdir -p "$dir"
-    sed -e "s/SIP_LISTEN/$HOST:15070/" -e "s/^rtp_ports.*/rtp_ports\t\t15400-15449/" Interop/baresip/config > "$dir/config"
-    echo "<sip:caller@$HOST;transport=$tp>;regint=0" > "$dir/accounts"
+    baresip_dir "$dir" 15070 15400-15449 "<sip:caller@$HOST;transport=$tp>;regint=0"
     timeout -k 5 20 baresip -f "$dir" -e "/dial sip:service@$HOST:$PORT_DEFAULT;transport=$tp" -t 3 < /dev/null \
       > "$dir/out" 2>&1 || true
     out=$(sed 's/\x1b\[[0-9;]*m//g' "$dir/out")
@@ -584,9 +589,7 @@ else
     fi
 
     dir=$WORK/bs-callee-$tp
-    mkdir -p "$dir"
-    sed -e "s/SIP_LISTEN/$HOST:15072/" -e "s/^rtp_ports.*/rtp_ports\t\t15450-15499/" Interop/baresip/config > "$dir/config"
-    echo "<sip:callee@$HOST:15072;transport=$tp>;regint=0;answermode=auto" > "$dir/accounts"
+    baresip_dir "$dir" 15072 15450-15499 "<sip:callee@$HOST:15072;transport=$tp>;regint=0;answermode=auto"
     timeout -k 5 20 baresip -f "$dir" -t 8 < /dev/null > "$dir/out" 2>&1 &
     bpid=$!
     PIDS+=("$bpid")
@@ -857,11 +860,8 @@ else
     PIDS+=("$b2pid")
     for _ in $(seq 1 100); do port_busy 15093 && break; sleep 0.1; done
     callee=$WORK/bs-b2b-callee caller=$WORK/bs-b2b-caller
-    mkdir -p "$callee" "$caller"
-    sed -e "s/SIP_LISTEN/$HOST:15072/" -e "s/^rtp_ports.*/rtp_ports\t\t15450-15499/" Interop/baresip/config > "$callee/config"
-    echo "<sip:callee@$HOST:15072>;regint=0;answermode=auto" > "$callee/accounts"
-    sed -e "s/SIP_LISTEN/$HOST:15070/" -e "s/^rtp_ports.*/rtp_ports\t\t15400-15449/" Interop/baresip/config > "$caller/config"
-    echo "<sip:caller@$HOST>;regint=0" > "$caller/accounts"
+    baresip_dir "$callee" 15072 15450-15499 "<sip:callee@$HOST:15072>;regint=0;answermode=auto"
+    baresip_dir "$caller" 15070 15400-15449 "<sip:caller@$HOST>;regint=0"
     timeout -k 5 20 baresip -f "$callee" -t 8 < /dev/null > "$callee/out" 2>&1 &
     bpid=$!
     PIDS+=("$bpid")

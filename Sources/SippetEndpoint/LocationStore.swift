@@ -38,6 +38,9 @@ public protocol LocationStore: Sendable {
 
     /// The number of live bindings at `now`.
     func count(now: UInt64) async throws -> Int
+
+    /// Closes the store's file or connections; it is not used after.
+    func close() async
 }
 
 extension LocationStore {
@@ -148,6 +151,11 @@ public struct StoredBinding: Sendable, Hashable {
     /// The schema's version, the same for every SQL store: kept in the table `sippet_schema` and
     /// raised by each migration.
     public static let schemaVersion = 1
+}
+
+extension LocationStore {
+    /// Nothing to close (a store in memory).
+    public func close() async {}
 }
 
 /// A location store in memory, for tests and for `--db memory:`: lost when the process ends.

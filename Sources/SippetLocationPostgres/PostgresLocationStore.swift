@@ -36,7 +36,7 @@ public final class PostgresLocationStore: LocationStore {
         do {
             try await store.migrate()
         } catch {
-            store.close()
+            await store.close()
             throw error
         }
         return store
@@ -81,7 +81,7 @@ public final class PostgresLocationStore: LocationStore {
     }
 
     /// Closes the pool's connections.
-    public func close() { runner.cancel() }
+    public func close() async { runner.cancel() }
 
     private func migrate() async throws {
         try await client.withTransaction(logger: logger) { c in

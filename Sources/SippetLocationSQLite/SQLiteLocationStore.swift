@@ -52,7 +52,7 @@ public final class SQLiteLocationStore: LocationStore {
     }
 
     /// Closes the file.
-    public func close() async throws { try await connection.close() }
+    public func close() async { try? await connection.close() }
 
     /// See ``LocationStore/update(_:now:_:)``.
     public func update(

@@ -206,10 +206,10 @@ public final class SIPUserAgent: SIPCore {
     func contact(answering request: SIPMessage) -> URI {
         if let c = configuration.contact { return c }
         let kind = request.topVia.flatMap { SIPTransportKind(name: $0.transport) } ?? .udp
-        if let local = stack.localURI(for: kind) ?? stack.transports.first.flatMap({ stack.localURI(for: $0.kind) }) {
-            return .sip(local)
-        }
-        return request.requestURI ?? contact(toward: .sip(SIPURI(host: SIPHost("invalid"))))
+        let local = stack.localURI(for: kind) ?? stack.transports.first.flatMap { stack.localURI(for: $0.kind) }
+        // A stack always has a transport; the Request-URI (this side's address as the caller
+        // knew it) only if it had none.
+        return local.map(URI.sip) ?? request.requestURI ?? .sip(SIPURI(host: SIPHost("localhost")))
     }
 
     /// A URI without its parameters and headers: an address for From.

@@ -99,8 +99,7 @@ struct LocationsCommand: AsyncParsableCommand {
             } else {
                 table = try await store.all(now: now)
             }
-            if let s = store as? SQLiteLocationStore { try? await s.close() }
-            if let p = store as? PostgresLocationStore { p.close() }
+            await store.close()
         } catch {
             writeStderr("sippet locations: cannot read \(database.url): \(error)")
             throw ExitCode(2)

@@ -48,10 +48,6 @@ enum Backend: String, CaseIterable, Sendable, CustomStringConvertible {
         NSTemporaryDirectory() + "sippet-location-\(getpid())-\(UUID().uuidString).sqlite"
     }
 
-    static func close(_ store: any LocationStore) async {
-        if let s = store as? SQLiteLocationStore { try? await s.close() }
-        if let p = store as? PostgresLocationStore { p.close() }
-    }
 }
 
 /// A clock the test moves (wall-clock milliseconds).
@@ -113,7 +109,7 @@ struct LocationStoreTests {
         let all = await registrar.handle(m.register(["*"], cseq: 5, expires: 0))
         #expect(all.status == 200 && all.headers.values(.contact).isEmpty)
         #expect(try await store.bindings(of: m.aor, now: clock.now).isEmpty)
-        await Backend.close(store)
+        await store.close()
     }
 
     @Test(
@@ -132,7 +128,7 @@ struct LocationStoreTests {
         #expect(short.status == 423 && short.headers[.minExpires] == "60")
         let held = try await store.bindings(of: m.aor, now: clock.now)
         #expect(held.map(\.contact.description) == ["<sip:a@192.0.2.7>"])
-        await Backend.close(store)
+        await store.close()
     }
 
     @Test("Expiry: a binding past its time is not looked up, and expire() deletes it", arguments: Backend.available)
@@ -148,7 +144,7 @@ struct LocationStoreTests {
         #expect(live.map(\.contact.description) == ["<sip:b@192.0.2.7>"])
         #expect(try await store.expire(now: clock.now, atMost: 100_000) >= 1)
         #expect(try await store.bindings(of: m.aor, now: clock.now - 60_000).count == 1)
-        await Backend.close(store)
+        await store.close()
     }
 
     @Test(
@@ -171,7 +167,7 @@ struct LocationStoreTests {
         #expect(b.contact.parameters.value("reg-id") == "1")
         #expect(b.contact.parameters.value("+sip.instance") == "<urn:uuid:00000000-0000-1000-8000-000A95A0E128>")
         #expect(b.expiresAt == clock.now + 600_000)
-        await Backend.close(store)
+        await store.close()
     }
 
     @Test(
@@ -188,12 +184,12 @@ struct LocationStoreTests {
                 await registrar.handle(m.register(["<sip:p\(i)@192.0.2.7>"], cseq: UInt32(i + 1), expires: 600 + i))
                     .status == 200)
         }
-        await Backend.close(first)
+        await first.close()
         let again = try await backend.open(place)
         let held = try await again.bindings(of: m.aor, now: clock.now)
         #expect(held.count == 10)
         #expect(Set(held.map(\.expiresAt)) == Set((0..<10).map { clock.now + UInt64(600 + $0) * 1000 }))
-        await Backend.close(again)
+        await again.close()
     }
 
     @Test(
@@ -217,7 +213,7 @@ struct LocationStoreTests {
         }
         #expect(statuses == Array(repeating: 200, count: 30))
         #expect(try await stores[0].bindings(of: m.aor, now: clock.now).count == 30)
-        for s in stores { await Backend.close(s) }
+        for s in stores { await s.close() }
     }
 
     /// A store that fails while `down` is set.
@@ -251,6 +247,33 @@ struct LocationStoreTests {
             try await inner.expire(now: now, atMost: limit)
         }
         func count(now: UInt64) async throws -> Int { try await inner.count(now: now) }
+    }
+
+    @Test("Limits: maxBindings in all (the registrar's count and the memory store's own) and maxInFlight give 503")
+    func limits() async throws {
+        var policy = Registrar.Policy()
+        policy.maxBindings = 2
+        let registrar = StoredRegistrar(store: MemoryLocationStore(), policy: policy)
+        let makers = (0..<3).map { _ in RegisterMaker() }
+        #expect(await registrar.handle(makers[0].register(["<sip:a@192.0.2.7>"], cseq: 1, expires: 600)).status == 200)
+        #expect(await registrar.handle(makers[1].register(["<sip:b@192.0.2.7>"], cseq: 1, expires: 600)).status == 200)
+        let full = await registrar.handle(makers[2].register(["<sip:c@192.0.2.7>"], cseq: 1, expires: 600))
+        #expect(full.status == 503 && full.headers[.retryAfter] == "60")
+        // A refresh adds nothing: still taken.
+        #expect(await registrar.handle(makers[0].register(["<sip:a@192.0.2.7>"], cseq: 2, expires: 600)).status == 200)
+        // The memory store bounds itself too, whatever the registrar counts.
+        let small = StoredRegistrar(store: MemoryLocationStore(maxBindings: 1))
+        #expect(await small.handle(makers[0].register(["<sip:a@192.0.2.7>"], cseq: 1, expires: 600)).status == 200)
+        #expect(await small.handle(makers[1].register(["<sip:b@192.0.2.7>"], cseq: 1, expires: 600)).status == 503)
+        // One REGISTER waits on a store that does not answer; with maxInFlight 1 the next is refused.
+        let store = FlakyStore()
+        store.hangs.store(true, ordering: .relaxed)
+        let busy = StoredRegistrar(store: store, maxInFlight: 1, storeTimeout: .seconds(2))
+        let waiting = Task { await busy.handle(makers[0].register(["<sip:a@192.0.2.7>"], cseq: 1, expires: 600)) }
+        try await Task.sleep(for: .milliseconds(100))
+        let refused = await busy.handle(makers[1].register(["<sip:b@192.0.2.7>"], cseq: 1, expires: 600))
+        #expect(refused.status == 503 && refused.headers[.retryAfter] == "5")
+        #expect(await waiting.value.status == 500)
     }
 
     @Test("A store that does not answer (a database stopped under the pool) fails after storeTimeout: 500")

@@ -184,6 +184,19 @@ struct UserAgentTests {
         await Agents.stop(agents)
     }
 
+    @Test("maxPendingIncoming: a call past the calls not yet answered gets 503 with Retry-After")
+    func pendingLimit() async throws {
+        let network = InMemoryNetwork()
+        let alice = try await Agents.make(network, "192.0.2.55")
+        let bob = try await Agents.make(network, "192.0.2.56") { $0.maxPendingIncoming = 1 }
+        _ = try alice.call(to: URI("sip:bob@192.0.2.56"), offer: Agents.offer)
+        let first = try #require(await Agents.nextCall(bob))
+        let second = try alice.call(to: URI("sip:bob@192.0.2.56"), offer: Agents.offer)
+        #expect(await Agents.failure(of: second) == 503)
+        try first.reject(486)
+        await Agents.stop([alice, bob])
+    }
+
     @Test("Rejected 486 and redirected 302 with the Contact")
     func rejectAndRedirect() async throws {
         let agents = try await Agents.make("192.0.2.51", "192.0.2.52")
