@@ -12,7 +12,7 @@ struct TransactionRoute: Sendable {
 
 /// What the shard keeps with a transaction, its context in the table (every event on the
 /// transaction hands it back, ``TransactionTable/Outcome``): its key, its route, its pending
-/// timers (the shard's ``OwnedTimerQueue`` reads them here, with no index of its own), and for a
+/// timers (the shard's ``TransactionTimerQueue`` reads them here, with no index of its own), and for a
 /// client transaction what only that needs.
 // @unchecked: `timerPlaces` is read and written on the shard's loop only.
 final class RouteEntry: TimerOwner, @unchecked Sendable {

@@ -57,9 +57,8 @@ extension EndpointCalls {
         guard let i = dialogIndex(request, key, stack), let id = Self.dialogID(of: request) else { return }
         let session = SessionTimer.negotiate(request, minimum: options.minSE)
         let ok = okResponse(to: request, tag: nil, viaTransport: nil, session: session, stack: stack)
-        if let t = dialogs.values[i].unacked?.timer { retransmits.cancel(t) }
         retransmits.advance(to: clock())
-        let timer = retransmits.start(id, after: options.t1)
+        let timer = retransmits.add(id, after: options.t1, fixed: true)
         dialogs.values[i].unacked = Unacked(response: ok, key: key, interval: options.t1, elapsed: .zero, timer: timer)
         arm(stack: stack)
         send(ok, key, stack)
@@ -67,19 +66,15 @@ extension EndpointCalls {
 
     /// §13.3.1.4, §17.2.3: the ACK for a 2xx stops its retransmissions.
     func acknowledged(_ ack: SIPMessage) {
-        guard let id = Self.dialogID(of: ack), let i = dialogs.index(forKey: id),
-            let timer = dialogs.values[i].unacked?.timer
-        else { return }
+        guard let id = Self.dialogID(of: ack), let i = dialogs.index(forKey: id) else { return }
         dialogs.values[i].unacked = nil
-        retransmits.cancel(timer)
     }
 
     /// §15.1.2: a BYE ends its dialog (200); one that matches no dialog gets 481, one below the
     /// dialog's CSeq 500 (§12.2.2).
     func bye(_ request: SIPMessage, key: ServerTransactionKey?, stack: SIPStack) {
         guard let i = dialogIndex(request, key, stack) else { return }
-        let d = dialogs.remove(at: i).value
-        if let t = d.unacked?.timer { retransmits.cancel(t) }
+        dialogs.remove(at: i)
         shared.releaseOne()
         shared.dialogs.subtract(1, ordering: .relaxed)
         send(request.makeResponse(status: 200), key, stack)
@@ -118,7 +113,8 @@ extension EndpointCalls {
             return
         }
         u.interval = min(u.interval * 2, options.t2)
-        u.timer = retransmits.start(id, after: min(u.interval, limit - u.elapsed))
+        let delay = min(u.interval, limit - u.elapsed)
+        u.timer = retransmits.add(id, after: delay, fixed: delay == u.interval)
         dialogs.values[i].unacked = u
         send(u.response, u.key, stack)
     }

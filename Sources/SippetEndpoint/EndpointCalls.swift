@@ -41,8 +41,9 @@ final class EndpointCalls: @unchecked Sendable {
         var key: ServerTransactionKey
         var interval: Duration
         var elapsed: Duration
-        /// Its retransmission timer, in ``retransmits``.
-        var timer: FixedDelayTimers<DialogID>.Handle
+        /// The sequence number of its retransmission timer in ``retransmits``: the timer is live
+        /// while the dialog's 2xx holds it.
+        var timer: UInt64
     }
 
     /// An INVITE not yet answered with a final response.
@@ -75,8 +76,10 @@ final class EndpointCalls: @unchecked Sendable {
     /// The INVITEs waiting for a PRACK (RFC 3262), by their early dialog.
     var earlyDialogs: [DialogID: ServerTransactionKey] = [:]
     var timers = DeadlineQueue<Timer>()
-    /// The 2xx retransmission timers of the dialogs (§13.3.1.4), each cancelled by its ACK.
-    var retransmits = FixedDelayTimers<DialogID>()
+    /// The 2xx retransmission timers of the dialogs (§13.3.1.4): every interval but the last is
+    /// one of a few (T1, 2·T1 … T2), each with its ring. An ACK cancels its 2xx's timer by
+    /// forgetting it (``Unacked/timer``); the entry is dropped when it reaches the front.
+    var retransmits = Deadlines<DialogID>()
     var wakeUp: (deadline: NIODeadline, task: Scheduled<Void>)?
     let origin = NIODeadline.now()
     var contact: LocalContact
@@ -197,10 +200,9 @@ final class EndpointCalls: @unchecked Sendable {
         let id = DialogID(callID: callID, localTag: p.tag, remoteTag: remoteTag)
         var dialog = Dialog(invite: p.request, remoteCSeq: p.request.cseq?.sequence ?? 0)
         retransmits.advance(to: clock())
-        let timer = retransmits.start(id, after: options.t1)
+        let timer = retransmits.add(id, after: options.t1, fixed: true)
         dialog.unacked = Unacked(response: ok, key: key, interval: options.t1, elapsed: .zero, timer: timer)
-        if let old = dialogs.updateValue(dialog, forKey: id) {
-            if let t = old.unacked?.timer { retransmits.cancel(t) }
+        if dialogs.updateValue(dialog, forKey: id) != nil {
             shared.releaseOne()
         } else {
             shared.dialogs.add(1, ordering: .relaxed)
@@ -264,6 +266,12 @@ final class EndpointCalls: @unchecked Sendable {
     /// The timers' clock: the time since `origin`.
     func clock() -> Duration { .nanoseconds((NIODeadline.now() - origin).nanoseconds) }
 
+    /// Whether a 2xx retransmission timer is still its dialog's: the 2xx is not acknowledged and
+    /// holds its number.
+    func isLive(_ e: Deadlines<DialogID>.Entry) -> Bool {
+        dialogs[e.key]?.unacked?.timer == e.sequence
+    }
+
     /// Starts `timer` (replacing a pending one of the same kind).
     func start(_ timer: Timer, after delay: Duration, stack: SIPStack) {
         timers.advance(to: clock())
@@ -274,7 +282,7 @@ final class EndpointCalls: @unchecked Sendable {
     /// Keeps one scheduled task, for the earliest pending timer.
     func arm(stack: SIPStack) {
         var earliest = timers.nextDeadline()
-        if let r = retransmits.nextDeadline(), earliest.map({ r < $0 }) ?? true { earliest = r }
+        if let r = retransmits.nextDeadline(isLive: isLive), earliest.map({ r < $0 }) ?? true { earliest = r }
         guard let next = earliest else { return }
         let deadline = origin + TimeAmount(next)
         if let w = wakeUp, w.deadline <= deadline { return }
@@ -287,7 +295,7 @@ final class EndpointCalls: @unchecked Sendable {
         wakeUp = nil
         let now = clock()
         retransmits.advance(to: now)
-        while let next = retransmits.popNext(notAfter: now) { retransmit(next.key, stack: stack) }
+        while let next = retransmits.popFirst(notAfter: now, isLive: isLive) { retransmit(next.key, stack: stack) }
         while let next = timers.popNext(notAfter: now) {
             switch next.key {
             case .ring(let key): ring(key, stack: stack)

@@ -1,6 +1,7 @@
 // Memory per parked server transaction (issue 3): N non-INVITE server transactions, each driven to
 // Completed with a stored 200 of realistic size and left waiting for Timer J (RFC 3261 §17.2.2),
-// as a stack holds them: in a TransactionTable, with Timer J pending in a TimerQueue.
+// as a stack holds them: in a TransactionTable, with Timer J pending in a TransactionTimerQueue
+// and an object per transaction holding its timers (the stack's route entry holds them).
 //
 // Prints one line:
 //   transactions=N rss_bytes_per_txn=R stored_message_bytes=M overhead_per_txn=R-M estimated_overhead_per_txn=E
@@ -64,24 +65,30 @@ func ok(for request: SIPMessage, _ i: Int) -> SIPMessage {
     return r
 }
 
+/// A transaction's pending timers, kept with it as the stack's route entry keeps them.
+final class Holder: TimerOwner, @unchecked Sendable {
+    var timerPlaces = TimerPlaces()
+}
+
 let count = CommandLine.arguments.dropFirst().first.flatMap { Int($0) } ?? 100_000
 let configuration = TransactionTableConfiguration()
 
 // Warm up the runtime and allocator with a small table that is then dropped.
 do {
     var warm = TransactionTable<Never>(configuration: configuration)
-    var q = TimerQueue<TransactionKey>()
+    var q = TransactionTimerQueue<Holder>()
     for i in 0..<1000 {
         guard let m = try? SIPMessage(parsing: register(count + i)),
             case .server(let k, let a, _) = warm.receive(m, reliability: .unreliable)
         else { continue }
-        q.apply(a.actions, for: .server(k))
-        if let a2 = warm.send(response: ok(for: m, i), on: k) { q.apply(a2.actions, for: .server(k)) }
+        let h = Holder()
+        q.apply(a.actions, for: h)
+        if let a2 = warm.send(response: ok(for: m, i), on: k) { q.apply(a2.actions, for: h) }
     }
 }
 
 var table = TransactionTable<Never>(configuration: configuration)
-var timers = TimerQueue<TransactionKey>()
+var timers = TransactionTimerQueue<Holder>()
 var storedBytes = 0
 var keyHeapBytes = 0
 var failures = 0
@@ -94,12 +101,13 @@ for i in 0..<count {
         failures += 1
         continue
     }
-    timers.apply(actions.actions, for: .server(key))
+    let holder = Holder()
+    timers.apply(actions.actions, for: holder)
     guard let sent = table.send(response: ok(for: request, i), on: key) else {
         failures += 1
         continue
     }
-    timers.apply(sent.actions, for: .server(key))
+    timers.apply(sent.actions, for: holder)
     guard let t = table.nonInviteServer(key), t.state == .completed else {
         failures += 1
         continue
@@ -122,7 +130,7 @@ let stored = Double(storedBytes) / Double(count)
 
 // Estimate: dictionary entry (key + machine) at the load the dictionary grows to (capacity a power
 // of two, at most 3/4 full), the key's heap strings, the stored bytes' array header and malloc
-// rounding, and the Timer J entry (heap slot + live-index dictionary entry).
+// rounding, and the Timer J entry (a ring slot, and the object holding the transaction's timers).
 func buckets(for n: Int) -> Int {
     var b = 1
     while b * 3 / 4 < n { b *= 2 }
@@ -132,7 +140,8 @@ let load = Double(buckets(for: count)) / Double(count)
 let entry = Double(MemoryLayout<ServerTransactionKey>.stride + MemoryLayout<NonInviteServerTransaction>.stride) * load
 let arrayHeader = 32.0 + 8.0  // header, and on average half a 16-byte malloc granule
 let timerEntry =
-    Double(MemoryLayout<TransactionKey>.stride + 24) + Double(MemoryLayout<TransactionKey>.stride + 16) * load
+    Double(MemoryLayout<Duration>.stride + 8 + MemoryLayout<(Holder, TransactionTimer)>.stride)
+    + Double((16 + MemoryLayout<TimerPlaces>.stride + 15) / 16 * 16)
 let estimated = entry + Double(keyHeapBytes) / Double(count) + arrayHeader + timerEntry
 
 print(

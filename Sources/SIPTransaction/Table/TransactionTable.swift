@@ -58,7 +58,7 @@ public struct TransactionTableConfiguration: Sendable, Hashable {
 /// than ACK, and removes a transaction as soon as its machine terminates.
 ///
 /// It holds no clock and does no I/O: each call returns the machine's actions, and the driver
-/// applies them (a ``TimerQueue`` takes the timer actions).
+/// applies them (a ``TransactionTimerQueue`` takes the timer actions).
 ///
 /// `Context` is what the driver keeps with each transaction (its route and timers, say), given
 /// when the transaction is made and dropped with it: one table entry per transaction, not one

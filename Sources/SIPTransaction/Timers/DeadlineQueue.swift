@@ -1,31 +1,22 @@
-/// Pending deadlines of many keys on a clock the owner advances: a binary min-heap with an index,
-/// so that starting, replacing and cancelling a deadline cost O(log n) and O(1), whatever the
-/// number pending.
+/// One pending deadline per key, in ``Deadlines``, for owners that name what is due by a hashable
+/// key (the endpoint's call timers, the registrar's expiries): the queue keeps the sequence number
+/// of each key's live deadline, so that starting, replacing and cancelling one cost a dictionary
+/// update and O(log n) at most, whatever the number pending.
 ///
 /// An event loop's own scheduled tasks do not scale to hundreds of thousands of timers that are
-/// mostly cancelled (a transaction's Timer H after the ACK, a 2xx retransmission after the ACK):
-/// cancelling one there searches the loop's whole task list. Here a cancelled entry is only
-/// unmarked in the index and dropped when it reaches the top, and the heap is rebuilt when
-/// cancelled entries outnumber the live ones. The owner keeps one real timer, for
-/// ``nextDeadline()``.
+/// mostly cancelled: cancelling one there searches the loop's whole task list. Here a cancelled
+/// deadline is only forgotten by the index and dropped when it reaches the front. The owner keeps
+/// one real timer, for ``nextDeadline()``.
 ///
 /// Starting a deadline for a key that has one pending replaces it. Deadlines due at the same
 /// instant fire in the order they were started.
-///
-/// Inlinable, so that the modules using it get code specialized for their key (no generic
-/// dictionary look-ups on the hot path).
 @usableFromInline package struct DeadlineQueue<Key: Hashable & Sendable>: Sendable {
-    @usableFromInline typealias Entry = DeadlineHeap<Key>.Entry
-
-    /// Cancelled or replaced entries stay until popped or compacted away.
-    @usableFromInline var heap = DeadlineHeap<Key>()
-    /// The sequence number of the live entry of each pending key.
+    @usableFromInline var deadlines = Deadlines<Key>()
+    /// The sequence number of the live deadline of each pending key.
     @usableFromInline var live: [Key: UInt64] = [:]
-    @usableFromInline var nextSequence: UInt64 = 0
-    @usableFromInline var clock: Duration = .zero
 
     /// The queue's clock: the time since it was made, as far as the owner advanced it.
-    @inlinable package var now: Duration { clock }
+    @inlinable package var now: Duration { deadlines.now }
 
     /// An empty queue at time zero.
     @inlinable package init() {}
@@ -37,12 +28,11 @@
     @inlinable package func isPending(_ key: Key) -> Bool { live[key] != nil }
 
     /// Makes `key` due `delay` after ``now``, replacing a pending deadline of the same key.
-    @inlinable package mutating func start(_ key: Key, after delay: Duration) {
-        let sequence = nextSequence
-        nextSequence &+= 1
-        live[key] = sequence
-        heap.push(Entry(deadline: clock + max(delay, .zero), sequence: sequence, key: key))
-        compactIfMostlyStale()
+    /// `fixed`: the delay is one that many keys share (``Deadlines`` keeps a ring for it).
+    @inlinable package mutating func start(_ key: Key, after delay: Duration, fixed: Bool = false) {
+        live[key] = deadlines.add(key, after: delay, fixed: fixed)
+        let live = self.live
+        deadlines.compact(liveCount: live.count) { live[$0.key] == $0.sequence }
     }
 
     /// Cancels the pending deadline of `key`, if any.
@@ -52,39 +42,27 @@
 
     /// The earliest pending deadline.
     @inlinable package mutating func nextDeadline() -> Duration? {
-        dropStaleTop()
-        return heap.top?.deadline
+        let live = self.live
+        return deadlines.nextDeadline { live[$0.key] == $0.sequence }
     }
 
     /// Removes and returns the earliest pending key if it is due at or before `limit`, and moves
     /// ``now`` to its deadline. Call it in a loop: handling one may start others that are due
     /// before `limit` too.
     @inlinable package mutating func popNext(notAfter limit: Duration) -> (key: Key, deadline: Duration)? {
-        dropStaleTop()
-        guard let top = heap.top, top.deadline <= limit else { return nil }
-        heap.popTop()
-        live[top.key] = nil
-        if top.deadline > clock { clock = top.deadline }
-        return (top.key, top.deadline)
+        let taken: Deadlines<Key>.Entry?
+        do {
+            // A copy for the check, gone before the index changes (else that change copies it).
+            let live = self.live
+            taken = deadlines.popFirst(notAfter: limit) { live[$0.key] == $0.sequence }
+        }
+        guard let e = taken else { return nil }
+        live[e.key] = nil
+        return (e.key, e.deadline)
     }
 
     /// Moves the clock to `instant` (never backwards) without firing anything.
     @inlinable package mutating func advance(to instant: Duration) {
-        if instant > clock { clock = instant }
-    }
-
-    // MARK: - Heap
-
-    @inlinable @inline(__always)
-    func isLive(_ e: Entry) -> Bool { live[e.key] == e.sequence }
-
-    @inlinable mutating func dropStaleTop() {
-        while let top = heap.top, !isLive(top) { heap.popTop() }
-    }
-
-    @inlinable mutating func compactIfMostlyStale() {
-        guard heap.isMostlyStale(liveCount: live.count) else { return }
-        let live = self.live
-        heap.compact { live[$0.key] == $0.sequence }
+        deadlines.advance(to: instant)
     }
 }

@@ -2,8 +2,8 @@
 /// number of the deadline each kind has in its queue. A machine runs at most three at once (the
 /// INVITE server's Trying, G and H), so four places cover them; a queue keeps a fifth kind apart.
 ///
-/// ``TimerQueue`` keeps these in an index by transaction; ``OwnedTimerQueue`` keeps them in an
-/// object the driver holds with the transaction (``TimerOwner``), so that no index is looked up.
+/// ``TransactionTimerQueue`` keeps them in an object the driver holds with the transaction
+/// (``TimerOwner``), so that no index is looked up.
 @usableFromInline package struct TimerPlaces: Sendable {
     /// The kinds in the four places, a byte each (``TransactionTimer`` raw values); 0xFF: empty.
     @usableFromInline var kinds: UInt32 = .max

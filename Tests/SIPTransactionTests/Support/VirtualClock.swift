@@ -34,7 +34,9 @@ func retransmissionInstants(from start: Duration, t1: Duration, t2: Duration, ca
 /// with its instant. No sleeps.
 struct VirtualClock<Machine: TransactionStateMachine> {
     var machine: Machine
-    var queue = TimerQueue<Int>()
+    var queue = TransactionTimerQueue<TimerHolder>()
+    /// The machine's pending timers, as a driver keeps them with its transaction.
+    let holder = TimerHolder()
     var sends: [(at: Duration, bytes: [UInt8])] = []
     var passed: [(at: Duration, message: SIPMessage)] = []
     var errors: [(at: Duration, error: TransactionError)] = []
@@ -48,7 +50,7 @@ struct VirtualClock<Machine: TransactionStateMachine> {
 
     /// Applies the actions of one event at ``now``.
     mutating func apply(_ actions: TransactionActions) {
-        queue.apply(actions, for: 0)
+        queue.apply(actions, for: holder)
         for action in actions {
             log.append((now, action))
             switch action {
@@ -92,6 +94,14 @@ struct VirtualClock<Machine: TransactionStateMachine> {
     }
 }
 
+/// A transaction's pending timers, as a driver keeps them with the transaction.
+final class TimerHolder: TimerOwner, @unchecked Sendable {
+    /// The transaction's key, for a driver of many (nil for one machine alone).
+    let key: TransactionKey?
+    var timerPlaces = TimerPlaces()
+    init(_ key: TransactionKey? = nil) { self.key = key }
+}
+
 /// The start line of a serialized message.
 func firstLine(_ bytes: [UInt8]) -> String {
     String(decoding: bytes.prefix { $0 != 13 && $0 != 10 }, as: UTF8.self)
@@ -100,7 +110,9 @@ func firstLine(_ bytes: [UInt8]) -> String {
 /// Drives a ``TransactionTable`` on a virtual clock, the way the stack will.
 struct TableClock {
     var table: TransactionTable<Int>
-    var queue = TimerQueue<TransactionKey>()
+    var queue = TransactionTimerQueue<TimerHolder>()
+    /// The pending timers of each transaction, kept with its key as the stack keeps them.
+    var holders: [TransactionKey: TimerHolder] = [:]
     var sends: [(at: Duration, key: TransactionKey, bytes: [UInt8])] = []
     var passed: [(at: Duration, key: TransactionKey, message: SIPMessage)] = []
     var errors: [(at: Duration, error: TransactionError)] = []
@@ -113,7 +125,12 @@ struct TableClock {
     var now: Duration { queue.now }
 
     mutating func apply(_ actions: TransactionActions, for key: TransactionKey) {
-        queue.apply(actions, for: key)
+        let holder = holders[key] ?? TimerHolder(key)
+        holders[key] = holder
+        queue.apply(actions, for: holder)
+        if actions.contains(where: { if case .terminated = $0 { return true } else { return false } }) {
+            holders[key] = nil
+        }
         for action in actions {
             switch action {
             case .send(let b): sends.append((now, key, b))
@@ -155,8 +172,8 @@ struct TableClock {
     }
 
     mutating func run(until instant: Duration) {
-        while let due = queue.popNext(notAfter: instant) {
-            apply(table.timerFired(due.timer, for: due.id).actions, for: due.id)
+        while let due = queue.popNext(notAfter: instant), let key = due.owner.key {
+            apply(table.timerFired(due.timer, for: key).actions, for: key)
         }
         queue.advance(to: instant)
     }

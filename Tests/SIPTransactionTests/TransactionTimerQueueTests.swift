@@ -10,8 +10,8 @@ final class TestOwner: TimerOwner, @unchecked Sendable {
 }
 
 @Suite("Timer queue with the timers kept by their transactions")
-struct OwnedTimerQueueTests {
-    func drain(_ q: inout OwnedTimerQueue<TestOwner>, until t: Duration) -> [String] {
+struct TransactionTimerQueueTests {
+    func drain(_ q: inout TransactionTimerQueue<TestOwner>, until t: Duration) -> [String] {
         var out: [String] = []
         while let d = q.popNext(notAfter: t) { out.append("\(d.owner.name):\(d.timer):\(d.deadline)") }
         q.advance(to: t)
@@ -20,7 +20,7 @@ struct OwnedTimerQueueTests {
 
     @Test("timers fire in deadline order, ties in the order they were started, across the heap and the rings")
     func order() {
-        var q = OwnedTimerQueue<TestOwner>()
+        var q = TransactionTimerQueue<TestOwner>()
         let x = TestOwner("x")
         let y = TestOwner("y")
         let z = TestOwner("z")
@@ -44,7 +44,7 @@ struct OwnedTimerQueueTests {
 
     @Test("starting a pending timer again replaces it, in a ring as in the heap; cancel and cancelAll remove")
     func replaceAndCancel() {
-        var q = OwnedTimerQueue<TestOwner>()
+        var q = TransactionTimerQueue<TestOwner>()
         let x = TestOwner("x")
         let y = TestOwner("y")
         q.start(.g, for: x, after: s(0.5))
@@ -69,11 +69,8 @@ struct OwnedTimerQueueTests {
 
     @Test("coarse timers fall due on a 10 ms grid, together; retransmission timers keep their exact deadlines")
     func coarseResolution() {
-        var q = OwnedTimerQueue<TestOwner>()
-        let w = TestOwner("w")
-        let x = TestOwner("x")
-        let y = TestOwner("y")
-        let z = TestOwner("z")
+        var q = TransactionTimerQueue<TestOwner>()
+        let (w, x, y, z) = (TestOwner("w"), TestOwner("x"), TestOwner("y"), TestOwner("z"))
         q.advance(to: .microseconds(300))
         q.start(.j, for: x, after: s(32))
         q.start(.e, for: y, after: s(0.5))
@@ -85,7 +82,7 @@ struct OwnedTimerQueueTests {
                 "w:Timer K:0.01 seconds", "y:Timer E:0.5003 seconds",
                 "x:Timer J:32.01 seconds", "z:Timer L:32.01 seconds",
             ])
-        var exact = OwnedTimerQueue<TestOwner>(coarseResolution: .zero)
+        var exact = TransactionTimerQueue<TestOwner>(coarseResolution: .zero)
         exact.advance(to: .microseconds(300))
         exact.start(.j, for: x, after: s(32))
         #expect(exact.nextDeadline() == .microseconds(32_000_300))
@@ -93,7 +90,7 @@ struct OwnedTimerQueueTests {
 
     @Test("more delays than rings: the rest go to the heap, and all fire in deadline order")
     func moreDelaysThanRings() {
-        var q = OwnedTimerQueue<TestOwner>()
+        var q = TransactionTimerQueue<TestOwner>()
         var expected: [String] = []
         // Twelve delays, longest first, so that every one falls due before those started earlier.
         for i in (1...12).reversed() {
@@ -101,14 +98,14 @@ struct OwnedTimerQueueTests {
             q.start(.j, for: o, after: s(Double(i)))
             expected.append("o\(i):Timer J:\(s(Double(i)))")
         }
-        #expect(q.rings.count == OwnedTimerQueue<TestOwner>.maximumRings)
+        #expect(q.deadlines.rings.count == Deadlines<TransactionTimerQueue<TestOwner>.Slot>.maximumRings)
         #expect(drain(&q, until: s(20)) == expected.reversed())
     }
 
     @Test(
         "more kinds pending for one transaction than its four places: each fires once, replaced ones at their new time")
     func manyKindsForOneTransaction() {
-        var q = OwnedTimerQueue<TestOwner>()
+        var q = TransactionTimerQueue<TestOwner>()
         let x = TestOwner("x")
         let y = TestOwner("y")
         let z = TestOwner("z")
@@ -138,7 +135,7 @@ struct OwnedTimerQueueTests {
         "a ring of 10,000 timers, every other one cancelled: the rest fire in order, and the ring gives its memory back"
     )
     func largeRing() {
-        var q = OwnedTimerQueue<TestOwner>()
+        var q = TransactionTimerQueue<TestOwner>()
         var owners: [TestOwner] = []
         for i in 0..<10_000 {
             let o = TestOwner("\(i)")
@@ -148,16 +145,16 @@ struct OwnedTimerQueueTests {
         }
         for i in stride(from: 1, to: 10_000, by: 2) { q.cancel(.j, for: owners[i]) }
         #expect(q.count == 5_000)
-        #expect(q.rings[0].storage.count == 16_384)
+        #expect(q.deadlines.rings[0].storage.count == 16_384)
         var fired: [Int] = []
         while let d = q.popNext(notAfter: s(100)) { fired.append(Int(d.owner.name)!) }
         #expect(fired == Array(stride(from: 0, to: 10_000, by: 2)))
-        #expect(q.rings[0].count == 0 && q.rings[0].storage.count <= 1_024)
+        #expect(q.deadlines.rings[0].count == 0 && q.deadlines.rings[0].storage.count <= 1_024)
     }
 
     @Test("a transaction's object is let go once its timers have fired or been dropped")
     func ownersReleased() {
-        var q = OwnedTimerQueue<TestOwner>()
+        var q = TransactionTimerQueue<TestOwner>()
         weak var fired: TestOwner?
         weak var dropped: TestOwner?
         do {
@@ -176,18 +173,43 @@ struct OwnedTimerQueueTests {
         #expect(dropped == nil)
     }
 
-    @Test("cancelled exact timers do not pile up in the heap")
-    func compaction() {
-        var q = OwnedTimerQueue<TestOwner>()
+    @Test("apply() takes the timer actions and drops every timer on terminated")
+    func applyActions() {
+        var q = TransactionTimerQueue<TestOwner>()
+        let n = TestOwner("n")
+        q.apply([.send([1]), .startTimer(.e, s(0.5)), .startTimer(.f, s(32))], for: n)
+        #expect(q.count == 2)
+        q.apply([.cancelTimer(.e)], for: n)
+        #expect(q.count == 1 && !q.isPending(.e, for: n) && q.isPending(.f, for: n))
+        q.apply([.terminated], for: n)
+        #expect(q.count == 0)
+        #expect(drain(&q, until: s(40)).isEmpty)
+    }
+
+    @Test("apply(holding:) returns the held timer's delay instead of starting it")
+    func applyHolding() {
+        var q = TransactionTimerQueue<TestOwner>()
+        let i = TestOwner("i")
+        let held = q.apply(
+            [.send([1]), .startTimer(.trying, s(0.2)), .startTimer(.l, s(32))], for: i, holding: .trying)
+        #expect(held == s(0.2))
+        #expect(!q.isPending(.trying, for: i) && q.isPending(.l, for: i))
+    }
+
+    @Test(
+        "cancelled timers do not pile up, in the heap (G, exact) or in a ring (F, coarse)",
+        arguments: [(TransactionTimer.g, s(1)), (.f, s(32))])
+    func compaction(timer: TransactionTimer, delay: Duration) {
+        var q = TransactionTimerQueue<TestOwner>()
         for i in 0..<10_000 {
             let o = TestOwner("\(i)")
-            q.start(.g, for: o, after: s(1))
-            q.cancel(.g, for: o)
+            q.start(timer, for: o, after: delay)
+            q.cancel(timer, for: o)
         }
-        #expect(q.heap.entries.count <= 128)
+        #expect(q.deadlines.storedCount <= 130)
         let last = TestOwner("last")
-        q.start(.g, for: last, after: s(1))
+        q.start(timer, for: last, after: delay)
         #expect(q.count == 1)
-        #expect(drain(&q, until: s(2)) == ["last:Timer G:1.0 seconds"])
+        #expect(drain(&q, until: s(40)) == ["last:\(timer):\(delay)"])
     }
 }
