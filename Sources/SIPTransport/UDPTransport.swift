@@ -222,6 +222,11 @@ private final class UDPReadHandler: ChannelInboundHandler {
     private unowned let transport: UDPTransport
     private let delegate: any SIPTransportDelegate
     private var local: SocketAddress?
+    /// The source of the last datagram. A datagram from the same source gets this value rather
+    /// than its own copy: NIO makes a new boxed address for every datagram, and each server
+    /// transaction keeps its source as its response route for 32 s (Timer J, L). Traffic from one
+    /// peer (a trunk, a proxy upstream, a load generator) then keeps one box for all of them.
+    private var lastSource: SocketAddress?
 
     init(transport: UDPTransport, delegate: any SIPTransportDelegate) {
         self.transport = transport
@@ -242,7 +247,9 @@ private final class UDPReadHandler: ChannelInboundHandler {
             delegate.transport(transport, observed: .keepAlive(remote: envelope.remoteAddress))
             return
         }
-        let message = SIPReceivedMessage(bytes: Array(view), source: envelope.remoteAddress, local: local)
+        var source = envelope.remoteAddress
+        if let last = lastSource, last == source { source = last } else { lastSource = source }
+        let message = SIPReceivedMessage(bytes: Array(view), source: source, local: local)
         delegate.transport(transport, received: message)
     }
 

@@ -269,7 +269,9 @@ final class EndpointCalls: @unchecked Sendable {
     /// Whether a 2xx retransmission timer is still its dialog's: the 2xx is not acknowledged and
     /// holds its number.
     func isLive(_ e: Deadlines<DialogID>.Entry) -> Bool {
-        dialogs[e.key]?.unacked?.timer == e.sequence
+        // Read in place: `dialogs[key]` would copy the dialog out, and retain what it holds.
+        guard let i = dialogs.index(forKey: e.key) else { return false }
+        return dialogs.values[i].unacked?.timer == e.sequence
     }
 
     /// Starts `timer` (replacing a pending one of the same kind).

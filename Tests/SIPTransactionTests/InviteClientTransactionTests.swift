@@ -49,7 +49,6 @@ struct InviteClientTransactionTests {
         c.run(until: s(40))
         #expect(c.machine.state == .terminated)
         #expect(c.errors.map(\.error.reason) == [.timeout(.b)])
-        #expect(c.errors.first?.error.key == c.machine.transactionKey)
         #expect(c.errors.first?.at == s(32))
         #expect(c.terminatedAt == s(32))
         #expect(!c.sentLines.contains { $0.hasPrefix("ACK") })

@@ -69,7 +69,6 @@ struct InviteServerTransactionTests {
         c.event { $0.transportError("connection refused") }
         #expect(c.machine.state == .proceeding)
         #expect(c.errors.map(\.error.reason) == [.transportError("connection refused")])
-        #expect(c.errors.first?.error.key == c.machine.transactionKey)
     }
 
     @Test("IST Proceeding → Completed on 300-699 from TU: response sent, Timer G = T1, Timer H = 64·T1")

@@ -48,7 +48,6 @@ struct NonInviteClientTransactionTests {
         #expect(c.machine.state == .terminated)
         #expect(c.errors.map(\.error.reason) == [.timeout(.f)])
         #expect(c.errors.first?.at == s(32))
-        #expect(c.errors.first?.error.key == c.machine.transactionKey)
     }
 
     @Test("NICT Trying → Terminated on transport error: TU informed")

@@ -389,7 +389,7 @@ struct RetransmissionTimingTests {
 @Suite("Timer values")
 struct TransactionTimersValueTests {
     @Test(
-        "T1, T2, T4, Timer D and the Trying delay keep the value given, to the nanosecond, in a copy half the size of five Durations"
+        "T1, T2, T4, Timer D and the Trying delay keep the value given, to the nanosecond, in a shared reference; a copy set apart keeps its own"
     )
     func valuesKept() {
         var t = TransactionTimers(
@@ -401,7 +401,11 @@ struct TransactionTimersValueTests {
         t.t1 = .milliseconds(250)
         #expect(t.t1 == .milliseconds(250) && t != TransactionTimers.default)
         #expect(TransactionTimers.default == TransactionTimers(t1: .milliseconds(500)))
-        #expect(MemoryLayout<TransactionTimers>.size == 40)
+        #expect(MemoryLayout<TransactionTimers>.size == 8)
+        var u = t
+        u.t2 = .seconds(8)
+        #expect(t.t2 == .seconds(4) && u.t2 == .seconds(8) && u.t1 == .milliseconds(250) && u != t)
+        #expect(Set([t, u, t]).count == 2)
     }
 
     @Test(

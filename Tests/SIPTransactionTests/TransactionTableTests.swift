@@ -294,7 +294,7 @@ struct TransactionTableTests {
         let a = t.table.transportError("host unreachable", for: .client(options)).actions
         t.apply(a, for: .client(options))
         t.run(until: s(64))
-        #expect(t.errors.map(\.error.key) == [.client(options), .client(key)])
+        #expect(t.errors.map(\.key) == [.client(options), .client(key)])
         #expect(t.errors.map(\.error.reason) == [.transportError("host unreachable"), .timeout(.b)])
         #expect(t.errors.map(\.at) == [s(0), s(32)])
         #expect(t.table.count == 0)

@@ -98,7 +98,7 @@ struct TransactionTimerQueueTests {
             q.start(.j, for: o, after: s(Double(i)))
             expected.append("o\(i):Timer J:\(s(Double(i)))")
         }
-        #expect(q.deadlines.rings.count == Deadlines<TransactionTimerQueue<TestOwner>.Slot>.maximumRings)
+        #expect(q.deadlines.rings.count == Deadlines<TestOwner>.maximumRings)
         #expect(drain(&q, until: s(20)) == expected.reversed())
     }
 

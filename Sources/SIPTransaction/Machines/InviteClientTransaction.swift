@@ -60,8 +60,6 @@ public struct InviteClientTransaction: TransactionStateMachine {
         case terminated
     }
 
-    /// RFC 3261 §17.1.3: the INVITE's branch and method.
-    public let key: ClientTransactionKey
     /// Whether the INVITE goes over a reliable transport (then Timer A is not started and D is zero).
     public let reliability: TransportReliability
     /// The timer values (RFC 3261 §17.1.1.1).
@@ -76,8 +74,7 @@ public struct InviteClientTransaction: TransactionStateMachine {
         invite: SIPMessage, reliability: TransportReliability, timers: TransactionTimers = .default,
         timeoutReport: ClientTimeoutReport = .error
     ) {
-        guard invite.method == .invite, let key = ClientTransactionKey(request: invite) else { return nil }
-        self.key = key
+        guard invite.method == .invite, ClientTransactionKey(request: invite) != nil else { return nil }
         self.reliability = reliability
         self.timers = timers
         self.timeoutReport = timeoutReport
@@ -94,9 +91,6 @@ public struct InviteClientTransaction: TransactionStateMachine {
         case .terminated: return .terminated
         }
     }
-
-    /// ``TransactionKey/client(_:)`` of ``key``.
-    public var transactionKey: TransactionKey { .client(key) }
 
     /// Whether the machine reached Terminated.
     public var isTerminated: Bool { if case .terminated = machine { return true } else { return false } }
@@ -208,14 +202,14 @@ public struct InviteClientTransaction: TransactionStateMachine {
         if timeoutReport == .response408, let request = OwnMessages.parse(invite) {
             return .passToTU(request.makeResponse(status: 408))
         }
-        return .informTU(TransactionError(key: transactionKey, reason: .timeout(timer)))
+        return .informTU(TransactionError(reason: .timeout(timer)))
     }
 
     /// RFC 3261 §17.1.4: the transport could not send the INVITE or the ACK. In Calling and
     /// Completed the TU is informed and the transaction ends (Figure 5). In Proceeding and Accepted,
     /// where this transaction sends nothing, the TU is informed and the state kept.
     public mutating func transportError(_ reason: String) -> TransactionActions {
-        let error = TransactionAction.informTU(TransactionError(key: transactionKey, reason: .transportError(reason)))
+        let error = TransactionAction.informTU(TransactionError(reason: .transportError(reason)))
         switch machine {
         case .idle, .terminated:
             return []

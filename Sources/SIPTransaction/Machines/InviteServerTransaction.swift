@@ -54,8 +54,6 @@ public struct InviteServerTransaction: TransactionStateMachine {
         case terminated
     }
 
-    /// RFC 3261 §17.2.3: the INVITE's key (its ACK has the same one).
-    public let key: ServerTransactionKey
     /// Whether responses go over a reliable transport (then Timer G is not started and I is zero).
     public let reliability: TransportReliability
     /// The timer values (RFC 3261 §17.1.1.1).
@@ -65,14 +63,13 @@ public struct InviteServerTransaction: TransactionStateMachine {
     /// A transaction for a received INVITE, not yet started. Nil when `invite` is not an INVITE or
     /// lacks what its key needs (RFC 3261 §17.2.3).
     public init?(invite: SIPMessage, reliability: TransportReliability, timers: TransactionTimers = .default) {
-        guard invite.method == .invite, let key = ServerTransactionKey(request: invite) else { return nil }
-        self.init(key: key, invite: invite, reliability: reliability, timers: timers)
+        guard invite.method == .invite, ServerTransactionKey(request: invite) != nil else { return nil }
+        self.init(validated: invite, reliability: reliability, timers: timers)
     }
 
-    /// A transaction for a received INVITE whose key is already known.
+    /// A transaction for a received INVITE whose key was already checked.
     @usableFromInline
-    init(key: ServerTransactionKey, invite: SIPMessage, reliability: TransportReliability, timers: TransactionTimers) {
-        self.key = key
+    init(validated invite: SIPMessage, reliability: TransportReliability, timers: TransactionTimers) {
         self.reliability = reliability
         self.timers = timers
         self.machine = .idle(invite: invite)
@@ -88,9 +85,6 @@ public struct InviteServerTransaction: TransactionStateMachine {
         case .terminated: return .terminated
         }
     }
-
-    /// ``TransactionKey/server(_:)`` of ``key``.
-    public var transactionKey: TransactionKey { .server(key) }
 
     /// Whether the automatic 100 (Trying) is still due (RFC 3261 §17.2.1): the TU has sent no
     /// response yet.
@@ -211,7 +205,7 @@ public struct InviteServerTransaction: TransactionStateMachine {
             machine = .terminated
             var out: TransactionActions = []
             if !reliability.isReliable { out.append(.cancelTimer(.g)) }
-            out.append(.informTU(TransactionError(key: transactionKey, reason: .timeout(.h))))
+            out.append(.informTU(TransactionError(reason: .timeout(.h))))
             out.append(.terminated)
             return out
         case (.confirmed, .i), (.accepted, .l):
@@ -228,7 +222,7 @@ public struct InviteServerTransaction: TransactionStateMachine {
     public mutating func transportError(_ reason: String) -> TransactionActions {
         switch machine {
         case .proceeding, .completed, .accepted, .confirmed:
-            return [.informTU(TransactionError(key: transactionKey, reason: .transportError(reason)))]
+            return [.informTU(TransactionError(reason: .transportError(reason)))]
         case .idle, .terminated:
             return []
         }

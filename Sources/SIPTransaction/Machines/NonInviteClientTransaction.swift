@@ -43,8 +43,6 @@ public struct NonInviteClientTransaction: TransactionStateMachine {
         case terminated
     }
 
-    /// RFC 3261 §17.1.3: the request's branch and method.
-    public let key: ClientTransactionKey
     /// Whether the request goes over a reliable transport (then Timer E is not started and K is zero).
     public let reliability: TransportReliability
     /// The timer values (RFC 3261 §17.1.1.1).
@@ -59,10 +57,9 @@ public struct NonInviteClientTransaction: TransactionStateMachine {
         request: SIPMessage, reliability: TransportReliability, timers: TransactionTimers = .default,
         timeoutReport: ClientTimeoutReport = .error
     ) {
-        guard let m = request.method, m != .invite, m != .ack, let key = ClientTransactionKey(request: request) else {
+        guard let m = request.method, m != .invite, m != .ack, ClientTransactionKey(request: request) != nil else {
             return nil
         }
-        self.key = key
         self.reliability = reliability
         self.timers = timers
         self.timeoutReport = timeoutReport
@@ -78,9 +75,6 @@ public struct NonInviteClientTransaction: TransactionStateMachine {
         case .terminated: return .terminated
         }
     }
-
-    /// ``TransactionKey/client(_:)`` of ``key``.
-    public var transactionKey: TransactionKey { .client(key) }
 
     /// Whether the machine reached Terminated.
     public var isTerminated: Bool { if case .terminated = machine { return true } else { return false } }
@@ -171,14 +165,14 @@ public struct NonInviteClientTransaction: TransactionStateMachine {
         if timeoutReport == .response408, let r = OwnMessages.parse(request) {
             return .passToTU(r.makeResponse(status: 408))
         }
-        return .informTU(TransactionError(key: transactionKey, reason: .timeout(.f)))
+        return .informTU(TransactionError(reason: .timeout(.f)))
     }
 
     /// RFC 3261 §17.1.4: the transport could not send the request. In Trying and Proceeding the TU
     /// is informed and the transaction ends (Figure 6). In Completed, where this transaction sends
     /// nothing, the TU is informed and the state kept.
     public mutating func transportError(_ reason: String) -> TransactionActions {
-        let error = TransactionAction.informTU(TransactionError(key: transactionKey, reason: .transportError(reason)))
+        let error = TransactionAction.informTU(TransactionError(reason: .transportError(reason)))
         switch machine {
         case .trying, .proceeding:
             machine = .terminated

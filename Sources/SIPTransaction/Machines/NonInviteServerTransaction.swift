@@ -44,8 +44,6 @@ public struct NonInviteServerTransaction: TransactionStateMachine {
         case terminated
     }
 
-    /// RFC 3261 §17.2.3: the request's key.
-    public let key: ServerTransactionKey
     /// Whether responses go over a reliable transport (then Timer J is zero).
     public let reliability: TransportReliability
     /// Timer J's value on this transport (RFC 3261 §17.2.2); the only timer this machine uses.
@@ -55,16 +53,15 @@ public struct NonInviteServerTransaction: TransactionStateMachine {
     /// A transaction for a received request, not yet started. Nil for an INVITE or an ACK, or a
     /// request that lacks what its key needs (RFC 3261 §17.2.3).
     public init?(request: SIPMessage, reliability: TransportReliability, timers: TransactionTimers = .default) {
-        guard let m = request.method, m != .invite, m != .ack, let key = ServerTransactionKey(request: request) else {
+        guard let m = request.method, m != .invite, m != .ack, ServerTransactionKey(request: request) != nil else {
             return nil
         }
-        self.init(key: key, request: request, reliability: reliability, timers: timers)
+        self.init(validated: request, reliability: reliability, timers: timers)
     }
 
-    /// A transaction for a received request whose key is already known.
+    /// A transaction for a received request whose key was already checked.
     @usableFromInline
-    init(key: ServerTransactionKey, request: SIPMessage, reliability: TransportReliability, timers: TransactionTimers) {
-        self.key = key
+    init(validated request: SIPMessage, reliability: TransportReliability, timers: TransactionTimers) {
         self.reliability = reliability
         self.timerJ = timers.j(reliability)
         self.machine = .idle(request: request)
@@ -79,9 +76,6 @@ public struct NonInviteServerTransaction: TransactionStateMachine {
         case .terminated: return .terminated
         }
     }
-
-    /// ``TransactionKey/server(_:)`` of ``key``.
-    public var transactionKey: TransactionKey { .server(key) }
 
     /// Whether the machine reached Terminated.
     public var isTerminated: Bool { if case .terminated = machine { return true } else { return false } }
@@ -147,7 +141,7 @@ public struct NonInviteServerTransaction: TransactionStateMachine {
     /// is informed and the transaction ends (Figure 8). In Trying nothing was sent; the TU is
     /// informed and the state kept.
     public mutating func transportError(_ reason: String) -> TransactionActions {
-        let error = TransactionAction.informTU(TransactionError(key: transactionKey, reason: .transportError(reason)))
+        let error = TransactionAction.informTU(TransactionError(reason: .transportError(reason)))
         switch machine {
         case .proceeding, .completed:
             machine = .terminated

@@ -103,8 +103,10 @@ public struct TransactionActions: Sendable, RandomAccessCollection, ExpressibleB
     public var description: String { "[" + storage.map(\.description).joined(separator: ", ") + "]" }
 }
 
-/// A transaction failure the TU is told of, naming the transaction (RFC 3261 §17.1.1.2 Timer B,
-/// §17.1.2.2 Timer F, §17.2.1 Timer H, §17.1.4 and §17.2.4 transport errors).
+/// A transaction failure the TU is told of (RFC 3261 §17.1.1.2 Timer B, §17.1.2.2 Timer F,
+/// §17.2.1 Timer H, §17.1.4 and §17.2.4 transport errors). It comes from the event the driver ran
+/// on one transaction, which the driver names: a machine does not keep its own key (the table
+/// holds it once).
 public struct TransactionError: Error, Sendable, Hashable, CustomStringConvertible {
     /// Why the transaction failed.
     public enum Reason: Sendable, Hashable, CustomStringConvertible {
@@ -123,29 +125,25 @@ public struct TransactionError: Error, Sendable, Hashable, CustomStringConvertib
         }
     }
 
-    /// The transaction that failed.
-    public let key: TransactionKey
     /// Why.
     public let reason: Reason
 
-    /// A failure of the transaction `key`.
-    public init(key: TransactionKey, reason: Reason) {
-        self.key = key
+    /// A failure for `reason`.
+    public init(reason: Reason) {
         self.reason = reason
     }
 
     /// Whether the transaction timed out (Timer B, F or H).
     public var isTimeout: Bool { if case .timeout = reason { return true } else { return false } }
 
-    /// "~K[z9hG4bK…|INVITE]: timeout (Timer B)".
-    public var description: String { "\(key): \(reason)" }
+    /// "timeout (Timer B)".
+    public var description: String { reason.description }
 }
 
-/// What the four machines of RFC 3261 §17 have in common: a key, timers, transport errors, and a
-/// way to end them at once.
+/// What the four machines of RFC 3261 §17 have in common: timers, transport errors, and a way to
+/// end them at once. A machine does not hold its key: its driver finds it by the key (RFC 3261
+/// §17.1.3, §17.2.3) and keeps that once.
 public protocol TransactionStateMachine: Sendable {
-    /// The key the transaction is found by (RFC 3261 §17.1.3, §17.2.3).
-    var transactionKey: TransactionKey { get }
     /// Whether the machine reached Terminated (RFC 3261 §17: it must then be destroyed).
     var isTerminated: Bool { get }
     /// A timer this machine started fired. Timers that do not apply to the current state (a late

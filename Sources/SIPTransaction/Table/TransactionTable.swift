@@ -242,14 +242,14 @@ public struct TransactionTable<Context: Sendable>: Sendable {
         if method != .ack, count < configuration.maxTransactions {
             let timers = configuration.timers
             if method == .invite {
-                var t = InviteServerTransaction(key: k, invite: message, reliability: reliability, timers: timers)
+                var t = InviteServerTransaction(validated: message, reliability: reliability, timers: timers)
                 let actions = t.start()
                 guard let live = inviteServers.updateValue(Slot(machine: t, context: context), forKey: k) else {
                     return .server(k, Outcome(actions: actions, context: context), isNew: true)
                 }
                 inviteServers[k] = live
             } else {
-                var t = NonInviteServerTransaction(key: k, request: message, reliability: reliability, timers: timers)
+                var t = NonInviteServerTransaction(validated: message, reliability: reliability, timers: timers)
                 let actions = t.start()
                 guard let live = nonInviteServers.updateValue(Slot(machine: t, context: context), forKey: k) else {
                     return .server(k, Outcome(actions: actions, context: context), isNew: true)

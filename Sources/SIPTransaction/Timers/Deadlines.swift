@@ -21,20 +21,23 @@
 /// Deadlines due at the same instant come out in the order they were added. Inlinable, so that
 /// each module gets code specialized for its key.
 @usableFromInline package struct Deadlines<Key: Sendable>: Sendable {
-    /// A deadline and its key.
+    /// A deadline and its key: 16 bytes and the key's (a ring slot of the shards is 24 bytes).
     @usableFromInline package struct Entry: Sendable {
-        /// When it falls due, on the structure's clock.
-        @usableFromInline package var deadline: Duration
+        /// When it falls due, in nanoseconds on the structure's clock.
+        @usableFromInline package var nanoseconds: Int64
         /// The order it was added in: unique, and the tie-break between equal deadlines.
         @usableFromInline package var sequence: UInt64
         /// What is due.
         @usableFromInline package var key: Key
 
-        @inlinable init(deadline: Duration, sequence: UInt64, key: Key) {
-            self.deadline = deadline
+        @inlinable init(nanoseconds: Int64, sequence: UInt64, key: Key) {
+            self.nanoseconds = nanoseconds
             self.sequence = sequence
             self.key = key
         }
+
+        /// When it falls due, on the structure's clock.
+        @inlinable package var deadline: Duration { .nanoseconds(nanoseconds) }
     }
 
     @usableFromInline var heap: [Entry] = []
@@ -75,11 +78,12 @@
         let sequence = nextSequence
         nextSequence &+= 1
         let delay = max(delay, .zero)
-        var entry = Entry(deadline: clock + delay, sequence: sequence, key: key)
-        if resolution > .zero { entry.deadline = Self.roundedUp(entry.deadline, to: resolution) }
+        var deadline = clock + delay
+        if resolution > .zero { deadline = Self.roundedUp(deadline, to: resolution) }
+        let entry = Entry(nanoseconds: Self.nanoseconds(deadline), sequence: sequence, key: key)
         if fixed {
             if let r = ringDelays.firstIndex(of: delay) {
-                if rings[r].acceptsInOrder(entry.deadline) {
+                if rings[r].acceptsInOrder(entry.nanoseconds) {
                     rings[r].append(entry)
                     return sequence
                 }
@@ -131,6 +135,12 @@
         for r in rings.indices { rings[r].removeAll { !isLive($0) } }
     }
 
+    /// `d` in whole nanoseconds (292 years fit).
+    @inlinable static func nanoseconds(_ d: Duration) -> Int64 {
+        let (seconds, attoseconds) = d.components
+        return seconds &* 1_000_000_000 &+ attoseconds / 1_000_000_000
+    }
+
     /// `d` rounded up to a multiple of `step`, in whole nanoseconds.
     @inlinable package static func roundedUp(_ d: Duration, to step: Duration) -> Duration {
         let n = d.wholeNanoseconds
@@ -147,12 +157,12 @@
     @inlinable mutating func earliest(isLive: (Entry) -> Bool) -> (deadline: Duration, source: Int)? {
         while !heap.isEmpty, !isLive(heap[0]) { popHeap() }
         var found = false
-        var deadline = Duration.zero
+        var deadline: Int64 = 0
         var sequence: UInt64 = 0
         var source = -1
         if !heap.isEmpty {
             found = true
-            deadline = heap[0].deadline
+            deadline = heap[0].nanoseconds
             sequence = heap[0].sequence
         }
         var r = 0
@@ -166,7 +176,7 @@
             sequence = q
             source = r
         }
-        return found ? (deadline, source) : nil
+        return found ? (.nanoseconds(deadline), source) : nil
     }
 
     /// Whether the entry at `a` comes before the one at `b`, read in place: a method called on
@@ -176,8 +186,8 @@
     static func precedes(_ p: UnsafeMutableBufferPointer<Entry>, _ a: Int, _ b: Int) -> Bool {
         let x = p.baseAddress! + a
         let y = p.baseAddress! + b
-        return x.pointee.deadline < y.pointee.deadline
-            || (x.pointee.deadline == y.pointee.deadline && x.pointee.sequence < y.pointee.sequence)
+        return x.pointee.nanoseconds < y.pointee.nanoseconds
+            || (x.pointee.nanoseconds == y.pointee.nanoseconds && x.pointee.sequence < y.pointee.sequence)
     }
 
     @inlinable mutating func pushHeap(_ e: Entry) {
@@ -229,15 +239,15 @@
         @inlinable var first: Entry? { count == 0 ? nil : storage[head] }
 
         /// The first entry's deadline and sequence number; nil when the ring is empty.
-        @inlinable var firstOrder: (Duration, UInt64)? {
+        @inlinable var firstOrder: (Int64, UInt64)? {
             guard count > 0, let e = storage[head] else { return nil }
-            return (e.deadline, e.sequence)
+            return (e.nanoseconds, e.sequence)
         }
 
-        /// Whether an entry due at `deadline` can go last and keep the ring in order.
-        @inlinable func acceptsInOrder(_ deadline: Duration) -> Bool {
+        /// Whether an entry due at `nanoseconds` can go last and keep the ring in order.
+        @inlinable func acceptsInOrder(_ nanoseconds: Int64) -> Bool {
             guard count > 0, let last = storage[(head + count - 1) & (storage.count - 1)] else { return true }
-            return last.deadline <= deadline
+            return last.nanoseconds <= nanoseconds
         }
 
         @inlinable mutating func append(_ e: Entry) {

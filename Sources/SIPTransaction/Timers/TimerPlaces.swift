@@ -1,5 +1,8 @@
 /// The pending timers of one transaction, inline: which kinds are pending, and the sequence
-/// number of the deadline each kind has in its queue. A machine runs at most three at once (the
+/// number of the deadline each kind has in its queue, in 32 bits (24 bytes in all, kept with every
+/// transaction). A stale deadline could only be taken for a live one if 2³² more deadlines were
+/// started while it waited: its wait is at most 64·T1 (and a compaction drops it), far less than
+/// the four billion starts would take. A machine runs at most three at once (the
 /// INVITE server's Trying, G and H), so four places cover them; a queue keeps a fifth kind apart.
 ///
 /// ``TransactionTimerQueue`` keeps them in an object the driver holds with the transaction
@@ -7,7 +10,7 @@
 @usableFromInline package struct TimerPlaces: Sendable {
     /// The kinds in the four places, a byte each (``TransactionTimer`` raw values); 0xFF: empty.
     @usableFromInline var kinds: UInt32 = .max
-    @usableFromInline var s0: UInt64 = 0, s1: UInt64 = 0, s2: UInt64 = 0, s3: UInt64 = 0
+    @usableFromInline var s0: UInt32 = 0, s1: UInt32 = 0, s2: UInt32 = 0, s3: UInt32 = 0
 
     /// No timer pending.
     @inlinable package init() {}
@@ -15,18 +18,21 @@
     /// Whether no timer is here.
     @inlinable var isEmpty: Bool { kinds == .max }
 
-    /// The sequence number of `timer` here, or nil.
-    @inlinable func sequence(of timer: TransactionTimer) -> UInt64? {
-        // Not `place(of:).map(sequence(at:))`: the method reference is a closure over `self`,
-        // allocated on the heap at every call.
-        guard let i = place(of: timer) else { return nil }
-        return sequence(at: i)
+    /// The timer whose deadline has `sequence`, or nil: sequence numbers are unique in a queue, so
+    /// a deadline need not say which timer it is.
+    @inlinable func timer(withSequence sequence: UInt64) -> TransactionTimer? {
+        let s = UInt32(truncatingIfNeeded: sequence)
+        for i in 0..<4 where self.sequence(at: i) == s {
+            let raw = UInt8(truncatingIfNeeded: kinds >> (8 * i))
+            if raw != 0xFF { return TransactionTimer(rawValue: raw) }
+        }
+        return nil
     }
 
     /// The place of `timer`, or nil.
     @inlinable func place(of timer: TransactionTimer) -> Int? { place(ofRaw: timer.rawValue) }
 
-    @inlinable func sequence(at i: Int) -> UInt64 {
+    @inlinable func sequence(at i: Int) -> UInt32 {
         switch i {
         case 0: return s0
         case 1: return s1
@@ -36,8 +42,9 @@
     }
 
     /// Puts `timer` with `sequence` in its place, or in a free one; false when all four hold others.
-    @inlinable mutating func set(_ timer: TransactionTimer, _ sequence: UInt64) -> Bool {
+    @inlinable mutating func set(_ timer: TransactionTimer, _ full: UInt64) -> Bool {
         guard let i = place(of: timer) ?? place(ofRaw: 0xFF) else { return false }
+        let sequence = UInt32(truncatingIfNeeded: full)
         kinds = (kinds & ~(0xFF << UInt32(8 * i))) | (UInt32(timer.rawValue) << UInt32(8 * i))
         switch i {
         case 0: s0 = sequence
@@ -48,21 +55,16 @@
         return true
     }
 
-    /// Empties the place of `timer`; its sequence number, or nil when it was not here.
-    @inlinable mutating func remove(_ timer: TransactionTimer) -> UInt64? {
-        guard let i = place(of: timer) else { return nil }
+    /// Empties the place of `timer`; false when it was not here.
+    @inlinable mutating func remove(_ timer: TransactionTimer) -> Bool {
+        guard let i = place(of: timer) else { return false }
         kinds |= 0xFF << UInt32(8 * i)
-        return sequence(at: i)
+        return true
     }
 
     @inlinable func place(ofRaw raw: UInt8) -> Int? {
         for i in 0..<4 where UInt8(truncatingIfNeeded: kinds >> (8 * i)) == raw { return i }
         return nil
-    }
-
-    /// Calls `body` with the sequence number of each timer here.
-    @inlinable func forEachSequence(_ body: (UInt64) -> Void) {
-        for i in 0..<4 where UInt8(truncatingIfNeeded: kinds >> (8 * i)) != 0xFF { body(sequence(at: i)) }
     }
 
     /// How many timers are here.

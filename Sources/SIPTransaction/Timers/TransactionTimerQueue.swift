@@ -14,7 +14,8 @@
 /// A deadline points at the transaction's object (``TimerOwner``), and the object holds which of
 /// its timers are pending and their sequence numbers (``TimerPlaces``): no index by transaction is
 /// looked up, filled or emptied, and a deadline is live while its transaction still holds its
-/// number.
+/// number, which also says which timer it is (a deadline is 24 bytes: when, its number, and the
+/// object).
 ///
 /// Starting a timer of a kind that is already pending for the same transaction replaces it.
 /// Timers due at the same instant fire in the order they were started. The timers that bound how
@@ -24,18 +25,6 @@
 @usableFromInline package struct TransactionTimerQueue<Owner: TimerOwner>: Sendable {
     /// A timer due: its transaction's object, which timer, and when it was due.
     @usableFromInline package typealias Due = (owner: Owner, timer: TransactionTimer, deadline: Duration)
-
-    /// A timer of a transaction: the key of a deadline.
-    @usableFromInline
-    struct Slot: Sendable {
-        @usableFromInline var owner: Owner
-        @usableFromInline var timer: TransactionTimer
-
-        @inlinable init(owner: Owner, timer: TransactionTimer) {
-            self.owner = owner
-            self.timer = timer
-        }
-    }
 
     /// A fifth kind pending at once for one transaction, which its four places cannot hold (none
     /// with the RFC 3261 machines).
@@ -50,7 +39,7 @@
         }
     }
 
-    @usableFromInline var deadlines = Deadlines<Slot>()
+    @usableFromInline var deadlines = Deadlines<Owner>()
     @usableFromInline var overflow: [OverflowKey: UInt64] = [:]
     @usableFromInline var pendingCount = 0
 
@@ -77,9 +66,7 @@
     /// Starts `timer` for `owner` to fire `delay` after ``now``, replacing a pending one of that kind.
     @inlinable package mutating func start(_ timer: TransactionTimer, for owner: Owner, after delay: Duration) {
         let coarse = timer.isCoarse && coarseResolution > .zero
-        let sequence = deadlines.add(
-            Slot(owner: owner, timer: timer), after: delay, fixed: coarse, resolution: coarse ? coarseResolution : .zero
-        )
+        let sequence = deadlines.add(owner, after: delay, fixed: coarse, resolution: coarse ? coarseResolution : .zero)
         var wasPending = owner.timerPlaces.place(of: timer) != nil
         let placed = owner.timerPlaces.set(timer, sequence)
         if !overflow.isEmpty, overflow[OverflowKey(owner, timer)] != nil {
@@ -94,7 +81,7 @@
 
     /// Cancels `timer` for `owner` if it is pending.
     @inlinable package mutating func cancel(_ timer: TransactionTimer, for owner: Owner) {
-        if owner.timerPlaces.remove(timer) != nil
+        if owner.timerPlaces.remove(timer)
             || (!overflow.isEmpty && overflow.removeValue(forKey: OverflowKey(owner, timer)) != nil)
         {
             pendingCount -= 1
@@ -143,15 +130,15 @@
     /// ``now`` to its deadline. Call it in a loop: handling one timer may start others that are due
     /// before `limit` too.
     @inlinable package mutating func popNext(notAfter limit: Duration) -> Due? {
-        let taken: Deadlines<Slot>.Entry?
+        let taken: Deadlines<Owner>.Entry?
         do {
             // A copy for the check, gone before `cancel` changes the overflow (else it is copied).
             let overflow = liveOverflow
             taken = deadlines.popFirst(notAfter: limit) { Self.isLive($0, overflow: overflow) }
         }
-        guard let e = taken else { return nil }
-        cancel(e.key.timer, for: e.key.owner)
-        return (e.key.owner, e.key.timer, e.deadline)
+        guard let e = taken, let timer = Self.timer(of: e, overflow: liveOverflow) else { return nil }
+        cancel(timer, for: e.key)
+        return (e.key, timer, e.deadline)
     }
 
     /// Moves the clock to `instant` (never backwards) without firing anything.
@@ -161,10 +148,16 @@
 
     /// Whether `e` is still its transaction's timer: the transaction holds its sequence number.
     @inlinable @inline(__always)
-    static func isLive(_ e: Deadlines<Slot>.Entry, overflow: [OverflowKey: UInt64]?) -> Bool {
-        if let s = e.key.owner.timerPlaces.sequence(of: e.key.timer) { return s == e.sequence }
-        guard let overflow else { return false }
-        return overflow[OverflowKey(e.key.owner, e.key.timer)] == e.sequence
+    static func isLive(_ e: Deadlines<Owner>.Entry, overflow: [OverflowKey: UInt64]?) -> Bool {
+        timer(of: e, overflow: overflow) != nil
+    }
+
+    /// The timer of `e` if it is still its transaction's, found by its sequence number.
+    @inlinable @inline(__always)
+    static func timer(of e: Deadlines<Owner>.Entry, overflow: [OverflowKey: UInt64]?) -> TransactionTimer? {
+        if let t = e.key.timerPlaces.timer(withSequence: e.sequence) { return t }
+        guard let overflow else { return nil }
+        return TransactionTimer.allCases.first { overflow[OverflowKey(e.key, $0)] == e.sequence }
     }
 
     /// The overflow timers for ``isLive(_:overflow:)``: nil when there are none, which is always

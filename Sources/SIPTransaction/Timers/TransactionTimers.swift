@@ -92,42 +92,68 @@ public enum TransactionTimer: UInt8, Sendable, Hashable, CaseIterable, CustomStr
 /// smaller T1 on private networks and recommends larger values on high-latency paths); the
 /// other timers follow from them.
 public struct TransactionTimers: Sendable, Hashable, CustomStringConvertible {
-    // Kept as whole nanoseconds: every transaction holds a copy, and five `Duration`s take 80
-    // bytes where these take 40 (a smaller table entry to move and to miss in the cache). A
-    // value beyond ±292 years is clamped (``Swift/Duration/wholeNanoseconds``).
-    private var t1Nanoseconds: Int64
-    private var t2Nanoseconds: Int64
-    private var t4Nanoseconds: Int64
-    private var timerDNanoseconds: Int64
-    private var tryingNanoseconds: Int64
+    /// The values, as whole nanoseconds, in an immutable object that every copy shares: every
+    /// transaction holds the timers it was made with, and a server keeps its transactions for 32 s
+    /// after their final response (Timer J, L), so a reference (8 bytes) is kept where five values
+    /// took 40. Setting a value makes a new object. A value beyond ±292 years is clamped
+    /// (``Swift/Duration/wholeNanoseconds``).
+    private final class Values: Sendable {
+        let t1: Int64, t2: Int64, t4: Int64, timerD: Int64, trying: Int64
+
+        init(t1: Int64, t2: Int64, t4: Int64, timerD: Int64, trying: Int64) {
+            (self.t1, self.t2, self.t4, self.timerD, self.trying) = (t1, t2, t4, timerD, trying)
+        }
+
+        var all: [Int64] { [t1, t2, t4, timerD, trying] }
+    }
+
+    private var values: Values
 
     /// RFC 3261 §17.1.1.1: round-trip time estimate, 500 ms by default.
     public var t1: Duration {
-        get { .nanoseconds(t1Nanoseconds) }
-        set { t1Nanoseconds = newValue.wholeNanoseconds }
+        get { .nanoseconds(values.t1) }
+        set {
+            values = Values(
+                t1: newValue.wholeNanoseconds, t2: values.t2, t4: values.t4, timerD: values.timerD,
+                trying: values.trying)
+        }
     }
     /// RFC 3261 §17.1.2.2: maximum retransmission interval for non-INVITE requests and INVITE
     /// responses, 4 s by default.
     public var t2: Duration {
-        get { .nanoseconds(t2Nanoseconds) }
-        set { t2Nanoseconds = newValue.wholeNanoseconds }
+        get { .nanoseconds(values.t2) }
+        set {
+            values = Values(
+                t1: values.t1, t2: newValue.wholeNanoseconds, t4: values.t4, timerD: values.timerD,
+                trying: values.trying)
+        }
     }
     /// RFC 3261 §17.1.2.2: maximum duration a message will remain in the network, 5 s by default.
     public var t4: Duration {
-        get { .nanoseconds(t4Nanoseconds) }
-        set { t4Nanoseconds = newValue.wholeNanoseconds }
+        get { .nanoseconds(values.t4) }
+        set {
+            values = Values(
+                t1: values.t1, t2: values.t2, t4: newValue.wholeNanoseconds, timerD: values.timerD,
+                trying: values.trying)
+        }
     }
     /// RFC 3261 §17.1.1.2: Timer D on unreliable transports, "at least 32 seconds"; 32 s by default.
     /// It does not follow T1: it covers the server's retransmissions, which use the server's T1.
     public var timerDUnreliable: Duration {
-        get { .nanoseconds(timerDNanoseconds) }
-        set { timerDNanoseconds = newValue.wholeNanoseconds }
+        get { .nanoseconds(values.timerD) }
+        set {
+            values = Values(
+                t1: values.t1, t2: values.t2, t4: values.t4, timerD: newValue.wholeNanoseconds, trying: values.trying)
+        }
     }
     /// RFC 3261 §17.2.1: how long an INVITE server transaction waits for a provisional response
     /// from the TU before it sends 100 (Trying) itself; 200 ms by default. Zero sends the 100 at once.
     public var tryingDelay: Duration {
-        get { .nanoseconds(tryingNanoseconds) }
-        set { tryingNanoseconds = newValue.wholeNanoseconds }
+        get { .nanoseconds(values.trying) }
+        set {
+            values = Values(
+                t1: values.t1, t2: values.t2, t4: values.t4, timerD: values.timerD, trying: newValue.wholeNanoseconds)
+        }
     }
 
     /// The RFC's values: T1 = 500 ms, T2 = 4 s, T4 = 5 s, Timer D = 32 s, 100 Trying after 200 ms.
@@ -138,12 +164,18 @@ public struct TransactionTimers: Sendable, Hashable, CustomStringConvertible {
         t1: Duration = .milliseconds(500), t2: Duration = .seconds(4), t4: Duration = .seconds(5),
         timerDUnreliable: Duration = .seconds(32), tryingDelay: Duration = .milliseconds(200)
     ) {
-        t1Nanoseconds = t1.wholeNanoseconds
-        t2Nanoseconds = t2.wholeNanoseconds
-        t4Nanoseconds = t4.wholeNanoseconds
-        timerDNanoseconds = timerDUnreliable.wholeNanoseconds
-        tryingNanoseconds = tryingDelay.wholeNanoseconds
+        values = Values(
+            t1: t1.wholeNanoseconds, t2: t2.wholeNanoseconds, t4: t4.wholeNanoseconds,
+            timerD: timerDUnreliable.wholeNanoseconds, trying: tryingDelay.wholeNanoseconds)
     }
+
+    /// Whether two hold the same values.
+    public static func == (a: TransactionTimers, b: TransactionTimers) -> Bool {
+        a.values === b.values || a.values.all == b.values.all
+    }
+
+    /// Feeds the values.
+    public func hash(into hasher: inout Hasher) { hasher.combine(values.all) }
 
     /// RFC 3261 §17.1.1.2: Timer A's first value, T1 (unreliable transports only).
     public var a: Duration { t1 }

@@ -115,7 +115,7 @@ struct TableClock {
     var holders: [TransactionKey: TimerHolder] = [:]
     var sends: [(at: Duration, key: TransactionKey, bytes: [UInt8])] = []
     var passed: [(at: Duration, key: TransactionKey, message: SIPMessage)] = []
-    var errors: [(at: Duration, error: TransactionError)] = []
+    var errors: [(at: Duration, key: TransactionKey, error: TransactionError)] = []
     var terminated: [(at: Duration, key: TransactionKey)] = []
 
     init(_ configuration: TransactionTableConfiguration = .init()) {
@@ -135,7 +135,7 @@ struct TableClock {
             switch action {
             case .send(let b): sends.append((now, key, b))
             case .passToTU(let m): passed.append((now, key, m))
-            case .informTU(let e): errors.append((now, e))
+            case .informTU(let e): errors.append((now, key, e))
             case .terminated: terminated.append((now, key))
             case .startTimer, .cancelTimer: break
             }
