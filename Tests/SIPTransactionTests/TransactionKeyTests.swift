@@ -1,6 +1,7 @@
 import SIPSyntax
-import SIPTransaction
 import Testing
+
+@testable import SIPTransaction
 
 /// RFC 3261 §17.1.3 and §17.2.3 keys, and their Sippet-style text form.
 @Suite("Transaction keys")
@@ -199,5 +200,32 @@ struct TransactionKeyTests {
         #expect(a.branch == "z9hG4bK1")
         #expect(b.branch == "z9hG4bK1h")
         #expect(Set([a, b, ServerTransactionKey(branch: "z9hG4bK1", sentBy: "h:5060", method: .invite)]).count == 2)
+    }
+
+    @Test("the digest a table files server transactions under: equal for equal keys, distinct for distinct ones")
+    func digests() {
+        let a = ServerTransactionKey(branch: "z9hG4bK74b21", sentBy: "client.biloxi.example.com:5060", method: .invite)
+        let ack = ServerTransactionKey(branch: "z9hG4bK74b21", sentBy: "client.biloxi.example.com:5060", method: .ack)
+        let long = String(repeating: "x", count: 80)
+        #expect(ack == a && ack.digest == a.digest)
+        #expect(ServerTransactionKey("\(a)")?.digest == a.digest)
+        #expect(
+            ServerTransactionKey(branch: "z9hG4bK\(long)", sentBy: "h:5060", method: .bye).digest
+                == ServerTransactionKey(branch: "z9hG4bK\(long)", sentBy: "h:5060", method: .bye).digest)
+        // Keys that differ in one field only: branch, sent-by, method, packed or spelled out.
+        var digests = Set<ServerTransactionKey.Digest>()
+        var lows = Set<Int>()
+        for i in 0..<20_000 {
+            let branch = i % 4 == 0 ? "z9hG4bK\(long)\(i)" : "z9hG4bK\(i)"
+            let method: SIPMethod = i % 3 == 0 ? .bye : .invite
+            let k = ServerTransactionKey(branch: branch, sentBy: "10.0.0.\(i % 7):5060", method: method)
+            digests.insert(k.digest)
+            lows.insert(k.digest.low)
+            #expect(k.digest != a.digest)
+        }
+        #expect(digests.count == 20_000 && lows.count == 20_000)
+        #expect(
+            ServerTransactionKey(branch: "z9hG4bK74b21", sentBy: "client.biloxi.example.com:5060", method: .bye).digest
+                != a.digest)
     }
 }

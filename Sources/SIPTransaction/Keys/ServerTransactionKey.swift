@@ -78,7 +78,7 @@ public struct ServerTransactionKey: Hashable, Sendable, CustomStringConvertible,
     /// each time showed in profiles. Still every field's hash, so that keys built to collide on a
     /// part (one branch with many sent-by values) do not pile up in one bucket. First, so that a
     /// look-up's first comparison reads the key's first bytes.
-    private let hashCode: Int
+    @usableFromInline let hashCode: Int
     /// RFC 3261 §17.2.3: the method of the request that created the transaction; INVITE for an ACK.
     public let method: SIPMethod
     private let storage: Storage
@@ -88,6 +88,34 @@ public struct ServerTransactionKey: Hashable, Sendable, CustomStringConvertible,
     package var loopHash: Int { Int(loopHash32) }
     /// ``loopHash`` in 32 bits, which fit in the key's padding: a key is kept twice per transaction.
     private var loopHash32: UInt32 = 0
+    /// The second half of ``digest``.
+    @usableFromInline let hashCode2: UInt64
+
+    /// A 128-bit digest of the key's identity (the method and the identity, as ``==`` compares
+    /// them), keyed with the process's random hashing seed: what the transaction table files
+    /// server transactions under, 16 bytes in each of its buckets where the key takes 96. A server
+    /// keeps its transactions for 32 s after their final response (Timer J, L), in tables that
+    /// are at most three quarters full, so the bucket is most of a transaction's cost.
+    ///
+    /// Two keys that are equal have equal digests. Two that differ could only share one by a
+    /// collision of two 64-bit outputs of the standard library's keyed hash (SipHash) at once:
+    /// about one chance in 10²⁷ with a million live transactions, and not to be aimed at by a
+    /// sender, who does not know the seed.
+    @usableFromInline package struct Digest: Hashable, Sendable {
+        @usableFromInline let low: Int
+        @usableFromInline let high: UInt64
+
+        @inlinable init(low: Int, high: UInt64) {
+            self.low = low
+            self.high = high
+        }
+
+        /// The first half is already a keyed hash: fed as it is.
+        @inlinable package func hash(into hasher: inout Hasher) { hasher.combine(low) }
+    }
+
+    /// The key's ``Digest``.
+    @inlinable package var digest: Digest { Digest(low: hashCode, high: hashCode2) }
 
     /// Whether two keys name the same transaction (RFC 3261 §17.2.3: branch, sent-by and method).
     public static func == (a: ServerTransactionKey, b: ServerTransactionKey) -> Bool {
@@ -206,6 +234,12 @@ public struct ServerTransactionKey: Hashable, Sendable, CustomStringConvertible,
         hasher.combine(method)
         hasher.combine(storage)
         self.hashCode = hasher.finalize()
+        // The same fields again, after a tag: an independent second output of the keyed hash.
+        var second = Hasher()
+        second.combine(0x5349_5020_4B45_5932 as UInt64)
+        second.combine(method)
+        second.combine(storage)
+        self.hashCode2 = UInt64(bitPattern: Int64(second.finalize()))
     }
 
     /// `~K[z9hG4bK74b21|INVITE|client.biloxi.example.com:5060]`, or the RFC 2543 form.

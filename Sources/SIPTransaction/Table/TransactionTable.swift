@@ -119,8 +119,8 @@ public struct TransactionTable<Context: Sendable>: Sendable {
 
     @usableFromInline var inviteClients: [ClientTransactionKey: Slot<InviteClientTransaction>] = [:]
     @usableFromInline var nonInviteClients: [ClientTransactionKey: Slot<NonInviteClientTransaction>] = [:]
-    @usableFromInline var inviteServers: [ServerTransactionKey: Slot<InviteServerTransaction>] = [:]
-    @usableFromInline var nonInviteServers: [ServerTransactionKey: Slot<NonInviteServerTransaction>] = [:]
+    @usableFromInline var inviteServers: [ServerTransactionKey.Digest: Slot<InviteServerTransaction>] = [:]
+    @usableFromInline var nonInviteServers: [ServerTransactionKey.Digest: Slot<NonInviteServerTransaction>] = [:]
     /// RFC 3261 §17.2.3, RFC 2543 rules: the key an ACK computes (To tag of the final response) →
     /// the INVITE transaction's key, and back, for INVITEs whose response added a To tag.
     @usableFromInline var rfc2543Acks: [ServerTransactionKey: ServerTransactionKey] = [:]
@@ -140,7 +140,8 @@ public struct TransactionTable<Context: Sendable>: Sendable {
     @inlinable public func contains(_ key: TransactionKey) -> Bool {
         switch key {
         case .client(let k): return k.method == .invite ? inviteClients[k] != nil : nonInviteClients[k] != nil
-        case .server(let k): return k.method == .invite ? inviteServers[k] != nil : nonInviteServers[k] != nil
+        case .server(let k):
+            return k.method == .invite ? inviteServers[k.digest] != nil : nonInviteServers[k.digest] != nil
         }
     }
 
@@ -154,11 +155,11 @@ public struct TransactionTable<Context: Sendable>: Sendable {
     }
     /// The live INVITE server transaction with `key`.
     @inlinable public func inviteServer(_ key: ServerTransactionKey) -> InviteServerTransaction? {
-        inviteServers[key]?.machine
+        inviteServers[key.digest]?.machine
     }
     /// The live non-INVITE server transaction with `key`.
     @inlinable public func nonInviteServer(_ key: ServerTransactionKey) -> NonInviteServerTransaction? {
-        nonInviteServers[key]?.machine
+        nonInviteServers[key.digest]?.machine
     }
 
     /// The context the live transaction `key` was made with (``receive(_:reliability:serverKey:context:)``,
@@ -170,7 +171,8 @@ public struct TransactionTable<Context: Sendable>: Sendable {
         case .client(let k):
             live = k.method == .invite ? inviteClients[k].map(\.context) : nonInviteClients[k].map(\.context)
         case .server(let k):
-            live = k.method == .invite ? inviteServers[k].map(\.context) : nonInviteServers[k].map(\.context)
+            live =
+                k.method == .invite ? inviteServers[k.digest].map(\.context) : nonInviteServers[k.digest].map(\.context)
         }
         return live ?? nil
     }
@@ -197,13 +199,13 @@ public struct TransactionTable<Context: Sendable>: Sendable {
     @inlinable func serverKey(of request: SIPMessage) -> ServerTransactionKey? {
         guard let k = ServerTransactionKey(request: request) else { return nil }
         if contains(.server(k)) { return k }
-        if request.method == .ack, let invite = rfc2543Acks[k], inviteServers[invite] != nil { return invite }
+        if request.method == .ack, let invite = rfc2543Acks[k], inviteServers[invite.digest] != nil { return invite }
         return nil
     }
 
     /// RFC 3261 §9.2: the live INVITE server transaction a CANCEL with key `cancel` cancels.
     @inlinable public func inviteTransaction(cancelledBy cancel: ServerTransactionKey) -> ServerTransactionKey? {
-        guard let k = cancel.cancelledInvite, inviteServers[k] != nil else { return nil }
+        guard let k = cancel.cancelledInvite, inviteServers[k.digest] != nil else { return nil }
         return k
     }
 
@@ -235,7 +237,9 @@ public struct TransactionTable<Context: Sendable>: Sendable {
             return .rejected(.unmatchable)
         }
         var k = computed
-        if method == .ack, !rfc2543Acks.isEmpty, inviteServers[k] == nil, let invite = rfc2543Acks[k] { k = invite }
+        if method == .ack, !rfc2543Acks.isEmpty, inviteServers[k.digest] == nil, let invite = rfc2543Acks[k] {
+            k = invite
+        }
         // A request other than ACK is most often new: it is put in at once, one look-up in a
         // table of hundreds of thousands rather than a miss and then an insertion, and in the
         // rarer case of a retransmission the live transaction is put back and gets it.
@@ -244,25 +248,26 @@ public struct TransactionTable<Context: Sendable>: Sendable {
             if method == .invite {
                 var t = InviteServerTransaction(validated: message, reliability: reliability, timers: timers)
                 let actions = t.start()
-                guard let live = inviteServers.updateValue(Slot(machine: t, context: context), forKey: k) else {
+                guard let live = inviteServers.updateValue(Slot(machine: t, context: context), forKey: k.digest) else {
                     return .server(k, Outcome(actions: actions, context: context), isNew: true)
                 }
-                inviteServers[k] = live
+                inviteServers[k.digest] = live
             } else {
                 var t = NonInviteServerTransaction(validated: message, reliability: reliability, timers: timers)
                 let actions = t.start()
-                guard let live = nonInviteServers.updateValue(Slot(machine: t, context: context), forKey: k) else {
+                guard let live = nonInviteServers.updateValue(Slot(machine: t, context: context), forKey: k.digest)
+                else {
                     return .server(k, Outcome(actions: actions, context: context), isNew: true)
                 }
-                nonInviteServers[k] = live
+                nonInviteServers[k.digest] = live
             }
         }
         if k.method == .invite {
-            if let outcome = Self.run(k, in: &inviteServers, { $0.received(message) }) {
+            if let outcome = Self.run(k.digest, in: &inviteServers, { $0.received(message) }) {
                 if outcome.actions.terminates { forgetRFC2543Ack(of: k) }
                 return .server(k, outcome, isNew: false)
             }
-        } else if let outcome = Self.run(k, in: &nonInviteServers, { $0.received(message) }) {
+        } else if let outcome = Self.run(k.digest, in: &nonInviteServers, { $0.received(message) }) {
             return .server(k, outcome, isNew: false)
         }
         if method == .ack { return .unmatched }
@@ -310,9 +315,9 @@ public struct TransactionTable<Context: Sendable>: Sendable {
     /// or drops it.
     @inlinable public mutating func send(response: SIPMessage, on key: ServerTransactionKey) -> Outcome? {
         guard key.method == .invite else {
-            return Self.run(key, in: &nonInviteServers) { $0.send(response) }
+            return Self.run(key.digest, in: &nonInviteServers) { $0.send(response) }
         }
-        guard let outcome = Self.run(key, in: &inviteServers, { $0.send(response) }) else { return nil }
+        guard let outcome = Self.run(key.digest, in: &inviteServers, { $0.send(response) }) else { return nil }
         if outcome.actions.terminates {
             forgetRFC2543Ack(of: key)
         } else if !outcome.actions.sent.isEmpty, key.isRFC2543 {
@@ -351,11 +356,11 @@ public struct TransactionTable<Context: Sendable>: Sendable {
             return Self.run(k, in: &nonInviteClients) { $0.perform(operation) }
         case .server(let k):
             if k.method == .invite {
-                let outcome = Self.run(k, in: &inviteServers) { $0.perform(operation) }
+                let outcome = Self.run(k.digest, in: &inviteServers) { $0.perform(operation) }
                 if outcome?.actions.terminates == true { forgetRFC2543Ack(of: k) }
                 return outcome
             }
-            return Self.run(k, in: &nonInviteServers) { $0.perform(operation) }
+            return Self.run(k.digest, in: &nonInviteServers) { $0.perform(operation) }
         }
     }
 
