@@ -5,9 +5,38 @@ import SIPTransport
 
 /// Where the messages of one transaction go: the transport and target of a client
 /// transaction's requests, or of a server transaction's responses (RFC 3261 §18.2.2).
+///
+/// 32 bytes: every live transaction keeps its route, a server's for 32 s after the final response
+/// (Timer J, L). A target over UDP is an address alone; the connection and host name of a target
+/// over a stream are kept in an object of their own (``Extras``), allocated only for those.
 struct TransactionRoute: Sendable {
-    var transport: any SIPTransport
-    var target: SIPTransportTarget
+    /// The connection and the host name of a target that has either.
+    final class Extras: Sendable {
+        let connection: SIPConnectionHandle?
+        let hostName: String?
+
+        init(connection: SIPConnectionHandle?, hostName: String?) {
+            self.connection = connection
+            self.hostName = hostName
+        }
+    }
+
+    let transport: any SIPTransport
+    private let address: SocketAddress
+    private let extras: Extras?
+
+    init(transport: any SIPTransport, target: SIPTransportTarget) {
+        self.transport = transport
+        self.address = target.address
+        self.extras =
+            target.connection == nil && target.hostName == nil
+            ? nil : Extras(connection: target.connection, hostName: target.hostName)
+    }
+
+    /// Where the messages go.
+    var target: SIPTransportTarget {
+        SIPTransportTarget(address: address, connection: extras?.connection, hostName: extras?.hostName)
+    }
 }
 
 /// What the shard keeps with a transaction, its context in the table (every event on the
