@@ -47,18 +47,20 @@ public struct InviteServerTransaction: TransactionStateMachine {
         /// `invite` is kept while the automatic 100 (Trying) may still be due; `provisional` is the
         /// latest provisional response sent, re-sent on INVITE retransmissions.
         indirect case proceeding(invite: SIPMessage?, provisional: [UInt8]?)
-        /// `timerG` is the interval Timer G was last started with.
-        case completed(response: [UInt8], timerG: Duration)
+        /// `timerG` is the interval Timer G was last started with, in whole nanoseconds.
+        case completed(response: [UInt8], timerG: Int64)
         case confirmed
         case accepted
         case terminated
     }
 
-    /// Whether responses go over a reliable transport (then Timer G is not started and I is zero).
-    public let reliability: TransportReliability
+    // Laid out widest first, Timer G's interval in whole nanoseconds: 32 bytes where 40 were, in
+    // every transaction a server keeps for 32 s.
     /// The timer values (RFC 3261 §17.1.1.1).
     public let timers: TransactionTimers
     private var machine: Machine
+    /// Whether responses go over a reliable transport (then Timer G is not started and I is zero).
+    public let reliability: TransportReliability
 
     /// A transaction for a received INVITE, not yet started. Nil when `invite` is not an INVITE or
     /// lacks what its key needs (RFC 3261 §17.2.3).
@@ -179,7 +181,7 @@ public struct InviteServerTransaction: TransactionStateMachine {
                 out.append(.startTimer(.l, timers.l))
             } else {
                 // §17.2.1: → Completed, Timer G = T1 (unreliable), Timer H = 64·T1.
-                machine = .completed(response: bytes, timerG: timers.g)
+                machine = .completed(response: bytes, timerG: timers.g.wholeNanoseconds)
                 if let g = timers.initialValue(of: .g, on: reliability) { out.append(.startTimer(.g, g)) }
                 out.append(.startTimer(.h, timers.h))
             }
@@ -197,8 +199,8 @@ public struct InviteServerTransaction: TransactionStateMachine {
             return [.send(trying)]
         case (.completed(let response, let interval), .g):
             // §17.2.1: retransmit; reset G to MIN(2·G, T2).
-            let next = timers.doubled(interval, capped: true)
-            machine = .completed(response: response, timerG: next)
+            let next = timers.doubled(.nanoseconds(interval), capped: true)
+            machine = .completed(response: response, timerG: next.wholeNanoseconds)
             return [.send(response), .startTimer(.g, next)]
         case (.completed, .h):
             // §17.2.1: the ACK never came: Terminated, and the TU is told of the failure.

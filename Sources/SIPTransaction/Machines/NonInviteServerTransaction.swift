@@ -44,11 +44,15 @@ public struct NonInviteServerTransaction: TransactionStateMachine {
         case terminated
     }
 
+    // Laid out widest first, Timer J in whole nanoseconds: 24 bytes where a `Duration` and the
+    // padding after the reliability took 32, in every transaction a server keeps for 32 s.
+    private let timerJNanoseconds: Int64
+    private var machine: Machine
     /// Whether responses go over a reliable transport (then Timer J is zero).
     public let reliability: TransportReliability
+
     /// Timer J's value on this transport (RFC 3261 §17.2.2); the only timer this machine uses.
-    public let timerJ: Duration
-    private var machine: Machine
+    public var timerJ: Duration { .nanoseconds(timerJNanoseconds) }
 
     /// A transaction for a received request, not yet started. Nil for an INVITE or an ACK, or a
     /// request that lacks what its key needs (RFC 3261 §17.2.3).
@@ -63,7 +67,7 @@ public struct NonInviteServerTransaction: TransactionStateMachine {
     @usableFromInline
     init(validated request: SIPMessage, reliability: TransportReliability, timers: TransactionTimers) {
         self.reliability = reliability
-        self.timerJ = timers.j(reliability)
+        self.timerJNanoseconds = timers.j(reliability).wholeNanoseconds
         self.machine = .idle(request: request)
     }
 
