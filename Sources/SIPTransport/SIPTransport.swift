@@ -283,3 +283,35 @@ extension SocketAddress {
         return ip
     }
 }
+
+extension SocketAddress {
+    /// The IP address as text, like NIO's `ipAddress`, but for IPv4 without an allocation: the
+    /// dotted quad (at most 15 bytes) is a string held in place. A server reads the source of
+    /// every request this way, to compare it with the top Via's sent-by and to write `received`
+    /// (RFC 3261 §18.2.1). IPv6 and Unix addresses go through `ipAddress`.
+    package var numericHost: String? {
+        guard case .v4(let a) = self else { return ipAddress }
+        let v = UInt32(bigEndian: a.address.sin_addr.s_addr)
+        return String(unsafeUninitializedCapacity: 15) { out in
+            var n = 0
+            for shift in stride(from: 24, through: 0, by: -8) {
+                let octet = Int((v >> UInt32(shift)) & 0xFF)
+                if shift != 24 {
+                    out[n] = UInt8(ascii: ".")
+                    n += 1
+                }
+                if octet >= 100 {
+                    out[n] = UInt8(truncatingIfNeeded: 48 + octet / 100)
+                    n += 1
+                }
+                if octet >= 10 {
+                    out[n] = UInt8(truncatingIfNeeded: 48 + octet / 10 % 10)
+                    n += 1
+                }
+                out[n] = UInt8(truncatingIfNeeded: 48 + octet % 10)
+                n += 1
+            }
+            return n
+        }
+    }
+}

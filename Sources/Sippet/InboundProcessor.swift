@@ -64,10 +64,10 @@ final class InboundProcessor: SIPTransportDelegate, Sendable {
         }
         // The source address as text only when the numeric reading cannot tell, or received is written.
         let numeric = Self.isIPv4(sentByHost, of: m.source)
-        var sourceText = numeric == nil ? m.source.ipAddress ?? "" : nil
+        var sourceText = numeric == nil ? m.source.numericHost ?? "" : nil
         let sameHost = numeric ?? Self.sameHost(sentByHost, sourceText ?? "")
         if !sameHost || e.hasRport {
-            let sourceIP = sourceText ?? m.source.ipAddress ?? ""
+            let sourceIP = sourceText ?? m.source.numericHost ?? ""
             sourceText = sourceIP
             // RFC 3581 §4: with rport, received is added even when it equals sent-by.
             let received = e.received.map { $0 == sourceIP } == true ? nil : sourceIP
@@ -80,7 +80,7 @@ final class InboundProcessor: SIPTransportDelegate, Sendable {
         // RFC 5923: a connection may be reused towards the sent-by of a Via with `alias`.
         if let connection = m.connection, e.hasAlias,
             let a = try? SocketAddress(
-                ipAddress: sourceText ?? m.source.ipAddress ?? "", port: e.sentByPort ?? transport.kind.defaultPort)
+                ipAddress: sourceText ?? m.source.numericHost ?? "", port: e.sentByPort ?? transport.kind.defaultPort)
         {
             transport.addAlias(a, for: connection)
         }

@@ -101,7 +101,7 @@ enum Routing {
             return SIPTransportTarget(address: a)
         }
         var address = source
-        if address.port != port, let ip = source.ipAddress, let a = try? SocketAddress(ipAddress: ip, port: port) {
+        if address.port != port, let ip = source.numericHost, let a = try? SocketAddress(ipAddress: ip, port: port) {
             address = a
         }
         return SIPTransportTarget(address: address, connection: connection)

@@ -119,6 +119,9 @@ public struct SIPMessage: Sendable {
         -> SIPMessage
     {
         var h = SIPHeaders()
+        // Room for the fields given and those a stack adds (Via, Max-Forwards, Content-Length):
+        // one allocation, not one per doubling.
+        h.fields.reserveCapacity(headers.count + 3)
         for (n, v) in headers { h.append(n, v) }
         let m = SIPMessage(
             startLine: .request(RequestLine(method: method, uri: uri)), headers: h, body: body[...],
@@ -134,6 +137,7 @@ public struct SIPMessage: Sendable {
         status: Int, reason: String? = nil, headers: [(SIPHeaderName, String)] = [], body: [UInt8] = []
     ) -> SIPMessage {
         var h = SIPHeaders()
+        h.fields.reserveCapacity(headers.count + 1)
         for (n, v) in headers { h.append(n, v) }
         let m = SIPMessage(
             startLine: .response(StatusLine(status: status, reason: reason ?? SIPStatus.reasonPhrase(for: status))),

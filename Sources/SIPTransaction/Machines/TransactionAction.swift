@@ -45,62 +45,95 @@ extension TransactionAction: CustomStringConvertible {
 ///
 /// A collection of ``TransactionAction``; the accessors pick out one kind.
 public struct TransactionActions: Sendable, RandomAccessCollection, ExpressibleByArrayLiteral, CustomStringConvertible {
-    private var storage: [TransactionAction]
+    // The first four in place, the rest (none with the RFC 3261 machines) in an array: an event
+    // gives one to four actions, and a list of them made on every message and every timer was
+    // an allocation each time, and a second one when it grew.
+    private var a0: TransactionAction?
+    private var a1: TransactionAction?
+    private var a2: TransactionAction?
+    private var a3: TransactionAction?
+    private var more: [TransactionAction] = []
+    /// The number of actions.
+    public private(set) var count = 0
 
     /// No actions.
-    public init() { storage = [] }
+    public init() {}
 
     /// The given actions, in order.
-    public init(arrayLiteral elements: TransactionAction...) { storage = elements }
+    public init(arrayLiteral elements: TransactionAction...) {
+        for e in elements { append(e) }
+    }
 
     /// The given actions, in order.
-    public init(_ actions: [TransactionAction]) { storage = actions }
+    public init(_ actions: [TransactionAction]) {
+        for e in actions { append(e) }
+    }
 
     /// The position of the first action.
-    public var startIndex: Int { storage.startIndex }
+    public var startIndex: Int { 0 }
     /// The position after the last action.
-    public var endIndex: Int { storage.endIndex }
+    public var endIndex: Int { count }
     /// The action at `position`.
-    public subscript(position: Int) -> TransactionAction { storage[position] }
+    public subscript(position: Int) -> TransactionAction {
+        precondition(position >= 0 && position < count, "action index out of range")
+        switch position {
+        case 0: return a0.unsafelyUnwrapped
+        case 1: return a1.unsafelyUnwrapped
+        case 2: return a2.unsafelyUnwrapped
+        case 3: return a3.unsafelyUnwrapped
+        default: return more[position - 4]
+        }
+    }
 
     /// Adds an action at the end.
-    public mutating func append(_ action: TransactionAction) { storage.append(action) }
+    public mutating func append(_ action: TransactionAction) {
+        switch count {
+        case 0: a0 = action
+        case 1: a1 = action
+        case 2: a2 = action
+        case 3: a3 = action
+        default: more.append(action)
+        }
+        count += 1
+    }
 
     /// Adds actions at the end.
-    public mutating func append(contentsOf actions: TransactionActions) { storage += actions.storage }
+    public mutating func append(contentsOf actions: TransactionActions) {
+        for a in actions { append(a) }
+    }
 
     /// The bytes of every ``TransactionAction/send(_:)``, in order.
     public var sent: [[UInt8]] {
-        storage.compactMap { if case .send(let b) = $0 { return b } else { return nil } }
+        compactMap { if case .send(let b) = $0 { return b } else { return nil } }
     }
 
     /// The messages of every ``TransactionAction/passToTU(_:)``, in order.
     public var passedToTU: [SIPMessage] {
-        storage.compactMap { if case .passToTU(let m) = $0 { return m } else { return nil } }
+        compactMap { if case .passToTU(let m) = $0 { return m } else { return nil } }
     }
 
     /// The errors of every ``TransactionAction/informTU(_:)``, in order.
     public var errors: [TransactionError] {
-        storage.compactMap { if case .informTU(let e) = $0 { return e } else { return nil } }
+        compactMap { if case .informTU(let e) = $0 { return e } else { return nil } }
     }
 
     /// The timers started, with their durations.
     public var startedTimers: [(TransactionTimer, Duration)] {
-        storage.compactMap { if case .startTimer(let t, let d) = $0 { return (t, d) } else { return nil } }
+        compactMap { if case .startTimer(let t, let d) = $0 { return (t, d) } else { return nil } }
     }
 
     /// The timers cancelled.
     public var cancelledTimers: [TransactionTimer] {
-        storage.compactMap { if case .cancelTimer(let t) = $0 { return t } else { return nil } }
+        compactMap { if case .cancelTimer(let t) = $0 { return t } else { return nil } }
     }
 
     /// Whether the machine reached Terminated (RFC 3261 §17.1.1.2: destroy it now).
     public var terminates: Bool {
-        storage.contains { if case .terminated = $0 { return true } else { return false } }
+        contains { if case .terminated = $0 { return true } else { return false } }
     }
 
     /// `[send(…), start(Timer A, 0.5 seconds), …]`.
-    public var description: String { "[" + storage.map(\.description).joined(separator: ", ") + "]" }
+    public var description: String { "[" + map(\.description).joined(separator: ", ") + "]" }
 }
 
 /// A transaction failure the TU is told of (RFC 3261 §17.1.1.2 Timer B, §17.1.2.2 Timer F,
