@@ -278,7 +278,7 @@ extension SIPTransport {
 extension SocketAddress {
     /// The address as a SIP host: "127.0.0.1", or "[::1]" for IPv6 (RFC 3261 §25.1, RFC 5118).
     public var sipHost: String? {
-        guard let ip = ipAddress else { return nil }
+        guard let ip = numericHost else { return nil }
         if case .v6 = self { return "[" + ip + "]" }
         return ip
     }

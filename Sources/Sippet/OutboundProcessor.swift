@@ -42,7 +42,7 @@ struct OutboundProcessor: Sendable {
             if let via = topVia { request.replaceTopVia(with: via) }
         }
         // §8.1.1.6: 70 unless the core chose.
-        if !request.headers.contains(.maxForwards) { request.headers.append(.maxForwards, "70") }
+        if !request.headers.contains(.maxForwards) { request.headers.append(.maxForwards, bytes: Self.seventy) }
         // The bytes, written once; a Via the stack adds (about 100 bytes) goes in after the start
         // line without writing them again.
         let wire = request.serialized()
@@ -111,14 +111,55 @@ struct OutboundProcessor: Sendable {
         }
     }
 
-    /// Writes `via` as the first header field of the serialized message `wire`, right after its
-    /// start line (RFC 3261 §8.1.1.7: the new Via goes on top).
-    static func insertTopVia(_ via: Via, into wire: inout [UInt8]) {
+    /// "70", the Max-Forwards of a request the core left without one (RFC 3261 §8.1.1.6), made once.
+    static let seventy: [UInt8] = Array("70".utf8)
+
+    /// Writes a Via with `transport`, sent-by `host`:`port`, `branch` and `rport` (RFC 3581 §3) as
+    /// the first header field of the serialized message `wire`, right after its start line (RFC
+    /// 3261 §8.1.1.7: the new Via goes on top). The field is written straight into `wire`: no
+    /// `Via` value, no text made for it.
+    static func insertTopVia(transport: String, host: String, port: Int, branch: String, into wire: inout [UInt8]) {
         let cr = UInt8(ascii: "\r")
         let lf = UInt8(ascii: "\n")
         var i = 0
         while i + 1 < wire.count, !(wire[i] == cr && wire[i + 1] == lf) { i += 1 }
-        wire.insert(contentsOf: "Via: \(via)\r\n".utf8, at: min(i + 2, wire.count))
+        let at = min(i + 2, wire.count)
+        let digits = String(port)  // at most 5 bytes: held in place
+        let parts: (StaticString, StaticString, StaticString, StaticString) = (
+            "Via: SIP/2.0/", ";branch=", ";rport\r\n", " "
+        )
+        let count =
+            parts.0.utf8CodeUnitCount + transport.utf8.count + parts.3.utf8CodeUnitCount + host.utf8.count + 1
+            + digits.utf8.count + parts.1.utf8CodeUnitCount + branch.utf8.count + parts.2.utf8CodeUnitCount
+        wire.reserveCapacity(wire.count + count)
+        wire.insert(contentsOf: repeatElement(0, count: count), at: at)
+        wire.withUnsafeMutableBufferPointer { out in
+            var k = at
+            func put(_ s: StaticString) {
+                s.withUTF8Buffer {
+                    for b in $0 {
+                        out[k] = b
+                        k += 1
+                    }
+                }
+            }
+            func put(_ s: String) {
+                for b in s.utf8 {
+                    out[k] = b
+                    k += 1
+                }
+            }
+            put(parts.0)
+            put(transport)
+            put(parts.3)
+            put(host)
+            out[k] = UInt8(ascii: ":")
+            k += 1
+            put(digits)
+            put(parts.1)
+            put(branch)
+            put(parts.2)
+        }
     }
 }
 
@@ -197,9 +238,8 @@ extension StackEnvironment {
             }
         } else {
             // RFC 3261 §18.1.1, §8.1.1.7: the stack's Via, with the branch; RFC 3581 §3: rport.
-            var via = Via(transport: candidate.kind.viaName, host: SIPHost(host), port: port, branch: outgoing.branch)
-            via.parameters.append("rport")
-            OutboundProcessor.insertTopVia(via, into: &wire)
+            OutboundProcessor.insertTopVia(
+                transport: candidate.kind.viaName, host: host, port: port, branch: outgoing.branch, into: &wire)
         }
         let target = SIPTransportTarget(address: candidate.address, hostName: candidate.hostName)
         return PreparedRequest(wire: wire, route: TransactionRoute(transport: transport, target: target))

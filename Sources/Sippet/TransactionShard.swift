@@ -198,7 +198,7 @@ final class TransactionShard: @unchecked Sendable {
             let invite = key.method == .invite ? request : nil
             let client = ClientContext(started: .now(), invite: invite, failover: failover)
             let entry = RouteEntry(key: k, route: route, client: client)
-            let (_, actions) = try table.send(request: request, reliability: reliability, context: entry)
+            let (_, actions) = try table.send(request: request, key: key, reliability: reliability, context: entry)
             metrics.liveTransactions.increment()
             counters.countOut(request)
             handle(.init(actions: actions, context: entry), for: k)

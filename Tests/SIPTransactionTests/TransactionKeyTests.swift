@@ -229,3 +229,23 @@ struct TransactionKeyTests {
                 != a.digest)
     }
 }
+
+@Suite("Call-ID hashes")
+struct CallIDHashTests {
+    @Test(
+        "a message built here hashes its Call-ID as the same message does once parsed, blanks around it or not, long form or compact",
+        arguments: [
+            ("Call-ID", "a84b4c76e66710@pc33.atlanta.com", "a84b4c76e66710@pc33.atlanta.com"), ("i", "  x@y ", "x@y"),
+            ("Call-ID", "short", "short"),
+        ])
+    func builtAndParsed(name: String, value: String, bare: String) throws {
+        var m = SIPMessage.request(method: .options, uri: try URI("sip:bob@example.com"))
+        m.headers.append(SIPHeaderName(name), value)
+        m.headers.append(.via, "SIP/2.0/UDP h:5060;branch=z9hG4bK1")
+        m.headers.append(.cseq, "1 OPTIONS")
+        let parsed = try SIPMessage(parsing: m.serialized())
+        #expect(CallIDHash.of(m) == CallIDHash.of(parsed))
+        #expect(CallIDHash.of(m) == CallIDHash.of(bare))
+        #expect(CallIDHash.of(m) != 0)
+    }
+}

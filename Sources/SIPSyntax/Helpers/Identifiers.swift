@@ -15,7 +15,7 @@ public enum SIPIdentifiers {
 
     /// A new Via branch: the magic cookie followed by 96 random bits (§8.1.1.7 asks for uniqueness
     /// across space and time).
-    public static func branch() -> String { magicCookie + randomToken(bits: 96) }
+    public static func branch() -> String { RandomPool.shared.hex(digits: 24, after: "z9hG4bK") }
 
     /// A new From/To tag: 60 random bits as 15 hex digits (§19.3 asks for at least 32). Fifteen
     /// bytes is the most a Swift `String` holds inline: a tag, which a dialog keeps and reads back
@@ -95,7 +95,9 @@ final class RandomPool: Sendable {
     }
 
     /// `digits` (at most 8,192) random lowercase hex digits.
-    func hex(digits: Int) -> String {
+    /// `digits` random hex digits after `prefix`, made in one string (one allocation when longer
+    /// than 15 bytes, none otherwise).
+    func hex(digits: Int, after prefix: StaticString = "") -> String {
         let count = (digits + 1) / 2
         precondition(count <= 4096)
         return block.withLock { b -> String in
@@ -107,14 +109,16 @@ final class RandomPool: Sendable {
             b.used += count
             let hex: StaticString = "0123456789abcdef"
             return b.bytes.withUnsafeBufferPointer { random in
-                String(unsafeUninitializedCapacity: digits) { out in
+                String(unsafeUninitializedCapacity: prefix.utf8CodeUnitCount + digits) { out in
+                    let p = prefix.utf8CodeUnitCount
+                    prefix.withUTF8Buffer { for (i, b) in $0.enumerated() { out[i] = b } }
                     hex.withUTF8Buffer { h in
                         for i in 0..<digits {
                             let byte = random[start + i / 2]
-                            out[i] = h[Int(i % 2 == 0 ? byte >> 4 : byte & 0x0F)]
+                            out[p + i] = h[Int(i % 2 == 0 ? byte >> 4 : byte & 0x0F)]
                         }
                     }
-                    return digits
+                    return p + digits
                 }
             }
         }

@@ -179,6 +179,11 @@ public struct SIPHeaders: Sendable, RandomAccessCollection {
         fields.append(.owned(name: name, value: Array(value.utf8)))
     }
 
+    /// Adds a field with a value already in bytes (a constant the caller keeps: no copy).
+    package mutating func append(_ name: SIPHeaderName, bytes value: [UInt8]) {
+        fields.append(.owned(name: name, value: value))
+    }
+
     /// Inserts a field at position `index` (0 is the top: where a proxy puts its Via, §16.6 step 8).
     public mutating func insert(_ name: SIPHeaderName, _ value: String, at index: Int) {
         fields.insert(.owned(name: name, value: Array(value.utf8)), at: Swift.min(Swift.max(index, 0), fields.count))
@@ -214,5 +219,22 @@ public struct SIPHeaders: Sendable, RandomAccessCollection {
     /// Replaces the value of field `index`, keeping its position and name.
     public mutating func replaceValue(at index: Int, with value: String) {
         fields[index] = .owned(name: name(at: index), value: Array(value.utf8))
+    }
+}
+
+extension SIPMessage {
+    /// Calls `body` with the bytes of the first Call-ID's value as they are stored, without its
+    /// surrounding blanks: for a message built here, what the parser would read as the Call-ID
+    /// (RFC 3261 §20.8: one word, with no blanks inside), got with no parse and no text made. Nil
+    /// without a Call-ID, or when the value spans lines (then parse it).
+    package func withCallIDBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R? {
+        guard let i = headers.firstIndex(known: SIPHeaderName.callID.known) else { return nil }
+        let (bytes, range) = headers.valueBytes(at: i)
+        var lo = range.lowerBound
+        var hi = range.upperBound
+        while lo < hi, bytes[lo] == ASCII.sp || bytes[lo] == ASCII.htab { lo += 1 }
+        while hi > lo, bytes[hi - 1] == ASCII.sp || bytes[hi - 1] == ASCII.htab { hi -= 1 }
+        guard lo < hi, !bytes[lo..<hi].contains(where: { $0 == ASCII.cr || $0 == ASCII.lf }) else { return nil }
+        return bytes.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[lo..<hi])) }
     }
 }

@@ -38,6 +38,7 @@ package enum CallIDHash {
     /// The hash of `message`'s Call-ID, zero without one.
     package static func of(_ message: SIPMessage) -> Int {
         if let e = message.parsedEssentials { return e.callID.map { of($0) } ?? 0 }
+        if let h = message.withCallIDBytes({ of(bytes: $0) }) { return h }
         return message.callID.map { of($0) } ?? 0
     }
 

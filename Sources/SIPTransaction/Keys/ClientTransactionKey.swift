@@ -71,6 +71,15 @@ public struct ClientTransactionKey: Hashable, Sendable, CustomStringConvertible,
         self.init(branch: b, method: method, loopHash: CallIDHash.of(request))
     }
 
+    /// Whether `request` has what its key needs (a method and a top Via branch), checked without
+    /// making the key: its branch as text is an allocation, and a machine only asks whether there
+    /// is one.
+    package static func canKey(_ request: SIPMessage) -> Bool {
+        guard request.method != nil else { return false }
+        if let e = request.parsedEssentials { return e.branch.map { !$0.isEmpty } ?? false }
+        return !(request.topVia?.branch ?? "").isEmpty
+    }
+
     /// Whether the branch carries the RFC 3261 magic cookie `z9hG4bK` and something after it
     /// (RFC 3261 §8.1.1.7).
     public var hasMagicCookie: Bool { KeyText.hasMagicCookie(branch) }

@@ -74,7 +74,7 @@ public struct InviteClientTransaction: TransactionStateMachine {
         invite: SIPMessage, reliability: TransportReliability, timers: TransactionTimers = .default,
         timeoutReport: ClientTimeoutReport = .error
     ) {
-        guard invite.method == .invite, ClientTransactionKey(request: invite) != nil else { return nil }
+        guard invite.method == .invite, ClientTransactionKey.canKey(invite) else { return nil }
         self.reliability = reliability
         self.timers = timers
         self.timeoutReport = timeoutReport

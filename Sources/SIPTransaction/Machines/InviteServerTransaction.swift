@@ -42,11 +42,12 @@ public struct InviteServerTransaction: TransactionStateMachine {
     }
 
     private enum Machine: Sendable {
-        /// Boxed (`indirect`) like ``proceeding``: a message is large, and only these states hold one.
-        indirect case idle(invite: SIPMessage)
+        /// Not boxed: a message is one reference to its storage, so a state that holds one needs no
+        /// box of its own (an allocation per transaction).
+        case idle(invite: SIPMessage)
         /// `invite` is kept while the automatic 100 (Trying) may still be due; `provisional` is the
         /// latest provisional response sent, re-sent on INVITE retransmissions.
-        indirect case proceeding(invite: SIPMessage?, provisional: [UInt8]?)
+        case proceeding(invite: SIPMessage?, provisional: [UInt8]?)
         /// `timerG` is the interval Timer G was last started with, in whole nanoseconds.
         case completed(response: [UInt8], timerG: Int64)
         case confirmed

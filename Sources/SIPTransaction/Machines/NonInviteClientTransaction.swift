@@ -57,7 +57,7 @@ public struct NonInviteClientTransaction: TransactionStateMachine {
         request: SIPMessage, reliability: TransportReliability, timers: TransactionTimers = .default,
         timeoutReport: ClientTimeoutReport = .error
     ) {
-        guard let m = request.method, m != .invite, m != .ack, ClientTransactionKey(request: request) != nil else {
+        guard let m = request.method, m != .invite, m != .ack, ClientTransactionKey.canKey(request) else {
             return nil
         }
         self.reliability = reliability

@@ -36,8 +36,9 @@ public struct NonInviteServerTransaction: TransactionStateMachine {
     }
 
     private enum Machine: Sendable {
-        /// Boxed (`indirect`): a message is large, and only this short-lived state holds one.
-        indirect case idle(request: SIPMessage)
+        /// Not boxed: a message is one reference to its storage (a box was an allocation per
+        /// transaction).
+        case idle(request: SIPMessage)
         case trying
         case proceeding(provisional: [UInt8])
         case completed(response: [UInt8])

@@ -285,6 +285,18 @@ public struct TransactionTable<Context: Sendable>: Sendable {
         guard let method = request.method else { throw .missingBranch }
         if method == .ack { throw .ackHasNoTransaction }
         guard let k = ClientTransactionKey(request: request) else { throw .missingBranch }
+        return try send(request: request, key: k, reliability: reliability, context: context)
+    }
+
+    /// ``send(request:reliability:context:)`` for a driver that already made the request's key
+    /// (the stack makes it once, when the request goes out): it is not made again.
+    @inlinable package mutating func send(
+        request: SIPMessage, key k: ClientTransactionKey, reliability: TransportReliability, context: Context? = nil
+    )
+        throws(TransactionTableError) -> (key: ClientTransactionKey, actions: TransactionActions)
+    {
+        guard let method = request.method else { throw .missingBranch }
+        if method == .ack { throw .ackHasNoTransaction }
         if contains(.client(k)) { throw .duplicateKey(.client(k)) }
         guard count < configuration.maxTransactions else {
             throw .tooManyTransactions(live: count, maximum: configuration.maxTransactions)
