@@ -106,16 +106,25 @@ final class InboundProcessor: SIPTransportDelegate, Sendable {
         }
         let shard = shards.shard(forLoopHash: e.callID.map { CallIDHash.of($0) } ?? 0)
         let port = e.sentByPort
-        shard.run { [self] in
-            guard shard.sentBy.contains(where: { Self.sameHost(host, $0.host) && (port == nil || port == $0.port) })
-            else {
-                environment.metrics.dropped.increment()
-                environment.logger.debug(
-                    "dropping a response whose top Via is not ours", metadata: ["sip.sent-by": "\(host)"])
-                return
-            }
-            shard.received(response: response)
+        // On the shard's loop (the usual case with a socket per loop): no closure to allocate.
+        if shard.loop.inEventLoop {
+            deliver(response, sentBy: host, port: port, to: shard)
+        } else {
+            shard.loop.execute { [self] in deliver(response, sentBy: host, port: port, to: shard) }
         }
+    }
+
+    /// Hands a response to its transaction's shard, on that shard's loop, if its top Via's sent-by
+    /// is one of ours.
+    private func deliver(_ response: SIPMessage, sentBy host: ByteView, port: Int?, to shard: TransactionShard) {
+        guard shard.sentBy.contains(where: { Self.sameHost(host, $0.host) && (port == nil || port == $0.port) })
+        else {
+            environment.metrics.dropped.increment()
+            environment.logger.debug(
+                "dropping a response whose top Via is not ours", metadata: ["sip.sent-by": "\(host)"])
+            return
+        }
+        shard.received(response: response)
     }
 
     /// A message that does not parse: a request that can still be answered gets the response RFC

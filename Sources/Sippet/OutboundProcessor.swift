@@ -102,11 +102,24 @@ struct OutboundProcessor: Sendable {
             let failover =
                 left.isEmpty
                 ? nil : Failover(outgoing: outgoing, current: candidate, remaining: left, coreKey: key, attempt: 0)
-            // Parse the final bytes once: matching and the transaction then read the hot headers
-            // from the parse instead of writing and reading the message again for each.
-            let message = (try? SIPMessage(parsing: prepared.wire, limits: .default)) ?? outgoing.message
             let shard = shards.shard(forLoopHash: key.loopHash)
-            shard.run { shard.start(request: message, key: key, route: prepared.route, failover: failover) }
+            let route = prepared.route
+            guard key.method == .invite else {
+                // A non-INVITE transaction keeps the final bytes and never reads the request back.
+                let (message, wire) = (outgoing.message, prepared.wire)
+                if shard.loop.inEventLoop {
+                    shard.start(request: message, wire: wire, key: key, route: route, failover: failover)
+                } else {
+                    shard.loop.execute {
+                        shard.start(request: message, wire: wire, key: key, route: route, failover: failover)
+                    }
+                }
+                return
+            }
+            // An INVITE is kept parsed, for its CANCEL and ACKs (§9.1, §17.1.1.3): the final
+            // bytes are parsed once.
+            let message = (try? SIPMessage(parsing: prepared.wire, limits: .default)) ?? outgoing.message
+            shard.run { shard.start(request: message, key: key, route: route, failover: failover) }
             return
         }
     }

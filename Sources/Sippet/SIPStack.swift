@@ -295,7 +295,12 @@ public final class SIPStack: Sendable {
         // A key read back from its text form does not say where its transaction is; the
         // response's Call-ID, its request's, does.
         let shard = shards.shard(forLoopHash: key.loopHash != 0 ? key.loopHash : CallIDHash.of(response))
-        shard.run { shard.send(response: response, key: key) }
+        // On the shard's loop (a core answering inline): no closure to allocate.
+        if shard.loop.inEventLoop {
+            shard.send(response: response, key: key)
+        } else {
+            shard.loop.execute { shard.send(response: response, key: key) }
+        }
         return .server(key)
     }
 

@@ -190,7 +190,12 @@ final class TransactionShard: @unchecked Sendable {
 
     /// A new client transaction for `request` (RFC 3261 §17.1), sending over `route`.
     /// `failover`: the candidates to move to when this one fails (RFC 3263 §4.3).
-    func start(request: SIPMessage, key: ClientTransactionKey, route: TransactionRoute, failover: Failover? = nil) {
+    /// `wire`: the request's bytes as they go out (the stack's Via in them), when `request` is the
+    /// message the core gave and not their parse.
+    func start(
+        request: SIPMessage, wire: [UInt8]? = nil, key: ClientTransactionKey, route: TransactionRoute,
+        failover: Failover? = nil
+    ) {
         assert(loop.inEventLoop)
         let reliability: TransportReliability = route.transport.kind.isReliable ? .reliable : .unreliable
         let k = TransactionKey.client(key)
@@ -198,7 +203,8 @@ final class TransactionShard: @unchecked Sendable {
             let invite = key.method == .invite ? request : nil
             let client = ClientContext(started: .now(), invite: invite, failover: failover)
             let entry = RouteEntry(key: k, route: route, client: client)
-            let (_, actions) = try table.send(request: request, key: key, reliability: reliability, context: entry)
+            let (_, actions) = try table.send(
+                request: request, wire: wire, key: key, reliability: reliability, context: entry)
             metrics.liveTransactions.increment()
             counters.countOut(request)
             handle(.init(actions: actions, context: entry), for: k)

@@ -288,3 +288,24 @@ struct LimitTests {
         #expect(throws: SIPParseError.self) { try SIPMessage(parsing: c) }
     }
 }
+
+@Suite("Fields added as text")
+struct TextFieldTests {
+    @Test(
+        "a field added as text is written and read back unfolded, blanks collapsed, as one added as bytes always was",
+        arguments: [
+            ("plain value", "plain value"), ("  padded  ", "padded"), ("two  spaces", "two spaces"),
+            ("tab\there", "tab here"), ("ünïcode ok", "ünïcode ok"), ("x", "x"),
+        ])
+    func writtenUnfolded(value: String, expected: String) throws {
+        var m = SIPMessage.request(method: .options, uri: try URI("sip:bob@example.com"))
+        m.headers.append(.subject, value)
+        m.headers.append(SIPHeaderName("X-Long"), String(repeating: "y", count: 40))
+        #expect(m.headers[.subject] == expected)
+        let text = String(decoding: m.serialized(), as: UTF8.self)
+        #expect(text.contains("\r\nSubject: \(expected)\r\n"))
+        #expect(text.contains("\r\nX-Long: \(String(repeating: "y", count: 40))\r\n"))
+        let back = try SIPMessage(parsing: m.serialized())
+        #expect(back.headers[.subject] == expected)
+    }
+}

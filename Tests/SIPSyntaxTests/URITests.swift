@@ -99,3 +99,24 @@ struct URITests {
         #expect(p("1:") == nil)
     }
 }
+
+@Suite("SIP URIs written as bytes")
+struct SIPURIWriteTests {
+    @Test(
+        "a SIP URI written into a request line is its text",
+        arguments: [
+            "sip:bob@biloxi.com", "sips:alice:secret@atlanta.com:5061", "sip:127.0.0.1:5070",
+            "sip:%61lice@atlanta.com;transport=TCP;lr", "sip:bob@[2001:db8::1]:5060?subject=x&priority=urgent",
+            "sip:+1-212-555-1212:1234@gateway.com;user=phone",
+        ])
+    func writtenAsText(text: String) throws {
+        guard case .sip(let u) = try URI(text) else {
+            Issue.record("not a SIP URI")
+            return
+        }
+        var out: [UInt8] = []
+        u.write(into: &out)
+        #expect(String(decoding: out, as: UTF8.self) == u.description)
+        #expect(u.description == text)
+    }
+}

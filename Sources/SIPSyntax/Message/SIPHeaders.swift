@@ -24,11 +24,15 @@ public struct SIPHeaders: Sendable, RandomAccessCollection {
         case raw(id: UInt8, lineStart: Int32, nameEnd: Int32, valueStart: Int32, valueEnd: Int32, lineEnd: Int32)
         /// Added or changed here: the value as bytes (one line, no folds).
         case owned(name: SIPHeaderName, value: [UInt8])
+        /// Added here as text (``append(_:_:)``): the string itself, not a copy of its bytes. A
+        /// value of up to 15 bytes is held in place and a longer one shares the caller's storage,
+        /// where a copy into bytes was an allocation for every field of every message built.
+        case text(name: SIPHeaderName, value: String)
 
         var id: UInt8 {
             switch self {
             case .raw(let id, _, _, _, _, _): return id
-            case .owned(let name, _): return name.known
+            case .owned(let name, _), .text(let name, _): return name.known
             }
         }
     }
@@ -64,7 +68,7 @@ public struct SIPHeaders: Sendable, RandomAccessCollection {
             var e = Int(ne)
             while e > Int(ls), source[e - 1] == ASCII.sp || source[e - 1] == ASCII.htab { e -= 1 }
             return SIPHeaderName(String(decoding: source[Int(ls)..<e], as: UTF8.self))
-        case .owned(let name, _): return name
+        case .owned(let name, _), .text(let name, _): return name
         }
     }
 
@@ -75,7 +79,7 @@ public struct SIPHeaders: Sendable, RandomAccessCollection {
             var e = Int(ne)
             while e > Int(ls), source[e - 1] == ASCII.sp || source[e - 1] == ASCII.htab { e -= 1 }
             return String(decoding: source[Int(ls)..<e], as: UTF8.self)
-        case .owned(let name, _): return name.text
+        case .owned(let name, _), .text(let name, _): return name.text
         }
     }
 
@@ -85,12 +89,25 @@ public struct SIPHeaders: Sendable, RandomAccessCollection {
         switch fields[i] {
         case .raw(_, _, _, let vs, let ve, _): return (source, Int(vs)..<Int(ve))
         case .owned(_, let v): return (v, 0..<v.count)
+        case .text(_, let v): return (Array(v.utf8), 0..<v.utf8.count)
         }
     }
 
     func valueText(at i: Int) -> String {
+        if case .text(_, let v) = fields[i], Self.isPlain(v) { return v }
         let (b, r) = valueBytes(at: i)
         return unfoldedText(b, r)
+    }
+
+    /// Whether `text` is printable ASCII with no blank at either end and no run of blanks: its
+    /// unfolded form (RFC 3261 §7.3.1) is itself, and it is written as it is.
+    static func isPlain(_ text: String) -> Bool {
+        var previous: UInt8 = 0x20
+        for b in text.utf8 {
+            guard b >= 0x20, b < 0x7F, !(b == 0x20 && previous == 0x20) else { return false }
+            previous = b
+        }
+        return previous != 0x20
     }
 
     func scanner(at i: Int) -> SIPScanner {
@@ -176,7 +193,7 @@ public struct SIPHeaders: Sendable, RandomAccessCollection {
 
     /// Appends a field at the end.
     public mutating func append(_ name: SIPHeaderName, _ value: String) {
-        fields.append(.owned(name: name, value: Array(value.utf8)))
+        fields.append(.text(name: name, value: value))
     }
 
     /// Adds a field with a value already in bytes (a constant the caller keeps: no copy).
@@ -229,12 +246,20 @@ extension SIPMessage {
     /// without a Call-ID, or when the value spans lines (then parse it).
     package func withCallIDBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R? {
         guard let i = headers.firstIndex(known: SIPHeaderName.callID.known) else { return nil }
+        if case .text(_, var text) = headers.fields[i] {
+            return text.withUTF8 { Self.trimmed(UnsafeRawBufferPointer($0), body) }
+        }
         let (bytes, range) = headers.valueBytes(at: i)
-        var lo = range.lowerBound
-        var hi = range.upperBound
-        while lo < hi, bytes[lo] == ASCII.sp || bytes[lo] == ASCII.htab { lo += 1 }
-        while hi > lo, bytes[hi - 1] == ASCII.sp || bytes[hi - 1] == ASCII.htab { hi -= 1 }
-        guard lo < hi, !bytes[lo..<hi].contains(where: { $0 == ASCII.cr || $0 == ASCII.lf }) else { return nil }
-        return bytes.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[lo..<hi])) }
+        return bytes.withUnsafeBytes { Self.trimmed(UnsafeRawBufferPointer(rebasing: $0[range]), body) }
+    }
+
+    /// `body` on `value` without its surrounding blanks; nil when empty or spanning lines.
+    private static func trimmed<R>(_ value: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> R) -> R? {
+        var lo = 0
+        var hi = value.count
+        while lo < hi, value[lo] == ASCII.sp || value[lo] == ASCII.htab { lo += 1 }
+        while hi > lo, value[hi - 1] == ASCII.sp || value[hi - 1] == ASCII.htab { hi -= 1 }
+        guard lo < hi, !value[lo..<hi].contains(where: { $0 == ASCII.cr || $0 == ASCII.lf }) else { return nil }
+        return body(UnsafeRawBufferPointer(rebasing: value[lo..<hi]))
     }
 }

@@ -137,7 +137,7 @@ public struct SIPMessage: Sendable {
         status: Int, reason: String? = nil, headers: [(SIPHeaderName, String)] = [], body: [UInt8] = []
     ) -> SIPMessage {
         var h = SIPHeaders()
-        h.fields.reserveCapacity(headers.count + 1)
+        if !headers.isEmpty { h.fields.reserveCapacity(headers.count + 1) }
         for (n, v) in headers { h.append(n, v) }
         let m = SIPMessage(
             startLine: .response(StatusLine(status: status, reason: reason ?? SIPStatus.reasonPhrase(for: status))),

@@ -36,8 +36,12 @@ extension SIPMessage {
                 out.append(contentsOf: h.name(at: i).text.utf8)
                 out.append(ASCII.colon)
                 out.append(ASCII.sp)
-                let (bytes, range) = h.valueBytes(at: i)
-                appendUnfolded(bytes, range, into: &out)
+                if case .text(_, let value) = h.fields[i], SIPHeaders.isPlain(value) {
+                    out.append(contentsOf: value.utf8)
+                } else {
+                    let (bytes, range) = h.valueBytes(at: i)
+                    appendUnfolded(bytes, range, into: &out)
+                }
                 out.append(ASCII.cr)
                 out.append(ASCII.lf)
             }
@@ -86,7 +90,7 @@ extension SIPMessage {
         case .request(let l):
             out.append(contentsOf: l.method.rawValue.utf8)
             out.append(ASCII.sp)
-            out.append(contentsOf: l.uri.description.utf8)
+            if case .sip(let u) = l.uri { u.write(into: &out) } else { out.append(contentsOf: l.uri.description.utf8) }
             out.append(ASCII.sp)
             out.append(contentsOf: l.version.utf8)
         case .response(let l):

@@ -210,6 +210,30 @@ public struct SIPURI: Sendable, Hashable, CustomStringConvertible {
         return s
     }
 
+    /// Writes ``description`` into `out`, the parts without parameters or headers straight as
+    /// bytes: a request line is written for every request a core builds.
+    func write(into out: inout [UInt8]) {
+        out.append(contentsOf: (isSecure ? "sips:" : "sip:").utf8)
+        if let escapedUser {
+            out.append(contentsOf: escapedUser.utf8)
+            if let escapedPassword {
+                out.append(ASCII.colon)
+                out.append(contentsOf: escapedPassword.utf8)
+            }
+            out.append(UInt8(ascii: "@"))
+        }
+        out.append(contentsOf: host.text.utf8)
+        if let port {
+            out.append(ASCII.colon)
+            out.append(contentsOf: String(port).utf8)
+        }
+        if !parameters.isEmpty { out.append(contentsOf: parameters.description.utf8) }
+        if !headers.isEmpty {
+            out.append(UInt8(ascii: "?"))
+            out.append(contentsOf: headers.map(\.description).joined(separator: "&").utf8)
+        }
+    }
+
     /// URI equivalence, RFC 3261 §19.1.4.
     public static func == (a: SIPURI, b: SIPURI) -> Bool {
         // sip and sips never match; userinfo case-sensitively after unescaping; host, port exactly.

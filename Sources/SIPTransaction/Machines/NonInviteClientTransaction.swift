@@ -60,10 +60,21 @@ public struct NonInviteClientTransaction: TransactionStateMachine {
         guard let m = request.method, m != .invite, m != .ack, ClientTransactionKey.canKey(request) else {
             return nil
         }
+        self.init(
+            bytes: OwnMessages.bytes(of: request), reliability: reliability, timers: timers,
+            timeoutReport: timeoutReport)
+    }
+
+    /// A transaction for a request already written out as `bytes`, whose key its driver made: the
+    /// request is not written or read again.
+    @usableFromInline
+    init(
+        bytes: [UInt8], reliability: TransportReliability, timers: TransactionTimers, timeoutReport: ClientTimeoutReport
+    ) {
         self.reliability = reliability
         self.timers = timers
         self.timeoutReport = timeoutReport
-        self.machine = .idle(request: OwnMessages.bytes(of: request))
+        self.machine = .idle(request: OwnMessages.kept(bytes))
     }
 
     /// The current state (``State/trying`` before ``start()`` too).

@@ -289,9 +289,12 @@ public struct TransactionTable<Context: Sendable>: Sendable {
     }
 
     /// ``send(request:reliability:context:)`` for a driver that already made the request's key
-    /// (the stack makes it once, when the request goes out): it is not made again.
+    /// (the stack makes it once, when the request goes out): it is not made again. With `wire`,
+    /// the request's bytes as they go out, a non-INVITE transaction keeps them without writing
+    /// the request again.
     @inlinable package mutating func send(
-        request: SIPMessage, key k: ClientTransactionKey, reliability: TransportReliability, context: Context? = nil
+        request: SIPMessage, wire: [UInt8]? = nil, key k: ClientTransactionKey, reliability: TransportReliability,
+        context: Context? = nil
     )
         throws(TransactionTableError) -> (key: ClientTransactionKey, actions: TransactionActions)
     {
@@ -312,11 +315,14 @@ public struct TransactionTable<Context: Sendable>: Sendable {
             inviteClients[k] = Slot(machine: t, context: context)
             return (k, actions)
         }
-        guard
-            var t = NonInviteClientTransaction(
-                request: request, reliability: reliability, timers: c.timers,
-                timeoutReport: c.timeoutReport)
-        else { throw .missingBranch }
+        let made =
+            wire.map {
+                NonInviteClientTransaction(
+                    bytes: $0, reliability: reliability, timers: c.timers, timeoutReport: c.timeoutReport)
+            }
+            ?? NonInviteClientTransaction(
+                request: request, reliability: reliability, timers: c.timers, timeoutReport: c.timeoutReport)
+        guard var t = made else { throw .missingBranch }
         let actions = t.start()
         nonInviteClients[k] = Slot(machine: t, context: context)
         return (k, actions)
