@@ -184,7 +184,9 @@ struct DNSResolverTests {
     func sharingAndServers() async throws {
         let server = try await TestDNSServer.start(sipZone)
         defer { server.stop() }
-        let dead = try SocketAddress(ipAddress: "127.0.0.1", port: try await TestDNSServer.freePort())
+        let deadPort = try HeldPort(.udp)
+        defer { withExtendedLifetime(deadPort) {} }
+        let dead = try SocketAddress(ipAddress: "127.0.0.1", port: deadPort.port)
         var c = DNSConfiguration(servers: [dead, server.address])
         c.timeout = .milliseconds(500)
         let client = DNSClient(configuration: c)

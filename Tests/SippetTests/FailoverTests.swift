@@ -73,8 +73,9 @@ struct FailoverTests {
     func refusedConnection() async throws {
         let (good, core) = try await Self.server(200)
         defer { Task { await good.shutdown() } }
-        let closed = try await TestDNSServer.freePort()
-        let result = try await Self.options(.tcp, first: closed, second: Self.port(good, .tcp))
+        let closed = try HeldPort(.tcp)
+        let result = try await Self.options(.tcp, first: closed.port, second: Self.port(good, .tcp))
+        withExtendedLifetime(closed) {}
         #expect(result.statuses == [200])
         #expect(result.errors.isEmpty)
         #expect(core.requests.count == 1)
@@ -106,8 +107,9 @@ struct FailoverTests {
     func silentUDP() async throws {
         let (good, core) = try await Self.server(200)
         defer { Task { await good.shutdown() } }
-        let silent = try await TestDNSServer.freePort()
-        let result = try await Self.options(.udp, first: silent, second: Self.port(good, .udp))
+        let silent = try HeldPort(.udp)
+        let result = try await Self.options(.udp, first: silent.port, second: Self.port(good, .udp))
+        withExtendedLifetime(silent) {}
         #expect(result.statuses == [200])
         #expect(core.requests.count == 1)
     }
@@ -116,8 +118,9 @@ struct FailoverTests {
     func allFail() async throws {
         let (busy, _) = try await Self.server(503)
         defer { Task { await busy.shutdown() } }
-        let closed = try await TestDNSServer.freePort()
-        let result = try await Self.options(.tcp, first: closed, second: Self.port(busy, .tcp))
+        let closed = try HeldPort(.tcp)
+        let result = try await Self.options(.tcp, first: closed.port, second: Self.port(busy, .tcp))
+        withExtendedLifetime(closed) {}
         #expect(result.statuses == [503])
     }
 }
@@ -133,8 +136,10 @@ struct LocationDetailsTests {
         uas.register(core: core)
         try await uas.start()
         defer { Task { await uas.shutdown() } }
+        let closed = try HeldPort(.tcp)
+        defer { withExtendedLifetime(closed) {} }
         let dns = try await TestDNSServer.start([
-            "--srv-host=_sip._tcp.fo.example.test,a.example.test,\(try await TestDNSServer.freePort()),0,10",
+            "--srv-host=_sip._tcp.fo.example.test,a.example.test,\(closed.port),0,10",
             "--srv-host=_sip._tcp.fo.example.test,b.example.test,\(FailoverTests.port(uas, .tcp)),1,10",
             "--host-record=a.example.test,127.0.0.1", "--host-record=b.example.test,127.0.0.1",
         ])

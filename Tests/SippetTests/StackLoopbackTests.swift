@@ -101,11 +101,10 @@ struct StackLoopbackTests {
     @Test("A refused connection reaches the core as a transport error", arguments: ["127.0.0.1", "::1"])
     func connectionRefused(host: String) async throws {
         let pair = try await StackPair.start(.tcp, host: host)
-        // A port that was just free: bind a listener, note its port, close it.
-        let probe = try TCPTransport(host: host, port: 0)
-        try await probe.start(delegate: RecordingDelegate())
-        let port = try #require(probe.localAddress?.port)
-        await probe.shutdown()
+        // A port held, bound and not listening, for the whole test: a connection to it is refused.
+        let held = try HeldPort(.tcp, host: host)
+        defer { withExtendedLifetime(held) {} }
+        let port = held.port
         let bracketed = host.contains(":") ? "[\(host)]" : host
         let target = "sip:nobody@\(bracketed):\(port);transport=tcp"
         let key = try pair.uac.send(try Dialer(to: target).request(.options, target))

@@ -142,3 +142,51 @@ final class SeededRandom: Sendable {
         return UInt32(x % (UInt64(upper) + 1))
     }
 }
+
+/// A loopback port no other socket can take while a test holds it: a socket bound without
+/// `SO_REUSEADDR` and never listened on or read. A TCP connection to it is refused (the kernel
+/// answers RST); a datagram to it is queued and never answered. A port that was merely free a
+/// moment ago is no such target: a test running beside this one may bind it in the meantime (a
+/// stack's listener on port 0), and requests meant to fail then reach that other test's stack.
+final class HeldPort: Sendable {
+    let port: Int
+    private let descriptor: Int32
+
+    /// A TCP port (connections refused) or a UDP one (datagrams unanswered).
+    enum Kind { case tcp, udp }
+
+    /// Holds a `kind` port on `host` (an IPv4 or IPv6 literal).
+    init(_ kind: Kind, host: String = "127.0.0.1") throws {
+        let address = try SocketAddress(ipAddress: host, port: 0)
+        let family = address.protocol == .inet6 ? AF_INET6 : AF_INET
+        let type = kind == .tcp ? Int32(SOCK_STREAM.rawValue) : Int32(SOCK_DGRAM.rawValue)
+        let fd = socket(family, type, 0)
+        guard fd >= 0 else { throw IOError(errnoCode: errno, reason: "socket") }
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let bound = address.withSockAddr { pointer, size in Glibc.bind(fd, pointer, socklen_t(size)) }
+        guard bound == 0,
+            withUnsafeMutablePointer(
+                to: &storage,
+                {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+                }) == 0
+        else {
+            let code = errno
+            Glibc.close(fd)
+            throw IOError(errnoCode: code, reason: "bind")
+        }
+        let port =
+            family == AF_INET6
+            ? withUnsafePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin6_port) }
+            }
+            : withUnsafePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin_port) }
+            }
+        self.port = Int(port)
+        self.descriptor = fd
+    }
+
+    deinit { Glibc.close(descriptor) }
+}
