@@ -224,6 +224,14 @@ struct TransactionKeyTests {
             #expect(k.digest != a.digest)
         }
         #expect(digests.count == 20_000 && lows.count == 20_000)
+        // An extension method keeps its name with the identity; a standard one is a byte.
+        let foo = ServerTransactionKey(branch: "z9hG4bK74b21", sentBy: "client.biloxi.example.com:5060", method: "FOO")
+        let bar = ServerTransactionKey(branch: "z9hG4bK74b21", sentBy: "client.biloxi.example.com:5060", method: "BAR")
+        #expect(foo.method == "FOO" && foo.branch == "z9hG4bK74b21" && foo.sentBy == "client.biloxi.example.com:5060")
+        #expect(foo != bar && foo.digest != bar.digest && foo != a && foo.digest != a.digest)
+        #expect(
+            foo == ServerTransactionKey(foo.description) && foo.digest == ServerTransactionKey(foo.description)?.digest)
+        #expect(a.method == .invite && ack.method == .invite && MemoryLayout<ServerTransactionKey>.size <= 88)
         #expect(
             ServerTransactionKey(branch: "z9hG4bK74b21", sentBy: "client.biloxi.example.com:5060", method: .bye).digest
                 != a.digest)

@@ -60,6 +60,12 @@ public struct ServerTransactionKey: Hashable, Sendable, CustomStringConvertible,
         case packed(PackedKeyText)
         case rfc3261(branch: String, sentBy: String)
         case rfc2543(Legacy)
+        /// A key of an extension method (none of ``SIPMethod/standard``): its name, and the
+        /// identity. Boxed: such keys are rare, and the usual ones keep the method in a byte.
+        indirect case other(method: String, Storage)
+
+        /// The identity, without an extension method's name.
+        var identity: Storage { if case .other(_, let base) = self { return base } else { return self } }
 
         static func rfc3261(_ branch: String, _ sentBy: String) -> Storage {
             if let p = PackedKeyText(branch: branch, sentBy: sentBy) { return .packed(p) }
@@ -79,17 +85,33 @@ public struct ServerTransactionKey: Hashable, Sendable, CustomStringConvertible,
     /// part (one branch with many sent-by values) do not pile up in one bucket. First, so that a
     /// look-up's first comparison reads the key's first bytes.
     @usableFromInline let hashCode: Int
-    /// RFC 3261 §17.2.3: the method of the request that created the transaction; INVITE for an ACK.
-    public let method: SIPMethod
+    /// The second half of ``digest``.
+    @usableFromInline let hashCode2: UInt64
     private let storage: Storage
+    /// The method's place in ``SIPMethod/standard`` (INVITE is 0), or ``extensionMethod``, whose
+    /// name is then in ``storage``: a byte where a `SIPMethod` took 16, in a key kept with every
+    /// transaction.
+    @usableFromInline let methodCode: UInt8
+    /// ``loopHash`` in 32 bits, which fit in the key's padding: a key is kept twice per transaction.
+    private var loopHash32: UInt32 = 0
+
+    /// ``methodCode`` of an extension method.
+    @usableFromInline static var extensionMethod: UInt8 { 0xFF }
+
+    /// RFC 3261 §17.2.3: the method of the request that created the transaction; INVITE for an ACK.
+    public var method: SIPMethod {
+        if methodCode != Self.extensionMethod { return SIPMethod.standard[Int(methodCode)] }
+        if case .other(let name, _) = storage { return SIPMethod(name) }
+        return SIPMethod("")
+    }
+
+    /// Whether the method is INVITE (or the key is an ACK's), read from its byte.
+    @inlinable package var isInvite: Bool { methodCode == 0 }
+
     /// The hash of the Call-ID of the request that made the key (``CallIDHash``): which loop owns
     /// the transaction. Zero when not known (a key made from its parts or its text form). Not part
     /// of the key's identity.
     package var loopHash: Int { Int(loopHash32) }
-    /// ``loopHash`` in 32 bits, which fit in the key's padding: a key is kept twice per transaction.
-    private var loopHash32: UInt32 = 0
-    /// The second half of ``digest``.
-    @usableFromInline let hashCode2: UInt64
 
     /// A 128-bit digest of the key's identity (the method and the identity, as ``==`` compares
     /// them), keyed with the process's random hashing seed: what the transaction table files
@@ -119,7 +141,7 @@ public struct ServerTransactionKey: Hashable, Sendable, CustomStringConvertible,
 
     /// Whether two keys name the same transaction (RFC 3261 §17.2.3: branch, sent-by and method).
     public static func == (a: ServerTransactionKey, b: ServerTransactionKey) -> Bool {
-        a.hashCode == b.hashCode && a.method == b.method && a.storage == b.storage
+        a.hashCode == b.hashCode && a.methodCode == b.methodCode && a.storage == b.storage
     }
 
     /// Feeds the hash worked out once when the key was made.
@@ -183,24 +205,26 @@ public struct ServerTransactionKey: Hashable, Sendable, CustomStringConvertible,
 
     /// RFC 3261 §8.1.1.7: the top Via branch, for an RFC 3261 key.
     public var branch: String? {
-        switch storage {
+        switch storage.identity {
         case .packed(let p): return p.branch
         case .rfc3261(let b, _): return b
-        case .rfc2543: return nil
+        case .rfc2543, .other: return nil
         }
     }
 
     /// RFC 3261 §17.2.3: the top Via sent-by as `host:port`, for an RFC 3261 key.
     public var sentBy: String? {
-        switch storage {
+        switch storage.identity {
         case .packed(let p): return p.sentBy
         case .rfc3261(_, let s): return s
-        case .rfc2543: return nil
+        case .rfc2543, .other: return nil
         }
     }
 
     /// RFC 3261 §17.2.3: the identity of an RFC 2543 request, for a key without a magic cookie.
-    public var rfc2543: RFC2543Identity? { if case .rfc2543(let l) = storage { return l.identity } else { return nil } }
+    public var rfc2543: RFC2543Identity? {
+        if case .rfc2543(let l) = storage.identity { return l.identity } else { return nil }
+    }
 
     /// Whether this key follows the RFC 2543 rules (§17.2.3).
     public var isRFC2543: Bool { rfc2543 != nil }
@@ -209,7 +233,7 @@ public struct ServerTransactionKey: Hashable, Sendable, CustomStringConvertible,
     /// and sent-by, or for RFC 2543 the same identity, with the method INVITE). Nil for other methods.
     public var cancelledInvite: ServerTransactionKey? {
         guard method == .cancel else { return nil }
-        var invite = ServerTransactionKey(method: .invite, storage: storage)
+        var invite = ServerTransactionKey(method: .invite, storage: storage.identity)
         invite.loopHash32 = loopHash32
         return invite
     }
@@ -228,8 +252,13 @@ public struct ServerTransactionKey: Hashable, Sendable, CustomStringConvertible,
     /// `method` ACK is taken as INVITE (RFC 3261 §17.2.3), for every way a key is made.
     private init(method given: SIPMethod, storage: Storage) {
         let method = given == .ack ? SIPMethod.invite : given
-        self.method = method
-        self.storage = storage
+        if let i = SIPMethod.standard.firstIndex(of: method) {
+            self.methodCode = UInt8(i)
+            self.storage = storage
+        } else {
+            self.methodCode = Self.extensionMethod
+            self.storage = .other(method: method.rawValue, storage)
+        }
         var hasher = Hasher()
         hasher.combine(method)
         hasher.combine(storage)
@@ -244,7 +273,7 @@ public struct ServerTransactionKey: Hashable, Sendable, CustomStringConvertible,
 
     /// `~K[z9hG4bK74b21|INVITE|client.biloxi.example.com:5060]`, or the RFC 2543 form.
     public var description: String {
-        switch storage {
+        switch storage.identity {
         case .packed(let p):
             return KeyText.format([p.branch, method.rawValue, p.sentBy])
         case .rfc3261(let b, let s):
@@ -255,6 +284,7 @@ public struct ServerTransactionKey: Hashable, Sendable, CustomStringConvertible,
                 "2543", method.rawValue, i.requestURI, i.callID, String(i.cseqNumber),
                 i.fromTag ?? "", i.toTag ?? "", i.topVia,
             ])
+        case .other: return ""
         }
     }
 

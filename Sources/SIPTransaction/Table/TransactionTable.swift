@@ -141,7 +141,7 @@ public struct TransactionTable<Context: Sendable>: Sendable {
         switch key {
         case .client(let k): return k.method == .invite ? inviteClients[k] != nil : nonInviteClients[k] != nil
         case .server(let k):
-            return k.method == .invite ? inviteServers[k.digest] != nil : nonInviteServers[k.digest] != nil
+            return k.isInvite ? inviteServers[k.digest] != nil : nonInviteServers[k.digest] != nil
         }
     }
 
@@ -172,7 +172,7 @@ public struct TransactionTable<Context: Sendable>: Sendable {
             live = k.method == .invite ? inviteClients[k].map(\.context) : nonInviteClients[k].map(\.context)
         case .server(let k):
             live =
-                k.method == .invite ? inviteServers[k.digest].map(\.context) : nonInviteServers[k.digest].map(\.context)
+                k.isInvite ? inviteServers[k.digest].map(\.context) : nonInviteServers[k.digest].map(\.context)
         }
         return live ?? nil
     }
@@ -262,7 +262,7 @@ public struct TransactionTable<Context: Sendable>: Sendable {
                 nonInviteServers[k.digest] = live
             }
         }
-        if k.method == .invite {
+        if k.isInvite {
             if let outcome = Self.run(k.digest, in: &inviteServers, { $0.received(message) }) {
                 if outcome.actions.terminates { forgetRFC2543Ack(of: k) }
                 return .server(k, outcome, isNew: false)
@@ -332,7 +332,7 @@ public struct TransactionTable<Context: Sendable>: Sendable {
     /// when no such transaction is live: the caller then sends the response statelessly (§16.11)
     /// or drops it.
     @inlinable public mutating func send(response: SIPMessage, on key: ServerTransactionKey) -> Outcome? {
-        guard key.method == .invite else {
+        guard key.isInvite else {
             return Self.run(key.digest, in: &nonInviteServers) { $0.send(response) }
         }
         guard let outcome = Self.run(key.digest, in: &inviteServers, { $0.send(response) }) else { return nil }
@@ -373,7 +373,7 @@ public struct TransactionTable<Context: Sendable>: Sendable {
             }
             return Self.run(k, in: &nonInviteClients) { $0.perform(operation) }
         case .server(let k):
-            if k.method == .invite {
+            if k.isInvite {
                 let outcome = Self.run(k.digest, in: &inviteServers) { $0.perform(operation) }
                 if outcome?.actions.terminates == true { forgetRFC2543Ack(of: k) }
                 return outcome
