@@ -115,7 +115,7 @@ public struct ServerTransactionKey: Hashable, Sendable, CustomStringConvertible,
 
     /// A 128-bit digest of the key's identity (the method and the identity, as ``==`` compares
     /// them), keyed with the process's random hashing seed: what the transaction table files
-    /// server transactions under, 16 bytes in each of its buckets where the key takes 96. A server
+    /// server transactions under, 16 bytes in each of its buckets where the key takes 88. A server
     /// keeps its transactions for 32 s after their final response (Timer J, L), in tables that
     /// are at most three quarters full, so the bucket is most of a transaction's cost.
     ///

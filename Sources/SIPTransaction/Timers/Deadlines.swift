@@ -80,7 +80,7 @@
         let delay = max(delay, .zero)
         var deadline = clock + delay
         if resolution > .zero { deadline = Self.roundedUp(deadline, to: resolution) }
-        let entry = Entry(nanoseconds: Self.nanoseconds(deadline), sequence: sequence, key: key)
+        let entry = Entry(nanoseconds: deadline.wholeNanoseconds, sequence: sequence, key: key)
         if fixed {
             if let r = ringDelays.firstIndex(of: delay) {
                 if rings[r].acceptsInOrder(entry.nanoseconds) {
@@ -133,12 +133,6 @@
             siftDown(i)
         }
         for r in rings.indices { rings[r].removeAll { !isLive($0) } }
-    }
-
-    /// `d` in whole nanoseconds (292 years fit).
-    @inlinable static func nanoseconds(_ d: Duration) -> Int64 {
-        let (seconds, attoseconds) = d.components
-        return seconds &* 1_000_000_000 &+ attoseconds / 1_000_000_000
     }
 
     /// `d` rounded up to a multiple of `step`, in whole nanoseconds.
