@@ -213,3 +213,19 @@ struct TransactionTimerQueueTests {
         #expect(drain(&q, until: s(40)) == ["last:\(timer):\(delay)"])
     }
 }
+
+@Suite("Transaction actions")
+struct TransactionActionsTests {
+    @Test("the first four actions are held in place and the rest after them, all in order")
+    func beyondFour() {
+        var actions: TransactionActions = [.send([1]), .startTimer(.e, s(0.5))]
+        actions.append(contentsOf: [.cancelTimer(.e), .send([2]), .startTimer(.f, s(32))])
+        actions.append(.terminated)
+        #expect(actions.count == 6)
+        #expect(actions.sent == [[1], [2]])
+        #expect(actions.startedTimers.map(\.0) == [.e, .f] && actions.cancelledTimers == [.e])
+        #expect(actions.terminates)
+        #expect(actions.map(\.description).last == "terminated")
+        #expect(TransactionActions(Array(actions)).map(\.description) == actions.map(\.description))
+    }
+}
